@@ -1,0 +1,89 @@
+// swift-tools-version: 6.0
+//
+// Module map (see Modules.md): wire types -> JSON-RPC transport -> server <- engine modules.
+// Engine modules (XLChatWorkbook, XLChatIndex, XLChatLLM, XLChatAgent) never import the
+// protocol or transport modules; the server is the only place the two worlds meet.
+import PackageDescription
+
+let package = Package(
+    name: "xlchat",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "xlchat", targets: ["xlchat"]),
+        .library(name: "XLChatServer", targets: ["XLChatServer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    ],
+    targets: [
+        // Wire types: one Codable struct per method, error codes. No dependencies.
+        .target(name: "XLChatProtocol"),
+
+        // JSON-RPC 2.0: framing (Content-Length / NDJSON), connection, stdio and unix-socket transports.
+        .target(name: "JSONRPC", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // zlib, for raw inflate of zip members (named apart from ZIPFoundation's CZlib).
+        .systemLibrary(name: "CXLZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // Engine: reading workbooks (xlsx/xlsm, xls, csv/tsv) and inferring their tables.
+        .target(name: "XLChatWorkbook", dependencies: ["CXLZlib"]),
+
+        // Engine: the SQLite index (typed tables, read-only SQL, FTS5 + vectors).
+        .target(name: "XLChatIndex", dependencies: [
+            "XLChatWorkbook",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+
+        // Engine: model clients (Ollama, OpenAI-compatible), streaming over URLSession.
+        .target(name: "XLChatLLM"),
+
+        // Engine: the tool-using analyst (prompting, tools, citations, grounding, sessions).
+        .target(name: "XLChatAgent", dependencies: ["XLChatWorkbook", "XLChatIndex", "XLChatLLM"]),
+
+        // The server: lifecycle, dispatch, progress, error mapping. Joins wire and engines.
+        .target(name: "XLChatServer", dependencies: [
+            "XLChatProtocol", "JSONRPC", "XLChatWorkbook", "XLChatIndex", "XLChatLLM", "XLChatAgent",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
+
+        // The thin command line.
+        .executableTarget(name: "xlchat", dependencies: [
+            "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatWorkbook", "XLChatIndex", "XLChatLLM", "XLChatAgent",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // Benchmarks: `swift run -c release xlchat-bench --help`.
+        .executableTarget(name: "xlchat-bench", dependencies: [
+            "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatWorkbook", "XLChatIndex", "XLChatTestSupport",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Benchmarks/xlchat-bench"),
+
+        // Test support: in-process client, pipe/socket clients, scripted model server.
+        .target(name: "XLChatTestSupport", dependencies: [
+            "XLChatServer", "XLChatProtocol", "JSONRPC",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+
+        .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "XLChatTestSupport"]),
+        .testTarget(name: "XLChatWorkbookTests", dependencies: ["XLChatWorkbook"]),
+        .testTarget(name: "XLChatIndexTests", dependencies: ["XLChatIndex", "XLChatWorkbook"]),
+        .testTarget(name: "XLChatLLMTests", dependencies: ["XLChatLLM", "XLChatTestSupport"]),
+        .testTarget(name: "XLChatServerTests", dependencies: [
+            "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatTestSupport", "XLChatWorkbook",
+        ]),
+    ],
+    swiftLanguageModes: [.v6]
+)

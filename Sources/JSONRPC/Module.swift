@@ -1,0 +1,1 @@
+// JSONRPC: module under construction (see Modules.md).

@@ -1,0 +1,1 @@
+// XLChatAgent: module under construction (see Modules.md).

@@ -1,0 +1,1 @@
+// XLChatIndex: module under construction (see Modules.md).

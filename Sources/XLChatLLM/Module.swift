@@ -1,0 +1,1 @@
+// XLChatLLM: module under construction (see Modules.md).

@@ -1,0 +1,1 @@
+// XLChatProtocol: module under construction (see Modules.md).

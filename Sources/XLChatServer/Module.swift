@@ -1,0 +1,1 @@
+// XLChatServer: module under construction (see Modules.md).

@@ -1,0 +1,1 @@
+// XLChatTestSupport: module under construction (see Modules.md).

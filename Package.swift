@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // Wire types: one Codable struct per method, error codes. No dependencies.
@@ -35,7 +36,10 @@ let package = Package(
         .systemLibrary(name: "CXLZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // Engine: reading workbooks (xlsx/xlsm, xls, csv/tsv) and inferring their tables.
-        .target(name: "XLChatWorkbook", dependencies: ["CXLZlib"]),
+        .target(name: "XLChatWorkbook", dependencies: [
+            "CXLZlib",
+            .product(name: "Crypto", package: "swift-crypto"),  // SHA-256 content hashes (BoringSSL speed)
+        ]),
 
         // Engine: the SQLite index (typed tables, read-only SQL, FTS5 + vectors).
         .target(name: "XLChatIndex", dependencies: [
@@ -66,7 +70,7 @@ let package = Package(
 
         // Benchmarks: `swift run -c release xlchat-bench --help`.
         .executableTarget(name: "xlchat-bench", dependencies: [
-            "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatWorkbook", "XLChatIndex", "XLChatTestSupport",
+            "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatWorkbook", "XLChatIndex", "XLChatLLM", "XLChatTestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/xlchat-bench"),
 
@@ -75,10 +79,12 @@ let package = Package(
             "XLChatServer", "XLChatProtocol", "JSONRPC",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
 
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "XLChatTestSupport"]),
         .testTarget(name: "XLChatWorkbookTests", dependencies: ["XLChatWorkbook"]),
+        .testTarget(name: "XLChatAgentTests", dependencies: ["XLChatAgent", "XLChatTestSupport", "XLChatWorkbook", "XLChatIndex", "XLChatLLM"]),
         .testTarget(name: "XLChatIndexTests", dependencies: ["XLChatIndex", "XLChatWorkbook"]),
         .testTarget(name: "XLChatLLMTests", dependencies: ["XLChatLLM", "XLChatTestSupport"]),
         .testTarget(name: "XLChatServerTests", dependencies: [

@@ -229,3 +229,64 @@ public struct SheetSummary: Sendable, Hashable {
 public enum WorkbookFormat: String, Sendable, Hashable, Codable {
     case xlsx, xlsm, xls, csv, tsv, ods, xlsb
 }
+
+// MARK: - Inferred tables: what the index loads and `workbook/open` reports
+
+/// The type of an inferred column, decided over all its data cells.
+public enum ColumnType: String, Sendable, Hashable, Codable {
+    case integer, real, text, date, datetime, boolean, mixed
+}
+
+public struct TableColumn: Sendable, Hashable {
+    /// Unique within the table, usable as an SQL column name (quoted).
+    public var name: String
+    /// The header text as the sheet shows it (multi-row headers joined).
+    public var header: String
+    public var type: ColumnType
+    /// The sheet column (0-based) this column comes from.
+    public var sourceColumn: Int
+    public init(name: String, header: String, type: ColumnType, sourceColumn: Int) {
+        self.name = name; self.header = header; self.type = type; self.sourceColumn = sourceColumn
+    }
+}
+
+/// The table inferred on a sheet (or declared in the file as a ListObject).
+public struct InferredTable: Sendable, Hashable {
+    /// Unique within the workbook; the SQL table name.
+    public var name: String
+    public var sheet: String
+    /// The header row(s); nil when the sheet has no header and columns are named by letter.
+    public var headerRange: CellRange?
+    /// The data rows below the header; nil when there are none.
+    public var dataRange: CellRange?
+    public var columns: [TableColumn]
+    public init(name: String, sheet: String, headerRange: CellRange?, dataRange: CellRange?, columns: [TableColumn]) {
+        self.name = name; self.sheet = sheet; self.headerRange = headerRange
+        self.dataRange = dataRange; self.columns = columns
+    }
+}
+
+public struct SheetOutline: Sendable, Hashable {
+    public var info: SheetInfo
+    public var summary: SheetSummary
+    public var table: InferredTable?
+    public init(info: SheetInfo, summary: SheetSummary, table: InferredTable?) {
+        self.info = info; self.summary = summary; self.table = table
+    }
+    public var rowCount: Int { summary.usedRange?.rowCount ?? 0 }
+    public var columnCount: Int { summary.usedRange?.columnCount ?? 0 }
+}
+
+/// Everything `workbook/open` reports, computed by streaming every sheet once.
+public struct WorkbookOutline: Sendable, Hashable {
+    public var path: String
+    public var format: WorkbookFormat
+    /// SHA-256 of the file's bytes, hex; the identity of this version of the file.
+    public var contentHash: String
+    public var sheets: [SheetOutline]
+    public var definedNames: [DefinedName]
+    public init(path: String, format: WorkbookFormat, contentHash: String, sheets: [SheetOutline], definedNames: [DefinedName]) {
+        self.path = path; self.format = format; self.contentHash = contentHash
+        self.sheets = sheets; self.definedNames = definedNames
+    }
+}

@@ -7,7 +7,7 @@ import PackageDescription
 
 let package = Package(
     name: "xlchat",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "xlchat", targets: ["xlchat"]),
         .library(name: "XLChatServer", targets: ["XLChatServer"]),
@@ -27,6 +27,7 @@ let package = Package(
 
         // JSON-RPC 2.0: framing (Content-Length / NDJSON), connection, stdio and unix-socket transports.
         .target(name: "JSONRPC", dependencies: [
+            "XLChatProtocol",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),

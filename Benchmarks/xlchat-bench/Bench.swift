@@ -3,6 +3,7 @@
 // Each benchmark is a subcommand in a file of its own; add it to `subcommands` below.
 import ArgumentParser
 
+@main
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xlchat-bench",
@@ -12,4 +13,3 @@ struct Bench: AsyncParsableCommand {
     )
 }
 
-await Bench.main()

@@ -1,1 +1,0 @@
-// XLChatProtocol: module under construction (see Modules.md).

@@ -1,0 +1,34 @@
+import Foundation
+import Logging
+import XLChatProtocol
+import XLChatWorkbook
+
+/// The one place where errors become wire errors. Engine errors carry a kind that maps to the
+/// contract's `data.kind`; anything unexpected is logged in full and answered as -32603.
+enum ErrorMapping {
+    static func responseError(for error: any Error, method: String, logger: Logger) -> ResponseError {
+        switch error {
+        case let e as ResponseError:
+            return e
+        case is CancellationError:
+            return .cancelled
+        case let e as WorkbookError:
+            return .work(kind(e.kind), e.message)
+        default:
+            logger.error("internal error in \(method): \(String(reflecting: error))")
+            return .internalError("internal error in \(method): \(error)")
+        }
+    }
+
+    static func kind(_ k: WorkbookError.Kind) -> ErrorKind {
+        switch k {
+        case .fileNotFound: return .fileNotFound
+        case .unsupportedFormat: return .unsupportedFormat
+        case .corruptWorkbook: return .corruptWorkbook
+        case .encryptedWorkbook: return .encryptedWorkbook
+        case .tooLarge: return .tooLarge
+        case .unknownSheet: return .unknownSheet
+        case .invalidRange: return .invalidRange
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// XLChatServer: module under construction (see Modules.md).

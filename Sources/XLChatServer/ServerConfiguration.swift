@@ -1,0 +1,58 @@
+import Foundation
+
+public enum XLChatVersion {
+    public static let current = "0.1.0"
+    /// The wire protocol's version (protocol/README.md); bumped on incompatible changes.
+    public static let protocolVersion = "1.0"
+}
+
+/// Everything the server is configured with. Each field has an environment variable and a
+/// flag of `xlchat serve`; flags win.
+public struct ServerConfiguration: Sendable, Hashable {
+    /// Where indexes, sessions and caches live (`XLCHAT_DATA_DIR`; default `$XDG_CACHE_HOME/xlchat`).
+    public var dataDirectory: String
+    /// `ollama` or `openai` (`XLCHAT_PROVIDER`).
+    public var provider: String
+    /// Ollama's address as `OLLAMA_HOST` gives it (`host:port` or a URL; default `127.0.0.1:11434`).
+    public var ollamaHost: String
+    /// The OpenAI-compatible server's base URL (`XLCHAT_BASE_URL`), for `provider == "openai"`.
+    public var baseURL: String?
+    /// `XLCHAT_API_KEY`, for OpenAI-compatible servers that want one.
+    public var apiKey: String?
+    /// The chat model (`XLCHAT_MODEL`).
+    public var model: String
+    /// The embedding model (`XLCHAT_EMBED_MODEL`); empty uses the built-in embedder.
+    public var embedModel: String
+    /// The time budget of one `workbook/query` (`XLCHAT_QUERY_TIMEOUT_MS`).
+    public var queryTimeoutMs: Int
+
+    public init(dataDirectory: String, provider: String = "ollama", ollamaHost: String = "127.0.0.1:11434",
+                baseURL: String? = nil, apiKey: String? = nil, model: String = ServerConfiguration.defaultModel,
+                embedModel: String = "", queryTimeoutMs: Int = 3000) {
+        self.dataDirectory = dataDirectory; self.provider = provider; self.ollamaHost = ollamaHost
+        self.baseURL = baseURL; self.apiKey = apiKey; self.model = model; self.embedModel = embedModel
+        self.queryTimeoutMs = queryTimeoutMs
+    }
+
+    public static let defaultModel = "qwen2.5:3b"
+
+    public static func defaultDataDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let d = environment["XLCHAT_DATA_DIR"], !d.isEmpty { return d }
+        if let x = environment["XDG_CACHE_HOME"], !x.isEmpty { return x + "/xlchat" }
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        return home + "/.cache/xlchat"
+    }
+
+    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) -> ServerConfiguration {
+        func value(_ key: String) -> String? { env[key].flatMap { $0.isEmpty ? nil : $0 } }
+        return ServerConfiguration(
+            dataDirectory: defaultDataDirectory(environment: env),
+            provider: value("XLCHAT_PROVIDER") ?? "ollama",
+            ollamaHost: value("OLLAMA_HOST") ?? "127.0.0.1:11434",
+            baseURL: value("XLCHAT_BASE_URL"),
+            apiKey: value("XLCHAT_API_KEY"),
+            model: value("XLCHAT_MODEL") ?? defaultModel,
+            embedModel: value("XLCHAT_EMBED_MODEL") ?? "",
+            queryTimeoutMs: value("XLCHAT_QUERY_TIMEOUT_MS").flatMap(Int.init) ?? 3000)
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+import JSONRPC
+import Logging
+import Synchronization
+import XLChatProtocol
+
+/// One connection's session: its lifecycle (initialize → initialized → shutdown → exit), its
+/// open workbooks, and the dispatch of each request to its handler.
+public final class Session: MessageHandler, Sendable {
+    enum Lifecycle: Sendable { case uninitialized, running, shutDown }
+
+    struct State: Sendable {
+        var lifecycle = Lifecycle.uninitialized
+        var clientName: String?
+        var exitCode: Int32?
+        /// The workbooks this session opened (ids → paths).
+        var openWorkbooks: [String: String] = [:]
+    }
+
+    let server: XLChatServer
+    let connection: Connection
+    let state = Mutex(State())
+    var logger: Logger { connection.logger }
+
+    init(server: XLChatServer, connection: Connection) {
+        self.server = server
+        self.connection = connection
+    }
+
+    /// The process exit code the session asked for with `exit` (0 after `shutdown`, else 1),
+    /// or nil when it ended without `exit`.
+    public var exitCode: Int32? { state.withLock { $0.exitCode } }
+
+    public func scheduling(of method: String) -> RequestScheduling {
+        // Before `initialize` and after `shutdown` every request is answered at once, in order,
+        // so a request sent just before `exit` still gets its error.
+        if state.withLock({ $0.lifecycle != .running }) { return .exclusive }
+        switch method {
+        case InitializeRequest.method, ShutdownRequest.method: return .exclusive
+        default: return .concurrent
+        }
+    }
+
+    public func handle(request: IncomingRequest, context: RequestContext) async throws -> any Encodable & Sendable {
+        let started = DispatchTime.now().uptimeNanoseconds
+        do {
+            let result = try await dispatch(request, context: context)
+            server.metrics.requestFinished(method: metricName(request.method),
+                                           nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds - started), errorCode: nil)
+            return result
+        } catch {
+            let wire = responseError(for: error, method: request.method)
+            server.metrics.requestFinished(method: metricName(request.method),
+                                           nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds - started), errorCode: wire.code)
+            throw wire
+        }
+    }
+
+    /// Unknown method names are not used as metric labels (a client could create unbounded series).
+    private func metricName(_ method: String) -> String {
+        XLChatServer.requestMethods.contains(method) ? method : "unknown"
+    }
+
+    private func dispatch(_ request: IncomingRequest, context: RequestContext) async throws -> any Encodable & Sendable {
+        let lifecycle = state.withLock { $0.lifecycle }
+        switch lifecycle {
+        case .uninitialized:
+            guard request.method == InitializeRequest.method else { throw ResponseError.serverNotInitialized }
+        case .shutDown:
+            throw ResponseError.invalidRequest("invalid request: the server is shutting down; only 'exit' is accepted")
+        case .running:
+            break
+        }
+        switch request.method {
+        case InitializeRequest.method: return try initialize(request.decodeParams())
+        case ShutdownRequest.method: return shutdown()
+        case HealthRequest.method: return await health()
+        case MetricsRequest.method: return MetricsResult(contentType: "text/plain; version=0.0.4", text: server.metrics.exposition())
+        case PingRequest.method: return PingResult()
+        default: throw ResponseError.methodNotFound(request.method)
+        }
+    }
+
+    public func handle(notification: IncomingNotification, connection: Connection) async {
+        switch notification.method {
+        case InitializedNotification.method:
+            break
+        case ExitNotification.method:
+            state.withLock { $0.exitCode = $0.lifecycle == .shutDown ? 0 : 1 }
+            connection.close()
+        default:
+            // Unknown notifications are ignored, as JSON-RPC and LSP require.
+            logger.trace("ignored notification \(notification.method)")
+        }
+    }
+
+    public func responseError(for error: any Error, method: String) -> ResponseError {
+        ErrorMapping.responseError(for: error, method: method, logger: logger)
+    }
+
+    public func connectionClosed(_ connection: Connection) async {
+        server.metrics.connectionClosed()
+    }
+
+    // MARK: lifecycle
+
+    private func initialize(_ params: InitializeRequest) throws -> InitializeResult {
+        try state.withLock { s in
+            guard s.lifecycle == .uninitialized else {
+                throw ResponseError.invalidRequest("invalid request: 'initialize' was already sent on this connection")
+            }
+            s.lifecycle = .running
+            s.clientName = params.clientInfo?.name
+        }
+        logger.info("initialized by \(params.clientInfo?.name ?? "an unnamed client") \(params.clientInfo?.version ?? "")")
+        return InitializeResult(
+            serverInfo: ServerInfo(name: "xlchat", version: XLChatVersion.current),
+            protocolVersion: XLChatVersion.protocolVersion,
+            capabilities: ServerCapabilities(
+                methods: XLChatServer.requestMethods,
+                notifications: XLChatServer.serverNotifications,
+                formats: []))
+    }
+
+    private func shutdown() -> VoidResponse {
+        state.withLock { $0.lifecycle = .shutDown }
+        return VoidResponse()
+    }
+
+    // MARK: server
+
+    private func health() async -> HealthResult {
+        var checks: [String: String] = [:]
+        var details: [String: String] = [:]
+        checks["storage"] = StorageCheck.run(directory: server.configuration.dataDirectory)
+        details["dataDirectory"] = server.configuration.dataDirectory
+        details["version"] = XLChatVersion.current
+        let ok = checks.values.allSatisfy { $0 == "ok" }
+        return HealthResult(status: ok ? .ok : .degraded, checks: checks, details: details)
+    }
+}
+
+enum StorageCheck {
+    /// "ok" when the data directory exists (or can be made) and is writable.
+    static func run(directory: String) -> String {
+        let fm = FileManager.default
+        do {
+            try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            return "cannot create \(directory): \(error.localizedDescription)"
+        }
+        let probe = directory + "/.xlchat-write-probe-\(getpid())"
+        guard fm.createFile(atPath: probe, contents: Data("ok".utf8)) else { return "not writable: \(directory)" }
+        try? fm.removeItem(atPath: probe)
+        return "ok"
+    }
+}

@@ -1,1 +1,0 @@
-// XLChatTestSupport: module under construction (see Modules.md).

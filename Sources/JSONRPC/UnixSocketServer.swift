@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,6 +18,8 @@ public final class UnixSocketServer: Sendable {
     private let logger: Logger
     private let options: Connection.Options
     private let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    /// Open client channels, closed on shutdown so their sessions end.
+    private let clients = Mutex<[ObjectIdentifier: any Channel]>([:])
 
     private init(path: String, logger: Logger, options: Connection.Options,
                  channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>) {
@@ -78,7 +81,10 @@ public final class UnixSocketServer: Sendable {
         try await withThrowingDiscardingTaskGroup { group in
             try await channel.executeThenClose { clients in
                 for try await client in clients {
+                    let key = ObjectIdentifier(client.channel)
+                    self.clients.withLock { $0[key] = client.channel }
                     group.addTask { [options, logger] in
+                        defer { self.clients.withLock { _ = $0.removeValue(forKey: key) } }
                         do {
                             try await client.executeThenClose { inbound, outbound in
                                 let connection = Connection(
@@ -97,8 +103,11 @@ public final class UnixSocketServer: Sendable {
         }
     }
 
+    /// Stops accepting and closes every client connection.
     public func shutdown() async {
         try? await channel.channel.close()
+        let open = clients.withLock { Array($0.values) }
+        for c in open { try? await c.close() }
     }
 }
 

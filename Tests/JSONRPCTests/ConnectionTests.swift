@@ -76,7 +76,7 @@ func connected(_ handler: ProbeHandler, options: Connection.Options = .init(), f
     return (TestClient(source: toClient, sink: toServer, framing: framing), connection, task)
 }
 
-@Suite struct ConnectionTests {
+@Suite(.timeLimit(.minutes(2))) struct ConnectionTests {
     @Test func repliesMatchRequestsAndErrorsCarryData() async throws {
         let (client, _, _) = connected(ProbeHandler())
         let r = try await client.request(method: "echo", params: ["x": 1])

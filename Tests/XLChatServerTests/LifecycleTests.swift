@@ -4,7 +4,7 @@ import XLChatProtocol
 import XLChatServer
 import XLChatTestSupport
 
-@Suite struct LifecycleTests {
+@Suite(.timeLimit(.minutes(2))) struct LifecycleTests {
     @Test func initializeReportsServerInfoAndCapabilities() async throws {
         let client = TestClient.inProcess()
         let result = try await client.initialize()

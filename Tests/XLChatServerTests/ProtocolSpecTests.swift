@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+import XLChatProtocol
+import XLChatServer
+import XLChatTestSupport
+@testable import JSONRPC
+
+/// protocol/ is the authoritative spec: these tests fail when it and the server differ.
+@Suite(.timeLimit(.minutes(2))) struct ProtocolSpecTests {
+    static let protocolDir = BuiltBinary.packageRoot().appendingPathComponent("protocol")
+
+    func spec() throws -> JSONValue {
+        try JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: Self.protocolDir.appendingPathComponent("openrpc.json")))
+    }
+
+    func names(_ list: JSONValue?) -> [String] {
+        guard case let .array(items)? = list else { return [] }
+        return items.compactMap { $0["name"]?.stringValue }
+    }
+
+    @Test func specMethodsAreExactlyTheServersMethods() throws {
+        let spec = try spec()
+        #expect(spec["openrpc"]?.stringValue?.hasPrefix("1.3") == true)
+        let specMethods = names(spec["methods"])
+        #expect(Set(specMethods) == Set(XLChatServer.requestMethods),
+                "in spec only: \(Set(specMethods).subtracting(XLChatServer.requestMethods)); in server only: \(Set(XLChatServer.requestMethods).subtracting(specMethods))")
+        #expect(specMethods.count == Set(specMethods).count, "a method is listed twice")
+        #expect(Set(names(spec["x-notifications"]?["clientToServer"])) == Set(XLChatServer.clientNotifications))
+        #expect(Set(names(spec["x-notifications"]?["serverToClient"])) == Set(XLChatServer.serverNotifications))
+    }
+
+    /// Every method the server lists is dispatched (not -32601), and only those.
+    @Test func everyListedMethodIsAnswered() async throws {
+        let client = TestClient.inProcess()
+        try await client.initialize()
+        for method in XLChatServer.requestMethods where method != "initialize" && method != "shutdown" {
+            let r = try await client.request(method: method, params: [:])
+            #expect(r["error"]?["code"] != .int(-32601), "\(method) is listed but not dispatched")
+        }
+        let unknown = try await client.request(method: "workbook/unlisted")
+        #expect(unknown["error"]?["code"] == .int(-32601))
+    }
+
+    @Test func everyErrorKindIsInTheSpec() throws {
+        let spec = try spec()
+        guard case let .array(kinds)? = spec["components"]?["schemas"]?["ErrorData"]?["properties"]?["kind"]?["enum"] else {
+            Issue.record("ErrorData.kind enum missing"); return
+        }
+        #expect(Set(kinds.compactMap(\.stringValue)) == Set(ErrorKind.allCases.map(\.rawValue)))
+    }
+
+    static func transcripts() -> [String] {
+        let dir = protocolDir.appendingPathComponent("transcripts")
+        return ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasSuffix(".jsonl") }.sorted()
+    }
+
+    @Test(arguments: transcripts())
+    func transcriptReplays(name: String) async throws {
+        let url = Self.protocolDir.appendingPathComponent("transcripts").appendingPathComponent(name)
+        let text = try String(contentsOf: url, encoding: .utf8)
+        let client = TestClient.inProcess()
+        for (n, line) in text.split(separator: "\n").enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            let step = try JSONDecoder().decode(JSONValue.self, from: Data(line.utf8))
+            if let message = step["->"] {
+                try await client.sendRaw(client.framing.frame(Array(try JSONEncoder().encode(message))))
+            } else if let raw = step["->raw"]?.stringValue {
+                try await client.sendRaw(client.framing.frame(Array(raw.utf8)))
+            } else if let pattern = step["<-"] {
+                let got = try await client.nextRawMessage()
+                var problems: [String] = []
+                Self.match(pattern, got, path: "$", problems: &problems)
+                #expect(problems.isEmpty, "\(name):\(n + 1): \(problems.joined(separator: "; "))\n got: \(got)")
+            } else {
+                Issue.record("\(name):\(n + 1): a step is ->, ->raw or <-")
+            }
+        }
+        await client.close()
+    }
+
+    static func match(_ pattern: JSONValue, _ value: JSONValue, path: String, problems: inout [String]) {
+        if pattern == "$any" { return }
+        switch (pattern, value) {
+        case let (.object(p), .object(v)):
+            let open = p["..."] == "$more"
+            for (k, pv) in p where k != "..." {
+                guard let vv = v[k] else { problems.append("\(path).\(k) missing"); continue }
+                match(pv, vv, path: "\(path).\(k)", problems: &problems)
+            }
+            if !open {
+                for k in v.keys where p[k] == nil { problems.append("\(path).\(k) not expected") }
+            }
+        case let (.array(p), .array(v)):
+            guard p.count == v.count else { problems.append("\(path): \(v.count) items, expected \(p.count)"); return }
+            for (i, (pv, vv)) in zip(p, v).enumerated() { match(pv, vv, path: "\(path)[\(i)]", problems: &problems) }
+        case let (.int(a), .double(b)) where Double(a) == b: return
+        case let (.double(a), .int(b)) where a == Double(b): return
+        default:
+            if pattern != value { problems.append("\(path): \(value), expected \(pattern)") }
+        }
+    }
+}

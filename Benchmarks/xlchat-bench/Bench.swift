@@ -9,6 +9,7 @@ struct Bench: AsyncParsableCommand {
         commandName: "xlchat-bench",
         abstract: "Benchmarks for xlchat, each printing our figure beside a peer's.",
         subcommands: [
+            RPCBenchmark.self,
         ]
     )
 }

@@ -12,8 +12,9 @@
 //   least half are and some column holds text there but a number/date/boolean in the next row.
 //   Otherwise the sheet has no header and its columns are named by letter.
 // - Multi-row header: the header extends down over up to two more adjacent all-text rows, each
-//   with more cells than the row above it (group labels over sub-labels), provided a row with a
-//   non-text cell follows (so an all-text table never loses data rows to its header).
+//   holding a cell in a column the row above leaves empty (sub-labels under a group label that
+//   spans several columns), provided a row with a non-text cell follows (so an all-text table
+//   never loses data rows to its header).
 // - Data: every row below the header (or from the first non-title row when there is none).
 // - Column types: over all data cells; empty and error cells are ignored; integer + real ->
 //   real; date + datetime -> datetime; times and durations count as text; anything else that
@@ -82,6 +83,12 @@ struct TableInferrer {
         }
     }
 
+    /// Whether `row` has a cell in a column where `above` has none.
+    private static func fillsAGap(_ row: SheetRow, below above: SheetRow) -> Bool {
+        let taken = Set(above.cells.map(\.column))
+        return row.cells.contains { !taken.contains($0.column) }
+    }
+
     private mutating func decide() {
         decided = true
         let rows = buffer
@@ -122,7 +129,7 @@ struct TableInferrer {
             var last = p
             headerRows = [rows[p]]
             while headerRows.count < 3, adjacent(last, last + 1), allText(rows[last + 1]),
-                  rows[last + 1].cells.count > rows[last].cells.count,
+                  Self.fillsAGap(rows[last + 1], below: rows[last]),
                   rows[(last + 2)...].contains(where: { !allText($0) }) {
                 last += 1
                 headerRows.append(rows[last])

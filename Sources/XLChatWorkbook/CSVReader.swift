@@ -17,7 +17,8 @@ import Foundation
 /// non-empty field is delivered as `.string`, the raw text.
 ///
 /// Memory: the file is read in 1 MiB chunks and parsed as a stream; only the current record is
-/// held (a single field may grow up to 256 MiB before `tooLarge`).
+/// held (a single field may grow up to 256 MiB before `tooLarge`). Rows are not capped at Excel's
+/// 1,048,576 unless `ReadLimits.maxTextRows` says so; columns are capped at `maxColumns`.
 public final class CSVReader: WorkbookReader {
     public let path: String
     public let format: WorkbookFormat
@@ -128,7 +129,7 @@ public final class CSVReader: WorkbookReader {
         var transcoder = encoding.isUTF16 ? UTF16Transcoder(bigEndian: encoding == .utf16BE) : nil
         let fallbackToCP1252 = encoding == .cp1252
         let infer = inferTypes
-        let maxRows = limits.maxRows, maxColumns = limits.maxColumns
+        let maxRows = limits.maxTextRows, maxColumns = limits.maxColumns
 
         var minRow = Int.max, maxRow = -1, minCol = Int.max, maxCol = -1, cellCount = 0
         var rowIndex = 0
@@ -158,7 +159,7 @@ public final class CSVReader: WorkbookReader {
             }
             guard !cells.isEmpty else { return true }
             if rowIndex >= maxRows {
-                throw WorkbookError.tooLarge("more than \(maxRows) rows; a sheet holds at most \(maxRows)")
+                throw WorkbookError.tooLarge("more than \(maxRows) rows (the limit set for delimited text)")
             }
             minRow = min(minRow, rowIndex); maxRow = rowIndex
             minCol = min(minCol, cells[0].column); maxCol = max(maxCol, cells[cells.count - 1].column)

@@ -225,10 +225,11 @@ struct TableInferrer {
         let rowPos = Dictionary(header.enumerated().map { ($1.index, $0) }, uniquingKeysWith: { a, _ in a })
         for m in merges where m.start.row >= first.index && m.start.row <= last.index {
             guard let top = rowPos[m.start.row], let text = grid[top][m.start.column], !text.isEmpty else { continue }
+            let cLo = max(m.start.column, columns.lowerBound), cHi = min(m.end.column, columns.upperBound)
+            guard cLo <= cHi else { continue }
             for r in m.start.row...min(m.end.row, last.index) {
                 guard let pos = rowPos[r] else { continue }
-                for c in max(m.start.column, columns.lowerBound)...max(min(m.end.column, columns.upperBound), max(m.start.column, columns.lowerBound))
-                where grid[pos][c] == nil || grid[pos][c] == "" {
+                for c in cLo...cHi where grid[pos][c] == nil || grid[pos][c] == "" {
                     grid[pos][c] = text
                 }
             }

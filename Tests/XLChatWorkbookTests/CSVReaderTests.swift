@@ -129,6 +129,42 @@ import Testing
         #expect(grid[1][0].hasSuffix("x😀") && grid[1][1] == "2")
     }
 
+    /// Records from feeding `input` in pieces of `size` bytes (drip-feeding at size 1).
+    func records(_ input: String, chunk size: Int) throws -> [[String]] {
+        var parser = CSVParser(delimiter: UInt8(ascii: ","))
+        var out: [[String]] = []
+        let emit: (CSVRecord) throws -> Bool = { rec in
+            out.append((0..<rec.count).map { String(decoding: rec.bytes[rec.range($0)], as: UTF8.self) })
+            return true
+        }
+        let bytes = Array(input.utf8)
+        var i = 0
+        while i < bytes.count {
+            let piece = Array(bytes[i..<min(i + size, bytes.count)])
+            _ = try piece.withUnsafeBufferPointer { try parser.feed($0, emit) }
+            i += size
+        }
+        try parser.finish(emit)
+        return out
+    }
+
+    @Test func parserGivesTheSameRecordsWhateverTheChunking() throws {
+        let inputs = [
+            "a,\"b\"\"c\",d\r\n\"x\r\ny\",,\r\n\r\nlast",
+            "\"\"\"\",\"\"\r\r\n,\n\"q\"tail,\"\"",
+            "one\rtwo\r\"th\"\"ree\"\r",
+        ]
+        for input in inputs {
+            let whole = try records(input, chunk: 1 << 20)
+            for size in [1, 2, 3, 5] {
+                #expect(try records(input, chunk: size) == whole, "\(input.debugDescription) in \(size)-byte pieces")
+            }
+        }
+        #expect(try records(inputs[0], chunk: 1) == [["a", "b\"c", "d"], ["x\r\ny", "", ""], [], ["last"]])
+        #expect(try records(inputs[1], chunk: 1) == [["\"", ""], [], ["", ""], ["qtail", ""]])
+        #expect(try records(inputs[2], chunk: 1) == [["one"], ["two"], ["th\"ree"]])
+    }
+
     @Test func unterminatedQuoteIsCorrupt() throws {
         let path = dir.write("open.csv", "a,b\n1,\"never closed\n2,3\n")
         let reader = try CSVReader(path: path)
@@ -150,15 +186,23 @@ import Testing
         expectWorkbookError(.unknownSheet) { _ = try reader.readSheet(at: 1) { _ in true } }
     }
 
-    @Test func tooManyColumnsIsTooLarge() throws {
+    @Test func tooManyColumnsOrRowsIsTooLarge() throws {
         var limits = ReadLimits()
         limits.maxColumns = 3
         let reader = try CSVReader(path: dir.write("wide.csv", "a,b,c\n1,2,3,4\n"), limits: limits)
         expectWorkbookError(.tooLarge) { _ = try reader.readSheet(at: 0) { _ in true } }
         limits = ReadLimits()
-        limits.maxRows = 2
+        limits.maxTextRows = 2
         let reader2 = try CSVReader(path: dir.write("long.csv", "a\n1\n2\n"), limits: limits)
         expectWorkbookError(.tooLarge) { _ = try reader2.readSheet(at: 0) { _ in true } }
+    }
+
+    @Test func rowsPastExcelsLimitAreReadByDefault() throws {
+        let n = CellRef.maxRows + 2
+        let reader = try CSVReader(path: dir.write("long.csv", String(repeating: "7\n", count: n)))
+        var last = -1
+        let summary = try reader.readSheet(at: 0) { row in last = row.index; return true }
+        #expect(last == n - 1 && summary.cellCount == n)
     }
 
     @Test func visitorCanStopEarlyAndReadingTwiceGivesTheSameRows() throws {

@@ -43,6 +43,10 @@ enum TextEncodingDetector {
     /// Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF). With `allowTruncatedEnd`, an
     /// incomplete sequence in the last three bytes is accepted (the chunk was cut there).
     static func isValidUTF8(_ bytes: [UInt8], allowTruncatedEnd: Bool) -> Bool {
+        bytes.withUnsafeBufferPointer { isValidUTF8($0, allowTruncatedEnd: allowTruncatedEnd) }
+    }
+
+    static func isValidUTF8(_ bytes: UnsafeBufferPointer<UInt8>, allowTruncatedEnd: Bool = false) -> Bool {
         let n = bytes.count
         var i = 0
         while i < n {

@@ -165,6 +165,42 @@ import Testing
         #expect(try records(inputs[2], chunk: 1) == [["one"], ["two"], ["th\"ree"]])
     }
 
+    @Test func utf8CharacterSplitAcrossChunks() throws {
+        // "é" is two bytes; with a 3-byte prefix, one of them starts at byte 2^20 - 1.
+        let field = "x" + String(repeating: "é", count: 600_000)
+        let (r, grid) = try raw("split8.csv", Array(("a\n" + field + "\n").utf8))
+        #expect(r.encoding == .utf8)
+        #expect(grid == [["a"], [field]])
+    }
+
+    @Test func utf16TranscoderGivesTheSameTextWhateverTheChunking() {
+        let text = "Zoë,😀\r\n𝄞 ok"
+        for bigEndian in [false, true] {
+            let bytes = utf16(text, bigEndian: bigEndian, bom: false)
+            for size in [1, 2, 3, 7] {
+                var t = UTF16Transcoder(bigEndian: bigEndian)
+                var all: [UInt8] = [], out: [UInt8] = []
+                var i = 0
+                while i < bytes.count {
+                    Array(bytes[i..<min(i + size, bytes.count)]).withUnsafeBytes { t.transcode($0, into: &out) }
+                    all += out
+                    i += size
+                }
+                t.finish(into: &out)
+                all += out
+                #expect(String(decoding: all, as: UTF8.self) == text, "\(size)-byte pieces")
+            }
+        }
+        // A lone surrogate and a dangling odd byte become U+FFFD.
+        var t = UTF16Transcoder(bigEndian: false)
+        var out: [UInt8] = []
+        ([0x3D, 0xD8, 0x41, 0x00, 0x42] as [UInt8]).withUnsafeBytes { t.transcode(UnsafeRawBufferPointer($0), into: &out) }
+        var all = out
+        t.finish(into: &out)
+        all += out
+        #expect(String(decoding: all, as: UTF8.self) == "\u{FFFD}A\u{FFFD}")
+    }
+
     @Test func unterminatedQuoteIsCorrupt() throws {
         let path = dir.write("open.csv", "a,b\n1,\"never closed\n2,3\n")
         let reader = try CSVReader(path: path)

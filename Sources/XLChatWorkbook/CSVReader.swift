@@ -269,7 +269,7 @@ public enum CSVValueTyping {
         var intDigits = i - intStart
         // Thousands groups: 1-3 leading digits, then `,ddd` groups.
         if i < n && b[i] == UInt8(ascii: ","), intDigits >= 1, intDigits <= 3, b[intStart] != UInt8(ascii: "0") {
-            while i + 3 < n + 0 && b[i] == UInt8(ascii: ",") && isDigit(b[i + 1]) && isDigit(b[i + 2]) && isDigit(b[i + 3])
+            while i + 3 < n && b[i] == UInt8(ascii: ",") && isDigit(b[i + 1]) && isDigit(b[i + 2]) && isDigit(b[i + 3])
                     && (i + 4 == n || !isDigit(b[i + 4])) {
                 i += 4; groups += 1; intDigits += 3
             }

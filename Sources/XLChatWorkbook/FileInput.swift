@@ -46,7 +46,13 @@ final class FileInput {
     func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
         while true {
+            #if canImport(Glibc)
             let n = Glibc.read(fd, base, buffer.count)
+            #elseif canImport(Musl)
+            let n = Musl.read(fd, base, buffer.count)
+            #else
+            let n = Darwin.read(fd, base, buffer.count)
+            #endif
             if n >= 0 { return n }
             if errno == EINTR { continue }
             if errno == EISDIR {

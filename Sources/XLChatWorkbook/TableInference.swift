@@ -9,7 +9,9 @@
 //   known) a title-like row right above the header joins the header if it holds a merged cell
 //   spanning some but not all of the table's columns (a group label such as "Sales" over Q1..Q4).
 // - Header: the first row after the titles, if it is header-like: all its cells are text, or at
-//   least half are and some column holds text there but a number/date/boolean in the next row.
+//   least half are labels and some label has a number/date/boolean below it in the next row
+//   (a label is a text cell, or a year 1900-2100 over a number that is not a year, as in
+//   "Region | 2023 | 2024" over "North | 10 | 12").
 //   Otherwise the sheet has no header and its columns are named by letter.
 // - Multi-row header: the header extends down over up to two more adjacent all-text rows, each
 //   holding a cell in a column the row above leaves empty (sub-labels under a group label that
@@ -89,6 +91,11 @@ struct TableInferrer {
         return row.cells.contains { !taken.contains($0.column) }
     }
 
+    private static func isYear(_ v: CellValue) -> Bool {
+        if case .number(let d) = v, d == d.rounded(), d >= 1900, d <= 2100 { return true }
+        return false
+    }
+
     private mutating func decide() {
         decided = true
         let rows = buffer
@@ -112,10 +119,15 @@ struct TableInferrer {
             if allText(r) {
                 headerLike = true
             } else {
-                let textCount = r.cells.filter { Self.isText($0.value) }.count
-                if textCount * 2 >= r.cells.count, adjacent(p, p + 1) {
+                if adjacent(p, p + 1) {
                     let below = Dictionary(rows[p + 1].cells.map { ($0.column, $0.value) }, uniquingKeysWith: { a, _ in a })
-                    headerLike = r.cells.contains { Self.isText($0.value) && (below[$0.column].map(Self.isTyped) ?? false) }
+                    // A label is text, or a year (1900-2100) over a number that is not one.
+                    func typedBelow(_ c: RowCell) -> Bool { below[c.column].map(Self.isTyped) ?? false }
+                    func label(_ c: RowCell) -> Bool {
+                        Self.isText(c.value) || (Self.isYear(c.value) && typedBelow(c) && !Self.isYear(below[c.column]!))
+                    }
+                    let labels = r.cells.filter(label).count
+                    headerLike = labels * 2 >= r.cells.count && r.cells.contains { label($0) && typedBelow($0) }
                 }
             }
         }

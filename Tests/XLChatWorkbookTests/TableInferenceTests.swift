@@ -141,6 +141,13 @@ func range(_ a1: String) -> CellRange { A1.parseRange(a1)!.range }
     @Test func headerWithANumberIsStillAHeaderWhenTheRowBelowDiffers() throws {
         let t = try #require(try csvTable("Name,Age,2024\nBob,30,5\nAl,31,6\n"))
         #expect(t.headerRange == range("A1:C1") && t.columns.map(\.name) == ["Name", "Age", "2024"])
+        // Years over numbers are labels.
+        let years = try #require(try csvTable("Region,2023,2024\nNorth,10,12.5\nSouth,11,13\n", name: "y.csv"))
+        #expect(years.headerRange == range("A1:C1") && years.columns.map(\.name) == ["Region", "2023", "2024"])
+        #expect(years.columns.map(\.type) == [.text, .integer, .real])
+        // ... but a row of years over more years is data.
+        let series = try #require(try csvTable("x,2020,2021\ny,2022,2023\n", name: "s.csv"))
+        #expect(series.headerRange == nil)
         // A data row with text and numbers like the next one is not a header.
         let t2 = try #require(try csvTable("Bob,Paris,30\nAl,Rome,31\n", name: "h.csv"))
         #expect(t2.headerRange == nil)

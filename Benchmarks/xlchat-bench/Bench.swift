@@ -10,7 +10,7 @@ struct Bench: AsyncParsableCommand {
         abstract: "Benchmarks for xlchat, each printing our figure beside a peer's.",
         subcommands: [
             RPCBenchmark.self,
+            CSVBench.self,
         ]
     )
 }
-

@@ -23,6 +23,10 @@ public struct ReadLimits: Sendable, Hashable {
     /// Row/column indexes beyond Excel's limits are a corrupt file.
     public var maxRows = CellRef.maxRows
     public var maxColumns = CellRef.maxColumns
+    /// Delimited text (csv/tsv) has no format limit on rows, and a streamed read holds one row at
+    /// a time, so by default it is not capped at Excel's 1,048,576 (`maxRows` applies to the
+    /// binary formats). Set this to cap csv/tsv rows (`tooLarge` past it).
+    public var maxTextRows = Int.max
     public init() {}
     public static let `default` = ReadLimits()
 }

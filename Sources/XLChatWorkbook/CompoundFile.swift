@@ -287,23 +287,25 @@ public final class CompoundFile: Sendable {
 
     /// Concatenates the sectors of a chain. With `size`, stops once that many bytes are read
     /// and fails if the chain ends sooner; without, reads to the end of the chain. The number
-    /// of steps is bounded by the FAT's length, so a loop fails instead of spinning.
+    /// of steps is bounded by the FAT's length: a sector met twice fails instead of spinning.
     /// `firstSector` is 1 in the file (the header takes sector -1's place) and 0 in the mini stream.
     static func readChain(bytes: [UInt8], fat: [UInt32], start: UInt32, sectorSize: Int, size: Int?,
                           what: String, firstSector: Int = 1) throws -> [UInt8] {
         var out: [UInt8] = []
         if let size { out.reserveCapacity(size) }
         var id = start
-        var steps = 0
+        // A sector met twice is a loop (a length-bounded read would otherwise silently
+        // return repeated data).
+        var visited = [Bool](repeating: false, count: fat.count)
         while id != endOfChain {
             if let size, out.count >= size { break }
             guard Int(id) < fat.count else {
                 throw WorkbookError.corrupt("Compound file \(what): sector \(id) is outside the allocation table (\(fat.count) entries).")
             }
-            steps += 1
-            guard steps <= fat.count else {
-                throw WorkbookError.corrupt("Compound file \(what): the sector chain loops.")
+            guard !visited[Int(id)] else {
+                throw WorkbookError.corrupt("Compound file \(what): the sector chain loops (sector \(id) comes twice).")
             }
+            visited[Int(id)] = true
             let off = (Int(id) + firstSector) * sectorSize
             guard off < bytes.count else {
                 throw WorkbookError.corrupt("Compound file \(what): sector \(id) lies past the end of the data (truncated file?).")

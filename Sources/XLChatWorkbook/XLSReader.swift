@@ -6,7 +6,7 @@ import Foundation
 // (type u16, length u16, data), so reading is linear in the stream and allocates per cell only.
 // Formulas give their cached values; formula text is not decoded (not needed for xls).
 
-public final class XLSReader: WorkbookReader {
+public final class XLSReader: WorkbookReader, Sendable {
     public let format: WorkbookFormat = .xls
     public let sheets: [SheetInfo]
     public let definedNames: [DefinedName]
@@ -57,9 +57,18 @@ public final class XLSReader: WorkbookReader {
         }
     }
 
+    /// True when a file's first bytes look like an xls file: a compound file, or a bare BIFF2-5
+    /// stream starting with a BOF record. (A compound file may still turn out to be another
+    /// OLE document, or an encrypted xlsx: opening it says which.)
+    public static func looksLikeXLS(prefix: [UInt8]) -> Bool {
+        CompoundFile.hasSignature(prefix) || bareBIFFVersion(prefix) != nil
+    }
+
     /// The BIFF version of a bare stream starting with a BOF record, or nil.
     static func bareBIFFVersion(_ b: [UInt8]) -> Int? {
-        guard b.count >= 4 else { return nil }
+        guard b.count >= 8 else { return nil }
+        let len = Int(b[2]) | Int(b[3]) << 8
+        guard len >= 4 && len <= 20 else { return nil }
         switch (b[0], b[1]) {
         case (0x09, 0x00): return 2
         case (0x09, 0x02): return 3
@@ -476,14 +485,17 @@ public final class XLSReader: WorkbookReader {
         return (name, start..<min(start + cce, r.upperBound), itab, flags & 1 != 0)
     }
 
-    /// Decodes a name's formula when it is a reference, an area, a union of them, or a
-    /// constant; nil otherwise.
+    /// Decodes a name's formula when it is an absolute reference, an area, a union of them,
+    /// or a constant; nil otherwise.
     static func decodeNameFormula(_ s: [UInt8], _ r: Range<Int>, sheetOf: (Int) -> String?) -> String? {
         var parts: [String] = []
         var p = r.lowerBound
+        // A relative reference in a name is an offset from whichever cell uses the name: it
+        // has no fixed meaning, so such names are left out.
+        var relative = false
         func cell(_ row: UInt16, _ colField: UInt16) -> String {
-            let col = Int(colField & 0x3FFF), colRel = colField & 0x4000 != 0, rowRel = colField & 0x8000 != 0
-            return (colRel ? "" : "$") + A1.columnName(col) + (rowRel ? "" : "$") + String(Int(row) + 1)
+            if colField & 0xC000 != 0 { relative = true }
+            return "$" + A1.columnName(Int(colField & 0x3FFF)) + "$" + String(Int(row) + 1)
         }
         while p < r.upperBound {
             let ptg = s[p]
@@ -502,6 +514,14 @@ public final class XLSReader: WorkbookReader {
                 p += ptg & 0x1F == 0x1C ? 7 : 11
             case 0x29, 0x49, 0x69:  // PtgMemFunc: a subexpression follows
                 p += 3
+            case 0x15:  // PtgParen
+                p += 1
+            case 0x1D:  // PtgBool
+                guard p + 2 <= r.upperBound else { return nil }
+                parts.append(s[p + 1] != 0 ? "TRUE" : "FALSE"); p += 2
+            case 0x1C:  // PtgErr
+                guard p + 2 <= r.upperBound, case let .error(e) = boolErr(s[p + 1], isError: true) else { return nil }
+                parts.append(e); p += 2
             case 0x10:  // PtgUnion
                 p += 1
             case 0x1E:  // PtgInt
@@ -520,7 +540,7 @@ public final class XLSReader: WorkbookReader {
                 return nil
             }
         }
-        return parts.isEmpty ? nil : parts.joined(separator: ",")
+        return parts.isEmpty || relative ? nil : parts.joined(separator: ",")
     }
 }
 

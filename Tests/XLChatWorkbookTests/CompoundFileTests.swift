@@ -17,6 +17,27 @@ import Testing
         #expect(!cf.isEncryptedOOXML)
     }
 
+    @Test func version4HeaderWith4096ByteSectors() throws {
+        let payload = (0..<9000).map { UInt8($0 % 253) }
+        let cf = try CompoundFile(bytes: CFBBuilder(streams: [("Workbook", payload)], version: 4).build())
+        #expect(cf.sectorSize == 4096)
+        #expect(try cf.streamBytes(named: "Workbook") == payload)
+    }
+
+    /// More than 109 FAT sectors: the FAT's own sector list continues in DIFAT sectors.
+    @Test func extraDIFATSectors() throws {
+        let payload = (0..<(8 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let b = CFBBuilder(streams: [("Workbook", payload)])
+        #expect(b.fatAndDifat.difat >= 1)
+        let cf = try CompoundFile(bytes: b.build())
+        #expect(try cf.streamBytes(named: "Workbook") == payload)
+        // A DIFAT chain that ends early is corrupt.
+        var bytes = b.build()
+        bytes.replaceSubrange(0x44..<0x48, with: [0xFE, 0xFF, 0xFF, 0xFF])  // first DIFAT sector: end of chain
+        let e = #expect(throws: WorkbookError.self) { try CompoundFile(bytes: bytes) }
+        #expect(e?.kind == .corruptWorkbook)
+    }
+
     @Test func readsMiniStreamsOfARealFile() throws {
         guard let path = XLSCorpus.file("calamine__base.xls") else { print("corpus absent; skipped"); return }
         let cf = try CompoundFile(path: path)
@@ -30,25 +51,26 @@ import Testing
 
     @Test func fatLoopIsCorrupt() throws {
         var b = CFBBuilder(streams: [("Workbook", [UInt8](repeating: 7, count: 1500))])
-        b.fatOverrides = [3: 2]  // the stream's second sector points back to its first
+        let s0 = b.firstSector(ofStream: 0)
+        b.fatOverrides = [s0 + 1: UInt32(s0)]  // the stream's second sector points back to its first
         let cf = try CompoundFile(bytes: b.build())
         #expect(kind { _ = try cf.streamBytes(named: "Workbook") } == .corruptWorkbook)
     }
 
     @Test func chainIntoASectorOutsideTheFileIsCorrupt() throws {
         var b = CFBBuilder(streams: [("Workbook", [UInt8](repeating: 7, count: 1500))])
-        b.fatOverrides = [2: 90]  // a sector the FAT covers but the file does not hold
+        b.fatOverrides = [b.firstSector(ofStream: 0): 90]  // a sector the FAT covers but the file does not hold
         let cf = try CompoundFile(bytes: b.build())
         #expect(kind { _ = try cf.streamBytes(named: "Workbook") } == .corruptWorkbook)
         var c = CFBBuilder(streams: [("Workbook", [UInt8](repeating: 7, count: 1500))])
-        c.fatOverrides = [2: 0x7000_0000]  // outside the FAT itself
+        c.fatOverrides = [c.firstSector(ofStream: 0): 0x7000_0000]  // outside the FAT itself
         let cf2 = try CompoundFile(bytes: c.build())
         #expect(kind { _ = try cf2.streamBytes(named: "Workbook") } == .corruptWorkbook)
     }
 
     @Test func directoryChainLoopIsCorrupt() throws {
         var b = CFBBuilder(streams: [("Workbook", [1])])
-        b.fatOverrides = [1: 1]  // the directory sector points to itself
+        b.fatOverrides = [0: 0]  // the directory sector points to itself
         #expect(kind { _ = try CompoundFile(bytes: b.build()) } == .corruptWorkbook)
     }
 

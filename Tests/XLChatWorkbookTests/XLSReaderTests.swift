@@ -226,7 +226,15 @@ import Testing
         let r = try XLSReader(path: path)
         let byName = Dictionary(r.definedNames.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for n in r.definedNames { print("name \(n.name) = \(n.refersTo) local=\(n.localSheet.map(String.init) ?? "-") hidden=\(n.hidden)") }
-        #expect(r.definedNames.count >= 10)
-        #expect(byName["Sales"] != nil)
+        #expect(byName["Sales"]?.refersTo == "Sheet3!$B$2:$N$2")
+        #expect(byName["Sales"]?.localSheet == nil)
+        #expect(byName["Apostrophe"]?.refersTo == "'Seamus O''Reilly'!$A$1:$Z$10")
+        #expect(byName["Москва"]?.refersTo == "Sheet1!$A$1:$Z$10")
+        #expect(byName["UnicodeString"]?.refersTo == "\"αβγδε\"")
+        #expect(byName["LocalRange"]?.localSheet == 0 && byName["localRange"]?.localSheet == 1)
+        #expect(byName["_xlnm.Print_Titles"]?.refersTo == "Sheet3!$A$1:$A$65536,Sheet3!$A$1:$IV$1")
+        #expect(byName["_xlnm.Print_Titles"]?.localSheet == 2)
+        // Relative references have no fixed meaning in a name: left out.
+        #expect(byName["RelativePos"] == nil && byName["RelativeNeg"] == nil)
     }
 }

@@ -254,6 +254,9 @@ public final class XLSReader: WorkbookReader, Sendable {
         guard start >= 0, start + 4 <= stream.count else {
             throw WorkbookError.corrupt("Sheet \(sheets[index].name) starts at offset \(start), outside the workbook stream (\(stream.count) bytes).")
         }
+        guard [0x0009, 0x0209, 0x0409, 0x0809].contains(stream.u16(start)) else {
+            throw WorkbookError.corrupt("Sheet \(sheets[index].name) should start with a BOF record at offset \(start), but does not.")
+        }
         var cells = BIFFCellBuffer()
         var merged: [CellRange] = []
         try scanSheet(from: start, cells: &cells, merged: &merged)
@@ -712,35 +715,43 @@ struct BIFFCellBuffer {
     }
 
     func deliver(merged: [CellRange], visitor: (SheetRow) throws -> Bool) throws -> SheetSummary {
-        var order = Array(rows.indices)
+        var order: [Int32] = []
         if !sorted {
             // Stable by position, so of two cells at one position the later record wins below.
-            order.sort { (rows[$0], cols[$0], $0) < (rows[$1], cols[$1], $1) }
+            order = Array(0..<Int32(rows.count))
+            order.sort { (rows[Int($0)], cols[Int($0)], $0) < (rows[Int($1)], cols[Int($1)], $1) }
         }
+        @inline(__always) func at(_ k: Int) -> Int { sorted ? k : Int(order[k]) }
+        // Kept cells: non-empty, and not replaced by a later record at the same position.
+        @inline(__always) func kept(_ k: Int) -> Bool {
+            let i = at(k)
+            if values[i].isEmpty { return false }
+            if k + 1 < rows.count { let j = at(k + 1); if rows[j] == rows[i] && cols[j] == cols[i] { return false } }
+            return true
+        }
+        // First pass: the used range, so the summary is whole even if the visitor stops early.
         var minR = Int.max, maxR = -1, minC = Int.max, maxC = -1, count = 0
-        var out: [SheetRow] = []
-        var current: [RowCell] = []
-        var currentRow = -1
-        var k = 0
-        while k < order.count {
-            let i = order[k]
-            // Skip a cell that a later record at the same position replaces.
-            if k + 1 < order.count, rows[order[k + 1]] == rows[i], cols[order[k + 1]] == cols[i] { k += 1; continue }
-            k += 1
-            let v = values[i]
-            if v.isEmpty { continue }
+        for k in 0..<rows.count where kept(k) {
+            let i = at(k)
             let r = Int(rows[i]), c = Int(cols[i])
-            if r != currentRow {
-                if !current.isEmpty { out.append(SheetRow(index: currentRow, cells: current)) }
-                current = []
-                currentRow = r
-            }
-            current.append(RowCell(column: c, value: v))
             minR = min(minR, r); maxR = max(maxR, r); minC = min(minC, c); maxC = max(maxC, c)
             count += 1
         }
-        if !current.isEmpty { out.append(SheetRow(index: currentRow, cells: current)) }
-        for row in out { if try !visitor(row) { break } }
+        // Second pass: one row at a time to the visitor.
+        var current: [RowCell] = []
+        var currentRow = -1
+        var stopped = false
+        for k in 0..<rows.count where kept(k) {
+            let i = at(k)
+            let r = Int(rows[i])
+            if r != currentRow {
+                if !current.isEmpty, try !visitor(SheetRow(index: currentRow, cells: current)) { stopped = true; break }
+                current.removeAll(keepingCapacity: true)
+                currentRow = r
+            }
+            current.append(RowCell(column: Int(cols[i]), value: values[i]))
+        }
+        if !stopped && !current.isEmpty { _ = try visitor(SheetRow(index: currentRow, cells: current)) }
         let used = maxR >= 0 ? CellRange(rows: minR...maxR, columns: minC...maxC) : nil
         return SheetSummary(usedRange: used, mergedRanges: merged, cellCount: count)
     }

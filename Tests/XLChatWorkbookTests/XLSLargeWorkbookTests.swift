@@ -4,8 +4,8 @@ import Testing
 
 /// A full-height BIFF8 sheet (65,536 rows x 8 columns) in a compound file large enough to
 /// need DIFAT sectors, with a shared-string table split across many CONTINUE records. Checks
-/// every cell and prints the reading speed (run in release for figures:
-/// `swift test -c release --filter XLSLargeWorkbookTests`).
+/// every cell and prints the reading speed (a debug figure; release figures come from
+/// `Benchmarks/xls-standalone/run.sh`).
 @Suite struct XLSLargeWorkbookTests {
     typealias B = BIFFBytes
 
@@ -48,6 +48,10 @@ import Testing
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("xls-large-\(UUID().uuidString).xls").path
         _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
         defer { try? FileManager.default.removeItem(atPath: path) }
+        // XLS_BENCH_OUT=/path/big.xls keeps a copy for Benchmarks/xls-standalone/run.sh.
+        if let out = ProcessInfo.processInfo.environment["XLS_BENCH_OUT"] {
+            _ = FileManager.default.createFile(atPath: out, contents: Data(bytes))
+        }
 
         let clock = ContinuousClock()
         var cellCount = 0

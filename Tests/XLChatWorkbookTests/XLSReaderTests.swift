@@ -178,6 +178,15 @@ import Testing
         s2 += B.bof(0x0010) + B.eof
         let r2 = try reader(s2)
         #expect(throws: WorkbookError.self) { try r2.readSheet(at: 0) { _ in true } }
+        // A sheet offset that points inside another record, not at a BOF.
+        let s3 = B.workbook(sheets: [("S", [B.number(0, 0, 1)])])
+        var patched = s3
+        let bsData = s3.count - (B.bof(0x0010).count + B.number(0, 0, 1).count + B.eof.count) - B.eof.count - (B.boundsheet(offset: 0, name: "S").count - 4)
+        let wrong = UInt32(s3.count - B.eof.count - 6)
+        patched.replaceSubrange(bsData..<(bsData + 4), with: B.le32(wrong))
+        let r3 = try reader(patched)
+        let e3 = #expect(throws: WorkbookError.self) { try r3.readSheet(at: 0) { _ in true } }
+        #expect(e3?.kind == .corruptWorkbook)
     }
 
     @Test func biff5CodePageStrings() throws {

@@ -223,6 +223,33 @@ import Testing
         #expect(map[CellRef(row: 1, column: 1)] == .string("DOG & CAT PRODUCTS"))
     }
 
+    /// A bare BIFF2 worksheet: cells carry 3 attribute bytes (format index in the second),
+    /// FORMAT records are numbered by order, strings are 8-bit in the code page.
+    @Test func readsBareBIFF2Worksheet() throws {
+        let attrGeneral: [UInt8] = [0, 0, 0], attrDate: [UInt8] = [0, 1, 0]
+        func fmt(_ code: String) -> [UInt8] { B.record(0x001E, [UInt8(code.utf8.count)] + Array(code.utf8)) }
+        let stream = B.record(0x0009, B.le16(2) + B.le16(0x0010))
+            + fmt("General") + fmt("d-mmm-yy")
+            + B.record(0x0003, B.le16(1) + B.le16(0) + attrGeneral + B.f64(2.75))          // NUMBER
+            + B.record(0x0003, B.le16(1) + B.le16(1) + attrDate + B.f64(36526))            // a date
+            + B.record(0x0002, B.le16(0) + B.le16(2) + attrGeneral + B.le16(513))          // INTEGER
+            + B.record(0x0004, B.le16(0) + B.le16(0) + attrGeneral + [4] + [0x43, 0x61, 0x66, 0xE9])  // "Café" (cp1252)
+            + B.record(0x0005, B.le16(2) + B.le16(0) + attrGeneral + [0x24, 1])            // #NUM!
+            + B.record(0x0006, B.le16(2) + B.le16(1) + attrGeneral + B.f64(9) + [0, 0, 0])  // FORMULA, cached 9
+            + B.eof
+        let r = try XLSReader(bytes: stream)
+        #expect(r.biffVersion == 2)
+        let (map, summary, order) = try r.cellMap(0)
+        #expect(order == order.sorted())
+        #expect(map[CellRef(row: 0, column: 0)] == .string("Café"))
+        #expect(map[CellRef(row: 0, column: 2)] == .number(513))
+        #expect(map[CellRef(row: 1, column: 0)] == .number(2.75))
+        #expect(map[CellRef(row: 1, column: 1)] == .temporal(.date, serial: 36526))
+        #expect(map[CellRef(row: 2, column: 0)] == .error("#NUM!"))
+        #expect(map[CellRef(row: 2, column: 1)] == .number(9))
+        #expect(summary.cellCount == 6)
+    }
+
     @Test func biff4WorkbookIsUnsupportedWithVersion() throws {
         let stream = B.record(0x0409, B.le16(0) + B.le16(0x0100) + B.le16(0)) + B.eof
         let e = #expect(throws: WorkbookError.self) { try XLSReader(bytes: stream) }

@@ -403,7 +403,10 @@ public final class XLSReader: WorkbookReader, Sendable {
     /// A number as a cell value: temporal when its format says so (1904 serials moved to the
     /// 1900 system; durations are plain day counts and are not moved).
     @inline(__always) private func temporal(_ value: Double, kind: TemporalKind?) -> CellValue {
-        guard let kind, value.isFinite else { return .number(value) }
+        // Excel shows dates only from serial 0 to 9999-12-31 (2,958,465); outside, a number
+        // stays a number (Excel shows ####), which also keeps absurd serials out of date maths.
+        guard let kind, value.isFinite, value < 2_958_466,
+              value >= 0 || (kind == .duration && value > -2_958_466) else { return .number(value) }
         if kind == .duration || !uses1904 { return .temporal(kind, serial: value) }
         return .temporal(kind, serial: value + ExcelDate.offset1904)
     }

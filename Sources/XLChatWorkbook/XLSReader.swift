@@ -140,7 +140,7 @@ public final class XLSReader: WorkbookReader, Sendable {
                     name = try XLSReader.shortUnicodeString(s, &p, end: rec.end)
                 } else {
                     let n = Int(s[p]); p += 1
-                    name = CodePages.decode(s[p..<min(p + n, rec.end)], codepage: codepage)
+                    name = XLSCodePages.decode(s[p..<min(p + n, rec.end)], codepage: codepage)
                 }
                 bounds.append((name, offset, state, type))
             case 0x041E, 0x001E:  // FORMAT
@@ -156,7 +156,7 @@ public final class XLSReader: WorkbookReader, Sendable {
                     if rec.type == 0x041E { p += 2 }
                     guard p < rec.end else { break }
                     let n = Int(s[p]); p += 1
-                    code = CodePages.decode(s[min(p, rec.end)..<min(p + n, rec.end)], codepage: codepage)
+                    code = XLSCodePages.decode(s[min(p, rec.end)..<min(p + n, rec.end)], codepage: codepage)
                 }
                 implicitFormatIndex += 1
                 formatCodes[id] = code
@@ -320,7 +320,7 @@ public final class XLSReader: WorkbookReader, Sendable {
                     text = try seg.unicodeString(lengthBytes: 2)
                 } else {
                     let n = Int(s.u16(p)); p += 2
-                    text = CodePages.decode(s[p..<min(p + n, rec.end)], codepage: codepage)
+                    text = XLSCodePages.decode(s[p..<min(p + n, rec.end)], codepage: codepage)
                 }
                 try cells.add(Int(s.u16(d)), Int(s.u16(d + 2)), .string(text), maxRows, maxCols)
             case 0x0205 where len >= 8:  // BOOLERR
@@ -338,7 +338,7 @@ public final class XLSReader: WorkbookReader, Sendable {
                         text = try seg.unicodeString(lengthBytes: 2)
                     } else {
                         let n = Int(s.u16(d))
-                        text = CodePages.decode(s[min(d + 2, rec.end)..<min(d + 2 + n, rec.end)], codepage: codepage)
+                        text = XLSCodePages.decode(s[min(d + 2, rec.end)..<min(d + 2 + n, rec.end)], codepage: codepage)
                     }
                     try cells.add(row, col, .string(text), maxRows, maxCols)
                     pendingString = nil
@@ -359,7 +359,7 @@ public final class XLSReader: WorkbookReader, Sendable {
                 try cells.add(Int(s.u16(d)), Int(s.u16(d + 2)), temporal(Double(s.u16(d + 7)), kind: biff2Kind(s[d + 5])), maxRows, maxCols)
             case 0x0004 where v == 2 && len >= 8:  // LABEL
                 let n = Int(s[d + 7])
-                let text = CodePages.decode(s[(d + 8)..<min(d + 8 + n, rec.end)], codepage: codepage)
+                let text = XLSCodePages.decode(s[(d + 8)..<min(d + 8 + n, rec.end)], codepage: codepage)
                 try cells.add(Int(s.u16(d)), Int(s.u16(d + 2)), .string(text), maxRows, maxCols)
             case 0x0005 where v == 2 && len >= 9:  // BOOLERR
                 try cells.add(Int(s.u16(d)), Int(s.u16(d + 2)), XLSReader.boolErr(s[d + 7], isError: s[d + 8] != 0), maxRows, maxCols)
@@ -370,7 +370,7 @@ public final class XLSReader: WorkbookReader, Sendable {
             case 0x0007 where v == 2:  // STRING (BIFF2)
                 if let (row, col) = pendingString {
                     let n = Int(s[d])
-                    try cells.add(row, col, .string(CodePages.decode(s[min(d + 1, rec.end)..<min(d + 1 + n, rec.end)], codepage: codepage)), maxRows, maxCols)
+                    try cells.add(row, col, .string(XLSCodePages.decode(s[min(d + 1, rec.end)..<min(d + 1 + n, rec.end)], codepage: codepage)), maxRows, maxCols)
                     pendingString = nil
                 }
             default:
@@ -681,7 +681,7 @@ struct BIFFSegments {
             position += n * width
             left -= n
         }
-        if takeBytes > 0 { return CodePages.latin1(s[start..<(start + takeBytes)]) }
+        if takeBytes > 0 { return XLSCodePages.latin1(s[start..<(start + takeBytes)]) }
         if ascii { return String(decoding: units.lazy.map { UInt8($0) }, as: UTF8.self) }
         return String(decoding: units, as: UTF16.self)
     }

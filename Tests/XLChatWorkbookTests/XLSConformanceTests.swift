@@ -33,7 +33,7 @@ import Testing
             return
         }
         var tally = Tally()
-        var filesRead = 0
+        var filesRead = 0, namesReported = 0
         for file in XLSCorpus.xlsFiles {
             let data = try Data(contentsOf: root.appendingPathComponent("expected/\(file).json"))
             let expected = try JSONDecoder().decode(XLSJSON.self, from: data)
@@ -46,12 +46,21 @@ import Testing
             let reader = try XLSReader(path: path)
             filesRead += 1
             try compare(file: file, reader: reader, calamine: cal, tally: &tally)
+            // Defined names: calamine does not list them; xlrd (the second reader) does. Each
+            // name we report must be one of xlrd's (we leave out formulas and relative refs).
+            let xlrdNames = Set((expected["second_reader"]?["defined_names"]?.array ?? []).compactMap(\.string))
+            for n in reader.definedNames {
+                let bare = n.name.hasPrefix("_xlnm.") ? String(n.name.dropFirst(6)) : n.name
+                if !xlrdNames.contains(bare) { tally.mismatches.append("\(file): defined name \(n.name) unknown to xlrd") }
+            }
+            namesReported += reader.definedNames.count
         }
         print("XLSConformanceTests: \(filesRead) files, \(tally.cells) cells compared, \(tally.errorsWhereCalamineEmpty) error cells where calamine has \"\", \(tally.mismatches.count) unexplained differences")
         for m in tally.mismatches.prefix(60) { print("  " + m) }
         #expect(filesRead >= 30)
         #expect(tally.cells > 500)
         #expect(tally.mismatches.isEmpty)
+        #expect(namesReported >= 20)
     }
 
     /// Files calamine could not read: the right error kind, or (BIFF2-4) read correctly.

@@ -5,7 +5,7 @@ import Foundation
 // table here; the other single-byte Windows pages and Mac Roman go through Foundation's
 // String.Encoding, which decodes them on Linux (checked: 1250, 1251, 1253, 1254, Mac Roman).
 
-enum CodePages {
+enum XLSCodePages {
     /// cp1252's 0x80-0x9F block (0 where the code page leaves the byte undefined: kept as C1).
     static let cp1252High: [UInt16] = [
         0x20AC, 0, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0, 0x017D, 0,

@@ -74,7 +74,10 @@ public enum ExcelDate {
             let (_, millis) = split(serial)
             return clock(millis)
         case .date, .dateTime:
-            let (days, millis) = split(serial)
+            // Excel counts 1900 as a leap year: serials 1-59 (1900-01-01 to 1900-02-28) lie one
+            // day later than days since 1899-12-30 give; serial 0 shows as "1900-01-00", the
+            // day before 1900-01-01. From serial 61 (1900-03-01) on, the plain count is right.
+            let (days, millis) = split(serial >= 0 && serial < 60 ? serial + 1 : serial)
             let (y, m, d) = civil(fromDays: days)
             let date = (y < 0 ? "-" + pad(-y, 4) : pad(y, 4)) + "-" + pad(m, 2) + "-" + pad(d, 2)
             return kind == .date && millis == 0 ? date : date + "T" + clock(millis)

@@ -13,11 +13,13 @@ extension Workbooks {
         throw WorkbookError(.unsupportedFormat, "\(path) is a zip (xlsx) file, but the xlsx reader is not linked in this build")
     }
 
+    /// An OLE compound file: xls (BIFF5/8), or an encrypted OOXML package (`encryptedWorkbook`).
     static func openCompoundFile(path: String, limits: ReadLimits) throws -> any WorkbookReader {
-        throw WorkbookError(.unsupportedFormat, "\(path) is a compound file (xls), but the xls reader is not linked in this build")
+        try XLSReader(path: path, limits: limits)
     }
 
+    /// A bare BIFF2-5 stream (old Excel versions and some exporters).
     static func openBIFF(path: String, version: Int, limits: ReadLimits) throws -> any WorkbookReader {
-        throw WorkbookError(.unsupportedFormat, "\(path) is a BIFF\(version) stream, but the xls reader is not linked in this build")
+        try XLSReader(path: path, limits: limits)
     }
 }

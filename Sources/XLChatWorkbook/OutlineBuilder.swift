@@ -3,11 +3,15 @@ extension WorkbookOutline {
     /// Memory is independent of the number of rows beyond a lookahead of 30 rows per sheet.
     /// A sheet with a declared table (ListObject) uses it (the first one, by position, when
     /// there are several); chart sheets have no table.
-    public static func build(reader: any WorkbookReader, path: String, contentHash: String) throws -> WorkbookOutline {
+    /// `beforeSheet(index, count, name)` is called before each sheet is read: for progress, and
+    /// to stop (by throwing, e.g. on cancellation).
+    public static func build(reader: any WorkbookReader, path: String, contentHash: String,
+                             beforeSheet: ((Int, Int, String) throws -> Void)? = nil) throws -> WorkbookOutline {
         var usedNames = Set<String>()
         var sheets: [SheetOutline] = []
         let declared = reader.declaredTables
         for info in reader.sheets {
+            try beforeSheet?(info.index, reader.sheets.count, info.name)
             if info.kind == .chartsheet {
                 let summary = try reader.readSheet(at: info.index) { _ in true }
                 sheets.append(SheetOutline(info: info, summary: summary, table: nil))

@@ -1,0 +1,117 @@
+import Foundation
+import Synchronization
+import XLChatProtocol
+import XLChatWorkbook
+
+/// The workbooks the server has opened, shared by every session. A workbook's id is derived
+/// from its canonical path, so the same file always has the same id (across sessions and
+/// restarts); its outline is cached by the file's identity on disk (device, inode, size,
+/// modification time) and recomputed when the file changes.
+final class WorkbookStore: Sendable {
+    static let supportedFormats = ["xlsx", "xlsm", "xls", "csv", "tsv"]
+
+    struct Entry: Sendable {
+        let id: String
+        let path: String
+        let displayName: String
+        let fingerprint: FileFingerprint
+        let outline: WorkbookOutline
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+    let bufferDirectory: String
+
+    init(dataDirectory: String) {
+        bufferDirectory = dataDirectory + "/buffers"
+    }
+
+    static func workbookID(forPath path: String) -> String {
+        "wb-" + ContentHash.sha256(string: path).prefix(16)
+    }
+
+    /// Opens (or returns the cached outline of) the file at `path`.
+    func open(path rawPath: String, displayName: String? = nil, token: CancellationToken,
+              progress: ((Double, String) -> Void)? = nil) throws -> Entry {
+        let path = Self.canonical(rawPath)
+        let id = Self.workbookID(forPath: path)
+        let fingerprint = try FileFingerprint(path: path)
+        if let cached = entries.withLock({ $0[id] }), cached.fingerprint == fingerprint {
+            return cached
+        }
+        let hash = try ContentHash.sha256(path: path)
+        if let cached = entries.withLock({ $0[id] }), cached.outline.contentHash == hash {
+            // Touched but unchanged: keep the outline, note the new fingerprint.
+            let refreshed = Entry(id: id, path: path, displayName: cached.displayName, fingerprint: fingerprint, outline: cached.outline)
+            entries.withLock { $0[id] = refreshed }
+            return refreshed
+        }
+        try token.check()
+        let reader = try Workbooks.open(path: path)
+        let outline = try WorkbookOutline.build(reader: reader, path: path, contentHash: hash) { index, count, name in
+            try token.check()
+            progress?(Double(index) / Double(max(count, 1)), "reading sheet '\(name)'")
+        }
+        let entry = Entry(id: id, path: path, displayName: displayName ?? (path as NSString).lastPathComponent,
+                          fingerprint: fingerprint, outline: outline)
+        entries.withLock { $0[id] = entry }
+        return entry
+    }
+
+    /// Opens an unsaved buffer's text (csv/tsv): written to the data directory under a name
+    /// derived from its content, then opened like a file. The id follows the buffer's name.
+    func open(text: String, format: String, name: String, token: CancellationToken) throws -> Entry {
+        guard format == "csv" || format == "tsv" else {
+            throw WorkbookError(.unsupportedFormat, "text can be opened as csv or tsv, not '\(format)'")
+        }
+        try FileManager.default.createDirectory(atPath: bufferDirectory, withIntermediateDirectories: true)
+        let file = bufferDirectory + "/" + ContentHash.sha256(string: text).prefix(24) + "." + format
+        if !FileManager.default.fileExists(atPath: file) {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: file), options: .atomic)
+        }
+        let opened = try open(path: file, displayName: name, token: token)
+        // The buffer's id is its name's, so edits to the same buffer keep one id.
+        let id = Self.workbookID(forPath: "buffer:" + name)
+        let entry = Entry(id: id, path: opened.path, displayName: name, fingerprint: opened.fingerprint, outline: opened.outline)
+        entries.withLock { $0[id] = entry }
+        return entry
+    }
+
+    /// The entry for `id`, re-read when its file changed on disk since it was opened.
+    func entry(_ id: String, token: CancellationToken) throws -> Entry {
+        guard let cached = entries.withLock({ $0[id] }) else {
+            throw ResponseError.work(.unknownWorkbook, "unknown workbook '\(id)': open it with workbook/open first")
+        }
+        if let now = try? FileFingerprint(path: cached.path), now == cached.fingerprint { return cached }
+        if cached.id != Self.workbookID(forPath: cached.path) {
+            return cached  // a buffer: its file is content-addressed and never changes
+        }
+        return try open(path: cached.path, displayName: cached.displayName, token: token)
+    }
+
+    func forget(_ id: String) {
+        entries.withLock { _ = $0.removeValue(forKey: id) }
+    }
+
+    static func canonical(_ path: String) -> String {
+        let expanded = (path as NSString).expandingTildeInPath
+        let absolute = expanded.hasPrefix("/") ? expanded : FileManager.default.currentDirectoryPath + "/" + expanded
+        return URL(fileURLWithPath: absolute).standardizedFileURL.resolvingSymlinksInPath().path
+    }
+}
+
+/// What identifies a version of a file without reading it.
+struct FileFingerprint: Sendable, Hashable {
+    let device: UInt64, inode: UInt64, size: Int64, mtimeNanos: Int64
+
+    init(path: String) throws {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            let err = errno
+            if err == EACCES { throw WorkbookError(.fileNotFound, "cannot read \(path): permission denied") }
+            throw WorkbookError(.fileNotFound, "no such file: \(path)")
+        }
+        if (st.st_mode & S_IFMT) == S_IFDIR { throw WorkbookError(.unsupportedFormat, "\(path) is a directory, not a workbook") }
+        device = UInt64(st.st_dev); inode = UInt64(st.st_ino); size = Int64(st.st_size)
+        mtimeNanos = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+    }
+}

@@ -1,0 +1,48 @@
+/// Reading a rectangle of cells out of a sheet, streaming: rows before the range are skipped,
+/// reading stops after its last row or at the row limit.
+public struct RangeRead: Sendable {
+    /// The range the rows cover (narrowed to the rows returned when truncated).
+    public var range: CellRange?
+    /// Row-major, `range.columnCount` cells a row; `.empty` where the sheet has nothing.
+    public var rows: [[CellValue]]
+    public var truncated: Bool
+}
+
+public enum RangeReader {
+    /// At most this many cells in one read (rows kept x columns), so a reply stays a sane size.
+    public static let maxCells = 1_000_000
+
+    /// Reads `range` (the used range when nil) of sheet `sheetIndex`, at most `limit` rows.
+    public static func read(_ reader: any WorkbookReader, sheetIndex: Int, range: CellRange?, usedRange: CellRange?,
+                            limit: Int, isCancelled: () -> Bool = { false }) throws -> RangeRead {
+        guard let target = range ?? usedRange else { return RangeRead(range: nil, rows: [], truncated: false) }
+        let keptRows = min(target.rowCount, limit)
+        guard keptRows * target.columnCount <= maxCells else {
+            throw WorkbookError(.invalidRange,
+                "range \(target) is too large to read at once: \(target.columnCount) columns x \(keptRows) rows is over \(maxCells) cells; ask for fewer columns or a lower limit")
+        }
+        var rows: [[CellValue]] = []
+        rows.reserveCapacity(min(keptRows, 10_000))
+        let width = target.columnCount
+        var nextRow = target.start.row
+        let lastRow = target.start.row + keptRows - 1
+        func emptyRow() -> [CellValue] { [CellValue](repeating: .empty, count: width) }
+        try reader.readSheet(at: sheetIndex) { row in
+            if row.index < target.start.row { return true }
+            if isCancelled() { throw CancellationError() }
+            if row.index > lastRow { return false }
+            while nextRow < row.index { rows.append(emptyRow()); nextRow += 1 }
+            var cells = emptyRow()
+            for cell in row.cells where cell.column >= target.start.column && cell.column <= target.end.column {
+                cells[cell.column - target.start.column] = cell.value
+            }
+            rows.append(cells)
+            nextRow = row.index + 1
+            return row.index < lastRow
+        }
+        while nextRow <= lastRow { rows.append(emptyRow()); nextRow += 1 }
+        let truncated = keptRows < target.rowCount
+        let covered = CellRange(start: target.start, end: CellRef(row: lastRow, column: target.end.column))
+        return RangeRead(range: covered, rows: rows, truncated: truncated)
+    }
+}

@@ -7,7 +7,7 @@ import Foundation
 import XLChatIndex
 import XLChatWorkbook
 
-struct IndexBenchmark: AsyncParsableCommand {
+struct IndexBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "index",
         abstract: "Index build, reuse, search latency, and the vector scan vs sqlite-vec.")
@@ -17,7 +17,22 @@ struct IndexBenchmark: AsyncParsableCommand {
     @Option(help: "Embedding dimensions of the built-in embedder.") var dimensions = 128
     @Option(help: "Python with sqlite-vec and apsw, for the peer scan; empty to skip.") var python = "python3"
 
-    func run() async throws {
+    // A synchronous command that waits for its async body: `await Bench.main()` in top-level
+    // code resolves to ParsableCommand's synchronous main(), which never calls an async run().
+    func run() throws {
+        final class Outcome: @unchecked Sendable { var error: Error? }
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        let me = self
+        Task.detached {
+            do { try await me.measure() } catch { outcome.error = error }
+            done.signal()
+        }
+        done.wait()
+        if let e = outcome.error { throw e }
+    }
+
+    func measure() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("xlchat-bench-index-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         let embedder = HashingEmbedder(dimensions: dimensions)

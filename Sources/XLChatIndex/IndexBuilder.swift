@@ -67,6 +67,7 @@ enum IndexBuilder {
                     r0 INTEGER NOT NULL, c0 INTEGER NOT NULL, r1 INTEGER NOT NULL, c1 INTEGER NOT NULL, text TEXT NOT NULL);
                 CREATE VIRTUAL TABLE _xl_chunks_fts USING fts5(text, content='_xl_chunks', content_rowid='id',
                     tokenize='unicode61 remove_diacritics 2');
+                CREATE VIRTUAL TABLE _xl_vocab USING fts5vocab('_xl_chunks_fts', 'row');
                 CREATE TABLE _xl_vectors (chunk_id INTEGER PRIMARY KEY, v BLOB NOT NULL);
                 """)
         }

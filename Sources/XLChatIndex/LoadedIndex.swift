@@ -76,16 +76,41 @@ final class LoadedIndex: @unchecked Sendable {
         return d
     }
 
-    /// FTS5 match expression: each whitespace-separated term becomes a quoted phrase (so
-    /// `ORD-11730` matches the adjacent tokens `ord 11730`), the terms OR-ed; BM25 ranks rows
-    /// matching more and rarer terms first.
-    static func ftsExpression(_ query: String) -> String? {
-        let terms = query.split(whereSeparator: { $0.isWhitespace }).compactMap { raw -> String? in
+    /// The query's terms: each whitespace-separated term becomes a quoted phrase (so
+    /// `ORD-11730` matches the adjacent tokens `ord 11730`), with its tokens as FTS5's
+    /// unicode61 tokenizer would see them (lower-cased letter/digit runs).
+    static func ftsTerms(_ query: String) -> [(phrase: String, tokens: [String])] {
+        query.split(whereSeparator: { $0.isWhitespace }).compactMap { raw in
             let t = raw.filter { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." || $0 == "_" || $0 == "/" }
-            guard t.contains(where: { $0.isLetter || $0.isNumber }) else { return nil }
-            return "\"" + t.replacingOccurrences(of: "\"", with: "") + "\""
+            let tokens = t.lowercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) }).map(String.init)
+            guard !tokens.isEmpty else { return nil }
+            return ("\"" + t.replacingOccurrences(of: "\"", with: "") + "\"", tokens)
         }
-        return terms.isEmpty ? nil : terms.joined(separator: " OR ")
+    }
+
+    /// Rows BM25 may score per search. FTS5 scores every row matching an OR query before
+    /// `ORDER BY rank LIMIT` applies, so a term in most rows ("customer" in a column of
+    /// customers) would cost ~100 ms at 100k chunks while adding almost nothing to the ranking
+    /// (its IDF is near zero). Terms are taken rarest first while their document counts fit
+    /// this budget; the vector side still sees the whole query.
+    static let bm25RowBudget = 6000
+
+    /// FTS5 match expression of the query's useful terms (nil when none is selective enough).
+    func ftsExpression(_ query: String, _ db: Database) throws -> String? {
+        var scored: [(phrase: String, df: Int)] = []
+        for term in Self.ftsTerms(query) {
+            var df = Int.max
+            for tok in term.tokens {
+                df = min(df, try Int.fetchOne(db, sql: "SELECT doc FROM _xl_vocab WHERE term = ?", arguments: [tok]) ?? 0)
+            }
+            if df > 0 { scored.append((term.phrase, df)) }
+        }
+        scored.sort { $0.df < $1.df }
+        var kept: [String] = [], total = 0
+        for t in scored where total + t.df <= Self.bm25RowBudget {
+            kept.append(t.phrase); total += t.df
+        }
+        return kept.isEmpty ? nil : kept.joined(separator: " OR ")
     }
 
     func search(query: String, vector: [Float]?, limit: Int) throws -> [SearchHit] {
@@ -94,13 +119,12 @@ final class LoadedIndex: @unchecked Sendable {
         let depth = max(50, limit * 3)
         var fused: [Int: Double] = [:]
         let k = 60.0
-        if let expr = Self.ftsExpression(query) {
-            let ids = try queue.read { db in
-                try Int.fetchAll(db, sql: "SELECT rowid FROM _xl_chunks_fts WHERE _xl_chunks_fts MATCH ? ORDER BY rank LIMIT ?",
-                                 arguments: [expr, depth])
-            }
-            for (rank, id) in ids.enumerated() { fused[id, default: 0] += 1 / (k + Double(rank + 1)) }
+        let ids: [Int] = try queue.read { db in
+            guard let expr = try ftsExpression(query, db) else { return [] }
+            return try Int.fetchAll(db, sql: "SELECT rowid FROM _xl_chunks_fts WHERE _xl_chunks_fts MATCH ? ORDER BY rank LIMIT ?",
+                                    arguments: [expr, depth])
         }
+        for (rank, id) in ids.enumerated() { fused[id, default: 0] += 1 / (k + Double(rank + 1)) }
         if let vector, data.matrix.count > 0 {
             for (rank, hit) in data.matrix.top(vector, k: depth).enumerated() where hit.score > 0 {
                 fused[hit.index + 1, default: 0] += 1 / (k + Double(rank + 1))

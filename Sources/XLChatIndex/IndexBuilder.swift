@@ -68,6 +68,7 @@ enum IndexBuilder {
                 CREATE VIRTUAL TABLE _xl_chunks_fts USING fts5(text, content='_xl_chunks', content_rowid='id',
                     tokenize='unicode61 remove_diacritics 2');
                 CREATE VIRTUAL TABLE _xl_vocab USING fts5vocab('_xl_chunks_fts', 'row');
+                CREATE TABLE _xl_common_terms (term TEXT PRIMARY KEY NOT NULL, df INTEGER NOT NULL) WITHOUT ROWID;
                 CREATE TABLE _xl_vectors (chunk_id INTEGER PRIMARY KEY, v BLOB NOT NULL);
                 """)
         }
@@ -162,6 +163,10 @@ enum IndexBuilder {
                 sqlite3_reset(stmt)
             }
             try db.execute(sql: "INSERT INTO _xl_chunks_fts(rowid, text) SELECT id, text FROM _xl_chunks")
+            // Document counts of the frequent terms, so search can skip them without asking
+            // fts5vocab (which counts by walking the term's whole posting list).
+            try db.execute(sql: "INSERT INTO _xl_common_terms(term, df) SELECT term, doc FROM _xl_vocab WHERE doc > ?",
+                           arguments: [LoadedIndex.commonTermThreshold])
         }
     }
 

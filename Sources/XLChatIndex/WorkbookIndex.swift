@@ -231,6 +231,21 @@ public final class WorkbookIndex: @unchecked Sendable {
         return BuildResult(chunks: chunks, embeddingModel: embedder.identifier, reused: false, durationMs: ms)
     }
 
+    /// Deletes the index of `hash` and forgets the workbook (for an older version of a changed
+    /// file, or to free space). Waits for a build of the same hash to finish first.
+    public func remove(hash rawHash: String) async throws {
+        let hash = try checkedHash(rawHash)
+        let fileLock = try await FileLock.acquire(path: indexDirectory.appendingPathComponent(hash + ".lock").path)
+        defer { fileLock.release() }
+        unlink(indexPath(hash))
+        lock.withLock { _ = loaded.removeValue(forKey: hash) }
+        forget(hash)
+    }
+
+    private func forget(_ hash: String) {
+        try? catalog.write { db in try db.execute(sql: "DELETE FROM workbook WHERE hash = ?", arguments: [hash]) }
+    }
+
     /// Staging files of builds that died (the caller holds the hash's lock, so none is live).
     private func removeStaleStaging(_ hash: String) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: indexDirectory.path)) ?? []

@@ -156,6 +156,16 @@ import XLChatWorkbook
         #expect(q.rows == [[.integer(3000)]])
     }
 
+    @Test func removeForgetsTheWorkbook() async throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let index = try WorkbookIndex(dataDirectory: dir.url)
+        _ = try await index.build(outline: try Fixture.outline(), reader: Fixture.reader(), embedder: HashingEmbedder())
+        _ = try await index.search(hash: Fixture.hash, query: "Gizmo", embedder: HashingEmbedder())  // cached
+        try await index.remove(hash: Fixture.hash)
+        expectIndexError(.unknownWorkbook) { _ = try index.query(hash: Fixture.hash, sql: "SELECT 1") }
+        #expect(!FileManager.default.fileExists(atPath: dir.indexDir.appendingPathComponent(Fixture.hash + ".sqlite").path))
+    }
+
     @Test func defaultDataDirectoryFollowsTheEnvironment() {
         #expect(WorkbookIndex.defaultDataDirectory(environment: ["XLCHAT_DATA_DIR": "/d", "XDG_CACHE_HOME": "/x"]).path == "/d")
         #expect(WorkbookIndex.defaultDataDirectory(environment: ["XDG_CACHE_HOME": "/x", "HOME": "/h"]).path == "/x/xlchat")

@@ -69,6 +69,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // Test helper: a child process that builds an index, so tests can kill -9 it mid-build.
+        .executableTarget(name: "xlchat-testchild", dependencies: ["XLChatIndex", "XLChatWorkbook"]),
+
         // Benchmarks: `swift run -c release xlchat-bench --help`.
         .executableTarget(name: "xlchat-bench", dependencies: [
             "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatWorkbook", "XLChatIndex", "XLChatLLM", "XLChatTestSupport",

@@ -11,6 +11,7 @@ struct Bench: AsyncParsableCommand {
         subcommands: [
             RPCBenchmark.self,
             CSVBench.self,
+            IndexBenchmark.self,
         ]
     )
 }

@@ -1,0 +1,142 @@
+// `xlchat-bench index`: the SQLite index on a synthetic mixed 100k x 20 table (the column mix of
+// /work/shared/bench/gen_workbooks.py's mixed workbook, generated in memory so the figure is
+// the index's alone, not a reader's): build with the built-in embedder, reuse of the unchanged
+// index, hybrid search latency, and the exact vector scan against sqlite-vec on the same vectors.
+import ArgumentParser
+import Foundation
+import XLChatIndex
+import XLChatWorkbook
+
+struct IndexBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "index",
+        abstract: "Index build, reuse, search latency, and the vector scan vs sqlite-vec.")
+
+    @Option(help: "Data rows of the synthetic table (20 columns).") var rows = 100_000
+    @Option(help: "Searches to time.") var searches = 300
+    @Option(help: "Embedding dimensions of the built-in embedder.") var dimensions = 128
+    @Option(help: "Python with sqlite-vec and apsw, for the peer scan; empty to skip.") var python = "python3"
+
+    // A synchronous command that waits for its async body: `await Bench.main()` in top-level
+    // code resolves to ParsableCommand's synchronous main(), which never calls an async run().
+    func run() throws {
+        final class Outcome: @unchecked Sendable { var error: Error? }
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        let me = self
+        Task.detached {
+            do { try await me.measure() } catch { outcome.error = error }
+            done.signal()
+        }
+        done.wait()
+        if let e = outcome.error { throw e }
+    }
+
+    func measure() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("xlchat-bench-index-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let embedder = HashingEmbedder(dimensions: dimensions)
+        let (reader, outline) = try SyntheticWorkbook.mixed(rows: rows, contentHash: "0123456789abcdef")
+        let index = try WorkbookIndex(dataDirectory: dir)
+
+        let t0 = Date()
+        let built = try await index.build(outline: outline, reader: reader, embedder: embedder)
+        let buildS = Date().timeIntervalSince(t0)
+        print(String(format: "build: %d rows x 20 cols, %d chunks, %@: %.2f s (target <= 10 s)", rows, built.chunks, embedder.identifier, buildS))
+
+        // Reuse, as a restarted server sees it: a new WorkbookIndex on the same directory.
+        var reuse: [Double] = []
+        for _ in 0..<20 {
+            let t = Date()
+            let r = try await WorkbookIndex(dataDirectory: dir).build(outline: outline, reader: reader, embedder: embedder)
+            precondition(r.reused)
+            reuse.append(Date().timeIntervalSince(t) * 1000)
+        }
+        print(String(format: "reuse of the unchanged index: median %.2f ms, max %.2f ms (target <= 50 ms)", median(reuse), reuse.max()!))
+
+        // Search: queries mixing values, codes, words and misspellings.
+        let words = ["Gizmo West", "ORD-12345", "late fragile order", "customer 42 Lisbon", "Widget priority high", "Sprockets in Osaka",
+                     "revenue column", "Dara Software", "gift promo", "North Gadget shipped", "Turin Services", "ORD-99999",
+                     "Customer 4711", "Doohickey Peru", "bulk return Norway", "Thingamajig", "Hana Parts Perth", "sample repeat"]
+        let t1 = Date()
+        _ = try await index.search(hash: outline.contentHash, query: "warm up", embedder: embedder)
+        let loadMs = Date().timeIntervalSince(t1) * 1000
+        var lat: [Double] = []
+        for i in 0..<searches {
+            let q = words[i % words.count] + (i >= words.count ? " \(i)" : "")
+            let t = DispatchTime.now().uptimeNanoseconds
+            let hits = try await index.search(hash: outline.contentHash, query: q, limit: 10, embedder: embedder)
+            lat.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6)
+            precondition(!hits.isEmpty)
+        }
+        lat.sort()
+        print(String(format: "search over %d chunks (first call loads the matrix: %.0f ms): p50 %.2f ms, p99 %.2f ms (targets 5 / 20 ms)",
+                     built.chunks, loadMs, percentile(lat, 0.5), percentile(lat, 0.99)))
+
+        // The vector scan alone vs sqlite-vec, same vectors.
+        let exportDir = dir.appendingPathComponent("vec")
+        try FileManager.default.createDirectory(at: exportDir, withIntermediateDirectories: true)
+        let matrixRows = try exportVectors(index: dir.appendingPathComponent("index/\(outline.contentHash).sqlite").path, dims: dimensions,
+                                           to: exportDir.appendingPathComponent("vectors.f32").path)
+        let queryVecs = words.map { embedder.vector(for: $0) }
+        try Data(queryVecs.flatMap { $0 }.withUnsafeBytes { Array($0) }).write(to: exportDir.appendingPathComponent("queries.f32"))
+        let matrix = VectorMatrix(count: matrixRows.count / dimensions, dimensions: dimensions, storage: matrixRows)
+        var scan: [Double] = []
+        var ourTop1: [Int] = []
+        for _ in 0..<5 {
+            for q in queryVecs {
+                let t = DispatchTime.now().uptimeNanoseconds
+                let top = matrix.top(q, k: 10)
+                scan.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6)
+                if ourTop1.count < queryVecs.count { ourTop1.append(top[0].index) }
+            }
+        }
+        let ours = median(scan)
+        print(String(format: "vector scan (exact, SIMD, %d x %d): median %.2f ms per query (top 10)", matrix.count, dimensions, ours))
+        guard !python.isEmpty else { return }
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("sqlite_vec_scan.py").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [python, script, exportDir.appendingPathComponent("vectors.f32").path,
+                       exportDir.appendingPathComponent("queries.f32").path, String(dimensions), "10"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0,
+              let json = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let peer = json["p50_ms"] as? Double else {
+            print("sqlite-vec: not run (pip install sqlite-vec apsw)")
+            return
+        }
+        let agree = zip(ourTop1, (json["top1"] as? [Int]) ?? []).filter { $0 == $1 }.count
+        print(String(format: "sqlite-vec vec0 (python/apsw, same vectors): median %.2f ms per query; ours/sqlite-vec = %.2f (%.1fx faster); top-1 agrees on %d/%d queries",
+                     peer, ours / peer, peer / ours, agree, queryVecs.count))
+    }
+
+    func exportVectors(index path: String, dims: Int, to out: String) throws -> [Float] {
+        // Read back through a read-only query: the vectors as the index stores them.
+        var floats: [Float] = []
+        let idx = try WorkbookIndex(dataDirectory: URL(fileURLWithPath: path).deletingLastPathComponent().deletingLastPathComponent())
+        let hash = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        var offset = 0
+        while true {
+            let r = try idx.query(hash: hash, sql: "SELECT v FROM _xl_vectors WHERE chunk_id > \(offset) ORDER BY chunk_id LIMIT 20000", limit: 20000, timeout: 30)
+            if r.rows.isEmpty { break }
+            for row in r.rows {
+                if case let .blob(b) = row[0] {
+                    b.withUnsafeBytes { raw in floats.append(contentsOf: raw.bindMemory(to: Float.self)) }
+                }
+            }
+            offset += r.rows.count
+        }
+        try Data(floats.withUnsafeBytes { Array($0) }).write(to: URL(fileURLWithPath: out))
+        return floats
+    }
+
+    func median(_ xs: [Double]) -> Double { percentile(xs.sorted(), 0.5) }
+    func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
+    }
+}

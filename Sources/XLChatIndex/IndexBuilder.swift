@@ -1,0 +1,411 @@
+// Writing one index file (into a staging path; WorkbookIndex renames it into place).
+import Foundation
+import GRDB
+import GRDBSQLite
+import XLChatWorkbook
+
+/// `SQLITE_TRANSIENT` is not importable from Swift (stack.md).
+let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+/// The meta rows of a built index file.
+struct IndexMeta: Sendable, Hashable {
+    var schema: String
+    var layout: String
+    var embedder: String
+    var dimensions: Int
+    var chunks: Int
+    var builtAt: Double
+    var durationMs: Double
+
+    func isCurrent(layout: String) -> Bool { schema == WorkbookIndex.schemaVersion && self.layout == layout }
+
+    static func read(_ db: Database) throws -> IndexMeta {
+        var m: [String: String] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT key, value FROM _xl_meta") { m[row["key"]] = row["value"] }
+        guard m["complete"] == "1", let schema = m["schema"], let layout = m["layout"], let emb = m["embedder"],
+              let dims = m["dimensions"].flatMap(Int.init), let chunks = m["chunks"].flatMap(Int.init) else {
+            throw IndexError(.indexNotBuilt, "the index file is incomplete")
+        }
+        return IndexMeta(schema: schema, layout: layout, embedder: emb, dimensions: dims, chunks: chunks,
+                         builtAt: m["built_at"].flatMap(Double.init) ?? 0, durationMs: m["duration_ms"].flatMap(Double.init) ?? 0)
+    }
+
+    /// Reads the meta of the file at `path` (nil-equivalent errors when missing or incomplete).
+    static func read(path: String) throws -> IndexMeta {
+        guard FileManager.default.fileExists(atPath: path) else { throw IndexError(.indexNotBuilt, "no index") }
+        var config = Configuration()
+        config.readonly = true
+        let q = try DatabaseQueue(path: path, configuration: config)
+        defer { try? q.close() }
+        return try q.read { try IndexMeta.read($0) }
+    }
+}
+
+enum IndexBuilder {
+    /// What the outline says about the tables: a change (new inference, other columns or
+    /// types) rebuilds even when the file's bytes did not change.
+    static func layoutFingerprint(_ o: WorkbookOutline) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        func feed(_ s: String) { for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }; h = (h ^ 0xff) &* 0x100_0000_01b3 }
+        for s in o.sheets {
+            feed(s.info.name); feed(String(s.info.index))
+            if let t = s.table {
+                feed(t.name); feed(t.headerRange?.description ?? "-"); feed(t.dataRange?.description ?? "-")
+                for c in t.columns { feed(c.name); feed(c.header); feed(c.type.rawValue); feed(String(c.sourceColumn)) }
+            }
+        }
+        return String(h, radix: 16)
+    }
+
+    static func migrator() -> DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE _xl_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+                CREATE TABLE _xl_tables (name TEXT PRIMARY KEY NOT NULL, sheet TEXT NOT NULL, mapping TEXT NOT NULL);
+                CREATE TABLE _xl_chunks (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, sheet TEXT NOT NULL,
+                    r0 INTEGER NOT NULL, c0 INTEGER NOT NULL, r1 INTEGER NOT NULL, c1 INTEGER NOT NULL, text TEXT NOT NULL);
+                CREATE VIRTUAL TABLE _xl_chunks_fts USING fts5(text, content='_xl_chunks', content_rowid='id',
+                    tokenize='unicode61 remove_diacritics 2');
+                CREATE VIRTUAL TABLE _xl_vocab USING fts5vocab('_xl_chunks_fts', 'row');
+                CREATE TABLE _xl_common_terms (term TEXT PRIMARY KEY NOT NULL, df INTEGER NOT NULL) WITHOUT ROWID;
+                CREATE TABLE _xl_vectors (chunk_id INTEGER PRIMARY KEY, v BLOB NOT NULL);
+                """)
+        }
+        return m
+    }
+
+    static func openStaging(_ path: String) throws -> DatabaseQueue {
+        var config = Configuration()
+        config.prepareDatabase { db in
+            // A staging file is thrown away on any failure, so no journal and no syncs while
+            // writing; the finished file is fsynced once before the rename.
+            try db.execute(sql: "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -65536; PRAGMA locking_mode = EXCLUSIVE")
+        }
+        return try DatabaseQueue(path: path, configuration: config)
+    }
+
+    static func build(path: String, outline: WorkbookOutline, layout: String, reader: any WorkbookReader,
+                      embedder: any Embedder, started: UInt64,
+                      progress: (@Sendable (ProgressUpdate) -> Void)?) async throws -> Int {
+        let q: DatabaseQueue
+        do { q = try openStaging(path); try migrator().migrate(q) } catch {
+            throw IndexError(.storage, "cannot create the index file: \(error)")
+        }
+        defer { try? q.close() }
+        let chunks = try loadSheets(q, outline: outline, reader: reader, progress: progress)
+        try Task.checkCancellation()
+        progress?(ProgressUpdate(fraction: 0.6, message: "writing \(chunks.count) search chunks"))
+        try writeChunks(q, chunks)
+        try await embedAndStore(q, texts: chunks.map(\.text), embedder: embedder, from: 0.7, progress: progress)
+        // Meta last: a file without `complete` is never served.
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+        try writeMeta(q, ["schema": WorkbookIndex.schemaVersion, "layout": layout, "embedder": embedder.identifier,
+                          "dimensions": String(embedder.dimensions), "chunks": String(chunks.count),
+                          "built_at": String(Date().timeIntervalSince1970), "duration_ms": String(ms),
+                          "source_path": outline.path, "content_hash": outline.contentHash, "complete": "1"])
+        return chunks.count
+    }
+
+    /// Typed tables and chunk texts, sheet by sheet (synchronous: the reader streams rows to a
+    /// visitor; cancellation is checked every few thousand rows).
+    static func loadSheets(_ q: DatabaseQueue, outline: WorkbookOutline, reader: any WorkbookReader,
+                           progress: (@Sendable (ProgressUpdate) -> Void)?) throws -> [Chunk] {
+        let totalRows = max(1, outline.sheets.reduce(0) { $0 + max($1.rowCount, 0) })
+        var rowsDone = 0
+        var chunks: [Chunk] = []
+        for sheet in outline.sheets where sheet.info.kind == .worksheet || sheet.info.kind == .macrosheet {
+            if Task.isCancelled { throw CancellationError() }
+            progress?(ProgressUpdate(fraction: 0.6 * Double(rowsDone) / Double(totalRows), message: "indexing sheet \(sheet.info.name)"))
+            do {
+                try q.write { db in
+                    let loader = try TableLoader(db: db.sqliteConnection!, sheet: sheet)
+                    defer { loader.finish() }
+                    try reader.readSheet(at: sheet.info.index) { row in
+                        try loader.add(row)
+                        rowsDone += 1
+                        if rowsDone % 4096 == 0 {
+                            if Task.isCancelled { throw CancellationError() }
+                            progress?(ProgressUpdate(fraction: 0.6 * Double(min(rowsDone, totalRows)) / Double(totalRows),
+                                                     message: "indexing sheet \(sheet.info.name): row \(row.index + 1)"))
+                        }
+                        return true
+                    }
+                    chunks.append(contentsOf: try loader.complete(db))
+                }
+            } catch let e as CancellationError { throw e
+            } catch let e as IndexError { throw e
+            } catch let e as WorkbookError { throw e
+            } catch {
+                throw IndexError(.storage, "cannot write sheet \(sheet.info.name) into the index: \(error)")
+            }
+        }
+        return chunks
+    }
+
+    /// Chunk rows and the full-text index.
+    static func writeChunks(_ q: DatabaseQueue, _ chunks: [Chunk]) throws {
+        try q.write { db in
+            let conn = db.sqliteConnection!
+            var stmt: OpaquePointer?
+            sqlite3_prepare_v2(conn, "INSERT INTO _xl_chunks(id, kind, sheet, r0, c0, r1, c1, text) VALUES (?,?,?,?,?,?,?,?)", -1, &stmt, nil)
+            defer { sqlite3_finalize(stmt) }
+            for (i, c) in chunks.enumerated() {
+                sqlite3_bind_int64(stmt, 1, Int64(i + 1))
+                sqlite3_bind_text(stmt, 2, c.kind, -1, sqliteTransient)
+                sqlite3_bind_text(stmt, 3, c.sheet, -1, sqliteTransient)
+                sqlite3_bind_int64(stmt, 4, Int64(c.range.start.row))
+                sqlite3_bind_int64(stmt, 5, Int64(c.range.start.column))
+                sqlite3_bind_int64(stmt, 6, Int64(c.range.end.row))
+                sqlite3_bind_int64(stmt, 7, Int64(c.range.end.column))
+                sqlite3_bind_text(stmt, 8, c.text, -1, sqliteTransient)
+                guard sqlite3_step(stmt) == SQLITE_DONE else { throw DatabaseError(resultCode: .SQLITE_ERROR, message: String(cString: sqlite3_errmsg(conn))) }
+                sqlite3_reset(stmt)
+            }
+            try db.execute(sql: "INSERT INTO _xl_chunks_fts(rowid, text) SELECT id, text FROM _xl_chunks")
+            // Document counts of the frequent terms, so search can skip them without asking
+            // fts5vocab (which counts by walking the term's whole posting list).
+            try db.execute(sql: "INSERT INTO _xl_common_terms(term, df) SELECT term, doc FROM _xl_vocab WHERE doc > ?",
+                           arguments: [LoadedIndex.commonTermThreshold])
+        }
+    }
+
+    static func writeVectors(_ q: DatabaseQueue, firstID: Int, _ vectors: [[Float]]) throws {
+        try q.write { db in
+            let conn = db.sqliteConnection!
+            var stmt: OpaquePointer?
+            sqlite3_prepare_v2(conn, "INSERT INTO _xl_vectors(chunk_id, v) VALUES (?, ?)", -1, &stmt, nil)
+            defer { sqlite3_finalize(stmt) }
+            for (k, v) in vectors.enumerated() {
+                sqlite3_bind_int64(stmt, 1, Int64(firstID + k))
+                v.withUnsafeBytes { b in _ = sqlite3_bind_blob(stmt, 2, b.baseAddress, Int32(b.count), sqliteTransient) }
+                guard sqlite3_step(stmt) == SQLITE_DONE else { throw DatabaseError(resultCode: .SQLITE_ERROR, message: String(cString: sqlite3_errmsg(conn))) }
+                sqlite3_reset(stmt)
+            }
+        }
+    }
+
+    static func chunkTexts(_ q: DatabaseQueue) throws -> [String] {
+        try q.read { db in try String.fetchAll(db, sql: "SELECT text FROM _xl_chunks ORDER BY id") }
+    }
+
+    static func deleteVectors(_ q: DatabaseQueue) throws {
+        try q.write { db in try db.execute(sql: "DELETE FROM _xl_vectors") }
+    }
+
+    static func writeMeta(_ q: DatabaseQueue, _ values: [String: String]) throws {
+        try q.write { db in
+            for (k, v) in values {
+                try db.execute(sql: "INSERT OR REPLACE INTO _xl_meta(key, value) VALUES (?, ?)", arguments: [k, v])
+            }
+        }
+    }
+
+    /// Recomputes the vectors of a copied index with another embedder.
+    static func reembed(path: String, embedder: any Embedder, progress: (@Sendable (ProgressUpdate) -> Void)?) async throws -> Int {
+        let q: DatabaseQueue
+        do { q = try openStaging(path) } catch { throw IndexError(.storage, "cannot open the index copy: \(error)") }
+        defer { try? q.close() }
+        let texts = try chunkTexts(q)
+        try deleteVectors(q)
+        try await embedAndStore(q, texts: texts, embedder: embedder, from: 0, progress: progress)
+        try writeMeta(q, ["embedder": embedder.identifier, "dimensions": String(embedder.dimensions),
+                          "built_at": String(Date().timeIntervalSince1970)])
+        return texts.count
+    }
+
+    static func embedAndStore(_ q: DatabaseQueue, texts: [String], embedder: any Embedder, from: Double,
+                              progress: (@Sendable (ProgressUpdate) -> Void)?) async throws {
+        let batch = 512
+        var start = 0
+        let dims = embedder.dimensions
+        while start < texts.count {
+            try Task.checkCancellation()
+            let end = min(texts.count, start + batch)
+            let vectors: [[Float]]
+            do { vectors = try await embedder.embed(Array(texts[start..<end])) } catch let e as CancellationError { throw e } catch {
+                throw IndexError(.embedderFailed, "embedding chunks failed: \(error)")
+            }
+            guard vectors.count == end - start, vectors.allSatisfy({ $0.count == dims }) else {
+                throw IndexError(.embedderFailed, "the embedder \(embedder.identifier) returned \(vectors.count) vectors for \(end - start) texts, or vectors not of \(dims) dimensions")
+            }
+            try writeVectors(q, firstID: start + 1, vectors)
+            start = end
+            progress?(ProgressUpdate(fraction: from + (0.98 - from) * Double(start) / Double(max(1, texts.count)),
+                                     message: "embedding chunks: \(start) of \(texts.count)"))
+        }
+    }
+}
+
+/// Loads one sheet: its inferred table into a typed SQLite table, and its chunks.
+final class TableLoader {
+    let conn: OpaquePointer
+    let sheet: SheetOutline
+    let sheetName: String
+    let table: InferredTable?
+    var mapping: TableMapping?
+    /// Table columns kept (SQLite's column limit), with their SQL names.
+    var kept: [(column: TableColumn, sql: String)] = []
+    /// sheet column -> position in `kept`
+    var slot: [Int: Int] = [:]
+    var insert: OpaquePointer?
+    var stats: [ColumnStats] = []
+    var windows: WindowChunker
+    var rowChunks: [Chunk] = []
+    var rowsLoaded = 0
+    let rowsPerChunk: Int
+    var pending: (first: Int, last: Int, parts: [String])? = nil
+    let headers: [String]
+
+    init(db: OpaquePointer, sheet: SheetOutline) throws {
+        self.conn = db
+        self.sheet = sheet
+        self.sheetName = sheet.info.name
+        self.windows = WindowChunker(sheet: sheet.info.name)
+        let table = sheet.table.flatMap { t -> InferredTable? in t.columns.isEmpty ? nil : t }
+        self.table = table
+        let dataRows = table?.dataRange?.rowCount ?? 0
+        self.rowsPerChunk = max(1, (dataRows + WorkbookIndex.maxRowChunks - 1) / WorkbookIndex.maxRowChunks)
+        guard let table else { headers = []; return }
+        var used = Set<String>()
+        for c in table.columns.prefix(WorkbookIndex.maxTableColumns) {
+            var name = c.name.isEmpty ? A1.columnName(c.sourceColumn) : c.name
+            var n = 2
+            while used.contains(name.lowercased()) { name = "\(c.name)_\(n)"; n += 1 }
+            used.insert(name.lowercased())
+            slot[c.sourceColumn] = kept.count
+            kept.append((c, name))
+        }
+        var rowColumn = "_row"
+        while used.contains(rowColumn.lowercased()) { rowColumn = "_" + rowColumn }
+        headers = kept.map { $0.column.header.isEmpty ? $0.sql : CellText.clip($0.column.header, 60) }
+        stats = Array(repeating: ColumnStats(), count: kept.count)
+        mapping = TableMapping(name: table.name, sheet: sheet.info.name, rowColumn: rowColumn,
+                               sourceColumns: Dictionary(kept.map { ($0.sql, $0.column.sourceColumn) }, uniquingKeysWith: { a, _ in a }),
+                               rows: 0, omittedColumns: table.columns.count - kept.count, columnOrder: kept.map(\.sql))
+        let defs = kept.map { quoteIdentifier($0.sql) + Self.declaredType($0.column.type) }
+        let create = "CREATE TABLE \(quoteIdentifier(table.name)) (\(quoteIdentifier(rowColumn)) INTEGER PRIMARY KEY, \(defs.joined(separator: ", ")))"
+        try exec(create)
+        let marks = Array(repeating: "?", count: kept.count + 1).joined(separator: ",")
+        let sql = "INSERT INTO \(quoteIdentifier(table.name)) VALUES (\(marks))"
+        guard sqlite3_prepare_v2(conn, sql, -1, &insert, nil) == SQLITE_OK else { throw sqliteError("preparing the insert") }
+    }
+
+    static func declaredType(_ t: ColumnType) -> String {
+        switch t {
+        case .integer, .boolean: return " INTEGER"
+        case .real: return " REAL"
+        case .text, .date, .datetime: return " TEXT"
+        case .mixed: return ""  // no affinity: each value keeps the type of its cell
+        }
+    }
+
+    func exec(_ sql: String) throws {
+        guard sqlite3_exec(conn, sql, nil, nil, nil) == SQLITE_OK else { throw sqliteError(sql) }
+    }
+
+    func sqliteError(_ doing: String) -> IndexError {
+        IndexError(.storage, "\(doing): \(String(cString: sqlite3_errmsg(conn)))")
+    }
+
+    func inTable(_ row: Int) -> Bool { table?.dataRange.map { row >= $0.start.row && row <= $0.end.row } ?? false }
+    func inHeader(_ row: Int) -> Bool { table?.headerRange.map { row >= $0.start.row && row <= $0.end.row } ?? false }
+
+    func add(_ row: SheetRow) throws {
+        if inHeader(row.index) { return }
+        guard inTable(row.index), let insert else { windows.add(row); return }
+        sqlite3_bind_int64(insert, 1, Int64(row.index + 1))
+        for k in 0..<kept.count { sqlite3_bind_null(insert, Int32(k + 2)) }
+        var parts: [String] = []
+        var any = false
+        for cell in row.cells {
+            guard let k = slot[cell.column] else { continue }
+            bind(cell.value, type: kept[k].column.type, at: Int32(k + 2))
+            if let t = CellText.of(cell.value) {
+                any = true
+                stats[k].add(cell.value, text: t)
+                parts.append(headers[k] + "=" + CellText.clip(t, 300))
+            }
+        }
+        guard any else { sqlite3_reset(insert); return }
+        guard sqlite3_step(insert) == SQLITE_DONE else { throw sqliteError("inserting row \(row.index + 1) of \(sheetName)") }
+        sqlite3_reset(insert)
+        rowsLoaded += 1
+        let text = parts.joined(separator: "; ")
+        if rowsPerChunk == 1 {
+            rowChunks.append(Chunk(kind: "row", sheet: sheetName, range: rowRange(row.index, row.index),
+                                   text: CellText.clip("\(sheetName), row \(row.index + 1): " + text, 4000)))
+        } else {
+            if var p = pending {
+                p.last = row.index; p.parts.append("row \(row.index + 1): " + text); pending = p
+            } else {
+                pending = (row.index, row.index, ["row \(row.index + 1): " + text])
+            }
+            if pending!.parts.count >= rowsPerChunk { flushPending() }
+        }
+    }
+
+    func flushPending() {
+        guard let p = pending else { return }
+        rowChunks.append(Chunk(kind: "window", sheet: sheetName, range: rowRange(p.first, p.last),
+                               text: CellText.clip("\(sheetName), rows \(p.first + 1)-\(p.last + 1): " + p.parts.joined(separator: " | "), 6000)))
+        pending = nil
+    }
+
+    func rowRange(_ a: Int, _ b: Int) -> CellRange {
+        let cols = kept.map(\.column.sourceColumn)
+        return CellRange(rows: a...b, columns: (cols.min() ?? 0)...(cols.max() ?? 0))
+    }
+
+    func bind(_ v: CellValue, type: ColumnType, at i: Int32) {
+        switch v {
+        case .empty: sqlite3_bind_null(insert, i)
+        case let .number(x):
+            if type != .real, x == x.rounded(), abs(x) < 9.0e15 { sqlite3_bind_int64(insert, i, Int64(x)) }
+            else { sqlite3_bind_double(insert, i, x) }
+        case let .string(s): sqlite3_bind_text(insert, i, s, -1, sqliteTransient)
+        case let .bool(b): sqlite3_bind_int64(insert, i, b ? 1 : 0)
+        case let .error(e):
+            if type == .text || type == .mixed { sqlite3_bind_text(insert, i, e, -1, sqliteTransient) } else { sqlite3_bind_null(insert, i) }
+        case let .temporal(kind, serial):
+            sqlite3_bind_text(insert, i, ExcelDate.iso(kind, serial: serial), -1, sqliteTransient)
+        }
+    }
+
+    func finish() {
+        sqlite3_finalize(insert); insert = nil
+    }
+
+    /// Writes the table's mapping and returns the sheet's chunks: descriptions first, then rows.
+    func complete(_ db: Database) throws -> [Chunk] {
+        flushPending()
+        windows.flush()
+        var out: [Chunk] = []
+        let used = sheet.summary.usedRange ?? CellRange(rows: 0...0, columns: 0...0)
+        if let table, var mapping {
+            mapping.rows = rowsLoaded
+            let json = String(decoding: try JSONEncoder().encode(mapping), as: UTF8.self)
+            try db.execute(sql: "INSERT INTO _xl_tables(name, sheet, mapping) VALUES (?, ?, ?)", arguments: [table.name, sheetName, json])
+            let span = (table.headerRange.map { [$0.start.row, $0.end.row] } ?? []) + (table.dataRange.map { [$0.start.row, $0.end.row] } ?? [])
+            let tableRange = rowRange(span.min() ?? used.start.row, span.max() ?? used.end.row)
+            let colList = kept.map { "\($0.sql) (\($0.column.type.rawValue))" }.joined(separator: ", ")
+            out.append(Chunk(kind: "sheet", sheet: sheetName, range: used,
+                             text: CellText.clip("Sheet \(sheetName): \(sheet.rowCount) rows × \(sheet.columnCount) columns in \(used); table \(table.name) with \(rowsLoaded) data rows; columns: " + colList, 4000)))
+            out.append(Chunk(kind: "table", sheet: sheetName, range: tableRange,
+                             text: CellText.clip("Table \(table.name) on sheet \(sheetName) (\(tableRange)): \(rowsLoaded) rows; SQL columns \(mapping.rowColumn) (sheet row), " + colList, 4000)))
+            for (k, c) in kept.enumerated() {
+                let colRange = CellRange(rows: tableRange.start.row...tableRange.end.row, columns: c.column.sourceColumn...c.column.sourceColumn)
+                let header = c.column.header.isEmpty ? "" : " '\(CellText.clip(c.column.header, 80))'"
+                out.append(Chunk(kind: "column", sheet: sheetName, range: colRange,
+                                 text: "\(sheetName), column \(A1.columnName(c.column.sourceColumn))\(header) = \(table.name).\(c.sql) (\(c.column.type.rawValue)): \(stats[k].describe())"))
+            }
+        } else {
+            out.append(Chunk(kind: "sheet", sheet: sheetName, range: used,
+                             text: "Sheet \(sheetName): \(sheet.rowCount) rows × \(sheet.columnCount) columns in \(used); no table was recognised, cells are searchable as text"))
+        }
+        out.append(contentsOf: rowChunks)
+        out.append(contentsOf: windows.out)
+        rowChunks = []
+        return out
+    }
+}

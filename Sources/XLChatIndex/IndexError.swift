@@ -1,0 +1,114 @@
+// Errors and result types of the index engine. The server maps `IndexError.Kind` to wire
+// error kinds in one place; nothing here knows JSON-RPC.
+import Foundation
+import XLChatWorkbook
+
+/// Why an index operation failed. `message` is meant for people (and for the model): for
+/// `invalidQuery` it is SQLite's own message.
+public struct IndexError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: String, Sendable, Hashable {
+        /// The SQL does not compile, is not a single read-only SELECT, or touches something
+        /// the authorizer forbids (writes, ATTACH, PRAGMA, load_extension, VACUUM ...).
+        case invalidQuery
+        /// The query ran past its time budget and was interrupted.
+        case queryTimeout
+        /// The workbook is known but its index has not been built (search and query never
+        /// build implicitly; call `build` first).
+        case indexNotBuilt
+        /// No workbook with this content hash was ever registered or built.
+        case unknownWorkbook
+        /// The embedder failed or returned vectors of the wrong shape.
+        case embedderFailed
+        /// The data directory or an index file could not be read or written.
+        case storage
+    }
+    public var kind: Kind
+    public var message: String
+    public init(_ kind: Kind, _ message: String) { self.kind = kind; self.message = message }
+    public var description: String { "\(kind.rawValue): \(message)" }
+}
+
+/// A value in a query result, as SQLite returns it (integers stay integers).
+public enum SQLValue: Sendable, Hashable, CustomStringConvertible {
+    case null
+    case integer(Int64)
+    case real(Double)
+    case text(String)
+    case blob([UInt8])
+
+    public var description: String {
+        switch self {
+        case .null: return "NULL"
+        case let .integer(v): return String(v)
+        case let .real(v): return String(v)
+        case let .text(s): return s
+        case let .blob(b): return "<\(b.count) bytes>"
+        }
+    }
+}
+
+/// A sheet range a result row or a search hit comes from, for citations.
+public struct SourceRange: Sendable, Hashable, CustomStringConvertible {
+    public var sheet: String
+    public var range: CellRange
+    public init(sheet: String, range: CellRange) { self.sheet = sheet; self.range = range }
+    /// `Sales!B7:D7`, quoted as Excel would.
+    public var a1: String { A1.qualified(sheet: sheet, range: range) }
+    public var description: String { a1 }
+}
+
+public struct QueryResult: Sendable, Hashable {
+    public var columns: [String]
+    public var rows: [[SQLValue]]
+    /// More rows existed than `limit`.
+    public var truncated: Bool
+    /// One entry per row: the sheet cells the row comes from, when it comes straight from one
+    /// sheet row (a plain SELECT from one table, no aggregation); nil otherwise.
+    public var sourceRanges: [SourceRange?]
+    public var durationMs: Double
+}
+
+public struct ProgressUpdate: Sendable, Hashable {
+    /// 0...1
+    public var fraction: Double
+    public var message: String
+    public init(fraction: Double, message: String) { self.fraction = fraction; self.message = message }
+}
+
+public struct BuildResult: Sendable, Hashable {
+    public var chunks: Int
+    public var embeddingModel: String
+    /// Nothing changed: the existing index was kept and no cell was read.
+    public var reused: Bool
+    public var durationMs: Double
+}
+
+public struct IndexedTableInfo: Sendable, Hashable {
+    public var name: String
+    public var sheet: String
+    public var rows: Int
+    public var columns: [String]
+    /// Columns left out because SQLite's column limit was reached.
+    public var omittedColumns: Int
+}
+
+public struct IndexStatus: Sendable, Hashable {
+    public var contentHash: String
+    public var built: Bool
+    public var builtAt: Date?
+    public var chunks: Int
+    public var embeddingModel: String?
+    public var dimensions: Int
+    public var tables: [IndexedTableInfo]
+    public var durationMs: Double?
+}
+
+public struct SearchHit: Sendable, Hashable {
+    public var sheet: String
+    public var range: CellRange
+    public var text: String
+    /// Reciprocal-rank-fusion score (higher is better).
+    public var score: Double
+    /// "row", "window", "table", "column" or "sheet".
+    public var kind: String
+}

@@ -1,1 +1,0 @@
-// XLChatIndex: module under construction (see Modules.md).

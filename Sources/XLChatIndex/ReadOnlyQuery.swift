@@ -1,0 +1,354 @@
+// User and model SQL against one built index: read-only by construction.
+//
+// Layers, each enough on its own for most attacks:
+// 1. the file is opened SQLITE_OPEN_READONLY, extension loading stays off;
+// 2. an authorizer allows SELECT, READ, FUNCTION (except load_extension), recursive CTEs and a
+//    few schema-reading pragmas, and denies everything else (INSERT/UPDATE/DELETE, CREATE/DROP,
+//    ATTACH/DETACH, PRAGMA writes, transactions, ...);
+// 3. the compiled statement must be `sqlite3_stmt_readonly`, must contain a SELECT, and must be
+//    the only statement in the text (VACUUM INTO writes a new file even on a read-only
+//    connection and reports no authorizer action of its own: rules 3 stop it);
+// 4. a progress handler interrupts the statement past its time budget, and SQLITE_LIMIT_LENGTH
+//    caps any single value (zeroblob/printf bombs).
+//
+// Raw SQLite C API rather than GRDB here: GRDB installs its own authorizer on every statement
+// it compiles, which would replace ours.
+import Foundation
+import GRDBSQLite
+import XLChatWorkbook
+
+/// Per-table facts needed to turn a result row back into sheet cells.
+struct TableMapping: Sendable, Hashable, Codable {
+    var name: String
+    var sheet: String
+    var rowColumn: String
+    /// SQL column name -> 0-based sheet column.
+    var sourceColumns: [String: Int]
+    var rows: Int
+    var omittedColumns: Int
+    var columnOrder: [String]
+}
+
+private final class AuthorizerState {
+    var denied: [String] = []
+    var tablesRead: Set<String> = []
+    var selects = 0
+    var schemaPragmas = 0
+    var functions: Set<String> = []
+}
+
+private final class Budget {
+    let deadline: UInt64
+    var expired = false
+    init(seconds: Double) {
+        deadline = DispatchTime.now().uptimeNanoseconds &+ UInt64(max(0, seconds) * 1_000_000_000)
+    }
+}
+
+private let allowedPragmas: Set<String> = ["table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo"]
+
+private let authorizer: @convention(c) (UnsafeMutableRawPointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> Int32 = { ctx, action, a1, a2, _, _ in
+    let state = Unmanaged<AuthorizerState>.fromOpaque(ctx!).takeUnretainedValue()
+    let arg1 = a1.map { String(cString: $0) }
+    switch action {
+    case SQLITE_SELECT:
+        state.selects += 1
+        return SQLITE_OK
+    case SQLITE_READ:
+        if let t = arg1 { state.tablesRead.insert(t) }
+        return SQLITE_OK
+    case SQLITE_RECURSIVE:
+        return SQLITE_OK
+    case SQLITE_FUNCTION:
+        // arg2 is the function name (arg1 is unused for this action).
+        let name = (a2.map { String(cString: $0) } ?? "").lowercased()
+        if name == "load_extension" || name == "fts3_tokenizer" || name == "readfile" || name == "writefile" || name == "edit" {
+            state.denied.append("function \(name)()")
+            return SQLITE_DENY
+        }
+        state.functions.insert(name)
+        return SQLITE_OK
+    case SQLITE_PRAGMA:
+        let name = (arg1 ?? "").lowercased()
+        if allowedPragmas.contains(name) { state.schemaPragmas += 1; return SQLITE_OK }
+        state.denied.append("PRAGMA \(name)")
+        return SQLITE_DENY
+    default:
+        state.denied.append(authorizerActionName(action))
+        return SQLITE_DENY
+    }
+}
+
+private func authorizerActionName(_ action: Int32) -> String {
+    switch action {
+    case SQLITE_INSERT: return "INSERT"
+    case SQLITE_UPDATE: return "UPDATE"
+    case SQLITE_DELETE: return "DELETE"
+    case SQLITE_ATTACH: return "ATTACH"
+    case SQLITE_DETACH: return "DETACH"
+    case SQLITE_TRANSACTION: return "transaction control"
+    case SQLITE_SAVEPOINT: return "SAVEPOINT"
+    case SQLITE_ANALYZE: return "ANALYZE"
+    case SQLITE_REINDEX: return "REINDEX"
+    case SQLITE_ALTER_TABLE: return "ALTER TABLE"
+    case SQLITE_CREATE_TABLE, SQLITE_CREATE_TEMP_TABLE, SQLITE_CREATE_VTABLE: return "CREATE TABLE"
+    case SQLITE_CREATE_INDEX, SQLITE_CREATE_TEMP_INDEX: return "CREATE INDEX"
+    case SQLITE_CREATE_VIEW, SQLITE_CREATE_TEMP_VIEW: return "CREATE VIEW"
+    case SQLITE_CREATE_TRIGGER, SQLITE_CREATE_TEMP_TRIGGER: return "CREATE TRIGGER"
+    case SQLITE_DROP_TABLE, SQLITE_DROP_TEMP_TABLE, SQLITE_DROP_VTABLE: return "DROP TABLE"
+    case SQLITE_DROP_INDEX, SQLITE_DROP_TEMP_INDEX: return "DROP INDEX"
+    case SQLITE_DROP_VIEW, SQLITE_DROP_TEMP_VIEW: return "DROP VIEW"
+    case SQLITE_DROP_TRIGGER, SQLITE_DROP_TEMP_TRIGGER: return "DROP TRIGGER"
+    default: return "action \(action)"
+    }
+}
+
+private let progressHandler: @convention(c) (UnsafeMutableRawPointer?) -> Int32 = { ctx in
+    let budget = Unmanaged<Budget>.fromOpaque(ctx!).takeUnretainedValue()
+    if DispatchTime.now().uptimeNanoseconds > budget.deadline {
+        budget.expired = true
+        return 1
+    }
+    return 0
+}
+
+private let aggregateFunctions: Set<String> = ["count", "sum", "total", "avg", "min", "max", "group_concat", "string_agg"]
+
+enum ReadOnlyQuery {
+    /// Runs one SELECT on the index file at `path`.
+    static func run(path: String, sql: String, limit: Int, timeout: Double, tables: [TableMapping]) throws -> QueryResult {
+        let started = DispatchTime.now().uptimeNanoseconds
+        var db: OpaquePointer?
+        let rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nil)
+        defer { sqlite3_close_v2(db) }
+        guard rc == SQLITE_OK, let db else {
+            throw IndexError(.storage, "cannot open the index: \(String(cString: sqlite3_errstr(rc)))")
+        }
+        sqlite3_enable_load_extension(db, 0)
+        sqlite3_limit(db, SQLITE_LIMIT_LENGTH, 50_000_000)
+        sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0)
+
+        let auth = AuthorizerState()
+        let authRef = Unmanaged.passRetained(auth)
+        defer { authRef.release() }
+        let budget = Budget(seconds: timeout)
+        let budgetRef = Unmanaged.passRetained(budget)
+        defer { budgetRef.release() }
+        sqlite3_set_authorizer(db, authorizer, authRef.toOpaque())
+        sqlite3_progress_handler(db, 2000, progressHandler, budgetRef.toOpaque())
+
+        // Compile the statement as written.
+        let original = try prepare(db, sql, auth: auth, budget: budget)
+        var stmt = original
+        defer { sqlite3_finalize(stmt) }
+
+        // Citations: does every row come straight from one sheet row?
+        let userTables = Dictionary(tables.map { ($0.name.lowercased(), $0) }, uniquingKeysWith: { a, _ in a })
+        var citationTable: TableMapping? = nil
+        var rowColumnIndex: Int? = nil
+        var strippedRowColumn = false
+        let read = auth.tablesRead.map { $0.lowercased() }
+        if auth.selects == 1, read.count == 1, let t = userTables[read[0]],
+           auth.functions.isDisjoint(with: aggregateFunctions),
+           !containsKeyword(sql, "distinct"), !containsKeyword(sql, "group") {
+            citationTable = t
+            for i in 0..<Int(sqlite3_column_count(original)) {
+                if let origin = sqlite3_column_origin_name(original, Int32(i)),
+                   String(cString: origin).lowercased() == t.rowColumn.lowercased() {
+                    rowColumnIndex = i
+                    break
+                }
+            }
+            if rowColumnIndex == nil, let rewritten = appendingRowColumn(sql, rowColumn: t.rowColumn) {
+                let probe = AuthorizerState()
+                let probeRef = Unmanaged.passRetained(probe)
+                sqlite3_set_authorizer(db, authorizer, probeRef.toOpaque())
+                if let s2 = try? prepare(db, rewritten, auth: probe, budget: budget),
+                   sqlite3_column_count(s2) == sqlite3_column_count(original) + 1,
+                   let origin = sqlite3_column_origin_name(s2, sqlite3_column_count(original)),
+                   String(cString: origin).lowercased() == t.rowColumn.lowercased() {
+                    sqlite3_finalize(stmt)
+                    stmt = s2
+                    rowColumnIndex = Int(sqlite3_column_count(original))
+                    strippedRowColumn = true
+                }
+                sqlite3_set_authorizer(db, authorizer, authRef.toOpaque())
+                probeRef.release()
+            }
+            if rowColumnIndex == nil { citationTable = nil }
+        }
+
+        let total = Int(sqlite3_column_count(stmt))
+        let visible = strippedRowColumn ? total - 1 : total
+        var columns: [String] = []
+        var citedColumns: [Int] = []
+        for i in 0..<visible {
+            columns.append(sqlite3_column_name(stmt, Int32(i)).map { String(cString: $0) } ?? "column\(i + 1)")
+            if let t = citationTable, let o = sqlite3_column_origin_name(stmt, Int32(i)),
+               let src = t.sourceColumns[String(cString: o)] {
+                citedColumns.append(src)
+            }
+        }
+        let citedSpan: ClosedRange<Int>? = {
+            guard let t = citationTable else { return nil }
+            if let lo = citedColumns.min(), let hi = citedColumns.max() { return lo...hi }
+            let all = t.sourceColumns.values
+            guard let lo = all.min(), let hi = all.max() else { return nil }
+            return lo...hi
+        }()
+
+        var rows: [[SQLValue]] = []
+        var sources: [SourceRange?] = []
+        var truncated = false
+        while true {
+            let step = sqlite3_step(stmt)
+            if step == SQLITE_DONE { break }
+            guard step == SQLITE_ROW else {
+                if budget.expired || step == SQLITE_INTERRUPT {
+                    throw IndexError(.queryTimeout, "the query ran longer than its \(formatSeconds(timeout)) budget and was stopped")
+                }
+                throw IndexError(.invalidQuery, String(cString: sqlite3_errmsg(db)))
+            }
+            if rows.count >= limit { truncated = true; break }
+            var row: [SQLValue] = []
+            row.reserveCapacity(visible)
+            for i in 0..<visible { row.append(value(stmt, Int32(i))) }
+            rows.append(row)
+            if let t = citationTable, let rc = rowColumnIndex, let span = citedSpan,
+               sqlite3_column_type(stmt, Int32(rc)) == SQLITE_INTEGER {
+                let sheetRow = Int(sqlite3_column_int64(stmt, Int32(rc))) - 1
+                sources.append(sheetRow >= 0
+                    ? SourceRange(sheet: t.sheet, range: CellRange(rows: sheetRow...sheetRow, columns: span)) : nil)
+            } else {
+                sources.append(nil)
+            }
+        }
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+        return QueryResult(columns: columns, rows: rows, truncated: truncated, sourceRanges: sources, durationMs: ms)
+    }
+
+    private static func formatSeconds(_ s: Double) -> String {
+        s == s.rounded() ? "\(Int(s)) s" : "\(s) s"
+    }
+
+    /// Compiles exactly one read-only SELECT; anything else is `invalidQuery`.
+    private static func prepare(_ db: OpaquePointer, _ sql: String, auth: AuthorizerState, budget: Budget) throws -> OpaquePointer {
+        var stmt: OpaquePointer?
+        var tailOffset = 0
+        let rc: Int32 = sql.withCString { base in
+            var tail: UnsafePointer<CChar>?
+            let r = sqlite3_prepare_v2(db, base, -1, &stmt, &tail)
+            if let tail { tailOffset = base.distance(to: tail) }
+            return r
+        }
+        guard rc == SQLITE_OK else {
+            sqlite3_finalize(stmt)
+            let message = String(cString: sqlite3_errmsg(db))
+            if !auth.denied.isEmpty {
+                throw IndexError(.invalidQuery, "only reading is allowed: \(auth.denied.joined(separator: ", ")) is not permitted (\(message))")
+            }
+            if budget.expired { throw IndexError(.queryTimeout, "compiling the query ran past its budget") }
+            throw IndexError(.invalidQuery, message)
+        }
+        guard let stmt else { throw IndexError(.invalidQuery, "the query is empty") }
+        // Anything after the first statement must be only whitespace, comments or semicolons.
+        let rest = String(decoding: Array(sql.utf8).dropFirst(tailOffset), as: UTF8.self)
+        var restStmt: OpaquePointer?
+        let restRC = sqlite3_prepare_v2(db, rest, -1, &restStmt, nil)
+        let hasMore = restStmt != nil || (restRC != SQLITE_OK && !rest.allSatisfy { $0.isWhitespace || $0 == ";" })
+        sqlite3_finalize(restStmt)
+        if hasMore {
+            sqlite3_finalize(stmt)
+            throw IndexError(.invalidQuery, "only one statement is allowed per query")
+        }
+        if sqlite3_stmt_readonly(stmt) == 0 || (auth.selects == 0 && auth.schemaPragmas == 0) {
+            sqlite3_finalize(stmt)
+            throw IndexError(.invalidQuery, "only a read-only SELECT is allowed")
+        }
+        return stmt
+    }
+
+    private static func value(_ stmt: OpaquePointer, _ i: Int32) -> SQLValue {
+        switch sqlite3_column_type(stmt, i) {
+        case SQLITE_INTEGER: return .integer(sqlite3_column_int64(stmt, i))
+        case SQLITE_FLOAT: return .real(sqlite3_column_double(stmt, i))
+        case SQLITE_TEXT:
+            guard let p = sqlite3_column_text(stmt, i) else { return .text("") }
+            let n = Int(sqlite3_column_bytes(stmt, i))
+            return .text(String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self))
+        case SQLITE_BLOB:
+            let n = Int(sqlite3_column_bytes(stmt, i))
+            guard n > 0, let p = sqlite3_column_blob(stmt, i) else { return .blob([]) }
+            return .blob(Array(UnsafeRawBufferPointer(start: p, count: n)))
+        default: return .null
+        }
+    }
+
+    // MARK: - A small SQL scanner (strings, quoted identifiers, comments, parentheses)
+
+    /// Top-level tokens of the statement: words outside quotes and comments, with their depth.
+    private static func scan(_ sql: String, _ visit: (_ word: Substring, _ start: String.Index, _ depth: Int) -> Bool) {
+        let s = sql
+        var i = s.startIndex
+        var depth = 0
+        while i < s.endIndex {
+            let c = s[i]
+            if c == "'" || c == "\"" || c == "`" || c == "[" {
+                let close: Character = c == "[" ? "]" : c
+                i = s.index(after: i)
+                while i < s.endIndex {
+                    if s[i] == close {
+                        let n = s.index(after: i)
+                        if close != "]", n < s.endIndex, s[n] == close { i = s.index(after: n); continue }
+                        break
+                    }
+                    i = s.index(after: i)
+                }
+                if i < s.endIndex { i = s.index(after: i) }
+            } else if c == "-", s.index(after: i) < s.endIndex, s[s.index(after: i)] == "-" {
+                while i < s.endIndex && s[i] != "\n" { i = s.index(after: i) }
+            } else if c == "/", s.index(after: i) < s.endIndex, s[s.index(after: i)] == "*" {
+                i = s.index(i, offsetBy: 2)
+                while i < s.endIndex {
+                    if s[i] == "*", s.index(after: i) < s.endIndex, s[s.index(after: i)] == "/" { i = s.index(i, offsetBy: 2); break }
+                    i = s.index(after: i)
+                }
+            } else if c == "(" { depth += 1; i = s.index(after: i)
+            } else if c == ")" { depth -= 1; i = s.index(after: i)
+            } else if c.isLetter || c == "_" {
+                let start = i
+                while i < s.endIndex && (s[i].isLetter || s[i].isNumber || s[i] == "_" || s[i] == "$") { i = s.index(after: i) }
+                if !visit(s[start..<i], start, depth) { return }
+            } else {
+                i = s.index(after: i)
+            }
+        }
+    }
+
+    static func containsKeyword(_ sql: String, _ keyword: String) -> Bool {
+        var found = false
+        scan(sql) { w, _, _ in
+            if w.lowercased() == keyword { found = true; return false }
+            return true
+        }
+        return found
+    }
+
+    /// `SELECT a, b FROM t ...` -> `SELECT a, b , "_row" FROM t ...` (appended last so
+    /// `ORDER BY 1` keeps its meaning); nil when there is no top-level FROM.
+    static func appendingRowColumn(_ sql: String, rowColumn: String) -> String? {
+        var fromIndex: String.Index? = nil
+        scan(sql) { w, start, depth in
+            if depth == 0 && w.lowercased() == "from" { fromIndex = start; return false }
+            return true
+        }
+        guard let at = fromIndex else { return nil }
+        var out = sql
+        out.insert(contentsOf: ", " + quoteIdentifier(rowColumn) + " ", at: at)
+        return out
+    }
+}
+
+func quoteIdentifier(_ name: String) -> String {
+    "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}

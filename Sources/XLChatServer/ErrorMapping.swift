@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import XLChatIndex
 import XLChatProtocol
 import XLChatWorkbook
 
@@ -14,6 +15,16 @@ enum ErrorMapping {
             return .cancelled
         case let e as WorkbookError:
             return .work(kind(e.kind), e.message)
+        case let e as IndexError:
+            switch e.kind {
+            case .invalidQuery: return .work(.invalidQuery, e.message)
+            case .queryTimeout: return .work(.invalidQuery, e.message, extra: ["timeout": .bool(true)])
+            case .indexNotBuilt: return .work(.indexNotBuilt, e.message)
+            case .unknownWorkbook: return .work(.unknownWorkbook, e.message)
+            case .embedderFailed, .storage:
+                logger.error("index error in \(method): \(e)")
+                return .internalError("\(method) failed: \(e.message)")
+            }
         default:
             logger.error("internal error in \(method): \(String(reflecting: error))")
             return .internalError("internal error in \(method): \(error)")

@@ -77,6 +77,13 @@ public final class Session: MessageHandler, Sendable {
         case HealthRequest.method: return await health()
         case MetricsRequest.method: return MetricsResult(contentType: "text/plain; version=0.0.4", text: server.metrics.exposition())
         case PingRequest.method: return PingResult()
+        case WorkbookOpenRequest.method: return try await openWorkbook(request.decodeParams(), context: context)
+        case WorkbookReadRequest.method: return try await readWorkbook(request.decodeParams())
+        case WorkbookQueryRequest.method: return try await queryWorkbook(request.decodeParams())
+        case WorkbookCloseRequest.method: return try closeWorkbook(request.decodeParams())
+        case IndexBuildRequest.method: return try await buildIndex(request.decodeParams(), context: context)
+        case IndexSearchRequest.method: return try await searchIndex(request.decodeParams())
+        case IndexStatusRequest.method: return try await indexStatus(request.decodeParams())
         default: throw ResponseError.methodNotFound(request.method)
         }
     }
@@ -119,7 +126,7 @@ public final class Session: MessageHandler, Sendable {
             capabilities: ServerCapabilities(
                 methods: XLChatServer.requestMethods,
                 notifications: XLChatServer.serverNotifications,
-                formats: []))
+                formats: WorkbookStore.supportedFormats))
     }
 
     private func shutdown() -> VoidResponse {

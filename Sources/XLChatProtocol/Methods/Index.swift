@@ -1,0 +1,122 @@
+/// `workbook/query`: read-only SQL over the workbook's tables (named and typed as
+/// `workbook/open` reports, each with `_row`, the sheet row number). Builds the index first if
+/// it is not built yet.
+public struct WorkbookQueryRequest: RequestType, Hashable {
+    public static let method = "workbook/query"
+    public typealias Response = WorkbookQueryResult
+    public var workbookId: String
+    public var sql: String
+    /// At most this many rows (default 500, at most 100,000).
+    public var limit: Int?
+    /// The time budget in milliseconds (default: the server's, 3,000).
+    public var timeoutMs: Int?
+    public init(workbookId: String, sql: String, limit: Int? = nil, timeoutMs: Int? = nil) {
+        self.workbookId = workbookId; self.sql = sql; self.limit = limit; self.timeoutMs = timeoutMs
+    }
+}
+
+public struct WorkbookQueryResult: Codable, Sendable, Hashable {
+    public var columns: [String]
+    public var rows: [[JSONValue]]
+    public var truncated: Bool
+    /// For each row, the cells it comes from (`'Orders 2024'!C7:D7`) when it comes straight
+    /// from one sheet row; null for computed rows (aggregates, joins, DISTINCT).
+    public var ranges: [String?]
+    public var durationMs: Double
+    public init(columns: [String], rows: [[JSONValue]], truncated: Bool, ranges: [String?], durationMs: Double) {
+        self.columns = columns; self.rows = rows; self.truncated = truncated; self.ranges = ranges; self.durationMs = durationMs
+    }
+}
+
+/// `index/build`: build (or reuse) the workbook's index: typed tables, FTS5 and vectors.
+public struct IndexBuildRequest: RequestType, Hashable {
+    public static let method = "index/build"
+    public typealias Response = IndexBuildResult
+    public var workbookId: String
+    public var workDoneToken: ProgressToken?
+    public var force: Bool?
+    public init(workbookId: String, workDoneToken: ProgressToken? = nil, force: Bool? = nil) {
+        self.workbookId = workbookId; self.workDoneToken = workDoneToken; self.force = force
+    }
+}
+
+public struct IndexBuildResult: Codable, Sendable, Hashable {
+    public var workbookId: String
+    public var chunks: Int
+    public var embeddingModel: String
+    public var reused: Bool
+    public var durationMs: Double
+    public init(workbookId: String, chunks: Int, embeddingModel: String, reused: Bool, durationMs: Double) {
+        self.workbookId = workbookId; self.chunks = chunks; self.embeddingModel = embeddingModel
+        self.reused = reused; self.durationMs = durationMs
+    }
+}
+
+/// `index/search`: hybrid (BM25 + vector) search over row texts and descriptions. Needs
+/// `index/build` first (`indexNotBuilt` otherwise).
+public struct IndexSearchRequest: RequestType, Hashable {
+    public static let method = "index/search"
+    public typealias Response = IndexSearchResult
+    public var workbookId: String
+    public var query: String
+    /// At most this many results (default 10, at most 100).
+    public var limit: Int?
+    public init(workbookId: String, query: String, limit: Int? = nil) {
+        self.workbookId = workbookId; self.query = query; self.limit = limit
+    }
+}
+
+public struct SearchResultItem: Codable, Sendable, Hashable {
+    public var sheet: String
+    /// The range on that sheet (`B7:F7`).
+    public var range: String
+    /// The qualified range (`'Orders 2024'!B7:F7`).
+    public var ref: String
+    public var text: String
+    public var score: Double
+    /// row, window, sheet, table or column.
+    public var kind: String
+    public init(sheet: String, range: String, ref: String, text: String, score: Double, kind: String) {
+        self.sheet = sheet; self.range = range; self.ref = ref; self.text = text; self.score = score; self.kind = kind
+    }
+}
+
+public struct IndexSearchResult: Codable, Sendable, Hashable {
+    public var results: [SearchResultItem]
+    public init(results: [SearchResultItem]) { self.results = results }
+}
+
+/// `index/status`: whether the workbook's current version is indexed, and how.
+public struct IndexStatusRequest: RequestType, Hashable {
+    public static let method = "index/status"
+    public typealias Response = IndexStatusResult
+    public var workbookId: String
+    public init(workbookId: String) { self.workbookId = workbookId }
+}
+
+public struct IndexedTable: Codable, Sendable, Hashable {
+    public var name: String
+    public var sheet: String
+    public var rows: Int
+    public var columns: [String]
+    public var omittedColumns: Int
+    public init(name: String, sheet: String, rows: Int, columns: [String], omittedColumns: Int) {
+        self.name = name; self.sheet = sheet; self.rows = rows; self.columns = columns; self.omittedColumns = omittedColumns
+    }
+}
+
+public struct IndexStatusResult: Codable, Sendable, Hashable {
+    public var workbookId: String
+    public var contentHash: String
+    public var built: Bool
+    /// ISO 8601.
+    public var builtAt: String?
+    public var chunks: Int
+    public var embeddingModel: String?
+    public var tables: [IndexedTable]
+    public init(workbookId: String, contentHash: String, built: Bool, builtAt: String?, chunks: Int,
+                embeddingModel: String?, tables: [IndexedTable]) {
+        self.workbookId = workbookId; self.contentHash = contentHash; self.built = built; self.builtAt = builtAt
+        self.chunks = chunks; self.embeddingModel = embeddingModel; self.tables = tables
+    }
+}

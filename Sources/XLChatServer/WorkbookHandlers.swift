@@ -1,0 +1,189 @@
+import Foundation
+import JSONRPC
+import XLChatIndex
+import XLChatProtocol
+import XLChatWorkbook
+
+/// workbook/* and index/* handlers: wire params in, engine calls (off the cooperative pool), wire results out.
+extension Session {
+    func openWorkbook(_ params: WorkbookOpenRequest, context: RequestContext) async throws -> WorkbookOpenResult {
+        let store = server.workbooks
+        let entry: WorkbookStore.Entry = try await withProgress(
+            token: params.workDoneToken, connection: context.connection, title: "Opening workbook"
+        ) { progress in
+            if let path = params.path {
+                guard params.text == nil else { throw ResponseError.invalidParams("invalid params: give 'path' or 'text', not both") }
+                return try await Blocking.run { token in
+                    try store.open(path: path, token: token) { f, m in progress.report(fraction: f, message: m) }
+                }
+            }
+            guard let text = params.text else { throw ResponseError.invalidParams("invalid params: missing 'path' (or 'text' with 'format')") }
+            let format = params.format ?? "csv"
+            let name = params.name ?? "untitled.\(format)"
+            return try await Blocking.run { token in try store.open(text: text, format: format, name: name, token: token) }
+        }
+        state.withLock { $0.openWorkbooks[entry.id] = entry.path }
+        // Register with the index so it knows the workbook (cheap; the build happens on demand).
+        if let index = try? server.index() { try? index.register(entry.outline) }
+        return WireFormat.openResult(entry)
+    }
+
+    func readWorkbook(_ params: WorkbookReadRequest) async throws -> WorkbookReadResult {
+        let entry = try await sessionEntry(params.workbookId)
+        guard let sheet = entry.outline.sheets.first(where: { $0.info.name == params.sheet })
+            ?? entry.outline.sheets.first(where: { $0.info.name.lowercased() == params.sheet.lowercased() }) else {
+            throw WorkbookError(.unknownSheet,
+                "no sheet named '\(params.sheet)'; the sheets are: \(entry.outline.sheets.map { "'\($0.info.name)'" }.joined(separator: ", "))")
+        }
+        var range: CellRange? = nil
+        if let text = params.range {
+            guard let parsed = A1.parseRange(text) else {
+                throw WorkbookError(.invalidRange, "'\(text)' is not an A1 range (like B2:D9), or lies outside A1:XFD1048576")
+            }
+            if let named = parsed.sheet, named != sheet.info.name {
+                throw WorkbookError(.invalidRange, "range '\(text)' names sheet '\(named)' but the request reads '\(sheet.info.name)'")
+            }
+            range = parsed.range
+        }
+        let limit = min(max(params.limit ?? 1000, 1), 100_000)
+        let requested = range
+        let path = entry.path
+        let sheetIndex = sheet.info.index
+        let used = sheet.summary.usedRange
+        let read = try await Blocking.run { token in
+            let reader = try Workbooks.open(path: path)
+            return try RangeReader.read(reader, sheetIndex: sheetIndex, range: requested, usedRange: used, limit: limit,
+                                        isCancelled: { token.isCancelled })
+        }
+        return WorkbookReadResult(sheet: sheet.info.name, range: read.range?.description,
+                                  rows: read.rows.map { $0.map(WireFormat.cell) }, truncated: read.truncated)
+    }
+
+    func closeWorkbook(_ params: WorkbookCloseRequest) throws -> VoidResponse {
+        let known = state.withLock { $0.openWorkbooks.removeValue(forKey: params.workbookId) != nil }
+        guard known else {
+            throw ResponseError.work(.unknownWorkbook, "unknown workbook '\(params.workbookId)': it is not open in this session")
+        }
+        return VoidResponse()
+    }
+
+    func queryWorkbook(_ params: WorkbookQueryRequest) async throws -> WorkbookQueryResult {
+        let entry = try await sessionEntry(params.workbookId)
+        let index = try server.index()
+        try await ensureBuilt(entry, index: index)
+        let limit = min(max(params.limit ?? 500, 1), 100_000)
+        let timeout = Double(params.timeoutMs ?? server.configuration.queryTimeoutMs) / 1000
+        let outline = entry.outline
+        let result = try await Blocking.run { _ in
+            try index.query(outline: outline, sql: params.sql, limit: limit, timeout: timeout)
+        }
+        return WorkbookQueryResult(columns: result.columns, rows: result.rows.map { $0.map(WireFormat.sql) },
+                                   truncated: result.truncated, ranges: result.sourceRanges.map { $0?.a1 },
+                                   durationMs: result.durationMs)
+    }
+
+    func buildIndex(_ params: IndexBuildRequest, context: RequestContext) async throws -> IndexBuildResult {
+        let entry = try await sessionEntry(params.workbookId)
+        let index = try server.index()
+        let embedder = server.embedder()
+        let result = try await withProgress(token: params.workDoneToken, connection: context.connection, title: "Indexing \(entry.displayName)") { progress in
+            let reader = try Workbooks.open(path: entry.path)
+            return try await index.build(outline: entry.outline, reader: reader, embedder: embedder, force: params.force ?? false) { update in
+                progress.report(fraction: update.fraction, message: update.message)
+            }
+        }
+        return IndexBuildResult(workbookId: entry.id, chunks: result.chunks, embeddingModel: result.embeddingModel,
+                                reused: result.reused, durationMs: result.durationMs)
+    }
+
+    func searchIndex(_ params: IndexSearchRequest) async throws -> IndexSearchResult {
+        let entry = try await sessionEntry(params.workbookId)
+        let index = try server.index()
+        let limit = min(max(params.limit ?? 10, 1), 100)
+        let hits = try await index.search(hash: entry.outline.contentHash, query: params.query, limit: limit, embedder: server.embedder())
+        return IndexSearchResult(results: hits.map {
+            SearchResultItem(sheet: $0.sheet, range: $0.range.description, ref: A1.qualified(sheet: $0.sheet, range: $0.range),
+                             text: $0.text, score: $0.score, kind: $0.kind)
+        })
+    }
+
+    func indexStatus(_ params: IndexStatusRequest) async throws -> IndexStatusResult {
+        let entry = try await sessionEntry(params.workbookId)
+        let status = try server.index().status(hash: entry.outline.contentHash)
+        return IndexStatusResult(
+            workbookId: entry.id, contentHash: status.contentHash, built: status.built,
+            builtAt: status.builtAt.map { ISO8601DateFormatter().string(from: $0) }, chunks: status.chunks,
+            embeddingModel: status.embeddingModel,
+            tables: status.tables.map { IndexedTable(name: $0.name, sheet: $0.sheet, rows: $0.rows, columns: $0.columns, omittedColumns: $0.omittedColumns) })
+    }
+
+    /// The session's workbook, re-read if the file changed since it was opened.
+    func sessionEntry(_ id: String) async throws -> WorkbookStore.Entry {
+        guard state.withLock({ $0.openWorkbooks[id] != nil }) else {
+            throw ResponseError.work(.unknownWorkbook, "unknown workbook '\(id)': open it with workbook/open first")
+        }
+        let store = server.workbooks
+        return try await Blocking.run { token in try store.entry(id, token: token) }
+    }
+
+    /// Builds the index when the workbook's current version has none (queries need its tables).
+    func ensureBuilt(_ entry: WorkbookStore.Entry, index: WorkbookIndex) async throws {
+        if (try? index.status(hash: entry.outline.contentHash).built) == true { return }
+        let reader = try Workbooks.open(path: entry.path)
+        _ = try await index.build(outline: entry.outline, reader: reader, embedder: server.embedder())
+    }
+}
+
+/// Engine values as the wire writes them.
+enum WireFormat {
+    static func cell(_ value: CellValue) -> JSONValue {
+        switch value {
+        case .empty: return .null
+        case let .number(d): return number(d)
+        case let .string(s): return .string(s)
+        case let .bool(b): return .bool(b)
+        case let .error(e): return .object(["error": .string(e)])
+        case .temporal: return .string(value.isoText ?? "")
+        }
+    }
+
+    static func number(_ d: Double) -> JSONValue {
+        guard d.isFinite else { return .string(String(d)) }
+        if d == d.rounded(), abs(d) < 9e15 { return .int(Int64(d)) }
+        return .double(d)
+    }
+
+    static func sql(_ value: SQLValue) -> JSONValue {
+        switch value {
+        case .null: return .null
+        case let .integer(i): return .int(i)
+        case let .real(d): return number(d)
+        case let .text(s): return .string(s)
+        case let .blob(b): return .string(Data(b).base64EncodedString())
+        }
+    }
+
+    static func openResult(_ entry: WorkbookStore.Entry) -> WorkbookOpenResult {
+        let outline = entry.outline
+        return WorkbookOpenResult(
+            workbookId: entry.id, path: entry.path, format: outline.format.rawValue, contentHash: outline.contentHash,
+            sheets: outline.sheets.map { sheet in
+                SheetDescription(
+                    name: sheet.info.name, index: sheet.info.index, hidden: sheet.info.visibility != .visible,
+                    visibility: sheet.info.visibility.rawValue, kind: sheet.info.kind.rawValue,
+                    range: sheet.summary.usedRange?.description, rows: sheet.rowCount, columns: sheet.columnCount,
+                    mergedRanges: sheet.summary.mergedRanges.map(\.description),
+                    table: sheet.table.map { t in
+                        TableDescription(name: t.name, headerRange: t.headerRange?.description, dataRange: t.dataRange?.description,
+                                         columns: t.columns.map {
+                                             ColumnDescription(name: $0.name, header: $0.header, type: $0.type.rawValue,
+                                                               column: A1.columnName($0.sourceColumn))
+                                         })
+                    })
+            },
+            definedNames: outline.definedNames.map { n in
+                DefinedNameDescription(name: n.name, refersTo: n.refersTo,
+                                       sheet: n.localSheet.flatMap { i in outline.sheets.indices.contains(i) ? outline.sheets[i].info.name : nil })
+            })
+    }
+}

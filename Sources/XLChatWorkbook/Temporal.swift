@@ -74,7 +74,9 @@ public enum ExcelDate {
             let (_, millis) = split(serial)
             return clock(millis)
         case .date, .dateTime:
-            let (days, millis) = split(serial)
+            // Excel's 1900 system counts a 29 February 1900 that never was: serials 1-59 are
+            // one day later than days-since-1899-12-30 gives (serial 1 is 1900-01-01).
+            let (days, millis) = split(serial >= 1 && serial < 60 ? serial + 1 : serial)
             let (y, m, d) = civil(fromDays: days)
             let date = (y < 0 ? "-" + pad(-y, 4) : pad(y, 4)) + "-" + pad(m, 2) + "-" + pad(d, 2)
             return kind == .date && millis == 0 ? date : date + "T" + clock(millis)

@@ -8,6 +8,7 @@ struct Bench: AsyncParsableCommand {
         commandName: "xlchat-bench",
         abstract: "Benchmarks for xlchat, each printing our figure beside a peer's.",
         subcommands: [
+            ReadBenchmark.self, CorpusBenchmark.self,
         ]
     )
 }

@@ -142,7 +142,7 @@ public final class ZipArchive {
         // ZIP64: a locator just before the EOCD points at the ZIP64 EOCD record.
         if count == 0xFFFF || cdSize == 0xFFFF_FFFF || cdOffset == 0xFFFF_FFFF, eocd >= 20,
            tail[eocd - 20] == 0x50, tail[eocd - 19] == 0x4B, tail[eocd - 18] == 6, tail[eocd - 17] == 7 {
-            var l = ByteReader(tail, at: eocd - 16)
+            var l = ByteReader(tail, at: eocd - 12)  // locator: signature, disk number, offset, disk count
             let z64Offset = Int64(bitPattern: l.u64())
             guard z64Offset >= 0, z64Offset + 56 <= fileSize else { throw WorkbookError.corrupt("bad ZIP64 locator") }
             let rec = try pread(fd, 56, at: z64Offset)

@@ -96,7 +96,7 @@ public struct XMLScanner {
     private var count = 0
     /// Longest unfinished token tolerated between chunks (a 100 KB cell is fine; a
     /// never-closing tag in a huge file is not).
-    public var maxTokenBytes = 256 << 20
+    public var maxTokenBytes = 64 << 20
 
     public init() {
         capacity = 64 << 10

@@ -3,7 +3,7 @@ import Testing
 @testable import XLChatWorkbook
 
 /// The real-world corpus (../shared/corpus beside the package root), or nil when absent.
-func corpusDirectory() -> URL? {
+func xlsxCorpusDirectory() -> URL? {
     var url = URL(fileURLWithPath: #filePath)
     while url.path != "/" {
         url.deleteLastPathComponent()
@@ -15,8 +15,8 @@ func corpusDirectory() -> URL? {
     return nil
 }
 
-func corpusFiles(extensions: Set<String>) -> [URL] {
-    guard let dir = corpusDirectory() else { return [] }
+func xlsxCorpusFiles(extensions: Set<String>) -> [URL] {
+    guard let dir = xlsxCorpusDirectory() else { return [] }
     let files = (try? FileManager.default.contentsOfDirectory(at: dir.appendingPathComponent("files"),
                                                               includingPropertiesForKeys: nil)) ?? []
     return files.filter { extensions.contains($0.pathExtension.lowercased()) }.sorted { $0.path < $1.path }
@@ -65,7 +65,7 @@ let xlsxExplainedRules: [(why: String, matches: @Sendable (String) -> Bool)] = [
 ]
 
 /// A value in calamine's JSON: number, string or boolean (decoded strictly, so 1.0 is never `true`).
-enum ExpectedValue: Decodable, CustomStringConvertible {
+enum XLSXExpectedValue: Decodable, CustomStringConvertible {
     case bool(Bool), number(Double), string(String), null
     init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
@@ -84,7 +84,7 @@ enum ExpectedValue: Decodable, CustomStringConvertible {
     }
 }
 
-struct ExpectedFile: Decodable {
+struct XLSXExpectedFile: Decodable {
     struct Err: Decodable { var type: String?; var message: String? }
     struct Sheet: Decodable {
         var name: String
@@ -93,7 +93,7 @@ struct ExpectedFile: Decodable {
         var end: [Int]?
         var merged_cell_ranges: [[[Int]]]
         var temporal_cells: [String: String]
-        var rows: [[ExpectedValue]]
+        var rows: [[XLSXExpectedValue]]
     }
     struct Calamine: Decodable { var error: Err?; var sheets: [Sheet]? }
     var calamine: Calamine
@@ -112,7 +112,7 @@ struct XLSXConformanceTests {
         }
     }
 
-    static func compare(file: URL, expected: ExpectedFile) -> Outcome {
+    static func compare(file: URL, expected: XLSXExpectedFile) -> Outcome {
         var out = Outcome()
         let name = file.lastPathComponent
         let cal = expected.calamine
@@ -198,7 +198,7 @@ struct XLSXConformanceTests {
     }
 
     /// Why `ours` and calamine's `want` disagree, or nil when they agree.
-    static func differ(_ ours: CellValue, _ want: ExpectedValue, temporalKind: String?) -> String? {
+    static func differ(_ ours: CellValue, _ want: XLSXExpectedValue, temporalKind: String?) -> String? {
         switch (ours, want) {
         case (.empty, .string("")), (.empty, .null): return nil
         case (.empty, _): return "empty vs \(want)"
@@ -223,8 +223,8 @@ struct XLSXConformanceTests {
 
     @Test("every xlsx/xlsm in the corpus reads as calamine reads it, or differs as explained")
     func corpus() throws {
-        let files = corpusFiles(extensions: ["xlsx", "xlsm"])
-        guard let dir = corpusDirectory(), !files.isEmpty else {
+        let files = xlsxCorpusFiles(extensions: ["xlsx", "xlsm"])
+        guard let dir = xlsxCorpusDirectory(), !files.isEmpty else {
             print("XLSXConformanceTests: corpus not found beside the package; skipped")
             return
         }
@@ -233,7 +233,7 @@ struct XLSXConformanceTests {
         for file in files {
             let jsonURL = dir.appendingPathComponent("expected/\(file.lastPathComponent).json")
             guard let data = try? Data(contentsOf: jsonURL),
-                  let expected = try? JSONDecoder().decode(ExpectedFile.self, from: data) else {
+                  let expected = try? JSONDecoder().decode(XLSXExpectedFile.self, from: data) else {
                 unexplained.append("\(file.lastPathComponent): no expected JSON")
                 continue
             }

@@ -7,7 +7,7 @@ import Testing
 struct ZipArchiveTests {
     @Test("stored and deflated members read back; lookup ignores case and backslashes")
     func storedDeflatedLookup() throws {
-        var z = TestZip()
+        var z = ZipTestArchive()
         z.add("XL\\Worksheets\\Sheet1.XML", "<a>deflated</a>")
         z.add("docProps/app.xml", "stored text", deflate: false)
         let archive = try ZipArchive(path: try z.write(ext: "zip"))
@@ -20,7 +20,7 @@ struct ZipArchiveTests {
     @Test("data descriptors and ZIP64 records")
     func descriptorsAndZip64() throws {
         for (dd, z64) in [(true, false), (false, true), (true, true)] {
-            var z = TestZip()
+            var z = ZipTestArchive()
             z.dataDescriptors = dd
             z.zip64 = z64
             z.add("a.txt", String(repeating: "hello ", count: 1000))
@@ -33,7 +33,7 @@ struct ZipArchiveTests {
 
     @Test("a member is streamed in chunks, never handed over whole")
     func streamsInChunks() throws {
-        var z = TestZip()
+        var z = ZipTestArchive()
         var data = [UInt8](repeating: 0, count: 3 << 20)
         var x: UInt32 = 7
         for k in data.indices { x = x &* 1_103_515_245 &+ 12345; data[k] = UInt8(truncatingIfNeeded: x >> 16) }
@@ -50,39 +50,39 @@ struct ZipArchiveTests {
 
     @Test("not a zip, a zero-byte file and a truncated zip are corrupt workbooks")
     func badContainers() throws {
-        #expect(errorKind { _ = try ZipArchive(path: try TestFiles.write(Array("id,name\n1,a\n".utf8), ext: "xlsx")) } == .corruptWorkbook)
-        #expect(errorKind { _ = try ZipArchive(path: try TestFiles.write([], ext: "xlsx")) } == .corruptWorkbook)
-        var z = TestZip()
+        #expect(xlsxErrorKind { _ = try ZipArchive(path: try ZipTestFiles.write(Array("id,name\n1,a\n".utf8), ext: "xlsx")) } == .corruptWorkbook)
+        #expect(xlsxErrorKind { _ = try ZipArchive(path: try ZipTestFiles.write([], ext: "xlsx")) } == .corruptWorkbook)
+        var z = ZipTestArchive()
         z.add("a.txt", String(repeating: "abc", count: 10_000))
         let whole = z.bytes()
         for cut in [whole.count / 2, whole.count - 10, 30] {
-            #expect(errorKind { _ = try ZipArchive(path: try TestFiles.write(Array(whole[0..<cut]), ext: "xlsx")) } == .corruptWorkbook)
+            #expect(xlsxErrorKind { _ = try ZipArchive(path: try ZipTestFiles.write(Array(whole[0..<cut]), ext: "xlsx")) } == .corruptWorkbook)
         }
         // Central directory intact, member data damaged: CRC / deflate errors are corrupt too.
         var damaged = whole
         for k in 40..<80 { damaged[k] ^= 0x5A }
-        let archive = try ZipArchive(path: try TestFiles.write(damaged, ext: "zip"))
-        #expect(errorKind { _ = try archive.read(named: "a.txt") } == .corruptWorkbook)
+        let archive = try ZipArchive(path: try ZipTestFiles.write(damaged, ext: "zip"))
+        #expect(xlsxErrorKind { _ = try archive.read(named: "a.txt") } == .corruptWorkbook)
     }
 
     @Test("a missing file and a directory are fileNotFound")
     func missingAndDirectory() {
-        #expect(errorKind { _ = try ZipArchive(path: "/nonexistent/x.xlsx") } == .fileNotFound)
-        #expect(errorKind { _ = try ZipArchive(path: NSTemporaryDirectory()) } == .fileNotFound)
+        #expect(xlsxErrorKind { _ = try ZipArchive(path: "/nonexistent/x.xlsx") } == .fileNotFound)
+        #expect(xlsxErrorKind { _ = try ZipArchive(path: NSTemporaryDirectory()) } == .fileNotFound)
     }
 
     @Test("a file without read permission is refused (unless running as root)")
     func noPermission() throws {
-        var z = TestZip()
+        var z = ZipTestArchive()
         z.add("a.txt", "x")
         let path = try z.write()
         chmod(path, 0)
         defer { chmod(path, 0o644) }
         if geteuid() == 0 {
             print("noPermission: running as root, permission bits do not apply; checked only that it opens")
-            #expect(errorKind { _ = try ZipArchive(path: path) } == nil)
+            #expect(xlsxErrorKind { _ = try ZipArchive(path: path) } == nil)
         } else {
-            #expect(errorKind { _ = try ZipArchive(path: path) } == .fileNotFound)
+            #expect(xlsxErrorKind { _ = try ZipArchive(path: path) } == .fileNotFound)
         }
     }
 
@@ -90,24 +90,24 @@ struct ZipArchiveTests {
     func zipBombRatio() throws {
         // 64 MiB of zeros deflate to ~64 KB (about 1000:1); with the ratio limited to 100:1 the
         // stream must stop soon after the 1 MiB floor.
-        var z = TestZip()
+        var z = ZipTestArchive()
         z.members.append(.init(name: "xl/worksheets/sheet1.xml", data: [UInt8](repeating: 0x20, count: 64 << 20)))
         let path = try z.write()
         var limits = ReadLimits()
         limits.maxCompressionRatio = 100
         let archive = try ZipArchive(path: path, limits: limits)
         var received = 0
-        let kind = errorKind { try archive.stream(archive.entries[0]) { received += $0.count } }
+        let kind = xlsxErrorKind { try archive.stream(archive.entries[0]) { received += $0.count } }
         #expect(kind == .tooLarge)
         #expect(received < 16 << 20, "stopped while streaming, after \(received) bytes")
         // The default limit (1000:1) also stops a 2 GB-of-zeros bomb: deflate's best is ~1030:1.
         let defaultArchive = try ZipArchive(path: path)
-        #expect(errorKind { try defaultArchive.stream(defaultArchive.entries[0]) { _ in } } == .tooLarge)
+        #expect(xlsxErrorKind { try defaultArchive.stream(defaultArchive.entries[0]) { _ in } } == .tooLarge)
     }
 
     @Test("zip bomb: a member inflating past maxMemberBytes stops with tooLarge")
     func zipBombSize() throws {
-        var z = TestZip()
+        var z = ZipTestArchive()
         var data = [UInt8](repeating: 0, count: 8 << 20)
         var x: UInt32 = 1
         for k in data.indices { x = x &* 1_103_515_245 &+ 12345; data[k] = UInt8(truncatingIfNeeded: x >> 16) }
@@ -116,12 +116,12 @@ struct ZipArchiveTests {
         limits.maxMemberBytes = 2 << 20
         let archive = try ZipArchive(path: try z.write(ext: "zip"), limits: limits)
         var received = 0
-        #expect(errorKind { try archive.stream(archive.entries[0]) { received += $0.count } } == .tooLarge)
+        #expect(xlsxErrorKind { try archive.stream(archive.entries[0]) { received += $0.count } } == .tooLarge)
         #expect(received <= 2 << 20)
         // Through the reader: the sheet part is the bomb.
-        var wb = TestWorkbook()
-        wb.sheets = [("S", TestWorkbook.sheetXML(String(repeating: #"<row><c><v>1</v></c></row>"#, count: 200_000)), nil, "worksheet")]
+        var wb = XLSXTestWorkbook()
+        wb.sheets = [("S", XLSXTestWorkbook.sheetXML(String(repeating: #"<row><c><v>1</v></c></row>"#, count: 200_000)), nil, "worksheet")]
         let reader = try XLSXReader(path: try wb.write(), limits: limits)
-        #expect(errorKind { try reader.readSheet(at: 0) { _ in true } } == .tooLarge)
+        #expect(xlsxErrorKind { try reader.readSheet(at: 0) { _ in true } } == .tooLarge)
     }
 }

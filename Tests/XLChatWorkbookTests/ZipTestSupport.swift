@@ -4,7 +4,7 @@ import Foundation
 
 /// Builds zip archives for tests: stored or deflated members, optional data descriptors and
 /// ZIP64 records, names written exactly as given (backslashes and odd case included).
-struct TestZip {
+struct ZipTestArchive {
     struct Member { var name: String; var data: [UInt8]; var deflate = true }
     var members: [Member] = []
     var dataDescriptors = false
@@ -42,8 +42,8 @@ struct TestZip {
         func u32(_ v: Int, _ a: inout [UInt8]) { for k in 0..<4 { a.append(UInt8((v >> (8 * k)) & 0xFF)) } }
         func u64(_ v: Int, _ a: inout [UInt8]) { for k in 0..<8 { a.append(UInt8((v >> (8 * k)) & 0xFF)) } }
         for m in members {
-            let payload = m.deflate ? TestZip.rawDeflate(m.data) : m.data
-            let crc = Int(TestZip.crc(m.data))
+            let payload = m.deflate ? ZipTestArchive.rawDeflate(m.data) : m.data
+            let crc = Int(ZipTestArchive.crc(m.data))
             let offset = out.count
             let name = Array(m.name.utf8)
             let flags = (dataDescriptors ? 8 : 0) | 0x800
@@ -84,11 +84,11 @@ struct TestZip {
 
     /// Writes to a fresh temporary file and returns its path.
     func write(ext: String = "xlsx") throws -> String {
-        try TestFiles.write(bytes(), ext: ext)
+        try ZipTestFiles.write(bytes(), ext: ext)
     }
 }
 
-enum TestFiles {
+enum ZipTestFiles {
     static func write(_ bytes: [UInt8], ext: String) throws -> String {
         let path = NSTemporaryDirectory() + "xlchat-test-\(UUID().uuidString).\(ext)"
         try Data(bytes).write(to: URL(fileURLWithPath: path))
@@ -97,7 +97,7 @@ enum TestFiles {
 }
 
 /// A minimal but complete workbook package; tests replace parts to exercise one feature.
-struct TestWorkbook {
+struct XLSXTestWorkbook {
     var sheets: [(name: String, xml: String, state: String?, kind: String)] = []
     var sharedStrings: String? = nil
     var styles: String? = nil
@@ -116,10 +116,10 @@ struct TestWorkbook {
             + before + "<sheetData>" + rows + "</sheetData>" + after + "</worksheet>"
     }
 
-    func zip() -> TestZip {
+    func zip() -> ZipTestArchive {
         let main = strict ? "http://purl.oclc.org/ooxml/spreadsheetml/main" : "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
         let relNS = strict ? "http://purl.oclc.org/ooxml/officeDocument/relationships" : "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-        var z = TestZip()
+        var z = ZipTestArchive()
         let mainType = macroEnabled ? "application/vnd.ms-excel.sheet.macroEnabled.main+xml"
             : "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
         z.add(nameTransform("[Content_Types].xml"), #"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="\#(mainType)"/></Types>"#)
@@ -150,7 +150,7 @@ struct TestWorkbook {
 }
 
 /// All rows of a sheet, as (A1 -> value).
-func readCells(_ reader: XLSXReader, sheet: Int) throws -> (cells: [String: CellValue], formulas: [String: String], summary: SheetSummary) {
+func xlsxReadCells(_ reader: XLSXReader, sheet: Int) throws -> (cells: [String: CellValue], formulas: [String: String], summary: SheetSummary) {
     var cells: [String: CellValue] = [:], formulas: [String: String] = [:]
     let summary = try reader.readSheet(at: sheet) { row in
         for c in row.cells {
@@ -163,6 +163,6 @@ func readCells(_ reader: XLSXReader, sheet: Int) throws -> (cells: [String: Cell
     return (cells, formulas, summary)
 }
 
-func errorKind(_ body: () throws -> Void) -> WorkbookError.Kind? {
+func xlsxErrorKind(_ body: () throws -> Void) -> WorkbookError.Kind? {
     do { try body(); return nil } catch let e as WorkbookError { return e.kind } catch { return nil }
 }

@@ -155,6 +155,10 @@ public final class XLSXReader: WorkbookReader {
         return s
     }
 
+    /// Streams the sheet's cells. Cells whose value is empty (no `<v>`, an empty string) are not
+    /// delivered, and a formula cell without a cached value is left out with them. Merged ranges
+    /// follow the cells in the XML, so when the visitor stops early the summary has only the
+    /// cells seen so far and no merged ranges.
     @discardableResult
     public func readSheet(at index: Int, visitor: (SheetRow) throws -> Bool) throws -> SheetSummary {
         guard sheets.indices.contains(index) else {
@@ -449,7 +453,9 @@ struct SheetHandler: XMLScanHandler {
                 v = .number(d)
             }
         case .shared:
-            guard let i = SheetHandler.parseInt(value.withUnsafeBytes { $0 }) else {
+            while let l = value.last, XMLScanner.isSpace(l) { value.removeLast() }
+            while let f = value.first, XMLScanner.isSpace(f) { value.removeFirst() }
+            guard let i = value.withUnsafeBytes({ SheetHandler.parseInt($0) }) else {
                 if value.isEmpty { return }
                 throw WorkbookError.corrupt("bad shared string index \"\(String(decoding: value, as: UTF8.self))\"")
             }

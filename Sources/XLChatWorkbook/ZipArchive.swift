@@ -144,7 +144,7 @@ public final class ZipArchive {
            tail[eocd - 20] == 0x50, tail[eocd - 19] == 0x4B, tail[eocd - 18] == 6, tail[eocd - 17] == 7 {
             var l = ByteReader(tail, at: eocd - 12)  // locator: signature, disk number, offset, disk count
             let z64Offset = Int64(bitPattern: l.u64())
-            guard z64Offset >= 0, z64Offset + 56 <= fileSize else { throw WorkbookError.corrupt("bad ZIP64 locator") }
+            guard z64Offset >= 0, z64Offset <= fileSize - 56 else { throw WorkbookError.corrupt("bad ZIP64 locator") }
             let rec = try pread(fd, 56, at: z64Offset)
             guard rec[0] == 0x50, rec[1] == 0x4B, rec[2] == 6, rec[3] == 6 else {
                 throw WorkbookError.corrupt("bad ZIP64 end of central directory")
@@ -156,7 +156,7 @@ public final class ZipArchive {
             cdOffset = Int64(bitPattern: z.u64())
         }
         let eocdAbs = tailStart + Int64(eocd)
-        guard cdOffset >= 0, cdSize >= 0, count >= 0, cdOffset + cdSize <= eocdAbs else {
+        guard cdOffset >= 0, cdSize >= 0, count >= 0, cdOffset <= eocdAbs, cdSize <= eocdAbs - cdOffset else {
             throw WorkbookError.corrupt("zip is truncated: central directory past the end of the file")
         }
         // Some writers prepend data (self-extracting stubs); tolerate a shifted directory.
@@ -218,7 +218,7 @@ public final class ZipArchive {
 
     /// Where the member's data starts (after its local header), checked against the file size.
     private func dataOffset(_ e: ZipEntry) throws -> Int64 {
-        guard e.localHeaderOffset + 30 <= fileSize else { throw WorkbookError.corrupt("zip is truncated: \(e.name)") }
+        guard e.localHeaderOffset <= fileSize - 30 else { throw WorkbookError.corrupt("zip is truncated: \(e.name)") }
         let h = try ZipArchive.pread(fd, 30, at: e.localHeaderOffset)
         guard h[0] == 0x50, h[1] == 0x4B, h[2] == 3, h[3] == 4 else {
             throw WorkbookError.corrupt("bad local header for \(e.name)")
@@ -226,7 +226,7 @@ public final class ZipArchive {
         let nameLen = Int64(h[26]) | Int64(h[27]) << 8
         let extraLen = Int64(h[28]) | Int64(h[29]) << 8
         let start = e.localHeaderOffset + 30 + nameLen + extraLen
-        guard start + e.compressedSize <= fileSize else { throw WorkbookError.corrupt("zip is truncated: \(e.name) is cut short") }
+        guard start <= fileSize, e.compressedSize <= fileSize - start else { throw WorkbookError.corrupt("zip is truncated: \(e.name) is cut short") }
         return start
     }
 

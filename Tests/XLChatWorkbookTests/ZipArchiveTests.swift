@@ -125,3 +125,41 @@ struct ZipArchiveTests {
         #expect(xlsxErrorKind { try reader.readSheet(at: 0) { _ in true } } == .tooLarge)
     }
 }
+
+@Suite("XLSX damaged input")
+struct XLSXDamagedInputTests {
+    @Test("flipped bytes and cuts anywhere give an error or a reading, never a crash")
+    func mutations() throws {
+        var wb = XLSXTestWorkbook()
+        wb.sharedStrings = #"<si><t>a</t></si><si><r><t>b</t></r></si>"#
+        wb.styles = XLSXReaderTests.styles
+        wb.sheets = [("S", XLSXTestWorkbook.sheetXML(
+            #"<row r="1"><c r="A1" t="s"><v>1</v></c><c r="B1" s="1"><v>45000</v></c><c r="C1"><f t="shared" ref="C1:C2" si="0">A1+1</f><v>2</v></c></row>"#
+            + #"<row r="2"><c r="C2"><f t="shared" si="0"/><v>3</v></c></row>"#, after: #"<mergeCells><mergeCell ref="A1:B1"/></mergeCells>"#), nil, "worksheet")]
+        var z = wb.zip()
+        z.zip64 = true
+        let good = z.bytes()
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> Int { seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407; return Int(seed >> 33) }
+        var errors = 0, reads = 0
+        for round in 0..<400 {
+            var bytes = good
+            if round % 4 == 0 {
+                bytes = Array(bytes.prefix(next() % bytes.count))
+            } else {
+                for _ in 0..<(1 + next() % 8) { bytes[next() % bytes.count] = UInt8(next() & 0xFF) }
+            }
+            let path = try ZipTestFiles.write(bytes, ext: "xlsx")
+            defer { unlink(path) }
+            do {
+                let reader = try XLSXReader(path: path)
+                for i in reader.sheets.indices { try reader.readSheet(at: i) { _ in true } }
+                reads += 1
+            } catch let e as WorkbookError {
+                #expect(e.kind != .fileNotFound)
+                errors += 1
+            }
+        }
+        #expect(errors > 0 && errors + reads == 400)
+    }
+}

@@ -127,9 +127,13 @@ public final class ZipArchive {
             i -= 1
         }
         guard eocd >= 0 else {
-            let head = try pread(fd, 4, at: 0)
-            if head == [0x50, 0x4B, 3, 4] {
+            let head = try pread(fd, 8, at: 0)
+            if head.starts(with: [0x50, 0x4B, 3, 4]) {
                 throw WorkbookError.corrupt("zip is truncated: no end of central directory")
+            }
+            if head == [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1] {
+                // The sniffer sends these to the compound-file readers (xls, encrypted OOXML).
+                throw WorkbookError.corrupt("not a zip archive but an OLE compound file (a legacy xls or an encrypted workbook)")
             }
             throw WorkbookError.corrupt("not a zip archive")
         }

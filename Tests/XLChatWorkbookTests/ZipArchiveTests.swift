@@ -52,6 +52,8 @@ struct ZipArchiveTests {
     func badContainers() throws {
         #expect(xlsxErrorKind { _ = try ZipArchive(path: try ZipTestFiles.write(Array("id,name\n1,a\n".utf8), ext: "xlsx")) } == .corruptWorkbook)
         #expect(xlsxErrorKind { _ = try ZipArchive(path: try ZipTestFiles.write([], ext: "xlsx")) } == .corruptWorkbook)
+        let ole: [UInt8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1] + [UInt8](repeating: 0, count: 512)
+        #expect(xlsxErrorKind { _ = try ZipArchive(path: try ZipTestFiles.write(ole, ext: "xlsx")) } == .corruptWorkbook)
         var z = ZipTestArchive()
         z.add("a.txt", String(repeating: "abc", count: 10_000))
         let whole = z.bytes()

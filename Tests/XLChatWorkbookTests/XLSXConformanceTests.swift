@@ -95,13 +95,16 @@ struct XLSXExpectedFile: Decodable {
         var temporal_cells: [String: String]
         var rows: [[XLSXExpectedValue]]
     }
-    struct Calamine: Decodable { var error: Err?; var sheets: [Sheet]? }
+    struct Table: Decodable { var name: String; var sheet: String; var columns: [String]; var start: [Int]; var end: [Int] }
+    struct Calamine: Decodable { var error: Err?; var sheets: [Sheet]?; var tables: [Table]? }
+    struct Second: Decodable { var defined_names: [String]? }
     var calamine: Calamine
+    var second_reader: Second?
 }
 
 @Suite("XLSX conformance with the corpus")
 struct XLSXConformanceTests {
-    struct Outcome { var differences: [String] = []; var cells = 0 }
+    struct Outcome { var differences: [String] = []; var cells = 0; var tables = 0; var names = 0 }
 
     static func kindName(_ k: TemporalKind) -> String {
         switch k {
@@ -142,6 +145,27 @@ struct XLSXConformanceTests {
         if names != reader.sheets.map(\.name) {
             out.differences.append("\(name): sheet names \(reader.sheets.map(\.name)) vs \(names)")
             return out
+        }
+        // Tables (ListObjects): calamine reports the data body below the header row.
+        for t in cal.tables ?? [] {
+            out.tables += 1
+            guard let ours = reader.declaredTables.first(where: { $0.name == t.name }) else {
+                out.differences.append("\(name): table \(t.name): missing"); continue
+            }
+            let body = CellRange(start: CellRef(row: ours.range.start.row + ours.headerRowCount, column: ours.range.start.column),
+                                 end: ours.range.end)
+            let want = CellRange(start: CellRef(row: t.start[0], column: t.start[1]), end: CellRef(row: t.end[0], column: t.end[1]))
+            if ours.sheet != t.sheet || ours.columnNames != t.columns || body != want {
+                out.differences.append("\(name): table \(t.name): \(ours) vs \(t.sheet) \(t.columns) \(want)")
+            }
+        }
+        if (cal.tables ?? []).count != reader.declaredTables.count {
+            out.differences.append("\(name): tables: \(reader.declaredTables.map(\.name)) vs \((cal.tables ?? []).map(\.name))")
+        }
+        // Defined names, as openpyxl lists them.
+        out.names += expected.second_reader?.defined_names?.count ?? 0
+        for n in expected.second_reader?.defined_names ?? [] where !reader.definedNames.contains(where: { $0.name == n }) {
+            out.differences.append("\(name): defined name \(n) missing")
         }
         for (si, sheet) in sheets.enumerated() {
             let sname = names[si]
@@ -229,7 +253,7 @@ struct XLSXConformanceTests {
             return
         }
         var unexplained: [String] = []
-        var explained = 0, cells = 0
+        var explained = 0, cells = 0, tables = 0, names = 0
         for file in files {
             let jsonURL = dir.appendingPathComponent("expected/\(file.lastPathComponent).json")
             guard let data = try? Data(contentsOf: jsonURL),
@@ -239,6 +263,8 @@ struct XLSXConformanceTests {
             }
             let outcome = Self.compare(file: file, expected: expected)
             cells += outcome.cells
+            tables += outcome.tables
+            names += outcome.names
             let allowed = xlsxAllowedDifferences[file.lastPathComponent] ?? [:]
             for d in outcome.differences {
                 // "file: sheet!cell: what" -> key "sheet!cell"
@@ -250,9 +276,10 @@ struct XLSXConformanceTests {
                 }
             }
         }
-        print("XLSXConformanceTests: \(files.count) files, \(cells) cells compared, \(explained) explained differences, \(unexplained.count) unexplained")
+        print("XLSXConformanceTests: \(files.count) files, \(cells) cells, \(tables) tables, \(names) defined names compared, \(explained) explained differences, \(unexplained.count) unexplained")
         for d in unexplained { print("  " + String(d.prefix(220))) }
         #expect(unexplained.isEmpty, "\(unexplained.count) unexplained differences from calamine")
         #expect(files.count >= 70)
+        #expect(cells > 100_000 && tables > 0 && names > 0)
     }
 }

@@ -12,6 +12,8 @@ struct Bench: AsyncParsableCommand {
             RPCBenchmark.self,
             CSVBench.self,
             IndexBenchmark.self,
+            ReadBenchmark.self,
+            CorpusBenchmark.self,
         ]
     )
 }

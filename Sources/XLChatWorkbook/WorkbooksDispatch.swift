@@ -1,16 +1,9 @@
-// Where `Workbooks.open` hands binary formats to their readers. The xlsx and xls readers live on
-// other branches; until they are merged these throw `unsupportedFormat`.
-//
-// LEAD, AT MERGE: replace the three bodies below with
-//   openZip:          return try XLSXReader(path: path, limits: limits)
-//   openCompoundFile: return try XLSReader(path: path, limits: limits)
-//   openBIFF:         return try XLSReader(path: path, limits: limits)
-// (XLSReader is expected to report BIFF2-4 as unsupportedFormat or read them; encrypted
-// compound files as encryptedWorkbook.)
+// Where `Workbooks.open` hands each sniffed container to its reader.
 
 extension Workbooks {
+    /// A zip package: xlsx / xlsm (the reader checks the content types and refuses other packages).
     static func openZip(path: String, limits: ReadLimits) throws -> any WorkbookReader {
-        throw WorkbookError(.unsupportedFormat, "\(path) is a zip (xlsx) file, but the xlsx reader is not linked in this build")
+        try XLSXReader(path: path, limits: limits)
     }
 
     /// An OLE compound file: xls (BIFF5/8), or an encrypted OOXML package (`encryptedWorkbook`).

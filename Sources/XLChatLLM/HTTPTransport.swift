@@ -113,8 +113,8 @@ final class StreamingRequest: NSObject, URLSessionDataDelegate, @unchecked Senda
                 let error: LLMError = phase == "first"
                     ? LLMError(.timeout, "\(endpoint.description) sent nothing for \(Int(endpoint.policy.firstByteTimeout)) s (a model that is still loading can take a minute; the timeout can be raised).")
                     : LLMError(.timeout, "\(endpoint.description) stopped sending for \(Int(endpoint.policy.stallTimeout)) s in the middle of a reply.")
-                lock.withLock { timedOut = error }
-                task?.cancel()
+                let t: URLSessionDataTask? = lock.withLock { timedOut = error; return task }
+                t?.cancel()
                 finish(throwing: error)
                 return
             }

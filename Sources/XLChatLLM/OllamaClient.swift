@@ -205,13 +205,20 @@ struct OllamaChatDecoder: ChatLineDecoder {
 
     static func httpError(status: Int, body: Data, endpoint: Endpoint, model: String?) -> LLMError {
         let text = HTTP.errorText(body)
-        if status == 404, let model, text.lowercased().contains("not found") || text.lowercased().contains("pull") {
+        let lower = text.lowercased()
+        // Ollama: 404 {"error":"model 'x' not found"} (older: "..., try pulling it first"). A
+        // bare "404 page not found" is a wrong path (an old server or a proxy), not a model.
+        if status == 404, let model, lower.contains("model"), lower.contains("not found") || lower.contains("pull") {
             return LLMError(.modelNotFound,
                             "The model '\(model)' is not available on \(endpoint.description). Run `ollama pull \(model)` and try again.",
                             httpStatus: status)
         }
         if status == 401 || status == 403 {
             return LLMError(.badResponse, "\(endpoint.description) refused the request (HTTP \(status): \(text)); check the API key.",
+                            httpStatus: status)
+        }
+        if status == 404 {
+            return LLMError(.badResponse, "\(endpoint.description) answered HTTP 404 (\(text)): is that address an Ollama server, and recent enough?",
                             httpStatus: status)
         }
         return LLMError(.badResponse, "\(endpoint.description) answered HTTP \(status): \(text)", httpStatus: status)

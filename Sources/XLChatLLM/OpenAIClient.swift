@@ -218,7 +218,7 @@ struct OpenAIChatDecoder: ChatLineDecoder {
     static func httpError(status: Int, body: Data, endpoint: Endpoint, model: String?) -> LLMError {
         let text = HTTP.errorText(body)
         let lower = text.lowercased()
-        if let model, status == 404 || lower.contains("model_not_found")
+        if let model, lower.contains("model_not_found")
             || (lower.contains("model") && (lower.contains("not found") || lower.contains("does not exist"))) {
             return LLMError(.modelNotFound,
                             "The model '\(model)' is not available on \(endpoint.description) (HTTP \(status): \(text)). Load or download it on that server, or pick one it lists.",
@@ -226,6 +226,10 @@ struct OpenAIChatDecoder: ChatLineDecoder {
         }
         if status == 401 || status == 403 {
             return LLMError(.badResponse, "\(endpoint.description) refused the request (HTTP \(status): \(text)); check XLCHAT_API_KEY.",
+                            httpStatus: status)
+        }
+        if status == 404 {
+            return LLMError(.badResponse, "\(endpoint.description) answered HTTP 404 (\(text)): check that the base URL is the API root (it should end in /v1).",
                             httpStatus: status)
         }
         return LLMError(.badResponse, "\(endpoint.description) answered HTTP \(status): \(text)", httpStatus: status)

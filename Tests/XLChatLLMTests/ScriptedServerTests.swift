@@ -150,6 +150,15 @@ let sqlTool = ToolDefinition(name: "sql", description: "Run a read-only SQL quer
         }
     }
 
+    @Test(arguments: Provider.allCases)
+    func wrongPathIsBadResponseNotModelNotFound(_ p: Provider) async throws {
+        try await withServer([.httpError(status: 404, body: "404 page not found")]) { server in
+            let (_, error) = await collect(p.client(server).chat(model: "test-chat", messages: [.user("q")], tools: [], options: .default))
+            let e = try #require(error as? LLMError)
+            #expect(e.kind == .badResponse && e.httpStatus == 404)
+        }
+    }
+
     @Test func slowStartWithinTheFirstByteTimeoutStreams() async throws {
         try await withServer([.stream([.text("loaded")], headerDelay: 0.4)]) { server in
             let policy = HTTPPolicy(firstByteTimeout: 5, stallTimeout: 0.2)

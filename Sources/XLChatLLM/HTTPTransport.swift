@@ -185,7 +185,9 @@ final class StreamingRequest: NSObject, URLSessionDataDelegate, @unchecked Senda
             return LLMError(.streamFailed,
                             "\(endpoint.description) closed the connection in the middle of a reply (\(describe(u))). The server may have crashed or been stopped; try again.")
         case .cannotConnectToHost:
-            return endpoint.unavailable("connection refused")
+            var e = endpoint.unavailable("connection refused")
+            e.connectionRefused = true
+            return e
         case .cannotFindHost, .dnsLookupFailed:
             return endpoint.unavailable("unknown host")
         case .networkConnectionLost:

@@ -17,12 +17,17 @@ public struct LLMError: Error, Sendable, Hashable, CustomStringConvertible {
         case badResponse
         /// The configuration (environment, base URL) is unusable.
         case invalidConfiguration
+        /// The model cannot take `tools` (Ollama: HTTP 400 "... does not support tools"). The
+        /// caller can ask again without tools (e.g. ask for SQL in a fenced block).
+        case toolsUnsupported
     }
 
     public var kind: Kind
     public var message: String
     /// The HTTP status, when the failure was an HTTP error reply.
     public var httpStatus: Int?
+    /// The connection was refused: nothing reached the server, so any call may be retried.
+    var connectionRefused = false
 
     public init(_ kind: Kind, _ message: String, httpStatus: Int? = nil) {
         self.kind = kind

@@ -213,6 +213,10 @@ struct OllamaChatDecoder: ChatLineDecoder {
                             "The model '\(model)' is not available on \(endpoint.description). Run `ollama pull \(model)` and try again.",
                             httpStatus: status)
         }
+        if status == 400, let model, lower.contains("does not support tools") {
+            return LLMError(.toolsUnsupported, "The model '\(model)' on \(endpoint.description) does not support tool calls (\(text)).",
+                            httpStatus: status)
+        }
         if status == 401 || status == 403 {
             return LLMError(.badResponse, "\(endpoint.description) refused the request (HTTP \(status): \(text)); check the API key.",
                             httpStatus: status)
@@ -307,7 +311,7 @@ enum ChatStreamDriver {
                     for line in splitter.push(data) where !done { try handle(line) }
                 }
             }
-        } catch let e as LLMError where e.kind == .unavailable && firstByte == nil {
+        } catch let e as LLMError where e.connectionRefused && firstByte == nil {
             throw NotStarted(error: e)
         }
         try Task.checkCancellation()

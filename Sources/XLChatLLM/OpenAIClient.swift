@@ -224,6 +224,11 @@ struct OpenAIChatDecoder: ChatLineDecoder {
                             "The model '\(model)' is not available on \(endpoint.description) (HTTP \(status): \(text)). Load or download it on that server, or pick one it lists.",
                             httpStatus: status)
         }
+        if (400..<500).contains(status), let model, lower.contains("tool"),
+           lower.contains("not support") || lower.contains("unsupported") {
+            return LLMError(.toolsUnsupported, "The model '\(model)' on \(endpoint.description) does not support tool calls (\(text)).",
+                            httpStatus: status)
+        }
         if status == 401 || status == 403 {
             return LLMError(.badResponse, "\(endpoint.description) refused the request (HTTP \(status): \(text)); check XLCHAT_API_KEY.",
                             httpStatus: status)

@@ -159,6 +159,14 @@ let sqlTool = ToolDefinition(name: "sql", description: "Run a read-only SQL quer
         }
     }
 
+    @Test func modelWithoutToolSupportIsToolsUnsupported() async throws {
+        try await withServer([.httpError(status: 400, body: #"{"error":"registry.ollama.ai/library/gemma:2b does not support tools"}"#)]) { server in
+            let (_, error) = await collect(Provider.ollama.client(server).chat(model: "test-chat", messages: [.user("q")], tools: [sqlTool], options: .default))
+            let e = try #require(error as? LLMError)
+            #expect(e.kind == .toolsUnsupported && e.message.contains("test-chat"))
+        }
+    }
+
     @Test func slowStartWithinTheFirstByteTimeoutStreams() async throws {
         try await withServer([.stream([.text("loaded")], headerDelay: 0.4)]) { server in
             let policy = HTTPPolicy(firstByteTimeout: 5, stallTimeout: 0.2)
@@ -316,6 +324,22 @@ let sqlTool = ToolDefinition(name: "sql", description: "Run a read-only SQL quer
         #expect(version == "0.9.0-scripted")
         #expect(took >= 0.35, "answered only once the server was up (after backoff 0.1+0.2+0.4)")
         #expect(server.requests(path: "/api/version").count == 1)
+        await server.shutdown()
+    }
+
+    @Test func aRefusedChatIsRetriedBecauseNothingReachedTheServer() async throws {
+        let port = try await deadPort()
+        let client = OpenAIClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!,
+                                  policy: HTTPPolicy(maxAttempts: 6, initialBackoff: 0.1))
+        let server = ScriptedModelServer(replies: [.text(["up"])])
+        let starter = Task {
+            try await Task.sleep(nanoseconds: 300_000_000)
+            try await server.start(port: port)
+        }
+        let (events, error) = await collect(client.chat(model: "test-chat", messages: [.user("q")], tools: [], options: .default))
+        try await starter.value
+        #expect(error == nil && text(events) == "up")
+        #expect(server.requests(path: "/v1/chat/completions").count == 1)
         await server.shutdown()
     }
 

@@ -24,6 +24,8 @@ public final class ScriptedModelServer: @unchecked Sendable {
         case error(String)
         /// Close the connection abruptly, mid-reply.
         case disconnect
+        /// Bytes written as they are (garbage, partial lines, SSE comments).
+        case raw(String)
     }
 
     /// What a chat request gets.
@@ -360,6 +362,8 @@ public final class ScriptedModelServer: @unchecked Sendable {
                     try await out.write(.end(nil))
                     lock.withLock { timings[index].finishedAt = Self.now() }
                     return true
+                case .raw(let bytes):
+                    try await out.write(.body(.byteBuffer(ByteBuffer(string: bytes))))
                 case .disconnect:
                     lock.withLock { timings[index].finishedAt = Self.now() }
                     try? await channel.close()

@@ -141,6 +141,27 @@ let sqlTool = ToolDefinition(name: "sql", description: "Run a read-only SQL quer
         }
     }
 
+    @Test(arguments: Provider.allCases)
+    func garbageLineMidStreamIsStreamFailed(_ p: Provider) async throws {
+        let garbage = p == .ollama ? "<html>502 Bad Gateway</html>\n" : "data: {not json\n\n"
+        try await withServer([.stream([.text("ok "), .raw(garbage), .text("never")])]) { server in
+            let (events, error) = await collect(p.client(server).chat(model: "test-chat", messages: [.user("q")], tools: [], options: .default))
+            #expect(events == [.delta("ok ")])
+            #expect((error as? LLMError)?.kind == .streamFailed)
+        }
+    }
+
+    @Test func sseCommentsAndLinesSplitAcrossWritesAreHandled() async throws {
+        let event = #"data: {"choices":[{"index":0,"delta":{"content":"split"},"finish_reason":null}]}"#
+        let cut = event.index(event.startIndex, offsetBy: 20)
+        try await withServer([.stream([.raw(": keep-alive\n\n"), .raw(String(event[..<cut])), .wait(0.05),
+                                       .raw(String(event[cut...]) + "\r\n\r\n"), .text(" ok")])]) { server in
+            let (events, error) = await collect(Provider.openai.client(server).chat(model: "test-chat", messages: [.user("q")], tools: [], options: .default))
+            #expect(error == nil)
+            #expect(text(events) == "split ok")
+        }
+    }
+
     @Test func httpErrorIsBadResponseWithTheServersWords() async throws {
         try await withServer([.httpError(status: 500, body: #"{"error":"llama runner process has terminated"}"#)]) { server in
             let (_, error) = await collect(Provider.ollama.client(server).chat(model: "test-chat", messages: [.user("q")], tools: [], options: .default))

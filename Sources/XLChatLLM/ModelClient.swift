@@ -115,6 +115,9 @@ public struct ModelClientConfiguration: Sendable, Hashable {
     public var baseURL: URL
     public var apiKey: String?
     public var policy: HTTPPolicy
+    /// OpenAI provider: whether requests with tools stream (`XLCHAT_OPENAI_STREAM_TOOLS=0` turns
+    /// it off for servers that cannot, such as llama-cpp-python).
+    public var openAIStreamsToolCalls = true
 
     public init(provider: Provider, baseURL: URL, apiKey: String? = nil, policy: HTTPPolicy = .default) {
         self.provider = provider
@@ -137,6 +140,15 @@ public struct ModelClientConfiguration: Sendable, Hashable {
                            "XLCHAT_PROVIDER is '\(providerName)'; use 'ollama' or 'openai'.")
         }
         let apiKey = value("XLCHAT_API_KEY")
+        var config = try base(env, provider: provider, apiKey: apiKey, policy: policy, value: value)
+        if let flag = value("XLCHAT_OPENAI_STREAM_TOOLS")?.lowercased() {
+            config.openAIStreamsToolCalls = !["0", "false", "no", "off"].contains(flag)
+        }
+        return config
+    }
+
+    private static func base(_ env: [String: String], provider: Provider, apiKey: String?, policy: HTTPPolicy,
+                             value: (String) -> String?) throws -> ModelClientConfiguration {
         if let base = value("XLCHAT_BASE_URL") {
             guard let url = URL(string: base), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
                   url.host != nil else {
@@ -157,7 +169,7 @@ public struct ModelClientConfiguration: Sendable, Hashable {
     public func makeClient() -> any ModelClient {
         switch provider {
         case .ollama: return OllamaClient(baseURL: baseURL, apiKey: apiKey, policy: policy)
-        case .openai: return OpenAIClient(baseURL: baseURL, apiKey: apiKey, policy: policy)
+        case .openai: return OpenAIClient(baseURL: baseURL, apiKey: apiKey, policy: policy, streamsToolCalls: openAIStreamsToolCalls)
         }
     }
 }

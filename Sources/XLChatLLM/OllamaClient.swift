@@ -144,7 +144,7 @@ protocol ChatLineDecoder: Sendable {
     /// Events for one line; `done` is true once the reply says it is complete.
     mutating func decode(line: String) throws -> (events: [ChatEvent], done: Bool)
     /// Events owed when the stream ends (tool calls still being assembled), if it ended cleanly.
-    mutating func finish() -> [ChatEvent]
+    mutating func finish() throws -> [ChatEvent]
     /// The server's figures for the reply.
     var stats: ChatStats { get }
     /// Whether the reply counts as complete even though no explicit end marker came.
@@ -317,12 +317,15 @@ enum ChatStreamDriver {
         try Task.checkCancellation()
         if !(200..<300).contains(status) { throw decoder.httpError(status: status, body: errorBody) }
         if !done, let last = splitter.flush() { try handle(last) }
-        let pending = decoder.finish()
+        let pending = try decoder.finish()
         guard done || decoder.finishedWithoutDone else {
             throw LLMError(.streamFailed,
                            "The reply from \(endpoint.description) ended before the server said it was complete (the server may have stopped or crashed); try again.")
         }
-        for e in pending { continuation.yield(e) }
+        for e in pending {
+            if case .delta = e, firstDelta == nil { firstDelta = monotonicNow() - start; firstDeltaArrival = chunkArrival }
+            continuation.yield(e)
+        }
         var stats = decoder.stats
         stats.timeToFirstByte = firstByte
         stats.timeToFirstDelta = firstDelta

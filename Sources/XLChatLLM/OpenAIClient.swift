@@ -9,10 +9,16 @@ import FoundationNetworking
 /// unit vectors (Ollama's `/api/embed` already does).
 public struct OpenAIClient: ModelClient {
     let endpoint: Endpoint
+    /// Whether requests that carry `tools` stream. Some servers cannot stream tool calls
+    /// (llama-cpp-python answers 200 and then drops the stream: "Automatic streaming tool choice
+    /// is not supported"); with false such requests are sent with `stream: false` and the one
+    /// JSON reply is turned into the same events. Env: `XLCHAT_OPENAI_STREAM_TOOLS=0`.
+    public var streamsToolCalls: Bool
 
     /// `baseURL` is the API root; `/v1` is appended when it does not end with it.
     public init(baseURL: URL = ModelClientConfiguration.defaultOpenAIBaseURL, apiKey: String? = nil,
-                policy: HTTPPolicy = .default) {
+                policy: HTTPPolicy = .default, streamsToolCalls: Bool = true) {
+        self.streamsToolCalls = streamsToolCalls
         var base = baseURL.absoluteString
         while base.hasSuffix("/") { base.removeLast() }
         if !base.hasSuffix("/v1") { base += "/v1" }
@@ -25,13 +31,14 @@ public struct OpenAIClient: ModelClient {
     public var baseURL: URL { endpoint.baseURL }
 
     func chatBody(model: String, messages: [ChatMessage], tools: [ToolDefinition], options: ChatOptions) -> LLMJSON {
+        let stream = streamsToolCalls || tools.isEmpty
         var body: [String: LLMJSON] = [
             "model": .string(model),
             "messages": .array(Self.wireMessages(messages)),
-            "stream": true,
-            "stream_options": ["include_usage": true],
+            "stream": .bool(stream),
             "max_tokens": .number(Double(options.maxTokens)),
         ]
+        if stream { body["stream_options"] = ["include_usage": true] }
         if let t = options.temperature { body["temperature"] = .number(t) }
         if !options.stop.isEmpty { body["stop"] = .array(options.stop.map { .string($0) }) }
         if let s = options.seed { body["seed"] = .number(Double(s)) }
@@ -79,7 +86,9 @@ public struct OpenAIClient: ModelClient {
         let request = endpoint.request("/chat/completions", method: "POST",
                                        body: chatBody(model: model, messages: messages, tools: tools, options: options))
         return ChatStreamDriver.run(request: request, endpoint: endpoint, model: model,
-                                    decoder: OpenAIChatDecoder(endpoint: endpoint, model: model))
+                                    decoder: OpenAIChatDecoder(endpoint: endpoint, model: model,
+                                                               wholeReply: !(streamsToolCalls || tools.isEmpty),
+                                                               offeredTools: !tools.isEmpty))
     }
 
     public func embed(model: String, texts: [String]) async throws -> [[Float]] {
@@ -151,12 +160,22 @@ struct OpenAIChatDecoder: ChatLineDecoder {
     /// Tool calls being assembled from deltas, by their `index`.
     private var calls: [Int: (id: String?, name: String, args: String)] = [:]
 
-    init(endpoint: Endpoint, model: String) {
+    /// Non-streaming mode: the body is one JSON reply, decoded whole in `finish()`.
+    private var wholeReply: Bool
+    private var body = ""
+    private let offeredTools: Bool
+    private var sawEvent = false
+
+    init(endpoint: Endpoint, model: String, wholeReply: Bool = false, offeredTools: Bool = false) {
         self.endpoint = endpoint
         self.model = model
+        self.wholeReply = wholeReply
+        self.offeredTools = offeredTools
     }
 
     mutating func decode(line: String) throws -> (events: [ChatEvent], done: Bool) {
+        if wholeReply { body += line + "\n"; return ([], false) }
+        sawEvent = true
         // SSE: only `data:` fields matter here; comments (":"), `event:`, `id:` and blank
         // separators are skipped.
         guard line.hasPrefix("data:") else { return ([], false) }
@@ -199,8 +218,26 @@ struct OpenAIChatDecoder: ChatLineDecoder {
 
     /// A stream that ended without `[DONE]` still counts as complete when a choice finished
     /// (some servers omit `[DONE]`); the assembled tool calls come out here.
-    mutating func finish() -> [ChatEvent] {
-        guard !calls.isEmpty else { return [] }
+    mutating func finish() throws -> [ChatEvent] {
+        if wholeReply {
+            guard let json = LLMJSON.parse(body) else {
+                throw LLMError(.badResponse, "\(endpoint.description) answered /v1/chat/completions with something that is not JSON: \(body.prefix(200))")
+            }
+            if let err = json["error"], !err.isNull {
+                throw LLMError(.streamFailed, "\(endpoint.description) reported an error: \(err["message"]?.stringValue ?? err.jsonText)")
+            }
+            wholeReply = false  // decode the reply as if it were one streamed event
+            var (events, _) = try decode(line: "data: " + json.jsonText)
+            events += try finish()
+            sawFinish = true
+            return events
+        }
+        guard !calls.isEmpty else {
+            if offeredTools && !sawEvent && !sawFinish {
+                throw LLMError(.streamFailed, "\(endpoint.description) accepted a streaming request with tools and then sent nothing; some servers (llama-cpp-python) cannot stream tool calls: set XLCHAT_OPENAI_STREAM_TOOLS=0.")
+            }
+            return []
+        }
         let list = calls.keys.sorted().map { k -> ToolCall in
             let c = calls[k]!
             return ToolCall(id: c.id, name: c.name, argumentsText: c.args.isEmpty ? "{}" : c.args)

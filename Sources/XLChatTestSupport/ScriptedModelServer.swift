@@ -26,6 +26,8 @@ public final class ScriptedModelServer: @unchecked Sendable {
         case disconnect
         /// Bytes written as they are (garbage, partial lines, SSE comments).
         case raw(String)
+        /// End the reply cleanly but without the done marker (a server that gave up).
+        case endWithoutDone
     }
 
     /// What a chat request gets.
@@ -252,6 +254,9 @@ public final class ScriptedModelServer: @unchecked Sendable {
                                                   : ["error": "scripted server: no reply left in the script"])
                 return true
             }
+            if openAI, json?["stream"]?.boolValue == false, case .stream(let steps, let delay, let pt, let et) = reply {
+                return try await playWhole(steps, headerDelay: delay, promptTokens: pt, evalTokens: et, model: model, out, channel)
+            }
             return try await play(reply, model: model, openAI: openAI, out, channel)
         default:
             try await sendJSON(out, 404, ["error": "not found"])
@@ -283,6 +288,41 @@ public final class ScriptedModelServer: @unchecked Sendable {
         try await out.write(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: status), headers: headers)))
         try await out.write(.body(.byteBuffer(ByteBuffer(bytes: data))))
         try await out.write(.end(nil))
+    }
+
+    /// OpenAI `stream: false`: the script's text and tool calls in one chat.completion.
+    private func playWhole(_ steps: [Step], headerDelay: Double, promptTokens: Int, evalTokens: Int, model: String,
+                           _ out: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>, _ channel: Channel) async throws -> Bool {
+        let requestAt = Self.now()
+        lock.withLock { timings.append(ReplyTiming(requestAt: requestAt)) }
+        if headerDelay > 0 { try await Task.sleep(nanoseconds: UInt64(headerDelay * 1e9)) }
+        var text = ""
+        var calls: [LLMJSON] = []
+        for step in steps {
+            switch step {
+            case .wait(let s): try await Task.sleep(nanoseconds: UInt64(s * 1e9))
+            case .text(let t), .raw(let t): text += t
+            case .toolCalls(let cs):
+                calls += cs.enumerated().map { i, c in
+                    ["id": .string(c.id ?? "call_\(i)"), "type": "function",
+                     "function": ["name": .string(c.name), "arguments": .string(c.argumentsText)]]
+                }
+            case .error(let message):
+                try await sendJSON(out, 500, ["error": ["message": .string(message), "type": "server_error"]])
+                return true
+            case .disconnect, .endWithoutDone:
+                try? await channel.close()
+                return false
+            }
+        }
+        var message: [String: LLMJSON] = ["role": "assistant", "content": text.isEmpty ? .null : .string(text)]
+        if !calls.isEmpty { message["tool_calls"] = .array(calls) }
+        try await sendJSON(out, 200, ["id": "chatcmpl-scripted", "object": "chat.completion", "model": .string(model),
+                                      "choices": [["index": 0, "message": .object(message),
+                                                   "finish_reason": calls.isEmpty ? "stop" : "tool_calls"]],
+                                      "usage": ["prompt_tokens": .number(Double(promptTokens)),
+                                                "completion_tokens": .number(Double(evalTokens))]])
+        return true
     }
 
     private func play(_ reply: Reply, model: String, openAI: Bool,
@@ -364,6 +404,10 @@ public final class ScriptedModelServer: @unchecked Sendable {
                     return true
                 case .raw(let bytes):
                     try await out.write(.body(.byteBuffer(ByteBuffer(string: bytes))))
+                case .endWithoutDone:
+                    try await out.write(.end(nil))
+                    lock.withLock { timings[index].finishedAt = Self.now() }
+                    return true
                 case .disconnect:
                     lock.withLock { timings[index].finishedAt = Self.now() }
                     try? await channel.close()

@@ -63,6 +63,14 @@ import Testing
         #expect(OpenAIClient(baseURL: URL(string: "http://h:1/v1/")!).baseURL.absoluteString == "http://h:1/v1")
     }
 
+    @Test func toolStreamingCanBeTurnedOff() throws {
+        let on = try ModelClientConfiguration.fromEnvironment(["XLCHAT_PROVIDER": "openai"])
+        #expect((on.makeClient() as? OpenAIClient)?.streamsToolCalls == true)
+        let off = try ModelClientConfiguration.fromEnvironment(["XLCHAT_PROVIDER": "openai", "XLCHAT_OPENAI_STREAM_TOOLS": "0"])
+        #expect((off.makeClient() as? OpenAIClient)?.streamsToolCalls == false)
+        #expect(off.baseURL == ModelClientConfiguration.defaultOpenAIBaseURL)
+    }
+
     @Test func baseURLOverridesOllamaHost() throws {
         let c = try ModelClientConfiguration.fromEnvironment(["XLCHAT_BASE_URL": "http://10.0.0.2:9999", "OLLAMA_HOST": ":1"])
         #expect(c.provider == .ollama)

@@ -105,6 +105,36 @@ let sqlTool = ToolDefinition(name: "sql", description: "Run a read-only SQL quer
         }
     }
 
+    @Test func openAIWithoutToolStreamingSendsOneRequestAndGetsTheSameEvents() async throws {
+        let calls = [ScriptedToolCall(id: "call_x", name: "sql", argumentsText: #"{"query":"SELECT 1"}"#),
+                     ScriptedToolCall(name: "sql", argumentsText: "SELECT 1; CREATE TABLE x")]
+        try await withServer([.stream([.text("Let me look."), .toolCalls(calls)]), .text(["plain ", "stream"])]) { server in
+            let client = OpenAIClient(baseURL: server.baseURL, streamsToolCalls: false)
+            let (events, error) = await collect(client.chat(model: "test-chat", messages: [.user("q")], tools: [sqlTool], options: .default))
+            #expect(error == nil)
+            #expect(server.requests(path: "/v1/chat/completions").last?.json?["stream"] == false)
+            #expect(events.first == .delta("Let me look."))
+            let got = events.flatMap { if case .toolCalls(let c) = $0 { return c } else { return [] } }
+            #expect(got.map(\.id) == ["call_x", "call_1"])
+            #expect(got[0].arguments?["query"] == "SELECT 1" && got[1].arguments == nil)
+            guard case .done(let stats)? = events.last else { Issue.record("no done"); return }
+            #expect(stats.evalTokens == 5 && stats.doneReason == "tool_calls")
+            // Without tools it still streams.
+            let (plain, _) = await collect(client.chat(model: "test-chat", messages: [.user("q")], tools: [], options: .default))
+            #expect(text(plain) == "plain stream")
+            #expect(server.requests(path: "/v1/chat/completions").last?.json?["stream"] == true)
+        }
+    }
+
+    @Test func anEmptyToolStreamSaysTheServerMayNotStreamTools() async throws {
+        // What llama-cpp-python does: 200, then the stream ends with nothing in it.
+        try await withServer([.stream([.endWithoutDone])]) { server in
+            let (_, error) = await collect(OpenAIClient(baseURL: server.baseURL).chat(model: "test-chat", messages: [.user("q")], tools: [sqlTool], options: .default))
+            let e = try #require(error as? LLMError)
+            #expect(e.kind == .streamFailed && e.message.contains("XLCHAT_OPENAI_STREAM_TOOLS=0"))
+        }
+    }
+
     @Test(arguments: Provider.allCases)
     func modelNotFoundSaysHowToGetIt(_ p: Provider) async throws {
         try await withServer { server in
@@ -362,6 +392,15 @@ let sqlTool = ToolDefinition(name: "sql", description: "Run a read-only SQL quer
         #expect(error == nil && text(events) == "up")
         #expect(server.requests(path: "/v1/chat/completions").count == 1)
         await server.shutdown()
+    }
+
+    @Test(arguments: Provider.allCases)
+    func aReplyThatEndsWithoutItsDoneMarkerIsStreamFailed(_ p: Provider) async throws {
+        try await withServer([.stream([.text("cut "), .endWithoutDone])]) { server in
+            let (events, error) = await collect(p.client(server).chat(model: "test-chat", messages: [.user("q")], tools: [], options: .default))
+            #expect(events == [.delta("cut ")])
+            #expect((error as? LLMError)?.kind == .streamFailed)
+        }
     }
 
     @Test func noRetryOnceAChatHasStarted() async throws {

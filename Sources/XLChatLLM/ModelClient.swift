@@ -229,3 +229,39 @@ public enum OllamaHost {
         return (String(host), String(s[s.index(after: colon)...]))
     }
 }
+
+/// What `server/health` reports about the model server.
+public struct ModelServerStatus: Sendable, Hashable {
+    public var endpoint: String
+    public var reachable: Bool
+    public var version: String?
+    /// Per requested model name: whether the server has it (nil when unreachable).
+    public var models: [String: Bool]
+    /// Why it is not usable, when it is not (unreachable, or a model missing).
+    public var problem: LLMError?
+}
+
+extension ModelClient {
+    /// Reachability, version and whether each of `models` is available, in two requests.
+    /// Never throws: failures land in `problem`. (Refused connections are retried per the
+    /// client's `HTTPPolicy`; give a health check a client with `maxAttempts: 1`.)
+    public func status(models wanted: [String]) async -> ModelServerStatus {
+        var status = ModelServerStatus(endpoint: endpointDescription, reachable: false, version: nil, models: [:], problem: nil)
+        do {
+            status.version = try await version()
+            status.reachable = true
+            let have = try await models()
+            for name in wanted { status.models[name] = have.contains { $0.matches(name) } }
+            if let missing = wanted.first(where: { status.models[$0] == false }) {
+                status.problem = LLMError(.modelNotFound, self is OllamaClient
+                    ? "The model '\(missing)' is not available on \(endpointDescription). Run `ollama pull \(missing)`."
+                    : "The model '\(missing)' is not available on \(endpointDescription).")
+            }
+        } catch let e as LLMError {
+            status.problem = e
+        } catch {
+            status.problem = LLMError(.badResponse, "\(endpointDescription): \(error)")
+        }
+        return status
+    }
+}

@@ -139,6 +139,32 @@ func seconds(_ x: Double?) -> String { x.map { String(format: "%.3f s", $0) } ??
         }
     }
 
+    @Test("cancelling a real stream ends it promptly", .enabled(if: RealServer.anyAvailable, RealServer.neitherNote),
+          arguments: ["ollama", "openai"])
+    func cancelsPromptly(_ name: String) async throws {
+        try await run(name) { client in
+            let first = AsyncStream<Void>.makeStream()
+            let consumer = Task { () -> Int in
+                var n = 0
+                do {
+                    for try await e in client.chat(model: RealServer.chatModel, messages: [.user("Write a long story about a spreadsheet.")],
+                                                   tools: [], options: ChatOptions(temperature: 0, maxTokens: 400)) {
+                        if case .delta = e { n += 1; first.continuation.yield() }
+                    }
+                } catch {}
+                return n
+            }
+            for await _ in first.stream { break }
+            let t0 = Date()
+            consumer.cancel()
+            let n = await consumer.value
+            let took = Date().timeIntervalSince(t0)
+            #expect(took < 1.0)
+            #expect(n < 400, "the stream stopped early")
+            print("RealModelTests[\(name)] cancel: stream ended \(String(format: "%.1f", took * 1000)) ms after cancel, \(n) deltas seen")
+        }
+    }
+
     @Test("embeds", .enabled(if: RealServer.anyAvailable, RealServer.neitherNote),
           arguments: ["ollama", "openai"])
     func embeds(_ name: String) async throws {

@@ -310,6 +310,18 @@ let sqlTool = ToolDefinition(name: "sql", description: "Run a read-only SQL quer
         }
     }
 
+    @Test func statusReportsVersionAndModels() async throws {
+        try await withServer { server in
+            let s = await Provider.ollama.client(server).status(models: ["test-chat", "llama3.2:3b"])
+            #expect(s.reachable && s.version == "0.9.0-scripted")
+            #expect(s.models == ["test-chat": true, "llama3.2:3b": false])
+            #expect(s.problem?.kind == .modelNotFound && s.problem?.message.contains("ollama pull llama3.2:3b") == true)
+        }
+        let down = await OllamaClient(baseURL: URL(string: "http://127.0.0.1:\(try await deadPort())")!, policy: HTTPPolicy(maxAttempts: 1))
+            .status(models: ["m"])
+        #expect(!down.reachable && down.problem?.kind == .unavailable && down.models.isEmpty)
+    }
+
     @Test(arguments: Provider.allCases)
     func embeddingsAreBatchedOrderedAndUnitLength(_ p: Provider) async throws {
         try await withServer { server in

@@ -80,7 +80,7 @@ let package = Package(
 
         // Test support: in-process client, pipe/socket clients, scripted model server.
         .target(name: "XLChatTestSupport", dependencies: [
-            "XLChatServer", "XLChatProtocol", "JSONRPC",
+            "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatLLM",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,1 +1,4 @@
-// XLChatLLM: module under construction (see Modules.md).
+// XLChatLLM: model clients. `ModelClient` is the API (chat streaming `ChatEvent`s, embed,
+// models, version); `OllamaClient` and `OpenAIClient` implement it over URLSession with a data
+// delegate (HTTPTransport.swift); `ModelClientConfiguration.fromEnvironment()` picks one from
+// XLCHAT_PROVIDER / XLCHAT_BASE_URL / XLCHAT_API_KEY / OLLAMA_HOST. Errors are `LLMError`.

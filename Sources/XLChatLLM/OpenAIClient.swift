@@ -1,0 +1,279 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// An OpenAI-compatible server (llama.cpp's server, llama-cpp-python, vLLM, LM Studio):
+/// `/v1/chat/completions` with SSE streaming and streamed `tool_calls` deltas assembled by
+/// index, `/v1/embeddings`, `/v1/models`. Embeddings are L2-normalised so both clients give
+/// unit vectors (Ollama's `/api/embed` already does).
+public struct OpenAIClient: ModelClient {
+    let endpoint: Endpoint
+    /// Whether requests that carry `tools` stream. Some servers cannot stream tool calls
+    /// (llama-cpp-python answers 200 and then drops the stream: "Automatic streaming tool choice
+    /// is not supported"); with false such requests are sent with `stream: false` and the one
+    /// JSON reply is turned into the same events. Env: `XLCHAT_OPENAI_STREAM_TOOLS=0`.
+    public var streamsToolCalls: Bool
+
+    /// `baseURL` is the API root; `/v1` is appended when it does not end with it.
+    public init(baseURL: URL = ModelClientConfiguration.defaultOpenAIBaseURL, apiKey: String? = nil,
+                policy: HTTPPolicy = .default, streamsToolCalls: Bool = true) {
+        self.streamsToolCalls = streamsToolCalls
+        var base = baseURL.absoluteString
+        while base.hasSuffix("/") { base.removeLast() }
+        if !base.hasSuffix("/v1") { base += "/v1" }
+        endpoint = Endpoint(serviceName: "the OpenAI-compatible server", baseURL: URL(string: base) ?? baseURL,
+                            startHint: "Start that server, or point XLCHAT_BASE_URL at one that runs (or use XLCHAT_PROVIDER=ollama).",
+                            apiKey: apiKey, policy: policy)
+    }
+
+    public var endpointDescription: String { endpoint.description }
+    public var baseURL: URL { endpoint.baseURL }
+
+    func chatBody(model: String, messages: [ChatMessage], tools: [ToolDefinition], options: ChatOptions) -> LLMJSON {
+        let stream = streamsToolCalls || tools.isEmpty
+        var body: [String: LLMJSON] = [
+            "model": .string(model),
+            "messages": .array(Self.wireMessages(messages)),
+            "stream": .bool(stream),
+            "max_tokens": .number(Double(options.maxTokens)),
+        ]
+        if stream { body["stream_options"] = ["include_usage": true] }
+        if let t = options.temperature { body["temperature"] = .number(t) }
+        if !options.stop.isEmpty { body["stop"] = .array(options.stop.map { .string($0) }) }
+        if let s = options.seed { body["seed"] = .number(Double(s)) }
+        if !tools.isEmpty {
+            body["tools"] = .array(tools.map(\.wireValue))
+            body["tool_choice"] = "auto"
+        }
+        return .object(body)
+    }
+
+    /// OpenAI needs an id on every tool call and the matching `tool_call_id` on each tool
+    /// message. Calls without an id (from Ollama-style history) get `call_<message>_<n>`, and a
+    /// tool message without an id answers the oldest unanswered call of its tool name.
+    static func wireMessages(_ messages: [ChatMessage]) -> [LLMJSON] {
+        var pending: [(id: String, name: String)] = []
+        var out: [LLMJSON] = []
+        for (mi, m) in messages.enumerated() {
+            var o: [String: LLMJSON] = ["role": .string(m.role.rawValue), "content": .string(m.content)]
+            if !m.toolCalls.isEmpty {
+                o["tool_calls"] = .array(m.toolCalls.enumerated().map { i, call in
+                    let id = call.id ?? "call_\(mi)_\(i)"
+                    pending.append((id, call.name))
+                    return ["id": .string(id), "type": "function",
+                            "function": ["name": .string(call.name), "arguments": .string(call.argumentsText)]]
+                })
+            }
+            if m.role == .tool {
+                var id = m.toolCallId
+                if let given = id {
+                    pending.removeAll { $0.id == given }
+                } else {
+                    let match = pending.firstIndex { $0.name == m.toolName } ?? (pending.isEmpty ? nil : 0)
+                    if let match { id = pending[match].id; pending.remove(at: match) }
+                }
+                o["tool_call_id"] = .string(id ?? "call_\(mi)")
+                if let name = m.toolName { o["name"] = .string(name) }
+            }
+            out.append(.object(o))
+        }
+        return out
+    }
+
+    public func chat(model: String, messages: [ChatMessage], tools: [ToolDefinition], options: ChatOptions)
+        -> AsyncThrowingStream<ChatEvent, Error> {
+        let request = endpoint.request("/chat/completions", method: "POST",
+                                       body: chatBody(model: model, messages: messages, tools: tools, options: options))
+        return ChatStreamDriver.run(request: request, endpoint: endpoint, model: model,
+                                    decoder: OpenAIChatDecoder(endpoint: endpoint, model: model,
+                                                               wholeReply: !(streamsToolCalls || tools.isEmpty),
+                                                               offeredTools: !tools.isEmpty))
+    }
+
+    public func embed(model: String, texts: [String]) async throws -> [[Float]] {
+        var out: [[Float]] = []
+        out.reserveCapacity(texts.count)
+        let batch = max(1, endpoint.policy.embedBatchSize)
+        var start = 0
+        while start < texts.count {
+            let slice = Array(texts[start..<min(texts.count, start + batch)])
+            let body: LLMJSON = ["model": .string(model), "input": .array(slice.map { .string($0) })]
+            let (status, data) = try await HTTP.fetch(endpoint.request("/embeddings", method: "POST", body: body),
+                                                      endpoint: endpoint, idempotent: true)
+            if !(200..<300).contains(status) {
+                throw OpenAIChatDecoder.httpError(status: status, body: data, endpoint: endpoint, model: model)
+            }
+            let json = try HTTP.decodeJSON(data, endpoint: endpoint, what: "/v1/embeddings")
+            guard let items = json["data"]?.arrayValue, items.count == slice.count else {
+                throw LLMError(.badResponse, "\(endpoint.description) answered /v1/embeddings without one embedding per input (\(slice.count) sent).")
+            }
+            var vectors = [[Float]?](repeating: nil, count: slice.count)
+            for (pos, item) in items.enumerated() {
+                let index = item["index"]?.intValue ?? pos
+                guard vectors.indices.contains(index), let nums = item["embedding"]?.arrayValue else {
+                    throw LLMError(.badResponse, "\(endpoint.description) sent an embedding without a usable index or vector.")
+                }
+                var v = try nums.map { n -> Float in
+                    guard let d = n.doubleValue else {
+                        throw LLMError(.badResponse, "\(endpoint.description) sent an embedding that is not an array of numbers.")
+                    }
+                    return Float(d)
+                }
+                let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                if norm > 0 { for i in v.indices { v[i] /= norm } }
+                vectors[index] = v
+            }
+            for v in vectors {
+                guard let v else { throw LLMError(.badResponse, "\(endpoint.description) left out an embedding.") }
+                out.append(v)
+            }
+            start += batch
+        }
+        return out
+    }
+
+    public func models() async throws -> [ModelInfo] {
+        let (status, data) = try await HTTP.fetch(endpoint.request("/models"), endpoint: endpoint, idempotent: true)
+        if !(200..<300).contains(status) {
+            throw OpenAIChatDecoder.httpError(status: status, body: data, endpoint: endpoint, model: nil)
+        }
+        guard let list = try HTTP.decodeJSON(data, endpoint: endpoint, what: "/v1/models")["data"]?.arrayValue else {
+            throw LLMError(.badResponse, "\(endpoint.description) answered /v1/models without a data list.")
+        }
+        return list.compactMap { m in m["id"]?.stringValue.map { ModelInfo(name: $0, family: m["owned_by"]?.stringValue) } }
+    }
+
+    /// OpenAI's API has no version endpoint: this checks the server answers `/v1/models` and
+    /// says what it is.
+    public func version() async throws -> String {
+        let count = try await models().count
+        return "openai-compatible (\(count) model\(count == 1 ? "" : "s"))"
+    }
+}
+
+struct OpenAIChatDecoder: ChatLineDecoder {
+    let endpoint: Endpoint
+    let model: String
+    var stats = ChatStats()
+    private var sawFinish = false
+    /// Tool calls being assembled from deltas, by their `index`.
+    private var calls: [Int: (id: String?, name: String, args: String)] = [:]
+
+    /// Non-streaming mode: the body is one JSON reply, decoded whole in `finish()`.
+    private var wholeReply: Bool
+    private var body = ""
+    private let offeredTools: Bool
+    private var sawEvent = false
+
+    init(endpoint: Endpoint, model: String, wholeReply: Bool = false, offeredTools: Bool = false) {
+        self.endpoint = endpoint
+        self.model = model
+        self.wholeReply = wholeReply
+        self.offeredTools = offeredTools
+    }
+
+    mutating func decode(line: String) throws -> (events: [ChatEvent], done: Bool) {
+        if wholeReply { body += line + "\n"; return ([], false) }
+        sawEvent = true
+        // SSE: only `data:` fields matter here; comments (":"), `event:`, `id:` and blank
+        // separators are skipped.
+        guard line.hasPrefix("data:") else { return ([], false) }
+        let payload = line.dropFirst(5).trimmingCharacters(in: .whitespaces)
+        if payload == "[DONE]" { return ([], true) }
+        guard let json = LLMJSON.parse(payload) else {
+            throw LLMError(.streamFailed, "\(endpoint.description) sent an event that is not JSON in the middle of a reply: \(payload.prefix(200))")
+        }
+        if let err = json["error"], !err.isNull {
+            let text = err["message"]?.stringValue ?? err.stringValue ?? err.jsonText
+            throw LLMError(.streamFailed, "\(endpoint.description) reported an error in the middle of the reply: \(text)")
+        }
+        if let usage = json["usage"], !usage.isNull {
+            stats.promptTokens = usage["prompt_tokens"]?.intValue ?? stats.promptTokens
+            stats.evalTokens = usage["completion_tokens"]?.intValue ?? stats.evalTokens
+        }
+        var events: [ChatEvent] = []
+        for choice in json["choices"]?.arrayValue ?? [] {
+            let delta = choice["delta"] ?? choice["message"]
+            if let text = delta?["content"]?.stringValue, !text.isEmpty { events.append(.delta(text)) }
+            for (pos, tc) in (delta?["tool_calls"]?.arrayValue ?? []).enumerated() {
+                let index = tc["index"]?.intValue ?? pos
+                var acc = calls[index] ?? (nil, "", "")
+                if let id = tc["id"]?.stringValue, !id.isEmpty { acc.id = id }
+                if let name = tc["function"]?["name"]?.stringValue { acc.name += name }
+                switch tc["function"]?["arguments"] {
+                case .string(let s)?: acc.args += s
+                case .object(let o)?: acc.args += LLMJSON.object(o).jsonText
+                default: break
+                }
+                calls[index] = acc
+            }
+            if let reason = choice["finish_reason"]?.stringValue {
+                sawFinish = true
+                stats.doneReason = reason
+            }
+        }
+        return (events, false)
+    }
+
+    /// A stream that ended without `[DONE]` still counts as complete when a choice finished
+    /// (some servers omit `[DONE]`); the assembled tool calls come out here.
+    mutating func finish() throws -> [ChatEvent] {
+        if wholeReply {
+            guard let json = LLMJSON.parse(body) else {
+                throw LLMError(.badResponse, "\(endpoint.description) answered /v1/chat/completions with something that is not JSON: \(body.prefix(200))")
+            }
+            if let err = json["error"], !err.isNull {
+                throw LLMError(.streamFailed, "\(endpoint.description) reported an error: \(err["message"]?.stringValue ?? err.jsonText)")
+            }
+            wholeReply = false  // decode the reply as if it were one streamed event
+            var (events, _) = try decode(line: "data: " + json.jsonText)
+            events += try finish()
+            sawFinish = true
+            return events
+        }
+        guard !calls.isEmpty else {
+            if offeredTools && !sawEvent && !sawFinish {
+                throw LLMError(.streamFailed, "\(endpoint.description) accepted a streaming request with tools and then sent nothing; some servers (llama-cpp-python) cannot stream tool calls: set XLCHAT_OPENAI_STREAM_TOOLS=0.")
+            }
+            return []
+        }
+        let list = calls.keys.sorted().map { k -> ToolCall in
+            let c = calls[k]!
+            return ToolCall(id: c.id, name: c.name, argumentsText: c.args.isEmpty ? "{}" : c.args)
+        }
+        calls = [:]
+        return [.toolCalls(list)]
+    }
+
+    var finishedWithoutDone: Bool { sawFinish }
+
+    func httpError(status: Int, body: Data) -> LLMError {
+        Self.httpError(status: status, body: body, endpoint: endpoint, model: model)
+    }
+
+    static func httpError(status: Int, body: Data, endpoint: Endpoint, model: String?) -> LLMError {
+        let text = HTTP.errorText(body)
+        let lower = text.lowercased()
+        if let model, lower.contains("model_not_found")
+            || (lower.contains("model") && (lower.contains("not found") || lower.contains("does not exist"))) {
+            return LLMError(.modelNotFound,
+                            "The model '\(model)' is not available on \(endpoint.description) (HTTP \(status): \(text)). Load or download it on that server, or pick one it lists.",
+                            httpStatus: status)
+        }
+        if (400..<500).contains(status), let model, lower.contains("tool"),
+           lower.contains("not support") || lower.contains("unsupported") {
+            return LLMError(.toolsUnsupported, "The model '\(model)' on \(endpoint.description) does not support tool calls (\(text)).",
+                            httpStatus: status)
+        }
+        if status == 401 || status == 403 {
+            return LLMError(.badResponse, "\(endpoint.description) refused the request (HTTP \(status): \(text)); check XLCHAT_API_KEY.",
+                            httpStatus: status)
+        }
+        if status == 404 {
+            return LLMError(.badResponse, "\(endpoint.description) answered HTTP 404 (\(text)): check that the base URL is the API root (it should end in /v1).",
+                            httpStatus: status)
+        }
+        return LLMError(.badResponse, "\(endpoint.description) answered HTTP \(status): \(text)", httpStatus: status)
+    }
+}

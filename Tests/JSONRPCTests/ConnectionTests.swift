@@ -193,6 +193,10 @@ func connected(_ handler: ProbeHandler, options: Connection.Options = .init(), f
         options.maxInFlight = 4
         let (client, _, _) = connected(handler, options: options)
         let tasks = (0..<20).map { _ in client.startRequest(method: "block").reply }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while handler.started.load(ordering: .relaxed) < 4 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
         try await Task.sleep(for: .milliseconds(200))
         // Only the cap's worth started; the rest wait unread in the input.
         #expect(handler.started.load(ordering: .relaxed) == 4)

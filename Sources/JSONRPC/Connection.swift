@@ -28,6 +28,9 @@ public struct RequestContext: Sendable {
     public let id: RequestID
     public let method: String
     public let connection: Connection
+    public init(id: RequestID, method: String, connection: Connection) {
+        self.id = id; self.method = method; self.connection = connection
+    }
 }
 
 /// The server side of a connection: decides scheduling, answers requests, takes notifications.

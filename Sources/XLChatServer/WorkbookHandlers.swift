@@ -134,9 +134,9 @@ extension Session {
     }
 }
 
-/// Engine values as the wire writes them.
-enum WireFormat {
-    static func cell(_ value: CellValue) -> JSONValue {
+/// Engine values as the wire writes them (also used by the command line's `--json`).
+public enum WireFormat {
+    public static func cell(_ value: CellValue) -> JSONValue {
         switch value {
         case .empty: return .null
         case let .number(d): return number(d)
@@ -147,13 +147,13 @@ enum WireFormat {
         }
     }
 
-    static func number(_ d: Double) -> JSONValue {
+    public static func number(_ d: Double) -> JSONValue {
         guard d.isFinite else { return .string(String(d)) }
         if d == d.rounded(), abs(d) < 9e15 { return .int(Int64(d)) }
         return .double(d)
     }
 
-    static func sql(_ value: SQLValue) -> JSONValue {
+    public static func sql(_ value: SQLValue) -> JSONValue {
         switch value {
         case .null: return .null
         case let .integer(i): return .int(i)
@@ -164,9 +164,12 @@ enum WireFormat {
     }
 
     static func openResult(_ entry: WorkbookStore.Entry) -> WorkbookOpenResult {
-        let outline = entry.outline
-        return WorkbookOpenResult(
-            workbookId: entry.id, path: entry.path, format: outline.format.rawValue, contentHash: outline.contentHash,
+        openResult(outline: entry.outline, workbookId: entry.id, path: entry.path)
+    }
+
+    public static func openResult(outline: WorkbookOutline, workbookId: String, path: String) -> WorkbookOpenResult {
+        WorkbookOpenResult(
+            workbookId: workbookId, path: path, format: outline.format.rawValue, contentHash: outline.contentHash,
             sheets: outline.sheets.map { sheet in
                 SheetDescription(
                     name: sheet.info.name, index: sheet.info.index, hidden: sheet.info.visibility != .visible,

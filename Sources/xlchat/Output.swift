@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import XLChatProtocol
+import XLChatServer
+
+/// Printing for the command line: aligned tables for people, JSON for scripts.
+enum Output {
+    static func json(_ value: some Encodable) throws {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        print(String(decoding: try e.encode(value), as: UTF8.self))
+    }
+
+    static func text(_ cell: JSONValue) -> String {
+        switch cell {
+        case .null: return ""
+        case let .bool(b): return b ? "TRUE" : "FALSE"
+        case let .int(i): return String(i)
+        case let .double(d): return String(d)
+        case let .string(s): return s
+        case let .object(o): return o["error"]?.stringValue ?? "\(cell)"
+        case .array: return "\(cell)"
+        }
+    }
+
+    /// An aligned table; cells wider than `maxWidth` are cut with an ellipsis.
+    static func table(header: [String], rows: [[String]], maxWidth: Int = 40) {
+        func clip(_ s: String) -> String {
+            let one = s.replacingOccurrences(of: "\n", with: "⏎")
+            return one.count > maxWidth ? String(one.prefix(maxWidth - 1)) + "…" : one
+        }
+        let all = ([header] + rows).map { $0.map(clip) }
+        let columns = all.map(\.count).max() ?? 0
+        var widths = [Int](repeating: 0, count: columns)
+        for r in all { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+        func line(_ r: [String]) -> String {
+            r.enumerated().map { i, c in c + String(repeating: " ", count: widths[i] - c.count) }
+                .joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+        }
+        if !header.isEmpty {
+            print(line(all[0]))
+            print(widths.map { String(repeating: "─", count: $0) }.joined(separator: "  "))
+        }
+        for r in all.dropFirst(header.isEmpty ? 0 : 1) { print(line(r)) }
+    }
+
+    /// Prints a failure as one line on stderr and exits non-zero.
+    static func fail(_ error: any Error) -> ExitCode {
+        let message: String
+        if let e = error as? ResponseError {
+            message = e.kind.map { "\(e.message) [\($0.rawValue)]" } ?? e.message
+        } else {
+            message = "\(error)"
+        }
+        FileHandle.standardError.write(Data("xlchat: \(message)\n".utf8))
+        return ExitCode.failure
+    }
+}
+
+/// A progress line on stderr, redrawn in place when stderr is a terminal.
+final class ProgressLine: @unchecked Sendable {
+    private let lock = NSLock()
+    private let tty = isatty(STDERR_FILENO) != 0
+    private var title = ""
+
+    func handle(_ method: String, _ params: JSONValue) {
+        guard method == "$/progress", let value = params["value"] else { return }
+        lock.withLock {
+            switch value["kind"]?.stringValue {
+            case "begin":
+                title = value["title"]?.stringValue ?? ""
+                draw(0, value["message"]?.stringValue)
+            case "report":
+                draw(value["percentage"].flatMap { $0.doubleValue } ?? 0, value["message"]?.stringValue)
+            default:
+                if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            }
+        }
+    }
+
+    private func draw(_ percent: Double, _ message: String?) {
+        guard tty else { return }
+        let width = 24, filled = Int(percent / 100 * Double(width))
+        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(title) \(bar) \(Int(percent))% \(message ?? "")".utf8))
+    }
+}

@@ -1,0 +1,129 @@
+import ArgumentParser
+import Foundation
+import Logging
+import XLChatProtocol
+import XLChatServer
+import XLChatWorkbook
+
+/// Opens FILE through an in-process session (the same handlers as `xlchat serve`).
+func openLocally(_ file: String, engine: EngineOptions, progress: ProgressLine? = nil) async throws -> (LocalClient, WorkbookOpenResult) {
+    Logs.bootstrap(level: .error)
+    let client = try await LocalClient(configuration: engine.configuration()) { method, params in
+        progress?.handle(method, params)
+    }
+    let wb = try await client.send(WorkbookOpenRequest(path: file, workDoneToken: progress == nil ? nil : .string("open")))
+    return (client, wb)
+}
+
+struct OpenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "open", abstract: "Print a workbook's outline: sheets, used ranges, tables and their columns.")
+
+    @Argument(help: "The workbook (xlsx, xlsm, xls, csv, tsv).") var file: String
+    @Flag(help: "Print the outline as JSON (the workbook/open result).") var json = false
+    @OptionGroup var engine: EngineOptions
+
+    func run() async throws {
+        do {
+            let (_, wb) = try await openLocally(file, engine: engine)
+            if json { try Output.json(wb); return }
+            print("\(wb.path)  (\(wb.format), \(wb.sheets.count) sheet\(wb.sheets.count == 1 ? "" : "s"))")
+            for s in wb.sheets {
+                var flags: [String] = []
+                if s.kind != "worksheet" { flags.append(s.kind) }
+                if s.hidden { flags.append(s.visibility) }
+                let size = s.range.map { "\($0), \(s.rows) rows x \(s.columns) columns" } ?? "empty"
+                print("\nSheet \(s.index + 1): \(s.name)  [\(size)]\(flags.isEmpty ? "" : "  (" + flags.joined(separator: ", ") + ")")")
+                if !s.mergedRanges.isEmpty { print("  merged: \(s.mergedRanges.prefix(8).joined(separator: ", "))\(s.mergedRanges.count > 8 ? ", …" : "")") }
+                if let t = s.table {
+                    print("  table \(t.name): header \(t.headerRange ?? "none"), data \(t.dataRange ?? "none")")
+                    Output.table(header: ["column", "from", "type", "header"],
+                                 rows: t.columns.map { [$0.name, $0.column, $0.type, $0.header] })
+                        
+                }
+            }
+            if !wb.definedNames.isEmpty {
+                print("\nDefined names:")
+                for n in wb.definedNames { print("  \(n.name) = \(n.refersTo)\(n.sheet.map { " (local to \($0))" } ?? "")") }
+            }
+        } catch { throw Output.fail(error) }
+    }
+}
+
+struct ReadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "read", abstract: "Print a sheet's cells (the used range, or RANGE) as a table.")
+
+    @Argument(help: "The workbook.") var file: String
+    @Argument(help: "The sheet's name.") var sheet: String
+    @Argument(help: "An A1 range such as B2:D9 (default: the used range).") var range: String?
+    @Option(help: "At most this many rows.") var limit = 1000
+    @Flag(help: "Print the workbook/read result as JSON.") var json = false
+    @OptionGroup var engine: EngineOptions
+
+    func run() async throws {
+        do {
+            let (client, wb) = try await openLocally(file, engine: engine)
+            let r = try await client.send(WorkbookReadRequest(workbookId: wb.workbookId, sheet: sheet, range: range, limit: limit))
+            if json { try Output.json(r); return }
+            guard let covered = r.range, let parsed = A1.parseRange(covered)?.range else { print("(empty)"); return }
+            let header = [""] + (0..<parsed.columnCount).map { A1.columnName(parsed.start.column + $0) }
+            let rows = r.rows.enumerated().map { i, row in [String(parsed.start.row + 1 + i)] + row.map(Output.text) }
+            Output.table(header: header, rows: rows)
+            if r.truncated { FileHandle.standardError.write(Data("(first \(r.rows.count) rows; --limit for more)\n".utf8)) }
+        } catch { throw Output.fail(error) }
+    }
+}
+
+struct QueryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "query", abstract: "Run read-only SQL over the workbook's tables (as `xlchat open` names them).")
+
+    @Argument(help: "The workbook.") var file: String
+    @Argument(help: "A SELECT over the tables; each has _row, the sheet row.") var sql: String
+    @Option(help: "At most this many rows.") var limit = 500
+    @Flag(help: "Print the workbook/query result as JSON.") var json = false
+    @OptionGroup var engine: EngineOptions
+
+    func run() async throws {
+        do {
+            let progress = ProgressLine()
+            let (client, wb) = try await openLocally(file, engine: engine, progress: progress)
+            _ = try await client.send(IndexBuildRequest(workbookId: wb.workbookId, workDoneToken: .string("index")))
+            let r = try await client.send(WorkbookQueryRequest(workbookId: wb.workbookId, sql: sql, limit: limit))
+            if json { try Output.json(r); return }
+            let cite = r.ranges.contains { $0 != nil }
+            Output.table(header: r.columns + (cite ? ["cells"] : []),
+                         rows: r.rows.enumerated().map { i, row in row.map(Output.text) + (cite ? [r.ranges[i] ?? ""] : []) })
+            FileHandle.standardError.write(Data("(\(r.rows.count) row\(r.rows.count == 1 ? "" : "s")\(r.truncated ? ", truncated" : ""), \(String(format: "%.1f", r.durationMs)) ms)\n".utf8))
+        } catch { throw Output.fail(error) }
+    }
+}
+
+struct IndexCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "index", abstract: "Build (or reuse) a workbook's index; with --search, search it.")
+
+    @Argument(help: "The workbook.") var file: String
+    @Option(help: "Search the index for this text.") var search: String?
+    @Flag(help: "Rebuild even if nothing changed.") var force = false
+    @Flag(help: "Print results as JSON.") var json = false
+    @OptionGroup var engine: EngineOptions
+
+    func run() async throws {
+        do {
+            let progress = ProgressLine()
+            let (client, wb) = try await openLocally(file, engine: engine, progress: progress)
+            let built = try await client.send(IndexBuildRequest(workbookId: wb.workbookId, workDoneToken: .string("index"), force: force))
+            guard let search else {
+                if json { try Output.json(built); return }
+                print("\(built.reused ? "reused" : "built") index of \(wb.path): \(built.chunks) chunks, embedder \(built.embeddingModel), \(String(format: "%.0f", built.durationMs)) ms")
+                return
+            }
+            let hits = try await client.send(IndexSearchRequest(workbookId: wb.workbookId, query: search))
+            if json { try Output.json(hits); return }
+            Output.table(header: ["ref", "score", "text"], rows: hits.results.map { [$0.ref, String(format: "%.3f", $0.score), $0.text] }, maxWidth: 90)
+        } catch { throw Output.fail(error) }
+    }
+}
+

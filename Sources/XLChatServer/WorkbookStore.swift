@@ -63,8 +63,13 @@ final class WorkbookStore: Sendable {
         guard format == "csv" || format == "tsv" else {
             throw WorkbookError(.unsupportedFormat, "text can be opened as csv or tsv, not '\(format)'")
         }
-        try FileManager.default.createDirectory(atPath: bufferDirectory, withIntermediateDirectories: true)
-        let file = bufferDirectory + "/" + ContentHash.sha256(string: text).prefix(24) + "." + format
+        // Stored as <buffers>/<content hash>/<name>.<format>, so the sheet is named after the buffer.
+        var stem = ((name as NSString).lastPathComponent as NSString).deletingPathExtension
+        stem = String(stem.map { $0 == "/" || $0 == "\0" ? "_" : $0 })
+        if stem.isEmpty || stem.hasPrefix(".") { stem = "buffer" + stem }
+        let folder = bufferDirectory + "/" + ContentHash.sha256(string: text).prefix(24)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let file = folder + "/" + stem + "." + format
         if !FileManager.default.fileExists(atPath: file) {
             try Data(text.utf8).write(to: URL(fileURLWithPath: file), options: .atomic)
         }

@@ -22,14 +22,18 @@ final class CSVTempDir {
     func write(_ name: String, _ text: String) -> String { write(name, Array(text.utf8)) }
 }
 
-/// The corpus beside the package (`../shared/corpus`), or nil when absent.
+/// The corpus beside the package (`../shared/corpus`), or nil when absent. Every corpus test
+/// finds it here. Under CI (`CI` set) the corpus must be there: its absence stops the run
+/// rather than letting the conformance tests pass by skipping.
 func corpusDirectory() -> URL? {
     var url = URL(fileURLWithPath: #filePath)
     while url.path != "/" {
         url.deleteLastPathComponent()
         if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) {
             let corpus = url.deletingLastPathComponent().appendingPathComponent("shared/corpus")
-            return FileManager.default.fileExists(atPath: corpus.appendingPathComponent("files").path) ? corpus : nil
+            if FileManager.default.fileExists(atPath: corpus.appendingPathComponent("files").path) { return corpus }
+            precondition(ProcessInfo.processInfo.environment["CI"] == nil, "CI: the corpus is missing at \(corpus.path)")
+            return nil
         }
     }
     return nil

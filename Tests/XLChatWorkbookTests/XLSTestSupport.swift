@@ -3,14 +3,7 @@ import Foundation
 
 /// The shared corpus (`../shared/corpus` beside the package root), or nil when absent.
 enum XLSCorpus {
-    static var packageRoot: URL {
-        // Tests/XLChatWorkbookTests/ThisFile.swift -> package root
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
-    static var root: URL? {
-        let url = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/corpus")
-        return FileManager.default.fileExists(atPath: url.appendingPathComponent("files").path) ? url : nil
-    }
+    static var root: URL? { corpusDirectory() }
     static func file(_ name: String) -> String? { root?.appendingPathComponent("files/\(name)").path }
     static var xlsFiles: [String] {
         guard let root else { return [] }

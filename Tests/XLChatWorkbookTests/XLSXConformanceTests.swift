@@ -2,18 +2,8 @@ import Foundation
 import Testing
 @testable import XLChatWorkbook
 
-/// The real-world corpus (../shared/corpus beside the package root), or nil when absent.
-func xlsxCorpusDirectory() -> URL? {
-    var url = URL(fileURLWithPath: #filePath)
-    while url.path != "/" {
-        url.deleteLastPathComponent()
-        if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) {
-            let corpus = url.deletingLastPathComponent().appendingPathComponent("shared/corpus")
-            return FileManager.default.fileExists(atPath: corpus.appendingPathComponent("files").path) ? corpus : nil
-        }
-    }
-    return nil
-}
+/// The real-world corpus (see `corpusDirectory()`).
+func xlsxCorpusDirectory() -> URL? { corpusDirectory() }
 
 func xlsxCorpusFiles(extensions: Set<String>) -> [URL] {
     guard let dir = xlsxCorpusDirectory() else { return [] }

@@ -29,3 +29,22 @@ enum Blocking {
         }
     }
 }
+
+/// Runs async engine work whose steps block (SQLite writes during an index build) on the
+/// engine's own threads instead of the cooperative pool, through a task executor preference.
+final class EngineExecutor: TaskExecutor {
+    static let shared = EngineExecutor()
+    private let queue = DispatchQueue(label: "xlchat.engine.async", qos: .userInitiated, attributes: .concurrent)
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        queue.async { job.runSynchronously(on: executor) }
+    }
+}
+
+extension Blocking {
+    static func runAsync<T: Sendable>(_ work: @Sendable () async throws -> T) async throws -> T {
+        try await withTaskExecutorPreference(EngineExecutor.shared) { try await work() }
+    }
+}

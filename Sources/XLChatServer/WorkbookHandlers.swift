@@ -87,9 +87,11 @@ extension Session {
         let index = try server.index()
         let embedder = server.embedder()
         let result = try await withProgress(token: params.workDoneToken, connection: context.connection, title: "Indexing \(entry.displayName)") { progress in
-            let reader = try Workbooks.open(path: entry.path)
-            return try await index.build(outline: entry.outline, reader: reader, embedder: embedder, force: params.force ?? false) { update in
-                progress.report(fraction: update.fraction, message: update.message)
+            try await Blocking.runAsync {
+                let reader = try Workbooks.open(path: entry.path)
+                return try await index.build(outline: entry.outline, reader: reader, embedder: embedder, force: params.force ?? false) { update in
+                    progress.report(fraction: update.fraction, message: update.message)
+                }
             }
         }
         return IndexBuildResult(workbookId: entry.id, chunks: result.chunks, embeddingModel: result.embeddingModel,
@@ -129,8 +131,11 @@ extension Session {
     /// Builds the index when the workbook's current version has none (queries need its tables).
     func ensureBuilt(_ entry: WorkbookStore.Entry, index: WorkbookIndex) async throws {
         if (try? index.status(hash: entry.outline.contentHash).built) == true { return }
-        let reader = try Workbooks.open(path: entry.path)
-        _ = try await index.build(outline: entry.outline, reader: reader, embedder: server.embedder())
+        let embedder = server.embedder()
+        _ = try await Blocking.runAsync {
+            let reader = try Workbooks.open(path: entry.path)
+            return try await index.build(outline: entry.outline, reader: reader, embedder: embedder)
+        }
     }
 }
 

@@ -186,7 +186,7 @@ public final class MCPSession: MessageHandler, Sendable {
     /// JSON-RPC server's error.
     static func toolError(_ error: any Error) -> JSONValue {
         let wire = (error as? ResponseError) ?? .internalError("internal error: \(error)")
-        var body: [String: JSONValue] = ["code": .int(Int64(wire.code)), "message": .string(wire.message)]
+        var body: [String: JSONValue] = ["code": .int(Int64(wire.code)), "message": .string(MCPTools.toolVocabulary(wire.message))]
         if case let .object(data)? = wire.data {
             for (k, v) in data { body[k] = v }
         }

@@ -1,3 +1,4 @@
+import Foundation
 import XLChatProtocol
 
 /// One MCP tool: its name, what it does, and the JSON Schema of its arguments.
@@ -95,6 +96,17 @@ public enum MCPTools {
     public static let all = [openWorkbook, outline, readRange, query, search]
 
     public static func named(_ name: String) -> MCPTool? { all.first { $0.name == name } }
+
+    /// The JSON-RPC method names an engine message may mention, as this front end's tool names
+    /// ("open it with workbook/open first" → "open it with open_workbook first").
+    public static func toolVocabulary(_ message: String) -> String {
+        var out = message
+        for (method, tool) in [(WorkbookOpenRequest.method, openWorkbook.name), (WorkbookReadRequest.method, readRange.name),
+                               (WorkbookQueryRequest.method, query.name), (IndexSearchRequest.method, search.name)] {
+            out = out.replacingOccurrences(of: method, with: tool)
+        }
+        return out
+    }
 
     static let instructions = """
         xlchat reads spreadsheets locally. Call open_workbook with a file path first; its outline gives the \

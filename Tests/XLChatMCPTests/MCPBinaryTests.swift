@@ -1,6 +1,7 @@
 import Foundation
 import JSONRPC
 import Testing
+import XLChatMCP
 import XLChatProtocol
 import XLChatTestSupport
 
@@ -183,12 +184,15 @@ import XLChatTestSupport
             let error = payload["error"]
             #expect(error?["kind"]?.stringValue == c.kind, "\(c.tool) \(c.args): \(payload)")
             let wire = try await rpc.request(method: c.method, params: c.args)
-            #expect(error?["message"] == wire["error"]?["message"], "\(c.tool) \(c.args): MCP \(payload) vs JSON-RPC \(wire)")
+            #expect(error?["message"]?.stringValue == wire["error"]?["message"]?.stringValue.map(MCPTools.toolVocabulary), "\(c.tool) \(c.args): MCP \(payload) vs JSON-RPC \(wire)")
             #expect(error?["code"] == wire["error"]?["code"])
         }
         // `arguments` that is not an object is the tool's error, not the protocol's.
         let reply = try await mcp.client.request(method: "tools/call", params: ["name": "outline", "arguments": "wb-1"])
         #expect(reply["result"]?["isError"] == true)
+        // Messages name the tools, not the JSON-RPC methods.
+        let (_, unknown) = try await mcp.call("outline", ["workbookId": "wb-0000000000000000"])
+        #expect(unknown["error"]?["message"]?.stringValue?.contains("open it with open_workbook first") == true, "\(unknown)")
         await rpc.close()
         await mcp.stop()
     }

@@ -197,6 +197,29 @@ import XLChatTestSupport
         await mcp.stop()
     }
 
+    /// MCP's `notifications/cancelled` stops a running call; the session keeps working.
+    @Test func cancelledNotificationCancelsARunningCall() async throws {
+        let dir = Fixtures.temporaryDirectory()
+        let big = dir + "/big.csv"
+        var text = "id,code,amount\n"
+        for i in 0..<150_000 { text += "\(i),ORD-\(i),\(i % 1000).5\n" }
+        try Data(text.utf8).write(to: URL(fileURLWithPath: big))
+        let mcp = try MCPProcess(dataDir: dir + "/data")
+        try await mcp.initialize()
+        let started = ContinuousClock.now
+        let (id, reply) = mcp.client.startRequest(method: "tools/call",
+                                                  params: ["name": "open_workbook", "arguments": ["path": .string(big)]])
+        try await Task.sleep(for: .milliseconds(150))
+        try await mcp.client.notify(method: "notifications/cancelled", params: ["requestId": id.json, "reason": "test"])
+        let answer = try await reply.value
+        let elapsed = ContinuousClock.now - started
+        #expect(answer["error"]?["code"] == .int(Int64(ResponseError.requestCancelledCode)), "\(answer)")
+        #expect(elapsed < .seconds(2), "the cancelled call was answered after \(elapsed)")
+        let ping = try await mcp.client.request(method: "ping")
+        #expect(ping["result"] == .object([:]))
+        await mcp.stop()
+    }
+
     @Test func endOfInputEndsTheServerCleanly() async throws {
         let mcp = try MCPProcess()
         try await mcp.initialize()

@@ -121,6 +121,32 @@ import Glibc
         #expect(result.status == 1)
     }
 
+    @Test(.enabled(if: DoctorTests.listening(port: 8094), "the small model's OpenAI-compatible server is not running on 127.0.0.1:8094"))
+    func openAICompatibleServerPasses() async throws {
+        let result = try await doctor(env: [
+            "XLCHAT_DATA_DIR": Fixtures.temporaryDirectory(), "XLCHAT_PROVIDER": "openai",
+            "XLCHAT_BASE_URL": "http://127.0.0.1:8094/v1", "XLCHAT_MODEL": "smollm2:135m",
+        ])
+        #expect(line(result.stdout, "ok    model server http://127.0.0.1:8094/v1 (openai") != nil, "\(result.stdout)")
+        #expect(line(result.stdout, "ok    chat model smollm2:135m is available") != nil, "\(result.stdout)")
+        #expect(result.status == 0, "\(result.stdout)")
+    }
+
+    @Test func badModelSettingsFailWithAdvice() async throws {
+        let result = try await doctor(env: ["XLCHAT_DATA_DIR": Fixtures.temporaryDirectory(), "XLCHAT_PROVIDER": "bogus"])
+        let failure = try #require(line(result.stdout, "FAIL  model server settings"), "\(result.stdout)")
+        #expect(failure.contains("XLCHAT_PROVIDER"))
+        #expect(result.status == 1)
+        // An OpenAI-compatible server that is not there names its address and the setting to change.
+        let port = Self.closedPort()
+        let down = try await doctor(["--provider", "openai", "--base-url", "http://127.0.0.1:\(port)/v1"],
+                                    env: ["XLCHAT_DATA_DIR": Fixtures.temporaryDirectory()])
+        let llm = try #require(line(down.stdout, "FAIL  model server"), "\(down.stdout)")
+        #expect(llm.contains("http://127.0.0.1:\(port)/v1"))
+        #expect(llm.contains("XLCHAT_BASE_URL"))
+        #expect(down.status == 1)
+    }
+
     @Test func socketPathChecks() async throws {
         let dir = Fixtures.temporaryDirectory()
         let env = ["XLCHAT_DATA_DIR": dir + "/data", "OLLAMA_HOST": Self.realModelServerUp ? Self.realModelHost : "127.0.0.1:1",

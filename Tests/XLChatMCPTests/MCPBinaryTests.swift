@@ -197,6 +197,19 @@ import XLChatTestSupport
         await mcp.stop()
     }
 
+    /// `search` on a workbook whose index was never built builds it first.
+    @Test func searchBuildsTheIndexWhenNeeded() async throws {
+        let mcp = try MCPProcess()
+        try await mcp.initialize()
+        let id = try await mcp.open(try Fixtures.ordersCSV())
+        let (failed, search) = try await mcp.call("search", ["workbookId": .string(id), "query": "Sprocket", "limit": 3])
+        #expect(!failed, "\(search)")
+        guard case let .array(hits)? = search["results"] else { Issue.record("\(search)"); return }
+        #expect(hits.count <= 3)
+        #expect(hits.contains { $0["text"]?.stringValue?.contains("Sprocket") == true }, "\(search)")
+        await mcp.stop()
+    }
+
     /// MCP's `notifications/cancelled` stops a running call; the session keeps working.
     @Test func cancelledNotificationCancelsARunningCall() async throws {
         let dir = Fixtures.temporaryDirectory()

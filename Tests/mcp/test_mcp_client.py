@@ -90,16 +90,17 @@ def test_tools_answer_about_a_workbook(workdir):
         failed, limited = await call(session, "read_range", workbookId=wb, sheet=sheet["name"], limit=3)
         assert len(limited["rows"]) == 3 and limited["truncated"] is True
 
+        # search first: the index is not built yet, the tool builds it.
+        failed, found = await call(session, "search", workbookId=wb, query="ORD-11734")
+        assert not failed, found
+        assert any("ORD-11734" in hit["text"] for hit in found["results"])
+
         failed, q = await call(session, "query", workbookId=wb,
                                sql=f'SELECT product, SUM(amount) AS total FROM "{table}" GROUP BY product ORDER BY total DESC')
         assert not failed, q
         assert q["columns"] == ["product", "total"]
         assert q["rows"][0] == ["Widget", 13.5]
         assert len(q["ranges"]) == len(q["rows"])
-
-        failed, found = await call(session, "search", workbookId=wb, query="ORD-11734")
-        assert not failed, found
-        assert any("ORD-11734" in hit["text"] for hit in found["results"])
 
     run_session(workdir, body)
 

@@ -62,9 +62,15 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
 
+        // The Model Context Protocol front end (`xlchat mcp`): MCP tools over the server's handlers.
+        .target(name: "XLChatMCP", dependencies: [
+            "XLChatServer", "XLChatProtocol", "JSONRPC",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
         // The thin command line.
         .executableTarget(name: "xlchat", dependencies: [
-            "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatWorkbook", "XLChatIndex", "XLChatLLM", "XLChatAgent",
+            "XLChatServer", "XLChatMCP", "XLChatProtocol", "JSONRPC", "XLChatWorkbook", "XLChatIndex", "XLChatLLM", "XLChatAgent",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -91,6 +97,9 @@ let package = Package(
         .testTarget(name: "XLChatAgentTests", dependencies: ["XLChatAgent", "XLChatTestSupport", "XLChatWorkbook", "XLChatIndex", "XLChatLLM"]),
         .testTarget(name: "XLChatIndexTests", dependencies: ["XLChatIndex", "XLChatWorkbook"]),
         .testTarget(name: "XLChatLLMTests", dependencies: ["XLChatLLM", "XLChatTestSupport"]),
+        .testTarget(name: "XLChatMCPTests", dependencies: [
+            "XLChatMCP", "XLChatProtocol", "JSONRPC", "XLChatTestSupport", "XLChatLLM",
+        ]),
         .testTarget(name: "XLChatServerTests", dependencies: [
             "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatTestSupport", "XLChatWorkbook",
         ]),

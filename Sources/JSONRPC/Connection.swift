@@ -28,6 +28,8 @@ public struct RequestContext: Sendable {
     public let id: RequestID
     public let method: String
     public let connection: Connection
+
+    /// For handlers that run a request in-process on behalf of another protocol (`xlchat mcp`).
     public init(id: RequestID, method: String, connection: Connection) {
         self.id = id; self.method = method; self.connection = connection
     }

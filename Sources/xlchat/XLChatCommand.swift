@@ -13,7 +13,10 @@ struct XLChatCommand: AsyncParsableCommand {
             every answer rests on. Editors and scripts talk to it with `xlchat serve` (JSON-RPC 2.0).
             """,
         version: XLChatVersion.current,
-        subcommands: [ServeCommand.self, OpenCommand.self, ReadCommand.self, QueryCommand.self, IndexCommand.self]
+        subcommands: [
+            ServeCommand.self, OpenCommand.self, ReadCommand.self, QueryCommand.self, IndexCommand.self,
+            MCPCommand.self, DoctorCommand.self,
+        ]
     )
 }
 

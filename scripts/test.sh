@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The test command (README.md): builds everything, runs the Swift tests (in-process, pipes,
-# sockets, the built binary, the corpus), then the editor clients' tests against the binary.
+# sockets, the built binary, the corpus), then the clients that run the built binary: a real MCP
+# client (PyPI's mcp) against `xlchat mcp`, and the editor clients' suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build --build-tests
 timeout 1800 swift test --skip-build
+export XLCHAT_BIN="$(swift build --show-bin-path)/xlchat"
+timeout 900 bash Tests/mcp/run.sh
 if [ -x editors/run-tests.sh ]; then
-  timeout 900 editors/run-tests.sh "$(swift build --show-bin-path)/xlchat"
+  timeout 900 editors/run-tests.sh "$XLCHAT_BIN"
 fi

@@ -93,7 +93,7 @@ public enum Workbooks {
             return try openBIFF(path: path, version: version, limits: limits)
         case .unknown:
             throw WorkbookError(.unsupportedFormat,
-                                "\(path) is not a spreadsheet this engine reads (xlsx, xlsm, xls, csv, tsv): its first bytes match none of them")
+                                "\(path) is not a spreadsheet this engine reads (xlsx, xlsm, xlsb, xls, ods, csv, tsv): its first bytes match none of them")
         }
     }
 }

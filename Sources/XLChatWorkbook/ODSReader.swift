@@ -72,11 +72,25 @@ public final class ODSReader: WorkbookReader {
             throw WorkbookError(.unknownSheet, "no sheet at index \(index) (the workbook has \(sheets.count))")
         }
         return try withoutActuallyEscaping(visitor) { visit in
-            var handler = ODSSheetHandler(target: index, limits: limits, visitor: visit)
+            // The tables before this one are skimmed (not tokenized); from its start tag on, the
+            // scanner reads. The handler then sees this table as its first.
+            var handler = ODSSheetHandler(target: 0, limits: limits, visitor: visit)
+            var skimmer = ODSOutlineSkimmer()
+            skimmer.stopAtTable = index
+            defer { skimmer.release() }
+            var scanning = false
             var scanner = XMLScanner()
             defer { scanner.release() }
             do {
-                try archive.stream(content) { try scanner.feed($0, &handler) }
+                try archive.stream(content) { chunk in
+                    if scanning {
+                        try scanner.feed(chunk, &handler)
+                    } else if try skimmer.feed(chunk) {
+                        scanning = true
+                        try scanner.feed(skimmer.pending, &handler)
+                    }
+                }
+                if !scanning { throw WorkbookError.corrupt("content.xml has no table \(index + 1) (\"\(sheets[index].name)\")") }
                 try scanner.finish(&handler)
                 throw WorkbookError.corrupt("content.xml ends inside table \"\(sheets[index].name)\"")
             } catch is XMLStop {
@@ -272,6 +286,12 @@ struct ODSOutlineHandler: XMLScanHandler {
 /// attribute value or text). Comments and CDATA are skipped whole; a DOCTYPE is refused.
 struct ODSOutlineSkimmer {
     var handler = ODSOutlineHandler()
+    /// When set, skimming stops at the start tag of this top-level table (0-based): `readSheet`
+    /// skims past the tables before its own and hands the rest to the full scanner.
+    var stopAtTable: Int? = nil
+    private(set) var reachedTable = false
+    /// The unconsumed bytes (after a stop: from the table's start tag on). Valid until the next feed.
+    var pending: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: buffer, count: count) }
     private var buffer: UnsafeMutableRawPointer
     private var capacity = 64 << 10
     private var count = 0
@@ -281,7 +301,9 @@ struct ODSOutlineSkimmer {
 
     mutating func release() { buffer.deallocate(); capacity = 0; count = 0 }
 
-    mutating func feed(_ chunk: UnsafeRawBufferPointer) throws {
+    /// Returns true once `stopAtTable` is reached (then `pending` holds the rest).
+    @discardableResult
+    mutating func feed(_ chunk: UnsafeRawBufferPointer) throws -> Bool {
         if count + chunk.count > capacity {
             var newCap = capacity
             while newCap < count + chunk.count { newCap *= 2 }
@@ -299,7 +321,9 @@ struct ODSOutlineSkimmer {
             if rest > 0 { buffer.copyMemory(from: buffer + used, byteCount: rest) }
             count = rest
         }
+        if reachedTable { return true }
         if count > maxTokenBytes { throw WorkbookError.tooLarge("an XML token longer than \(maxTokenBytes) bytes") }
+        return false
     }
 
     mutating func finish() throws {
@@ -387,6 +411,10 @@ struct ODSOutlineSkimmer {
             let selfClosing = b[closed - 1] == 0x2F && closed - 1 >= k
             let attrEnd = selfClosing ? closed - 1 : closed
             let tag = XMLTag(name: name, attributes: UnsafeRawBufferPointer(rebasing: b[k..<attrEnd]), selfClosing: selfClosing)
+            if let stop = stopAtTable, handler.tableDepth == 0, handler.tables.count == stop, XMLTag.equal(local, "table") {
+                reachedTable = true
+                return i
+            }
             try handler.start(tag)
             if selfClosing { try handler.end(local) }
             i = closed + 1
@@ -468,8 +496,9 @@ struct ODSSheetHandler: XMLScanHandler {
         }
         guard inTarget, tableDepth == 1 || inCell else { return }
         if inCell {
-            // Inside a cell: paragraphs and their inline elements; annotations are skipped.
-            guard wantText else { return }
+            // Inside a cell: paragraphs and their inline elements; annotations and the text of
+            // tables nested in the cell are skipped.
+            guard wantText, tableDepth == 1 else { return }
             if XMLTag.equal(n, "annotation") {
                 annotationDepth += 1
                 return
@@ -653,7 +682,7 @@ struct ODSSheetHandler: XMLScanHandler {
                 if tableDepth == 1 { try endCell() }
             } else if XMLTag.equal(n, "annotation") {
                 if annotationDepth > 0 { annotationDepth -= 1 }
-            } else if annotationDepth == 0 && (XMLTag.equal(n, "p") || XMLTag.equal(n, "h")) {
+            } else if annotationDepth == 0 && tableDepth == 1 && (XMLTag.equal(n, "p") || XMLTag.equal(n, "h")) {
                 if inParagraph > 0 { inParagraph -= 1 }
             }
             return
@@ -662,7 +691,7 @@ struct ODSSheetHandler: XMLScanHandler {
     }
 
     mutating func text(_ raw: UnsafeRawBufferPointer, cdata: Bool) throws {
-        guard inCell, wantText, inParagraph > 0, annotationDepth == 0 else { return }
+        guard inCell, wantText, inParagraph > 0, annotationDepth == 0, tableDepth == 1 else { return }
         if cdata { text.append(contentsOf: raw) } else { try XMLText.decode(raw, into: &text) }
     }
 }

@@ -197,6 +197,22 @@ struct ODSReaderTests {
         #expect(xlsxErrorKind { try reader.readSheet(at: 3) { _ in true } } == .unknownSheet)
     }
 
+    @Test("a table nested in a cell is not a sheet; a later sheet is read after skimming the earlier ones")
+    func nestedAndLaterTables() throws {
+        let first = #"<table:table table:name="One"><table:table-row><table:table-cell office:value-type="string"><text:p>outer</text:p>"#
+            + #"<table:table table:name="Inner"><table:table-row><table:table-cell office:value-type="float" office:value="99"/><table:table-cell office:value-type="string"><text:p>inner text</text:p></table:table-cell></table:table-row></table:table>"#
+            + #"</table:table-cell><table:table-cell office:value-type="float" office:value="1"/></table:table-row></table:table>"#
+        let second = #"<table:table table:name="Two"><table:table-row table:number-rows-repeated="2"><table:table-cell/></table:table-row><table:table-row><table:table-cell office:value-type="float" office:value="2"/></table:table-row></table:table>"#
+        let path = try ODSTestFile.write(first + second)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let reader = try ODSReader(path: path)
+        #expect(reader.sheets.map(\.name) == ["One", "Two"])
+        let one = try ODSTestFile.cells(reader, sheet: 0).cells
+        #expect(one["A1"] == .string("outer"))
+        #expect(one["B1"] == .number(1))
+        #expect(try ODSTestFile.cells(reader, sheet: 1).cells == ["A3": .number(2)])
+    }
+
     @Test("the visitor can stop early")
     func stopEarly() throws {
         var rows = ""

@@ -288,3 +288,51 @@ struct ODSReaderTests {
         #expect(ODS.rangeAddress("$Sheet1.B2") == "Sheet1!B2")
     }
 }
+
+@Suite("ODS and XLSB through the workbook outline")
+struct ODSOutlineTests {
+    @Test("an ods sheet with a header row infers a typed table, as the other formats do")
+    func odsTable() throws {
+        func c(_ a: String, _ t: String = "") -> String { ODSTestFile.cell(a, t) }
+        var rows = "<table:table-row>" + c(#"office:value-type="string""#, "id") + c(#"office:value-type="string""#, "when")
+            + c(#"office:value-type="string""#, "name") + c(#"office:value-type="string""#, "ok") + "</table:table-row>"
+        for i in 1...40 {
+            rows += "<table:table-row>" + c(#"office:value-type="float" office:value="\#(i)""#, "\(i)")
+                + c(#"office:value-type="date" office:date-value="2024-01-\#(String(format: "%02d", i % 28 + 1))""#, "d")
+                + c(#"office:value-type="string""#, "n\(i)")
+                + c(#"office:value-type="boolean" office:boolean-value="\#(i % 2 == 0)""#, "VRAI")
+                + c(#"table:number-columns-repeated="16380""#) + "</table:table-row>"
+        }
+        rows += "<table:table-row table:number-rows-repeated=\"1048535\">" + c(#"table:number-columns-repeated="16384""#) + "</table:table-row>"
+        let path = try ODSTestFile.write("<table:table table:name=\"Orders\">\(rows)</table:table>")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let outline = try WorkbookOutline.build(reader: try Workbooks.open(path: path), path: path, contentHash: "x")
+        #expect(outline.format == .ods)
+        let sheet = try #require(outline.sheets.first)
+        #expect(sheet.rowCount == 41 && sheet.columnCount == 4)
+        let table = try #require(sheet.table)
+        #expect(table.columns.map(\.header) == ["id", "when", "name", "ok"])
+        #expect(table.columns.map(\.type) == [.integer, .date, .text, .boolean])
+        #expect(table.dataRange == CellRange(rows: 1...40, columns: 0...3))
+    }
+
+    @Test("an xlsb sheet with a header row infers a typed table")
+    func xlsbTable() throws {
+        var r = XLSBRecords()
+        r.row(0)
+        r.add(0x07, XLSBRecords.cell(0) + XLSBRecords.u32(0))
+        r.add(0x07, XLSBRecords.cell(1) + XLSBRecords.u32(1))
+        for i in 1...30 {
+            r.row(i)
+            r.add(0x02, XLSBRecords.cell(0) + XLSBRecords.u32(UInt32(i << 2) | 2))
+            r.add(0x05, XLSBRecords.cell(1, style: 1) + XLSBRecords.f64(45000 + Double(i)))
+        }
+        let path = try XLSBTestFile.write(XLSBTestFile.package(sheets: [.init(name: "S", records: r)], strings: ["n", "day"]))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let outline = try WorkbookOutline.build(reader: try Workbooks.open(path: path), path: path, contentHash: "x")
+        #expect(outline.format == .xlsb)
+        let table = try #require(outline.sheets.first?.table)
+        #expect(table.columns.map(\.header) == ["n", "day"])
+        #expect(table.columns.map(\.type) == [.integer, .date])
+    }
+}

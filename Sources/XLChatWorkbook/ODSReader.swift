@@ -463,6 +463,7 @@ struct ODSSheetHandler: XMLScanHandler {
     var cellType = ValueType.none
     var cellValue: CellValue = .empty
     var formula: String? = nil
+    var isError = false
     var wantText = false
     var text: [UInt8] = []
     var paragraphs = 0
@@ -540,8 +541,14 @@ struct ODSSheetHandler: XMLScanHandler {
         var valueRaw: UnsafeRawBufferPointer? = nil
         var stringValue: String? = nil
         var err: WorkbookError? = nil
+        var calcError = false
         tag.forEachAttribute { q, v in
-            if ODS.isCalcext(q) { return }
+            if ODS.isCalcext(q) {
+                // LibreOffice marks a formula's error result with calcext:value-type="error"
+                // (the office: type says float or string); the text is the error, e.g. #DIV/0!.
+                if XMLTag.equal(XMLTag.local(q), "value-type") && XMLTag.equal(v, "error") { calcError = true }
+                return
+            }
             let name = XMLTag.local(q)
             switch name.count {
             case 5:
@@ -624,6 +631,8 @@ struct ODSSheetHandler: XMLScanHandler {
         case .none, .other:
             if let s = stringValue, !s.isEmpty { cellValue = .string(s) }
         }
+        if calcError { cellValue = .empty }
+        isError = calcError
         // Text is needed for strings (and any type we could not read as a value); numbers,
         // dates and booleans carry their value in attributes, the text is only their display.
         wantText = cellValue.isEmpty
@@ -638,7 +647,8 @@ struct ODSSheetHandler: XMLScanHandler {
         inCell = false
         var v = cellValue
         if v.isEmpty && !text.isEmpty {
-            v = .string(String(decoding: text, as: UTF8.self))
+            let s = String(decoding: text, as: UTF8.self)
+            v = isError && s.hasPrefix("#") ? .error(s) : .string(s)
         }
         if v.isEmpty {
             column += cellRepeat

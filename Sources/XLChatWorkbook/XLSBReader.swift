@@ -172,7 +172,7 @@ public final class XLSBReader: WorkbookReader {
                         let rw = Int(r.u32(0))
                         guard rw < maxRows else { throw WorkbookError.corrupt("row \(rw + 1) is beyond the sheet's \(maxRows) rows") }
                         row = rw
-                    case 0x01...0x0B:
+                    case 0x01...0x0B, 0x3E:
                         guard r.count >= 8 else { throw WorkbookError.corrupt("cell record \(type) too short") }
                         guard row >= 0 else { throw WorkbookError.corrupt("a cell before any row header") }
                         let col = Int(r.u32(0))
@@ -194,6 +194,11 @@ public final class XLSBReader: WorkbookReader {
                             v = numberValue(r.f64(8), style: style)
                         case 0x06, 0x08:  // BrtCellSt, BrtFmlaString
                             var p = 8
+                            let s = try r.wideString(&p)
+                            v = s.isEmpty ? .empty : .string(s)
+                        case 0x3E:  // BrtCellRString: a RichStr (flags byte, XLWideString, runs)
+                            var p = 9
+                            guard r.count >= 13 else { throw WorkbookError.corrupt("BrtCellRString too short") }
                             let s = try r.wideString(&p)
                             v = s.isEmpty ? .empty : .string(s)
                         case 0x07:  // BrtCellIsst

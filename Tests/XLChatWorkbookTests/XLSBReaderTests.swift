@@ -99,6 +99,7 @@ struct XLSBReaderTests {
         r.add(0x06, XLSBRecords.cell(4) + XLSBRecords.wide("inline é"))
         r.add(0x07, XLSBRecords.cell(5) + XLSBRecords.u32(1))
         r.add(0x01, XLSBRecords.cell(6))  // blank: not delivered
+        r.add(0x3E, XLSBRecords.cell(7) + [1] + XLSBRecords.wide("rich") + XLSBRecords.u32(0))  // BrtCellRString
         r.row(2)
         r.add(0x04, XLSBRecords.cell(0) + [1])
         r.add(0x03, XLSBRecords.cell(1) + [0x07])
@@ -123,6 +124,7 @@ struct XLSBReaderTests {
         #expect(cells["E1"] == .string("inline é"))
         #expect(cells["F1"] == .string("shared"))
         #expect(cells["G1"] == nil)
+        #expect(cells["H1"] == .string("rich"))
         #expect(cells["A3"] == .bool(true))
         #expect(cells["B3"] == .error("#DIV/0!"))
         #expect(cells["C3"] == .number(42))
@@ -134,7 +136,7 @@ struct XLSBReaderTests {
         #expect(cells["H3"] == .temporal(.dateTime, serial: 45352))
         #expect(cells["I3"] == nil)
         #expect(summary.usedRange == CellRange(rows: 0...2, columns: 0...7))
-        #expect(summary.cellCount == 14)
+        #expect(summary.cellCount == 15)
     }
 
     @Test("sheets: visibility, 1904 dates, merged cells, defined names")

@@ -51,9 +51,9 @@ enum XLSBTestFile {
             rels += #"<Relationship Id="rId\#(i + 1)" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet\#(i + 1).bin"/>"#
             wb.add(0x9C, XLSBRecords.u32(s.state) + XLSBRecords.u32(i + 1) + XLSBRecords.wide("rId\(i + 1)") + XLSBRecords.wide(s.name))
             var body = XLSBRecords()
-            body.add(0x181, [])  // BrtBeginSheet
+            body.add(0x81, [])  // BrtBeginSheet (129)
             body.bytes += s.records.bytes
-            body.add(0x182, [])
+            body.add(0x82, [])  // BrtEndSheet
             z.members.append(.init(name: "xl/worksheets/sheet\(i + 1).bin", data: body.bytes))
         }
         wb.add(0x90, [])
@@ -66,7 +66,7 @@ enum XLSBTestFile {
         rels += #"<Relationship Id="rIdT" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.bin"/>"#
         z.add("xl/_rels/workbook.bin.rels", rels + "</Relationships>")
         var st = XLSBRecords()
-        st.add(0x296, [])  // BrtBeginStyleSheet
+        st.add(0x116, [])  // BrtBeginStyleSheet (278)
         for (id, code) in customFormats { st.add(0x2C, XLSBRecords.u16(id) + XLSBRecords.wide(code)) }
         st.add(0x272, XLSBRecords.u32(1))  // cell style XFs: not cell formats
         st.add(0x2F, XLSBRecords.u16(0xFFFF) + XLSBRecords.u16(14) + [UInt8](repeating: 0, count: 12))

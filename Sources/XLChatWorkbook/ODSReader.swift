@@ -599,7 +599,8 @@ struct ODSSheetHandler: XMLScanHandler {
         }
         switch cellType {
         case .float, .percentage, .currency:
-            if let raw = valueRaw, let d = ODS.number(raw) { cellValue = .number(d) }
+            // A non-finite value ("INF", "NaN") is no number a sheet can hold: the text stands.
+            if let raw = valueRaw, let d = ODS.number(raw), d.isFinite { cellValue = .number(d) }
         case .date:
             if let raw = valueRaw {
                 let s = try XMLText.string(raw)

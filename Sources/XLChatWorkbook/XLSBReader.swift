@@ -156,6 +156,8 @@ public final class XLSBReader: WorkbookReader {
             if try !visitor(r) { throw XMLStop() }
         }
         func numberValue(_ d: Double, style: Int) -> CellValue {
+            // Excel never stores NaN or infinities; a file that does gets the error Excel shows for them.
+            guard d.isFinite else { return .error("#NUM!") }
             if style < kinds.count, let kind = kinds[style] {
                 return .temporal(kind, serial: is1904 && (kind == .date || kind == .dateTime) ? d + ExcelDate.offset1904 : d)
             }

@@ -68,6 +68,7 @@ struct ODSReaderTests {
             + c(#"office:value-type="float" office:value="3" table:formula="of:=[.A1]*2""#, "3")
             + c(#"office:value-type="string" office:string-value="from attribute""#, "display")
             + c(#"table:formula="of:=1/0" office:value-type="float" office:value="0" calcext:value-type="error""#, "#DIV/0!")
+            + c(#"office:value-type="float" office:value="NaN""#, "not a number")
         let path = try ODSTestFile.write("<table:table table:name=\"S\"><table:table-row>\(row1)</table:table-row><table:table-row>\(row2)</table:table-row></table:table>")
         defer { try? FileManager.default.removeItem(atPath: path) }
         let reader = try Workbooks.open(path: path)
@@ -92,8 +93,9 @@ struct ODSReaderTests {
         #expect(formulas["F2"] == "[.A1]*2")
         #expect(cells["G2"] == .string("from attribute"))
         #expect(cells["H2"] == .error("#DIV/0!"), "calcext:value-type=\"error\" marks a formula's error result")
-        #expect(summary.usedRange == CellRange(rows: 0...1, columns: 0...7))
-        #expect(summary.cellCount == 15)
+        #expect(cells["I2"] == .string("not a number"), "a non-finite value keeps its text")
+        #expect(summary.usedRange == CellRange(rows: 0...1, columns: 0...8))
+        #expect(summary.cellCount == 16)
     }
 
     @Test("text: paragraphs joined with newlines, text:s, text:tab, text:line-break, spans, entities; annotations left out")

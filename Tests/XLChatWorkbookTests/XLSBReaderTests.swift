@@ -196,6 +196,10 @@ struct XLSBReaderTests {
         #expect(try kind(short) == .corruptWorkbook)
         var longString = XLSBRecords(); longString.row(0); longString.add(0x06, XLSBRecords.cell(0) + XLSBRecords.u32(1_000_000) + [0x41, 0])
         #expect(try kind(longString) == .corruptWorkbook)
+        var nan = XLSBRecords(); nan.row(0); nan.add(0x05, XLSBRecords.cell(0) + XLSBRecords.f64(.nan))
+        let nanPath = try XLSBTestFile.write(XLSBTestFile.package(sheets: [.init(name: "S", records: nan)]))
+        defer { try? FileManager.default.removeItem(atPath: nanPath) }
+        #expect(try ODSTestFile.cells(try XLSBReader(path: nanPath)).cells == ["A1": .error("#NUM!")])
     }
 
     @Test("a package with workbook.bin but no workbook records is read as an empty workbook; no workbook part is corrupt")

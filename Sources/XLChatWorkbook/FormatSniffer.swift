@@ -2,7 +2,8 @@ import Foundation
 
 /// What a file's first bytes say it is. The extension only breaks the tie for text files.
 public enum Sniffed: Sendable, Hashable {
-    /// A zip archive (xlsx, xlsm; also ods and other zip formats, which the xlsx reader rejects).
+    /// A zip archive: xlsx, xlsm, xlsb or ods, told apart by their members in `Workbooks.openZip`
+    /// (other zip packages are refused there).
     case zip
     /// An OLE2 compound file (xls, or an encrypted OOXML package).
     case compoundFile
@@ -93,7 +94,7 @@ public enum Workbooks {
             return try openBIFF(path: path, version: version, limits: limits)
         case .unknown:
             throw WorkbookError(.unsupportedFormat,
-                                "\(path) is not a spreadsheet this engine reads (xlsx, xlsm, xls, csv, tsv): its first bytes match none of them")
+                                "\(path) is not a spreadsheet this engine reads (xlsx, xlsm, xlsb, xls, ods, csv, tsv): its first bytes match none of them")
         }
     }
 }

@@ -237,8 +237,9 @@ public final class ZipArchive {
     /// Streams the member's bytes, inflated, to `consumer` in chunks of at most `chunkSize`
     /// bytes. Past `limits.maxMemberBytes`, or past `limits.maxCompressionRatio`:1 once over
     /// 1 MiB, it throws `.tooLarge` before handing that chunk over. The consumer's buffer is
-    /// only valid during the call.
-    public func stream(_ e: ZipEntry, chunkSize: Int = 256 << 10,
+    /// only valid during the call. `verifyCRC: false` skips the CRC check, for a pre-pass over a
+    /// member that is read again (and checked) afterwards.
+    public func stream(_ e: ZipEntry, chunkSize: Int = 256 << 10, verifyCRC: Bool = true,
                        _ consumer: (UnsafeRawBufferPointer) throws -> Void) throws {
         if e.isEncrypted { throw WorkbookError(.encryptedWorkbook, "zip member \(e.name) is encrypted") }
         let start = try dataOffset(e)
@@ -277,7 +278,7 @@ public final class ZipArchive {
                 let n = try fill()
                 if n == 0 { break }
                 try check(n)
-                crc = CXLZlib.crc32(crc, input.assumingMemoryBound(to: Bytef.self), uInt(n))
+                if verifyCRC { crc = CXLZlib.crc32(crc, input.assumingMemoryBound(to: Bytef.self), uInt(n)) }
                 try consumer(UnsafeRawBufferPointer(start: input, count: n))
             }
         case 8:
@@ -307,7 +308,7 @@ public final class ZipArchive {
                 let n = chunkSize - Int(zs.avail_out)
                 if n > 0 {
                     try check(n)
-                    crc = CXLZlib.crc32(crc, out.assumingMemoryBound(to: Bytef.self), uInt(n))
+                    if verifyCRC { crc = CXLZlib.crc32(crc, out.assumingMemoryBound(to: Bytef.self), uInt(n)) }
                     try consumer(UnsafeRawBufferPointer(start: out, count: n))
                 }
                 if rc == Z_BUF_ERROR && n == 0 && zs.avail_in != 0 {
@@ -317,7 +318,7 @@ public final class ZipArchive {
         default:
             throw WorkbookError(.unsupportedFormat, "zip member \(e.name) uses compression method \(e.method)")
         }
-        if UInt32(crc) != e.crc32 {
+        if verifyCRC && UInt32(crc) != e.crc32 {
             throw WorkbookError.corrupt("CRC mismatch in \(e.name): the archive is damaged")
         }
     }

@@ -8,7 +8,7 @@ struct XLChatCommand: AsyncParsableCommand {
         commandName: "xlchat",
         abstract: "Ask questions about your spreadsheets, locally.",
         discussion: """
-            xlchat reads xlsx, xlsm, xls, csv and tsv files, indexes them in SQLite, and answers \
+            xlchat reads xlsx, xlsm, xlsb, xls, ods, csv and tsv files, indexes them in SQLite, and answers \
             questions with a local model (Ollama or an OpenAI-compatible server), citing the cells \
             every answer rests on. Editors and scripts talk to it with `xlchat serve` (JSON-RPC 2.0).
             """,

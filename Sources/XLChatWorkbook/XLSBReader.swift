@@ -1,0 +1,397 @@
+/// Reads Excel binary workbooks (xlsb): BIFF12 records ([MS-XLSB] 2.1.4: a 1-2 byte type and a
+/// 1-4 byte size, both 7 bits a byte) in the package's parts. Opening reads `workbook.bin`
+/// (sheets, visibility, the 1904 flag, defined names) and `styles.bin` (cellXfs -> number
+/// format -> temporal kind); shared strings are read on the first `readSheet`; a sheet's records
+/// are streamed from the inflater, so a sheet never sits in memory whole.
+public final class XLSBReader: WorkbookReader {
+    public let format: WorkbookFormat = .xlsb
+    public let sheets: [SheetInfo]
+    public let definedNames: [DefinedName]
+    public let declaredTables: [DeclaredTable] = []
+    public let date1904: Bool
+    public let archive: ZipArchive
+    public let limits: ReadLimits
+
+    private let sheetParts: [String?]
+    private let styleKinds: [TemporalKind?]
+    private let sharedStringsEntry: ZipEntry?
+    private var sharedStringsCache: [String]?
+
+    public convenience init(path: String, limits: ReadLimits = .default) throws {
+        try self.init(archive: ZipArchive(path: path, limits: limits))
+    }
+
+    public init(archive: ZipArchive) throws {
+        self.archive = archive
+        self.limits = archive.limits
+        let rootRels = try OOXMLParts.relationships(archive, of: "")
+        var main = rootRels.first { !$0.external && $0.kind == "officeDocument" }?.target ?? "xl/workbook.bin"
+        if archive.entry(named: main) == nil { main = "xl/workbook.bin" }
+        guard let mainEntry = archive.entry(named: main) else {
+            throw WorkbookError.corrupt("no workbook.bin in the package")
+        }
+        let workbookPart = mainEntry.name.replacingOccurrences(of: "\\", with: "/")
+
+        // workbook.bin: BrtWbProp (1904), BrtBundleSh (sheets), BrtExternSheet + BrtName (names).
+        struct Bundle { var state: UInt32; var relId: String; var name: String }
+        var bundles: [Bundle] = []
+        var is1904 = false
+        var rawNames: [(name: String, itab: UInt32, hidden: Bool, formula: [UInt8])] = []
+        var externSheets: [(first: Int32, last: Int32)] = []
+        try BIFF12.forEachRecord(try archive.read(mainEntry)) { type, r in
+            switch type {
+            case 0x99:  // BrtWbProp
+                if r.count >= 4 { is1904 = r.u32(0) & 1 != 0 }
+            case 0x9C:  // BrtBundleSh
+                guard r.count >= 8 else { throw WorkbookError.corrupt("BrtBundleSh record too short") }
+                var p = 8
+                let rel = try r.nullableWideString(&p) ?? ""
+                let name = try r.wideString(&p)
+                bundles.append(Bundle(state: r.u32(0), relId: rel, name: name))
+            case 0x16A:  // BrtExternSheet: XTIs (iSupBook, itabFirst, itabLast)
+                guard r.count >= 4 else { return }
+                let n = Int(r.u32(0))
+                var p = 4
+                for _ in 0..<min(n, (r.count - 4) / 12) {
+                    externSheets.append((Int32(bitPattern: r.u32(p + 4)), Int32(bitPattern: r.u32(p + 8))))
+                    p += 12
+                }
+            case 0x27:  // BrtName
+                guard r.count >= 9 else { return }
+                let flags = r.u32(0)
+                let itab = r.u32(5)
+                var p = 9
+                guard let name = try? r.wideString(&p) else { return }
+                var formula: [UInt8] = []
+                if p + 4 <= r.count {
+                    let cce = Int(r.u32(p))
+                    if p + 4 + cce <= r.count { formula = Array(r.bytes[(r.start + p + 4)..<(r.start + p + 4 + cce)]) }
+                }
+                rawNames.append((name, itab, flags & 1 != 0, formula))
+            default: break
+            }
+        }
+        date1904 = is1904
+
+        let wbRels = try OOXMLParts.relationships(archive, of: workbookPart)
+        var relById: [String: Relationship] = [:]
+        for r in wbRels { relById[r.id] = r }
+        var infos: [SheetInfo] = []
+        var parts: [String?] = []
+        for (i, b) in bundles.enumerated() {
+            let rel = relById[b.relId]
+            let kind: SheetKind
+            switch rel?.kind.lowercased() ?? "worksheet" {
+            case "chartsheet": kind = .chartsheet
+            case "dialogsheet": kind = .dialogsheet
+            case "xlmacrosheet", "macrosheet", "xlintlmacrosheet": kind = .macrosheet
+            default: kind = .worksheet
+            }
+            let vis: SheetVisibility = b.state == 1 ? .hidden : b.state == 2 ? .veryHidden : .visible
+            infos.append(SheetInfo(name: b.name, index: i, visibility: vis, kind: kind))
+            parts.append(rel.flatMap { $0.external ? nil : $0.target })
+        }
+        sheets = infos
+        sheetParts = parts
+        let sheetNames = infos.map(\.name)
+        definedNames = rawNames.map { n in
+            DefinedName(name: n.name,
+                        refersTo: BIFF12.formulaText(n.formula, externSheets: externSheets, sheetNames: sheetNames),
+                        localSheet: n.itab == 0xFFFF_FFFF ? nil : Int(n.itab), hidden: n.hidden)
+        }
+
+        if let styles = wbRels.first(where: { $0.kind == "styles" }).flatMap({ archive.entry(named: $0.target) })
+            ?? archive.entry(named: "xl/styles.bin") {
+            styleKinds = try BIFF12.styleKinds(try archive.read(styles))
+        } else {
+            styleKinds = []
+        }
+        sharedStringsEntry = wbRels.first(where: { $0.kind == "sharedStrings" }).flatMap { archive.entry(named: $0.target) }
+            ?? archive.entry(named: "xl/sharedStrings.bin")
+    }
+
+    /// The shared string table (BrtSSTItem records), read once on first use.
+    public func sharedStrings() throws -> [String] {
+        if let s = sharedStringsCache { return s }
+        var out: [String] = []
+        if let e = sharedStringsEntry {
+            var stream = BIFF12.Stream()
+            try archive.stream(e) { chunk in
+                try stream.feed(chunk) { type, r in
+                    guard type == 0x13 else { return }  // BrtSSTItem: flags, XLWideString, runs...
+                    var p = 1
+                    out.append(try r.wideString(&p))
+                }
+            }
+            try stream.finish()
+        }
+        sharedStringsCache = out
+        return out
+    }
+
+    @discardableResult
+    public func readSheet(at index: Int, visitor: (SheetRow) throws -> Bool) throws -> SheetSummary {
+        guard sheets.indices.contains(index) else {
+            throw WorkbookError(.unknownSheet, "no sheet at index \(index) (the workbook has \(sheets.count))")
+        }
+        if sheets[index].kind == .chartsheet { return SheetSummary() }
+        guard let part = sheetParts[index], let entry = archive.entry(named: part) else {
+            throw WorkbookError.corrupt("sheet \"\(sheets[index].name)\" has no part in the package")
+        }
+        let sst = try sharedStrings()
+        var row = -1
+        var cells: [RowCell] = []
+        var minRow = Int.max, maxRow = -1, minCol = Int.max, maxCol = -1, count = 0
+        var merged: [CellRange] = []
+        let maxRows = limits.maxRows, maxCols = limits.maxColumns
+        let kinds = styleKinds, is1904 = date1904
+        func flush() throws {
+            guard !cells.isEmpty else { return }
+            cells.sort { $0.column < $1.column }
+            count += cells.count
+            minRow = min(minRow, row); maxRow = max(maxRow, row)
+            minCol = min(minCol, cells[0].column); maxCol = max(maxCol, cells[cells.count - 1].column)
+            let r = SheetRow(index: row, cells: cells)
+            cells.removeAll(keepingCapacity: true)
+            if try !visitor(r) { throw XMLStop() }
+        }
+        func numberValue(_ d: Double, style: Int) -> CellValue {
+            // Excel never stores NaN or infinities; a file that does gets the error Excel shows for them.
+            guard d.isFinite else { return .error("#NUM!") }
+            if style < kinds.count, let kind = kinds[style] {
+                return .temporal(kind, serial: is1904 && (kind == .date || kind == .dateTime) ? d + ExcelDate.offset1904 : d)
+            }
+            return .number(d)
+        }
+        var stream = BIFF12.Stream()
+        do {
+            try archive.stream(entry) { chunk in
+                try stream.feed(chunk) { type, r in
+                    switch type {
+                    case 0x00:  // BrtRowHdr
+                        guard r.count >= 4 else { throw WorkbookError.corrupt("BrtRowHdr too short") }
+                        try flush()
+                        let rw = Int(r.u32(0))
+                        guard rw < maxRows else { throw WorkbookError.corrupt("row \(rw + 1) is beyond the sheet's \(maxRows) rows") }
+                        row = rw
+                    case 0x01...0x0B, 0x3E:
+                        guard r.count >= 8 else { throw WorkbookError.corrupt("cell record \(type) too short") }
+                        guard row >= 0 else { throw WorkbookError.corrupt("a cell before any row header") }
+                        let col = Int(r.u32(0))
+                        guard col < maxCols else { throw WorkbookError.corrupt("column \(col + 1) is beyond the sheet's \(maxCols) columns") }
+                        let style = Int(r.u32(4) & 0xFF_FFFF)
+                        let v: CellValue
+                        switch type {
+                        case 0x02:  // BrtCellRk
+                            guard r.count >= 12 else { throw WorkbookError.corrupt("BrtCellRk too short") }
+                            v = numberValue(BIFF12.rk(r.u32(8)), style: style)
+                        case 0x03, 0x0B:  // BrtCellError, BrtFmlaError
+                            guard r.count >= 9 else { throw WorkbookError.corrupt("error cell too short") }
+                            v = .error(BIFF12.errorText(r.u8(8)))
+                        case 0x04, 0x0A:  // BrtCellBool, BrtFmlaBool
+                            guard r.count >= 9 else { throw WorkbookError.corrupt("bool cell too short") }
+                            v = .bool(r.u8(8) != 0)
+                        case 0x05, 0x09:  // BrtCellReal, BrtFmlaNum
+                            guard r.count >= 16 else { throw WorkbookError.corrupt("number cell too short") }
+                            v = numberValue(r.f64(8), style: style)
+                        case 0x06, 0x08:  // BrtCellSt, BrtFmlaString
+                            var p = 8
+                            let s = try r.wideString(&p)
+                            v = s.isEmpty ? .empty : .string(s)
+                        case 0x3E:  // BrtCellRString: a RichStr (flags byte, XLWideString, runs)
+                            var p = 9
+                            guard r.count >= 13 else { throw WorkbookError.corrupt("BrtCellRString too short") }
+                            let s = try r.wideString(&p)
+                            v = s.isEmpty ? .empty : .string(s)
+                        case 0x07:  // BrtCellIsst
+                            guard r.count >= 12 else { throw WorkbookError.corrupt("BrtCellIsst too short") }
+                            let i = Int(r.u32(8))
+                            guard i < sst.count else { throw WorkbookError.corrupt("shared string \(i) of \(sst.count) does not exist") }
+                            v = sst[i].isEmpty ? .empty : .string(sst[i])
+                        default:  // BrtCellBlank
+                            v = .empty
+                        }
+                        if !v.isEmpty { cells.append(RowCell(column: col, value: v)) }
+                    case 0xB0:  // BrtMergeCell
+                        guard r.count >= 16 else { return }
+                        let r1 = Int(r.u32(0)), r2 = Int(r.u32(4)), c1 = Int(r.u32(8)), c2 = Int(r.u32(12))
+                        if r1 <= r2, c1 <= c2, r2 < maxRows, c2 < maxCols {
+                            merged.append(CellRange(rows: r1...r2, columns: c1...c2))
+                        }
+                    default: break
+                    }
+                }
+            }
+            try stream.finish()
+            try flush()
+        } catch is XMLStop {
+            // The visitor asked to stop.
+        }
+        return SheetSummary(usedRange: count == 0 ? nil : CellRange(rows: minRow...maxRow, columns: minCol...maxCol),
+                            mergedRanges: merged, cellCount: count)
+    }
+}
+
+/// BIFF12 record framing and the small structures of [MS-XLSB].
+enum BIFF12 {
+    /// One record's payload: a view into a byte array.
+    struct Record {
+        let bytes: [UInt8]
+        let start: Int
+        let count: Int
+        @inline(__always) func u8(_ o: Int) -> UInt8 { bytes[start + o] }
+        @inline(__always) func u32(_ o: Int) -> UInt32 {
+            let p = start + o
+            return UInt32(bytes[p]) | UInt32(bytes[p + 1]) << 8 | UInt32(bytes[p + 2]) << 16 | UInt32(bytes[p + 3]) << 24
+        }
+        func f64(_ o: Int) -> Double { Double(bitPattern: UInt64(u32(o)) | UInt64(u32(o + 4)) << 32) }
+        /// XLWideString: a 32-bit character count, then UTF-16LE.
+        func wideString(_ p: inout Int) throws -> String {
+            guard p + 4 <= count else { throw WorkbookError.corrupt("BIFF12 string past the end of its record") }
+            let n = Int(u32(p))
+            guard n <= (count - p - 4) / 2 else { throw WorkbookError.corrupt("BIFF12 string of \(n) characters past the end of its record") }
+            var units: [UInt16] = []
+            units.reserveCapacity(n)
+            let base = start + p + 4
+            for k in 0..<n { units.append(UInt16(bytes[base + 2 * k]) | UInt16(bytes[base + 2 * k + 1]) << 8) }
+            p += 4 + 2 * n
+            return String(decoding: units, as: UTF16.self)
+        }
+        /// XLNullableWideString: count 0xFFFFFFFF is nil.
+        func nullableWideString(_ p: inout Int) throws -> String? {
+            guard p + 4 <= count else { throw WorkbookError.corrupt("BIFF12 string past the end of its record") }
+            if u32(p) == 0xFFFF_FFFF { p += 4; return nil }
+            return try wideString(&p)
+        }
+    }
+
+    /// Reads a variable-length header field (7 bits a byte, high bit: more) at `p`.
+    @inline(__always)
+    static func varint(_ b: UnsafeRawBufferPointer, _ p: inout Int, maxBytes: Int) -> Int? {
+        var v = 0
+        for k in 0..<maxBytes {
+            guard p < b.count else { return nil }
+            let c = b[p]
+            p += 1
+            v |= Int(c & 0x7F) << (7 * k)
+            if c & 0x80 == 0 { return v }
+        }
+        return v
+    }
+
+    /// Calls `body(type, record)` for each record of a whole part.
+    static func forEachRecord(_ data: [UInt8], _ body: (Int, Record) throws -> Void) throws {
+        var s = Stream()
+        try data.withUnsafeBytes { try s.feed($0, body) }
+        try s.finish()
+    }
+
+    /// Records from chunks: complete records go to the handler, a partial one waits.
+    struct Stream {
+        var pending: [UInt8] = []
+        /// No BIFF12 record is this large (sizes are at most 4 varint bytes: 2^28 - 1).
+        static let maxRecord = 1 << 28
+
+        mutating func feed(_ chunk: UnsafeRawBufferPointer, _ body: (Int, Record) throws -> Void) throws {
+            pending.append(contentsOf: chunk)
+            let data = pending
+            var used = 0
+            try data.withUnsafeBytes { b in
+                var p = 0
+                while p < b.count {
+                    let recStart = p
+                    guard let type = BIFF12.varint(b, &p, maxBytes: 2), let size = BIFF12.varint(b, &p, maxBytes: 4) else {
+                        p = recStart; break
+                    }
+                    guard size < Stream.maxRecord else { throw WorkbookError.corrupt("BIFF12 record of \(size) bytes") }
+                    guard p + size <= b.count else { p = recStart; break }
+                    try body(type, Record(bytes: data, start: p, count: size))
+                    p += size
+                }
+                used = p
+            }
+            if used > 0 { pending.removeFirst(used) }
+        }
+
+        func finish() throws {
+            if !pending.isEmpty { throw WorkbookError.corrupt("BIFF12 part ends inside a record (truncated)") }
+        }
+    }
+
+    /// RkNumber: 30 bits of an integer or of a double's high bits, optionally divided by 100.
+    static func rk(_ v: UInt32) -> Double {
+        var d: Double
+        if v & 2 != 0 {
+            d = Double(Int32(bitPattern: v) >> 2)
+        } else {
+            d = Double(bitPattern: UInt64(v & 0xFFFF_FFFC) << 32)
+        }
+        if v & 1 != 0 { d /= 100 }
+        return d
+    }
+
+    static func errorText(_ code: UInt8) -> String {
+        switch code {
+        case 0x00: return "#NULL!"
+        case 0x07: return "#DIV/0!"
+        case 0x0F: return "#VALUE!"
+        case 0x17: return "#REF!"
+        case 0x1D: return "#NAME?"
+        case 0x24: return "#NUM!"
+        case 0x2A: return "#N/A"
+        case 0x2B: return "#GETTING_DATA"
+        default: return "#ERR\(code)"
+        }
+    }
+
+    /// styles.bin: BrtFmt (custom number formats) and the BrtXF records between
+    /// BrtBeginCellXFs and BrtEndCellXFs -> temporal kind per cell style.
+    static func styleKinds(_ data: [UInt8]) throws -> [TemporalKind?] {
+        var codes: [Int: String] = [:]
+        var xfFormats: [Int] = []
+        var inCellXfs = false
+        try forEachRecord(data) { type, r in
+            switch type {
+            case 0x2C:  // BrtFmt
+                guard r.count >= 6 else { return }
+                var p = 2
+                codes[Int(r.u8(0)) | Int(r.u8(1)) << 8] = try r.wideString(&p)
+            case 0x269: inCellXfs = true
+            case 0x26A: inCellXfs = false
+            case 0x2F:  // BrtXF: ixfeParent u16, iFmt u16, ...
+                if inCellXfs && r.count >= 4 { xfFormats.append(Int(r.u8(2)) | Int(r.u8(3)) << 8) }
+            default: break
+            }
+        }
+        return xfFormats.map { NumberFormats.kind(id: $0, code: codes[$0]) }
+    }
+
+    /// A defined name's formula (Rgce) as text, for the simple cases: one 3-D reference or area.
+    /// Anything else is left as "" (the name is still listed).
+    static func formulaText(_ f: [UInt8], externSheets: [(first: Int32, last: Int32)], sheetNames: [String]) -> String {
+        guard let ptg = f.first else { return "" }
+        func u16(_ o: Int) -> Int { Int(f[o]) | Int(f[o + 1]) << 8 }
+        func u32(_ o: Int) -> Int { Int(f[o]) | Int(f[o + 1]) << 8 | Int(f[o + 2]) << 16 | Int(f[o + 3]) << 24 }
+        func sheet(_ ixti: Int) -> String? {
+            guard ixti < externSheets.count else { return nil }
+            let x = externSheets[ixti]
+            guard x.first >= 0, Int(x.first) < sheetNames.count else { return nil }
+            return A1.quoteSheet(sheetNames[Int(x.first)])
+        }
+        func cell(_ row: Int, _ colField: Int) -> String {
+            let col = colField & 0x3FFF
+            let colRel = colField & 0x4000 != 0, rowRel = colField & 0x8000 != 0
+            return (colRel ? "" : "$") + A1.columnName(col) + (rowRel ? "" : "$") + String(row + 1)
+        }
+        switch ptg & 0x1F | 0x20 {
+        case 0x3A:  // PtgRef3d: ixti u16, row u32, col u16
+            guard f.count >= 9, let s = sheet(u16(1)) else { return "" }
+            return s + "!" + cell(u32(3), u16(7))
+        case 0x3B:  // PtgArea3d: ixti u16, rowFirst u32, rowLast u32, colFirst u16, colLast u16
+            guard f.count >= 15, let s = sheet(u16(1)) else { return "" }
+            return s + "!" + cell(u32(3), u16(11)) + ":" + cell(u32(7), u16(13))
+        default:
+            return ""
+        }
+    }
+}

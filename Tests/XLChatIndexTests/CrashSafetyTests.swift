@@ -40,7 +40,7 @@ import Glibc
     func killedFirstBuildLeavesNothingAndIsRebuilt() async throws {
         let dir = try TempDir(); defer { dir.cleanup() }
         let hash = "feed01"
-        let p = try spawn(Self.child!, ["build", dir.url.path, "60000", hash])
+        let p = try spawn(Self.child!, ["build", dir.url.path, "200000", hash])
         let midBuild = try await waitForStaging(dir, hash: hash, bytes: 2_000_000, child: p)
         try #require(midBuild, "the child finished before it could be killed: make the workbook bigger")
         kill(p.processIdentifier, SIGKILL)

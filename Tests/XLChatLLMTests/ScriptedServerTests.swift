@@ -251,7 +251,8 @@ let sqlTool = ToolDefinition(name: "sql", description: "Run a read-only SQL quer
             #expect(events == [.delta("Start")])
             let e = try #require(error as? LLMError)
             #expect(e.kind == .timeout && e.message.contains("stopped sending"))
-            #expect(ScriptedModelServer.now() - started < 2)
+            // Well before the scripted 3 s pause ends (loose: the suite shares 2 cores).
+            #expect(ScriptedModelServer.now() - started < 2.9)
             #expect(await server.waitForDisconnect(timeout: 1), "the timed-out request is closed")
         }
     }

@@ -13,7 +13,7 @@ struct XLChatCommand: AsyncParsableCommand {
             every answer rests on. Editors and scripts talk to it with `xlchat serve` (JSON-RPC 2.0).
             """,
         version: XLChatVersion.current,
-        subcommands: [ServeCommand.self]
+        subcommands: [ServeCommand.self, AskCommand.self]
     )
 }
 

@@ -63,14 +63,18 @@ public final class Analyst: Sendable {
         }
         try Task.checkCancellation()
 
-        if run.answer.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty || run.stepLimitReached {
-            let summary = Self.summary(run: run, maxSteps: options.maxSteps, hadText: !run.answer.isEmpty)
+        // Grounding checks what the model wrote; a summary the agent writes at the step limit
+        // quotes tool results and cites all of them.
+        let modelText = run.answer
+        var citations = Self.citations(answer: modelText, evidence: run.evidence, structural: Self.structuralWords(outline))
+        if modelText.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty || run.stepLimitReached {
+            let summary = Self.summary(run: run, maxSteps: options.maxSteps, hadText: !modelText.isEmpty)
             run.answer += summary
             await onEvent(.delta(summary))
+            citations = Citations.merge(run.evidence.filter(\.fromTool).flatMap(\.ranges))
         }
         let answer = run.answer
-        let citations = Self.citations(answer: answer, evidence: run.evidence)
-        let ungrounded = Grounding.ungrounded(answer: answer, evidence: [context.system] + run.toolTexts,
+        let ungrounded = Grounding.ungrounded(answer: modelText, evidence: [context.system] + run.toolTexts + run.steps.map(\.summary),
                                               question: ([question] + history.filter { $0.role == .user }.map(\.content)).joined(separator: "\n"))
         try sessions?.appendTurn(sessionId, question: question, answer: answer, citations: citations.map(\.a1), ungrounded: ungrounded)
         sessions?.store(key, CachedAnswer(answer: answer, citations: citations.map { CitationRecord(sheet: $0.sheet, range: $0.range.description) },
@@ -212,16 +216,18 @@ public final class Analyst: Sendable {
         return out
     }
 
-    /// The ranges of the evidence the answer used: items sharing a number or a distinctive word
-    /// with the answer. When nothing matches, every tool result counts as used.
-    static func citations(answer: String, evidence: [Evidence]) -> [SourceRange] {
+    /// The ranges of the evidence the answer used: items sharing a number (not a small
+    /// integer) or a distinctive word (not a sheet, table or column name) with the answer.
+    /// When nothing matches, every tool result counts as used.
+    static func citations(answer: String, evidence: [Evidence], structural: Set<String> = []) -> [SourceRange] {
         let answerTokens = Grounding.tokens(in: answer)
-        let answerWords = words(answer)
+        let answerWords = words(answer).subtracting(structural)
         func used(_ e: Evidence) -> Bool {
             for t in Grounding.tokens(in: e.text) {
                 if t.isLiteral {
                     if answerTokens.contains(where: { $0.isLiteral && $0.text == t.text }) { return true }
-                } else if answerTokens.contains(where: { !$0.isLiteral && Grounding.matches($0, t.value) && (t.decimals > 0 || abs(t.value) >= 10 || $0.text == t.text) }) {
+                } else if t.decimals > 0 || abs(t.value) >= 10,
+                          answerTokens.contains(where: { !$0.isLiteral && Grounding.matches($0, t.value) }) {
                     return true
                 }
             }
@@ -232,13 +238,27 @@ public final class Analyst: Sendable {
         return Citations.merge(ranges)
     }
 
+    /// Sheet, table and column names: in every row's text, so they say nothing about which
+    /// rows an answer used.
+    static func structuralWords(_ outline: WorkbookOutline) -> Set<String> {
+        var out = Set<String>()
+        for sheet in outline.sheets {
+            out.formUnion(words(sheet.info.name))
+            if let t = sheet.table {
+                out.formUnion(words(t.name))
+                for c in t.columns { out.formUnion(words(c.name)); out.formUnion(words(c.header)) }
+            }
+        }
+        return out
+    }
+
     static let stopWords: Set<String> = ["the", "and", "that", "this", "with", "from", "total", "there", "which", "have", "were",
                                          "what", "true", "false", "null", "none", "rows", "sheet", "table", "value", "values"]
 
     /// Distinctive lower-cased words (4+ letters) of a text.
     static func words(_ text: String) -> Set<String> {
         var out = Set<String>()
-        for w in text.lowercased().split(whereSeparator: { !$0.isLetter }) where w.count >= 4 && !stopWords.contains(String(w)) {
+        for w in text.lowercased().split(whereSeparator: { !$0.isLetter && !$0.isNumber }) where w.contains(where: \.isLetter) && w.count >= 4 && !stopWords.contains(String(w)) {
             out.insert(String(w))
         }
         return out

@@ -54,7 +54,7 @@ struct ToolRunner: Sendable {
             switch call.name {
             case "sql":
                 guard let sql = string("query", "sql", "statement") else { return failure("'sql' needs a 'query' argument holding one SELECT") }
-                return try await runSQL(sql, call: call)
+                return try await runSQL(Self.cleanSQL(sql), call: call)
             case "read_range":
                 guard let range = string("range", "cells", "a1") else { return failure("'read_range' needs a 'range' argument such as A1:D10") }
                 return try await readRange(sheet: string("sheet", "sheet_name"), range: range, call: call)
@@ -100,6 +100,25 @@ struct ToolRunner: Sendable {
         return ToolOutcome(resultText: text,
                            step: AgentStep(tool: "sql", arguments: call.argumentsText, summary: summary, ranges: merged.map(\.a1), ok: true),
                            evidence: evidence)
+    }
+
+    /// Small models (and proxies in front of them) often HTML-escape the SQL they write
+    /// (`&#34;`, `&amp;#34;`) or leak the JSON's closing `"}` into the string: undo both before
+    /// running it. Measured with smollm2:135m behind the test shim (RealModelChatTests).
+    static func cleanSQL(_ raw: String) -> String {
+        var sql = raw
+        let entities = ["&amp;": "&", "&#34;": "\"", "&quot;": "\"", "&#39;": "'", "&apos;": "'", "&lt;": "<", "&gt;": ">"]
+        for _ in 0..<3 where sql.contains("&") {
+            var next = sql
+            for (k, v) in entities { next = next.replacingOccurrences(of: k, with: v) }
+            if next == sql { break }
+            sql = next
+        }
+        sql = sql.trimmingCharacters(in: .whitespacesAndNewlines)
+        while sql.hasSuffix("\"}") || (sql.hasSuffix("\"") && sql.filter { $0 == "\"" }.count % 2 == 1) {
+            sql = String(sql.dropLast(sql.hasSuffix("\"}") ? 2 : 1)).trimmingCharacters(in: .whitespaces)
+        }
+        return sql
     }
 
     /// For rows that come from no single sheet row (aggregates): the data ranges of the tables

@@ -17,7 +17,7 @@ import XLChatWorkbook
         ])
         defer { Task { await server.shutdown() } }
         let log = EventLog()
-        let answer = try await f.analyst(server).ask(outline: f.outline, question: "total amount?", model: "tiny") { log.add($0) }
+        let answer = try await f.analyst(server).ask(outline: f.outline, question: "total amount?", model: "test-chat") { log.add($0) }
         #expect(answer.usedFallback)
         #expect(answer.steps.count == 1 && answer.steps[0].tool == "sql" && answer.steps[0].ok)
         #expect(answer.answer == "The total is 2467.75.")
@@ -35,7 +35,7 @@ import XLChatWorkbook
 
     @Test func sessionsSurviveANewStoreAndReset() async throws {
         let f = try await Fixture()
-        let server = try await startServer([.text(["North leads."]), .text(["Then South."])])
+        let server = try await startServer([.text(["North leads."]), .text(["Then South."]), .text(["ok"])])
         defer { Task { await server.shutdown() } }
         let first = try await f.analyst(server).ask(outline: f.outline, question: "Who leads?", sessionId: "s-1", model: "test-chat")
         #expect(first.sessionId == "s-1")
@@ -184,6 +184,12 @@ import XLChatWorkbook
         #expect(ungrounded("1. First point\n2. Second point") == [])
         #expect(ungrounded("Cell B12 in Q3 of the 3rd sheet") == [])
         #expect(ungrounded("The total is 33.4.") == ["33.4"])
+    }
+
+    @Test func escapedSQLFromSmallModelsIsCleaned() {
+        #expect(ToolRunner.cleanSQL("SELECT SUM(Amount) AS Total FROM sales&#34;}") == "SELECT SUM(Amount) AS Total FROM sales")
+        #expect(ToolRunner.cleanSQL("SELECT * FROM &amp;#34;t&amp;#34; WHERE a &lt; 3") == "SELECT * FROM \"t\" WHERE a < 3")
+        #expect(ToolRunner.cleanSQL("SELECT \"a\" FROM t") == "SELECT \"a\" FROM t")
     }
 
     @Test func tokensReadNumbersAsWritten() {

@@ -34,7 +34,7 @@ import XLChatWorkbook
         #expect(tool.contains("2467.75") && tool.contains("<<<DATA"))
         // The prompt carried the outline with typed columns and sample rows.
         let system = chatMessages(server, 0).first?["content"]?.stringValue ?? ""
-        #expect(system.contains(f.table.name) && system.contains("\(amount) (number") && system.contains("Widget"))
+        #expect(system.contains(f.table.name) && system.contains("\(amount) (real") && system.contains("Widget"))
         #expect(server.requests(path: "/api/chat")[0].json?["tools"]?.arrayValue?.count == 3)
     }
 

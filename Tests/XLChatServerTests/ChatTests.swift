@@ -190,9 +190,12 @@ import XLChatTestSupport
             model.enqueue(.stream([.wait(0.1), .text("Answer \(i)"), .text(".")]))
             let params = try JSONValue.from(ChatAskRequest(workbookId: wb.workbookId, question: "question number \(i)?"))
             let sent = ScriptedModelServer.now()
-            let (_, reply) = client.startRequest(method: ChatAskRequest.method, params: params)
-            _ = try await client.nextNotification(method: ChatDeltaNotification.method)
-            let firstDelta = ScriptedModelServer.now()
+            let (id, reply) = client.startRequest(method: ChatAskRequest.method, params: params)
+            var firstDelta = 0.0
+            while firstDelta == 0 {
+                let n = try await client.nextNotification(method: ChatDeltaNotification.method)
+                if n["params"]?["requestId"] == id.json { firstDelta = ScriptedModelServer.now() }
+            }
             _ = try await reply.value
             let timing = model.replyTimings.last!
             let modelTTFT = timing.firstTextSentAt! - timing.requestAt

@@ -67,7 +67,7 @@ public final class Analyst: Sendable {
         // quotes tool results and cites all of them.
         let modelText = run.answer
         var citations = Self.citations(answer: modelText, evidence: run.evidence, structural: Self.structuralWords(outline))
-        if modelText.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty || run.stepLimitReached {
+        if modelText.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty || (run.stepLimitReached && !run.finalAnswerWritten) {
             let summary = Self.summary(run: run, maxSteps: options.maxSteps, hadText: !modelText.isEmpty)
             run.answer += summary
             await onEvent(.delta(summary))
@@ -93,6 +93,8 @@ public final class Analyst: Sendable {
         var toolTexts: [String] = []
         var stepLimitReached = false
         var usedFallback = false
+        /// After the loop stopped, the model answered from the results (no summary needed).
+        var finalAnswerWritten = false
 
         mutating func record(_ outcome: ToolOutcome) async {
             steps.append(outcome.step)
@@ -131,10 +133,16 @@ public final class Analyst: Sendable {
     private func toolLoop(model: String, system: String, history: [ChatMessage], question: String, tools: ToolRunner,
                           options: ChatOptions, run: inout Run) async throws {
         var messages = [ChatMessage.system(system)] + history + [.user(question)]
+        var seen = Set<String>()
+        var repeated = false
         for _ in 0..<max(1, self.options.maxSteps) {
             let (text, calls) = try await reply(model: model, messages: messages, tools: ToolRunner.definitions,
                                                 options: options, stream: true, run: &run)
             if calls.isEmpty { return }
+            // A model that asks again for what it already has (small models loop) is told to answer.
+            let keys = calls.map { $0.name + "\u{1}" + ($0.name == "sql" ? ToolRunner.cleanSQL($0.arguments?["query"]?.stringValue ?? $0.argumentsText) : $0.argumentsText) }
+            if keys.allSatisfy(seen.contains) { repeated = true; break }
+            seen.formUnion(keys)
             messages.append(.assistant(text, toolCalls: calls))
             for call in calls {
                 try Task.checkCancellation()
@@ -143,7 +151,17 @@ public final class Analyst: Sendable {
                 messages.append(.toolResult(outcome.resultText, for: call))
             }
         }
-        run.stepLimitReached = true
+        run.stepLimitReached = !repeated
+        // One last reply without tools, from the results gathered. If it fails or says
+        // nothing, `ask` writes a summary of the tool results instead.
+        guard run.steps.contains(where: \.ok) else { return }
+        messages.append(.user("Answer the question now, briefly, from the tool results above. Do not call tools."))
+        do {
+            _ = try await reply(model: model, messages: messages, tools: [], options: options, stream: true, run: &run)
+            run.finalAnswerWritten = !run.answer.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+        } catch let e as LLMError where e.kind != .unavailable {
+            return
+        }
     }
 
     /// For models without tools: ask for SQL in a fenced block, run it (twice at most, feeding
@@ -233,9 +251,15 @@ public final class Analyst: Sendable {
             }
             return !words(e.text).isDisjoint(with: answerWords)
         }
-        var ranges = evidence.filter(used).flatMap(\.ranges)
-        if ranges.isEmpty { ranges = evidence.filter(\.fromTool).flatMap(\.ranges) }
-        return Citations.merge(ranges)
+        // Tool results the answer used come first: they are what the model chose to look at.
+        // Prompt rows (sample rows, search hits) count when no tool result was used.
+        // Single rows beat many-row hits (windows, columns).
+        let usedItems = evidence.filter(used)
+        for tier in [(true, false), (true, true), (false, false), (false, true)] {
+            let ranges = usedItems.filter { $0.fromTool == tier.0 && $0.coarse == tier.1 }.flatMap(\.ranges)
+            if !ranges.isEmpty { return Citations.merge(ranges) }
+        }
+        return Citations.merge(evidence.filter(\.fromTool).flatMap(\.ranges))
     }
 
     /// Sheet, table and column names: in every row's text, so they say nothing about which

@@ -43,7 +43,7 @@ struct PromptBuilder: Sendable {
             for h in found {
                 let ref = A1.qualified(sheet: h.sheet, range: h.range)
                 hitLines.append("[\(ref)] \(DataBlock.escape(h.text))")
-                hits.append(Evidence(text: DataBlock.escape(h.text), ranges: [SourceRange(sheet: h.sheet, range: h.range)], fromTool: false))
+                hits.append(Evidence(hit: h, fromTool: false))
             }
         }
         var data = "\n\nThe workbook:\n" + DataBlock.wrap("workbook outline", outlineText)

@@ -9,6 +9,18 @@ struct Evidence: Sendable {
     var ranges: [SourceRange]
     /// From a tool call (true) or from the prompt's search hits (false).
     var fromTool: Bool
+    /// A search hit over many rows (a window, a column, a sheet): cited only when no
+    /// single-row item matches the answer.
+    var coarse = false
+
+    init(text: String, ranges: [SourceRange], fromTool: Bool, coarse: Bool = false) {
+        self.text = text; self.ranges = ranges; self.fromTool = fromTool; self.coarse = coarse
+    }
+
+    init(hit: SearchHit, fromTool: Bool) {
+        self.init(text: DataBlock.escape(hit.text), ranges: [SourceRange(sheet: hit.sheet, range: hit.range)], fromTool: fromTool,
+                  coarse: hit.kind != "row" || hit.range.rowCount > 1)
+    }
 }
 
 /// What a tool call produced: the text the model gets back, the step shown to the user, and
@@ -244,7 +256,7 @@ struct ToolRunner: Sendable {
 
     func search(_ query: String, call: ToolCall) async throws -> ToolOutcome {
         let hits = try await index.search(hash: outline.contentHash, query: query, limit: 8, embedder: embedder)
-        let evidence = hits.map { Evidence(text: DataBlock.escape($0.text), ranges: [SourceRange(sheet: $0.sheet, range: $0.range)], fromTool: true) }
+        let evidence = hits.map { Evidence(hit: $0, fromTool: true) }
         let lines = hits.map { "[\(A1.qualified(sheet: $0.sheet, range: $0.range))] \(DataBlock.escape($0.text))" }
         let text = hits.isEmpty ? "No rows match." : "Best matches:\n" + DataBlock.wrap("search results", lines.joined(separator: "\n"))
         let merged = Citations.merge(evidence.flatMap(\.ranges)).map(\.a1)

@@ -79,17 +79,41 @@ import XLChatWorkbook
     @Test func stepLimitEndsWithWhatWasFound() async throws {
         let f = try await Fixture()
         let region = f.column("Region").name
-        let sql = "SELECT \(region) FROM \"\(f.table.name)\" WHERE \(region) = 'North'"
-        let server = try await startServer([.stream([sqlCall(sql)]), .stream([sqlCall(sql)]), .text(["never reached"])])
+        func sql(_ v: String) -> ScriptedModelServer.Step { sqlCall("SELECT \(region) FROM \"\(f.table.name)\" WHERE \(region) = '\(v)'") }
+        // The model never stops calling tools; after the limit it is asked once more, without
+        // tools, and here it says nothing: the agent summarises what the tools found.
+        let server = try await startServer([.stream([sql("North")]), .stream([sql("South")]), .text([""]),
+                                            .stream([sql("East")]), .stream([sql("West")]), .text(["East and West ", "both sold."])])
         defer { Task { await server.shutdown() } }
         let log = EventLog()
         let answer = try await f.analyst(server, maxSteps: 2).ask(outline: f.outline, question: "which regions?", model: "test-chat") { log.add($0) }
         #expect(answer.stepLimitReached)
-        #expect(server.requests(path: "/api/chat").count == 2)
-        #expect(answer.answer.contains("stopped after 2") && answer.answer.contains("North"), "\(answer.answer)")
+        let requests = server.requests(path: "/api/chat")
+        #expect(requests.count == 3)
+        #expect(requests[2].json?["tools"]?.arrayValue?.isEmpty != false)
+        #expect(answer.answer.contains("stopped after 2") && answer.answer.contains("North") && answer.answer.contains("South"), "\(answer.answer)")
         #expect(log.deltas.joined() == answer.answer)
-        // The row the tool found is cited (row 2, the North row).
-        #expect(answer.citations.map(\.a1).contains { $0.hasSuffix("2") }, "\(answer.citations)")
+        // The rows the tools found are cited: rows 2 and 3 (North, South).
+        #expect(answer.citations.map(\.a1) == [A1.qualified(sheet: f.sheet, range: A1.parseRange("A2:A3")!.range)], "\(answer.citations)")
+
+        // Same loop, but the model answers when asked without tools: its answer streams.
+        let log2 = EventLog()
+        let second = try await f.analyst(server, maxSteps: 2).ask(outline: f.outline, question: "which regions now?", model: "test-chat") { log2.add($0) }
+        #expect(second.stepLimitReached && second.answer == "East and West both sold.")
+        #expect(log2.deltas == ["East and West ", "both sold."])
+        #expect(second.citations.map(\.a1) == [A1.qualified(sheet: f.sheet, range: A1.parseRange("A4:A5")!.range)], "\(second.citations)")
+    }
+
+    @Test func repeatedToolCallEndsTheLoopEarly() async throws {
+        let f = try await Fixture()
+        let amount = f.column("Amount").name
+        let call = sqlCall("SELECT SUM(\(amount)) AS total FROM \"\(f.table.name)\"")
+        let server = try await startServer([.stream([call]), .stream([call]), .text(["The total is 2467.75."])])
+        defer { Task { await server.shutdown() } }
+        let answer = try await f.analyst(server).ask(outline: f.outline, question: "total?", model: "test-chat")
+        #expect(answer.steps.count == 1 && !answer.stepLimitReached)
+        #expect(answer.answer == "The total is 2467.75." && answer.ungrounded.isEmpty)
+        #expect(server.requests(path: "/api/chat").count == 3)
     }
 
     @Test func readRangeAndSearchTools() async throws {

@@ -148,3 +148,29 @@ import XLChatWorkbook
         #expect(answer.ungrounded == ["9,999.99", "51%"], "\(answer.ungrounded)")
     }
 }
+
+@Suite(.timeLimit(.minutes(2))) struct AgentCorpusTests {
+    @Test func askAboutACorpusWorkbook() async throws {
+        guard let path = Fixture.corpusFile("agate-excel__ne_1033_data.xlsx") else {
+            print("AgentCorpusTests skipped: ../shared/corpus/files/agate-excel__ne_1033_data.xlsx is absent")
+            return
+        }
+        let f = try await Fixture(existing: path)
+        guard let sheet = f.outline.sheets.first(where: { $0.table?.dataRange != nil }), let table = sheet.table, let data = table.dataRange else {
+            Issue.record("no table inferred in \(path)"); return
+        }
+        // The count the index gives, not a number written into the test.
+        let count = try f.index.query(outline: f.outline, sql: "SELECT COUNT(*) FROM \"\(table.name)\"").rows[0][0].description
+        let server = try await startServer([
+            .stream([sqlCall("SELECT COUNT(*) AS n FROM \"\(table.name)\"")]),
+            .text(["The sheet lists \(count) rows."]),
+        ])
+        defer { Task { await server.shutdown() } }
+        let answer = try await f.analyst(server).ask(outline: f.outline, question: "How many rows are there?", model: "test-chat")
+        #expect(answer.answer == "The sheet lists \(count) rows.")
+        #expect(answer.ungrounded.isEmpty, "\(answer.ungrounded)")
+        #expect(answer.citations == [SourceRange(sheet: table.sheet, range: data)], "\(answer.citations)")
+        let system = chatMessages(server, 0).first?["content"]?.stringValue ?? ""
+        #expect(system.contains(table.name) && system.contains("sample rows"))
+    }
+}

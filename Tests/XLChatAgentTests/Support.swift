@@ -31,6 +31,26 @@ struct Fixture {
         _ = try await index.build(outline: outline, reader: try Workbooks.open(path: path), embedder: HashingEmbedder())
     }
 
+    /// An existing file (the corpus), read where it is; the index goes to a temp dir.
+    init(existing path: String) async throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("xlchat-agent-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        self.path = path
+        outline = try WorkbookOutline.build(reader: try Workbooks.open(path: path), path: path, contentHash: try ContentHash.sha256(path: path))
+        index = try WorkbookIndex(dataDirectory: dir.appendingPathComponent("data"))
+        _ = try await index.build(outline: outline, reader: try Workbooks.open(path: path), embedder: HashingEmbedder())
+    }
+
+    /// ../shared/corpus/files beside the package root, or nil when absent.
+    static func corpusFile(_ name: String) -> String? {
+        var url = URL(fileURLWithPath: #filePath)
+        while url.path != "/" && !FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) {
+            url.deleteLastPathComponent()
+        }
+        let path = url.deletingLastPathComponent().appendingPathComponent("shared/corpus/files/\(name)").path
+        return FileManager.default.fileExists(atPath: path) ? path : nil
+    }
+
     var table: InferredTable { outline.sheets[0].table! }
     var sheet: String { outline.sheets[0].info.name }
     func column(_ header: String) -> TableColumn { table.columns.first { $0.header == header }! }

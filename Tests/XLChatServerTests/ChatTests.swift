@@ -207,3 +207,25 @@ import XLChatTestSupport
         #expect(median < 250, "overhead far above target: \(overheads)")
     }
 }
+
+@Suite(.timeLimit(.minutes(1))) struct ModelEmbedderTests {
+    @Test func embedModelBuildsTheIndexThroughTheModelServer() async throws {
+        let model = ScriptedModelServer(models: ["test-chat:latest", "test-embed:latest"], embeddingDimensions: 8)
+        try await model.start()
+        defer { Task { await model.shutdown() } }
+        var c = TestClient.temporaryConfiguration()
+        c.ollamaHost = model.hostAndPort
+        c.embedModel = "test-embed"
+        let client = TestClient.inProcess(configuration: c)
+        try await client.initialize()
+        let wb = try await client.send(WorkbookOpenRequest(text: "Name,City\nAda,London\nLinus,Helsinki\n", format: "csv", name: "people.csv"))
+        let built = try await client.send(IndexBuildRequest(workbookId: wb.workbookId))
+        #expect(built.embeddingModel == "model:test-embed-8")
+        #expect(!model.requests(path: "/api/embed").isEmpty)
+        let hits = try await client.send(IndexSearchRequest(workbookId: wb.workbookId, query: "Helsinki"))
+        #expect(hits.results.first?.text.contains("Helsinki") == true)
+        let health = try await client.send(HealthRequest())
+        #expect(health.llm?.embedModelPulled == true)
+        await client.close()
+    }
+}

@@ -24,7 +24,12 @@ public enum Grounding {
         var literals = Set<String>()
         for text in sources {
             for t in tokens(in: text) {
-                if t.isLiteral { literals.insert(t.text); continue }
+                if t.isLiteral {
+                    literals.insert(t.text)
+                    // "in 2024" is grounded by a date 2024-03-05.
+                    for part in t.text.split(whereSeparator: { !$0.isNumber }) { if let v = Double(part) { values.append(v) } }
+                    continue
+                }
                 values.append(t.value)
                 if t.percent { values.append(t.value / 100) }
             }

@@ -147,7 +147,9 @@ import XLChatWorkbook
         let t0 = Date()
         task.cancel()
         let result = await task.result
-        #expect(Date().timeIntervalSince(t0) < 1.0)
+        // Typically a few ms; the bound leaves room for a loaded 2-core machine (the wire-level
+        // test holds -32800 to one second).
+        #expect(Date().timeIntervalSince(t0) < 2.0)
         #expect(throws: CancellationError.self) { try result.get() }
         #expect(await server.waitForDisconnect(timeout: 2))
         #expect(try f.sessions().history("k1").isEmpty)
@@ -184,6 +186,7 @@ import XLChatWorkbook
         #expect(ungrounded("1. First point\n2. Second point") == [])
         #expect(ungrounded("Cell B12 in Q3 of the 3rd sheet") == [])
         #expect(ungrounded("The total is 33.4.") == ["33.4"])
+        #expect(ungrounded("Sales in 2024 and 2025.") == ["2025"])
     }
 
     @Test func escapedSQLFromSmallModelsIsCleaned() {

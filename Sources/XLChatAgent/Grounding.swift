@@ -69,6 +69,11 @@ public enum Grounding {
         }
         while i < c.count {
             guard isDigit(i), !isWordChar(i - 1), !(i > 0 && c[i - 1] == "." && isDigit(i - 2)) else { i += 1; continue }
+            // An HTML character reference (&#34;), which small models emit: not a number.
+            if i >= 2, c[i - 1] == "#", c[i - 2] == "&" {
+                while isDigit(i) { i += 1 }
+                continue
+            }
             let start = i
             var j = i
             while isDigit(j) { j += 1 }

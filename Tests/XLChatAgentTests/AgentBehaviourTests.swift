@@ -187,6 +187,7 @@ import XLChatWorkbook
         #expect(ungrounded("Cell B12 in Q3 of the 3rd sheet") == [])
         #expect(ungrounded("The total is 33.4.") == ["33.4"])
         #expect(ungrounded("Sales in 2024 and 2025.") == ["2025"])
+        #expect(ungrounded("FROM sales&#34; and &#39;") == [])
     }
 
     @Test func escapedSQLFromSmallModelsIsCleaned() {

@@ -52,7 +52,10 @@ let package = Package(
         .target(name: "XLChatLLM"),
 
         // Engine: the tool-using analyst (prompting, tools, citations, grounding, sessions).
-        .target(name: "XLChatAgent", dependencies: ["XLChatWorkbook", "XLChatIndex", "XLChatLLM"]),
+        .target(name: "XLChatAgent", dependencies: [
+            "XLChatWorkbook", "XLChatIndex", "XLChatLLM",
+            .product(name: "GRDB", package: "GRDB.swift"),  // sessions.sqlite: conversations and the answer cache
+        ]),
 
         // The server: lifecycle, dispatch, progress, error mapping. Joins wire and engines.
         .target(name: "XLChatServer", dependencies: [
@@ -101,7 +104,7 @@ let package = Package(
             "XLChatMCP", "XLChatProtocol", "JSONRPC", "XLChatTestSupport", "XLChatLLM",
         ]),
         .testTarget(name: "XLChatServerTests", dependencies: [
-            "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatTestSupport", "XLChatWorkbook",
+            "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatTestSupport", "XLChatWorkbook", "XLChatLLM",
         ]),
     ],
     swiftLanguageModes: [.v6]

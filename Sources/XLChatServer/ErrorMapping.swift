@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import XLChatIndex
+import XLChatLLM
 import XLChatProtocol
 import XLChatWorkbook
 
@@ -24,6 +25,14 @@ enum ErrorMapping {
             case .embedderFailed, .storage:
                 logger.error("index error in \(method): \(e)")
                 return .internalError("\(method) failed: \(e.message)")
+            }
+        case let e as LLMError:
+            switch e.kind {
+            case .unavailable: return .work(.llmUnavailable, e.message)
+            case .modelNotFound: return .work(.modelNotFound, e.message)
+            case .streamFailed, .timeout, .badResponse, .toolsUnsupported, .invalidConfiguration:
+                logger.error("model server error in \(method): \(e)")
+                return .internalError("the model server failed (\(e.kind.rawValue)): \(e.message)")
             }
         default:
             logger.error("internal error in \(method): \(String(reflecting: error))")

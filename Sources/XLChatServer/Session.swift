@@ -84,6 +84,9 @@ public final class Session: MessageHandler, Sendable {
         case IndexBuildRequest.method: return try await buildIndex(request.decodeParams(), context: context)
         case IndexSearchRequest.method: return try await searchIndex(request.decodeParams())
         case IndexStatusRequest.method: return try await indexStatus(request.decodeParams())
+        case ChatAskRequest.method: return try await chatAsk(request.decodeParams(), context: context)
+        case ChatHistoryRequest.method: return try chatHistory(request.decodeParams())
+        case ChatResetRequest.method: return try chatReset(request.decodeParams())
         default: throw ResponseError.methodNotFound(request.method)
         }
     }
@@ -143,7 +146,7 @@ public final class Session: MessageHandler, Sendable {
         details["dataDirectory"] = server.configuration.dataDirectory
         details["version"] = XLChatVersion.current
         let ok = checks.values.allSatisfy { $0 == "ok" }
-        return HealthResult(status: ok ? .ok : .degraded, checks: checks, details: details)
+        return HealthResult(status: ok ? .ok : .degraded, checks: checks, details: details, llm: await llmHealth())
     }
 }
 

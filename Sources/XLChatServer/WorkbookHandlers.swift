@@ -85,7 +85,7 @@ extension Session {
     func buildIndex(_ params: IndexBuildRequest, context: RequestContext) async throws -> IndexBuildResult {
         let entry = try await sessionEntry(params.workbookId)
         let index = try server.index()
-        let embedder = server.embedder()
+        let embedder = try await server.embedder()
         let result = try await withProgress(token: params.workDoneToken, connection: context.connection, title: "Indexing \(entry.displayName)") { progress in
             try await Blocking.runAsync {
                 let reader = try Workbooks.open(path: entry.path)
@@ -102,7 +102,7 @@ extension Session {
         let entry = try await sessionEntry(params.workbookId)
         let index = try server.index()
         let limit = min(max(params.limit ?? 10, 1), 100)
-        let hits = try await index.search(hash: entry.outline.contentHash, query: params.query, limit: limit, embedder: server.embedder())
+        let hits = try await index.search(hash: entry.outline.contentHash, query: params.query, limit: limit, embedder: try await server.embedder())
         return IndexSearchResult(results: hits.map {
             SearchResultItem(sheet: $0.sheet, range: $0.range.description, ref: A1.qualified(sheet: $0.sheet, range: $0.range),
                              text: $0.text, score: $0.score, kind: $0.kind)
@@ -131,7 +131,7 @@ extension Session {
     /// Builds the index when the workbook's current version has none (queries need its tables).
     func ensureBuilt(_ entry: WorkbookStore.Entry, index: WorkbookIndex) async throws {
         if (try? index.status(hash: entry.outline.contentHash).built) == true { return }
-        let embedder = server.embedder()
+        let embedder = try await server.embedder()
         _ = try await Blocking.runAsync {
             let reader = try Workbooks.open(path: entry.path)
             return try await index.build(outline: entry.outline, reader: reader, embedder: embedder)

@@ -2,7 +2,9 @@ import Foundation
 import JSONRPC
 import Logging
 import Synchronization
+import XLChatAgent
 import XLChatIndex
+import XLChatLLM
 import XLChatProtocol
 
 /// The server: state shared by every connection (configuration, metrics, open workbooks,
@@ -14,6 +16,8 @@ public final class XLChatServer: Sendable {
     public let logger: Logger
     let workbooks: WorkbookStore
     private let indexState = Mutex<WorkbookIndex?>(nil)
+    private let sessionState = Mutex<SessionStore?>(nil)
+    private let embedderState = Mutex<(any Embedder)?>(nil)
 
     public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "xlchat")) {
         self.configuration = configuration
@@ -33,9 +37,29 @@ public final class XLChatServer: Sendable {
         }
     }
 
-    /// The embedder that builds and searches vectors: the built-in one, which needs no network.
-    func embedder() -> any Embedder {
-        HashingEmbedder()
+    /// The embedder that builds and searches vectors: the model server's `embedModel` when one
+    /// is configured (its vector size probed once), else the built-in one, which needs no network.
+    func embedder() async throws -> any Embedder {
+        if configuration.embedModel.isEmpty { return HashingEmbedder() }
+        if let e = embedderState.withLock({ $0 }) { return e }
+        let probed = try await configuration.makeEmbedder()
+        embedderState.withLock { $0 = probed }
+        return probed
+    }
+
+    /// Conversations and the answer cache (`sessions.sqlite` under the data directory).
+    func sessionStore() throws -> SessionStore {
+        try sessionState.withLock { state in
+            if let state { return state }
+            let store = try SessionStore(dataDirectory: URL(fileURLWithPath: configuration.dataDirectory))
+            state = store
+            return store
+        }
+    }
+
+    /// The model server's client, as the configuration says (provider, address, key).
+    func modelClient(policy: HTTPPolicy = .default) throws -> any ModelClient {
+        try configuration.makeModelClient(policy: policy)
     }
 
     /// A new session (the handler of one connection).
@@ -50,6 +74,7 @@ public final class XLChatServer: Sendable {
         HealthRequest.method, MetricsRequest.method, PingRequest.method,
         WorkbookOpenRequest.method, WorkbookReadRequest.method, WorkbookQueryRequest.method, WorkbookCloseRequest.method,
         IndexBuildRequest.method, IndexSearchRequest.method, IndexStatusRequest.method,
+        ChatAskRequest.method, ChatHistoryRequest.method, ChatResetRequest.method,
     ]
 
     /// Notifications the server accepts from clients.
@@ -58,5 +83,35 @@ public final class XLChatServer: Sendable {
     ]
 
     /// Notifications the server sends.
-    public static let serverNotifications: [String] = [ProgressNotification.method]
+    public static let serverNotifications: [String] = [
+        ProgressNotification.method, ChatDeltaNotification.method, ChatStepNotification.method,
+    ]
+}
+
+extension ServerConfiguration {
+    /// The model server's client this configuration describes (provider, address, key).
+    public func makeModelClient(policy: HTTPPolicy = .default) throws -> any ModelClient {
+        let config: ModelClientConfiguration
+        switch provider.lowercased() {
+        case "openai":
+            let base = baseURL ?? ModelClientConfiguration.defaultOpenAIBaseURL.absoluteString
+            guard let url = URL(string: base), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", url.host != nil else {
+                throw LLMError(.invalidConfiguration, "the base URL '\(base)' is not an http(s) URL such as http://127.0.0.1:8080/v1")
+            }
+            config = ModelClientConfiguration(provider: .openai, baseURL: url, apiKey: apiKey, policy: policy)
+        case "ollama":
+            config = ModelClientConfiguration(provider: .ollama, baseURL: OllamaHost.parse(ollamaHost),
+                                              apiKey: apiKey, policy: policy)
+        default:
+            throw LLMError(.invalidConfiguration, "the provider is '\(provider)'; use 'ollama' or 'openai'")
+        }
+        return config.makeClient()
+    }
+
+    /// The embedder the configuration asks for: the model server's `embedModel` (its vector
+    /// size probed with one request), or the built-in hashing embedder when none is set.
+    public func makeEmbedder() async throws -> any Embedder {
+        if embedModel.isEmpty { return HashingEmbedder() }
+        return try await ModelServerEmbedder.probe(client: makeModelClient(), model: embedModel)
+    }
 }

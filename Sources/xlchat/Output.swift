@@ -5,6 +5,9 @@ import XLChatServer
 
 /// Printing for the command line: aligned tables for people, JSON for scripts.
 enum Output {
+    static func out(_ s: String) { FileHandle.standardOutput.write(Data(s.utf8)) }
+    static func err(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
+
     static func json(_ value: some Encodable) throws {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -57,31 +60,15 @@ enum Output {
     }
 }
 
-/// A progress line on stderr, redrawn in place when stderr is a terminal.
-final class ProgressLine: @unchecked Sendable {
-    private let lock = NSLock()
-    private let tty = isatty(STDERR_FILENO) != 0
-    private var title = ""
+/// Draws `$/progress` notifications of a local session with the same bar `xlchat ask` uses.
+final class ProgressLine: Sendable {
+    private let bar = ProgressBar(enabled: true)
 
     func handle(_ method: String, _ params: JSONValue) {
         guard method == "$/progress", let value = params["value"] else { return }
-        lock.withLock {
-            switch value["kind"]?.stringValue {
-            case "begin":
-                title = value["title"]?.stringValue ?? ""
-                draw(0, value["message"]?.stringValue)
-            case "report":
-                draw(value["percentage"].flatMap { $0.doubleValue } ?? 0, value["message"]?.stringValue)
-            default:
-                if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-            }
+        switch value["kind"]?.stringValue {
+        case "end": bar.finish()
+        default: bar.show(fraction: (value["percentage"]?.doubleValue ?? 0) / 100, message: value["message"]?.stringValue ?? "")
         }
-    }
-
-    private func draw(_ percent: Double, _ message: String?) {
-        guard tty else { return }
-        let width = 24, filled = Int(percent / 100 * Double(width))
-        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-        FileHandle.standardError.write(Data("\r\u{1B}[K\(title) \(bar) \(Int(percent))% \(message ?? "")".utf8))
     }
 }

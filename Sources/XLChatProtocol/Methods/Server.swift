@@ -12,8 +12,11 @@ public struct HealthResult: Codable, Sendable, Hashable {
     public var checks: [String: String]
     /// Facts behind the checks (versions, addresses, models), for display.
     public var details: [String: String]?
-    public init(status: Status, checks: [String: String], details: [String: String]? = nil) {
-        self.status = status; self.checks = checks; self.details = details
+    /// The model server (reachable, version, model pulled). Not part of `status`: the engine
+    /// works without a model; `chat/ask` is what needs one.
+    public var llm: LLMHealth?
+    public init(status: Status, checks: [String: String], details: [String: String]? = nil, llm: LLMHealth? = nil) {
+        self.status = status; self.checks = checks; self.details = details; self.llm = llm
     }
 }
 

@@ -1,0 +1,294 @@
+import Foundation
+import XLChatIndex
+import XLChatLLM
+import XLChatWorkbook
+
+/// A piece of data the model saw, with the cells it comes from: a result row, a search hit.
+struct Evidence: Sendable {
+    var text: String
+    var ranges: [SourceRange]
+    /// From a tool call (true) or from the prompt's search hits (false).
+    var fromTool: Bool
+    /// A search hit over many rows (a window, a column, a sheet): cited only when no
+    /// single-row item matches the answer.
+    var coarse = false
+
+    init(text: String, ranges: [SourceRange], fromTool: Bool, coarse: Bool = false) {
+        self.text = text; self.ranges = ranges; self.fromTool = fromTool; self.coarse = coarse
+    }
+
+    init(hit: SearchHit, fromTool: Bool) {
+        self.init(text: DataBlock.escape(hit.text), ranges: [SourceRange(sheet: hit.sheet, range: hit.range)], fromTool: fromTool,
+                  coarse: hit.kind != "row" || hit.range.rowCount > 1)
+    }
+}
+
+/// What a tool call produced: the text the model gets back, the step shown to the user, and
+/// the evidence it adds.
+struct ToolOutcome: Sendable {
+    var resultText: String
+    var step: AgentStep
+    var evidence: [Evidence]
+}
+
+/// Runs the three read-only tools against one workbook.
+struct ToolRunner: Sendable {
+    let outline: WorkbookOutline
+    let index: WorkbookIndex
+    let embedder: any Embedder
+    let options: AgentOptions
+
+    static let definitions: [ToolDefinition] = [
+        ToolDefinition(name: "sql", description: "Run one read-only SQLite SELECT over the workbook's tables (names and columns as listed in the outline; _row is the sheet row number). Returns up to 50 rows.",
+                       parameters: ["type": "object", "properties": ["query": ["type": "string", "description": "One SELECT statement."]], "required": ["query"]]),
+        ToolDefinition(name: "read_range", description: "Read the cells of a sheet by A1 range, e.g. sheet 'Sales', range 'A1:D10'. Returns up to 50 rows.",
+                       parameters: ["type": "object", "properties": ["sheet": ["type": "string", "description": "Sheet name."],
+                                                                      "range": ["type": "string", "description": "A1 range such as B2:D9."]],
+                                    "required": ["range"]]),
+        ToolDefinition(name: "search", description: "Find the rows whose text best matches some words (names, codes, descriptions).",
+                       parameters: ["type": "object", "properties": ["query": ["type": "string", "description": "Words to look for."]], "required": ["query"]]),
+    ]
+
+    func run(_ call: ToolCall) async -> ToolOutcome {
+        func failure(_ message: String) -> ToolOutcome {
+            ToolOutcome(resultText: "ERROR: \(message)\nFix the call and try again, or answer from what you have.",
+                        step: AgentStep(tool: call.name, arguments: call.argumentsText, summary: "error: \(message)", ranges: [], ok: false),
+                        evidence: [])
+        }
+        guard let args = call.arguments else {
+            return failure("the arguments of '\(call.name)' are not a JSON object: \(call.argumentsText.prefix(200))")
+        }
+        func string(_ keys: String...) -> String? {
+            for k in keys { if let v = args[k]?.stringValue, !v.trimmingCharacters(in: .whitespaces).isEmpty { return v } }
+            return nil
+        }
+        do {
+            switch call.name {
+            case "sql":
+                guard let sql = string("query", "sql", "statement") else { return failure("'sql' needs a 'query' argument holding one SELECT") }
+                return try await runSQL(Self.cleanSQL(sql), call: call)
+            case "read_range":
+                guard let range = string("range", "cells", "a1") else { return failure("'read_range' needs a 'range' argument such as A1:D10") }
+                return try await readRange(sheet: string("sheet", "sheet_name"), range: range, call: call)
+            case "search":
+                guard let query = string("query", "text", "q") else { return failure("'search' needs a 'query' argument") }
+                return try await search(query, call: call)
+            default:
+                return failure("there is no tool named '\(call.name)'; the tools are sql, read_range and search")
+            }
+        } catch is CancellationError {
+            return failure("cancelled")
+        } catch let e as IndexError {
+            return failure(e.message)
+        } catch let e as WorkbookError {
+            return failure(e.message)
+        } catch {
+            return failure("\(error)")
+        }
+    }
+
+    // MARK: sql
+
+    func runSQL(_ sql: String, call: ToolCall) async throws -> ToolOutcome {
+        let outline = outline, index = index, limit = options.maxResultRows, timeout = options.queryTimeout
+        let result = try await Offload.run { try index.query(outline: outline, sql: sql, limit: limit, timeout: timeout) }
+        let fallbackRanges = Self.tableRanges(forSQL: sql, outline: outline)
+        let rowColumn = result.columns.firstIndex(of: "_row")
+        var lines = [result.columns.joined(separator: " | ")]
+        var evidence: [Evidence] = []
+        var allRanges: [SourceRange] = []
+        for (i, row) in result.rows.enumerated() {
+            let cells = row.map { Self.text($0) }
+            lines.append(cells.joined(separator: " | "))
+            let values = cells.enumerated().filter { $0.offset != rowColumn }.map(\.element).joined(separator: " | ")
+            let ranges = result.sourceRanges.indices.contains(i) ? result.sourceRanges[i].map { [$0] } ?? fallbackRanges : fallbackRanges
+            evidence.append(Evidence(text: values, ranges: ranges, fromTool: true))
+            allRanges += ranges
+        }
+        let merged = Citations.merge(allRanges)
+        let rowsNote = "\(result.rows.count) row\(result.rows.count == 1 ? "" : "s")\(result.truncated ? " (more exist; narrow the query)" : "")"
+        let text = "Result of the SQL query, \(rowsNote):\n" + DataBlock.wrap("sql result", lines.joined(separator: "\n"))
+        let summary = result.rows.isEmpty ? "no rows" : "\(rowsNote): \(result.columns.joined(separator: ", "))"
+        return ToolOutcome(resultText: text,
+                           step: AgentStep(tool: "sql", arguments: call.argumentsText, summary: summary, ranges: merged.map(\.a1), ok: true),
+                           evidence: evidence)
+    }
+
+    /// Small models (and proxies in front of them) often HTML-escape the SQL they write
+    /// (`&#34;`, `&amp;#34;`) or leak the JSON's closing `"}` into the string: undo both before
+    /// running it. Measured with smollm2:135m behind the test shim (RealModelChatTests).
+    static func cleanSQL(_ raw: String) -> String {
+        var sql = raw
+        let entities = ["&amp;": "&", "&#34;": "\"", "&quot;": "\"", "&#39;": "'", "&apos;": "'", "&lt;": "<", "&gt;": ">"]
+        for _ in 0..<3 where sql.contains("&") {
+            var next = sql
+            for (k, v) in entities { next = next.replacingOccurrences(of: k, with: v) }
+            if next == sql { break }
+            sql = next
+        }
+        sql = sql.trimmingCharacters(in: .whitespacesAndNewlines)
+        while sql.hasSuffix("\"}") || (sql.hasSuffix("\"") && sql.filter { $0 == "\"" }.count % 2 == 1) {
+            sql = String(sql.dropLast(sql.hasSuffix("\"}") ? 2 : 1)).trimmingCharacters(in: .whitespaces)
+        }
+        return sql
+    }
+
+    /// For rows that come from no single sheet row (aggregates): the data ranges of the tables
+    /// the SQL names, narrowed to the columns it names (all columns when it names none).
+    static func tableRanges(forSQL sql: String, outline: WorkbookOutline) -> [SourceRange] {
+        let words = identifiers(in: sql)
+        var out: [SourceRange] = []
+        for sheet in outline.sheets {
+            guard let table = sheet.table, let data = table.dataRange, words.contains(table.name.lowercased()) else { continue }
+            let named = table.columns.filter { words.contains($0.name.lowercased()) }
+            if named.isEmpty {
+                out.append(SourceRange(sheet: table.sheet, range: data))
+            } else {
+                for c in named {
+                    out.append(SourceRange(sheet: table.sheet, range: CellRange(rows: data.start.row...data.end.row, columns: c.sourceColumn...c.sourceColumn)))
+                }
+            }
+        }
+        return Citations.merge(out)
+    }
+
+    /// Lower-cased identifiers of a SQL text, bare and quoted ("x", `x`, [x]).
+    static func identifiers(in sql: String) -> Set<String> {
+        var out = Set<String>()
+        var current = ""
+        var quote: Character? = nil
+        for ch in sql {
+            if let q = quote {
+                if ch == q || (q == "[" && ch == "]") { out.insert(current.lowercased()); current = ""; quote = nil } else { current.append(ch) }
+                continue
+            }
+            if ch == "\"" || ch == "`" || ch == "[" {
+                if !current.isEmpty { out.insert(current.lowercased()); current = "" }
+                quote = ch
+            } else if ch.isLetter || ch.isNumber || ch == "_" {
+                current.append(ch)
+            } else {
+                if !current.isEmpty { out.insert(current.lowercased()); current = "" }
+            }
+        }
+        if !current.isEmpty { out.insert(current.lowercased()) }
+        return out
+    }
+
+    static func text(_ v: SQLValue) -> String {
+        switch v {
+        case .null: return ""
+        case let .real(d): return Self.number(d)
+        default: return DataBlock.escape(v.description)
+        }
+    }
+
+    static func number(_ d: Double) -> String {
+        if d.isFinite, d == d.rounded(), abs(d) < 9e15 { return String(Int64(d)) }
+        return String(d)
+    }
+
+    // MARK: read_range
+
+    func readRange(sheet sheetArg: String?, range text: String, call: ToolCall) async throws -> ToolOutcome {
+        guard let parsed = A1.parseRange(text.trimmingCharacters(in: .whitespaces)) else {
+            throw WorkbookError(.invalidRange, "'\(text)' is not an A1 range (like B2:D9)")
+        }
+        let wanted = parsed.sheet ?? sheetArg
+        let sheets = outline.sheets
+        let sheet: SheetOutline
+        if let wanted {
+            guard let s = sheets.first(where: { $0.info.name == wanted }) ?? sheets.first(where: { $0.info.name.lowercased() == wanted.lowercased() }) else {
+                throw WorkbookError(.unknownSheet, "no sheet named '\(wanted)'; the sheets are: \(sheets.map { "'\($0.info.name)'" }.joined(separator: ", "))")
+            }
+            sheet = s
+        } else if sheets.count == 1 {
+            sheet = sheets[0]
+        } else {
+            throw WorkbookError(.unknownSheet, "say which sheet: \(sheets.map { "'\($0.info.name)'" }.joined(separator: ", "))")
+        }
+        let path = outline.path, index = sheet.info.index, used = sheet.summary.usedRange, limit = options.maxResultRows
+        let range = parsed.range
+        guard range.columnCount <= 200 else {
+            throw WorkbookError(.invalidRange, "range \(range) is \(range.columnCount) columns wide; read at most 200 columns at once")
+        }
+        let read = try await Offload.run {
+            let reader = try Workbooks.open(path: path)
+            return try RangeReader.read(reader, sheetIndex: index, range: range, usedRange: used, limit: limit)
+        }
+        guard let got = read.range else {
+            return ToolOutcome(resultText: "The range is empty.", step: AgentStep(tool: "read_range", arguments: call.argumentsText, summary: "empty", ranges: [], ok: true), evidence: [])
+        }
+        var lines: [String] = []
+        var evidence: [Evidence] = []
+        for (i, row) in read.rows.enumerated() {
+            let r = got.start.row + i
+            guard row.contains(where: { !$0.isEmpty }) else { continue }
+            var cells: [String] = []
+            for (j, v) in row.enumerated() where !v.isEmpty {
+                cells.append("\(A1.columnName(got.start.column + j))\(r + 1)=\(Self.cellText(v))")
+            }
+            lines.append(cells.joined(separator: " | "))
+            evidence.append(Evidence(text: row.map(Self.cellText).joined(separator: " | "),
+                                     ranges: [SourceRange(sheet: sheet.info.name, range: CellRange(rows: r...r, columns: got.start.column...got.end.column))],
+                                     fromTool: true))
+        }
+        let ref = A1.qualified(sheet: sheet.info.name, range: got)
+        let text = "Cells of \(ref)\(read.truncated ? " (truncated; read fewer rows)" : ""):\n" + DataBlock.wrap("cells \(ref)", lines.joined(separator: "\n"))
+        return ToolOutcome(resultText: text,
+                           step: AgentStep(tool: "read_range", arguments: call.argumentsText,
+                                           summary: "\(ref): \(evidence.count) non-empty row\(evidence.count == 1 ? "" : "s")", ranges: [ref], ok: true),
+                           evidence: evidence)
+    }
+
+    static func cellText(_ v: CellValue) -> String {
+        switch v {
+        case .empty: return ""
+        case let .number(d): return number(d)
+        case let .string(s): return DataBlock.escape(s)
+        case let .bool(b): return b ? "TRUE" : "FALSE"
+        case let .error(e): return e
+        case .temporal: return v.isoText ?? ""
+        }
+    }
+
+    // MARK: search
+
+    func search(_ query: String, call: ToolCall) async throws -> ToolOutcome {
+        let hits = try await index.search(hash: outline.contentHash, query: query, limit: 8, embedder: embedder)
+        let evidence = hits.map { Evidence(hit: $0, fromTool: true) }
+        let lines = hits.map { "[\(A1.qualified(sheet: $0.sheet, range: $0.range))] \(DataBlock.escape($0.text))" }
+        let text = hits.isEmpty ? "No rows match." : "Best matches:\n" + DataBlock.wrap("search results", lines.joined(separator: "\n"))
+        let merged = Citations.merge(evidence.flatMap(\.ranges)).map(\.a1)
+        let summary = hits.isEmpty ? "no matches" : "\(hits.count) hit\(hits.count == 1 ? "" : "s"), best \(A1.qualified(sheet: hits[0].sheet, range: hits[0].range))"
+        return ToolOutcome(resultText: text, step: AgentStep(tool: "search", arguments: call.argumentsText, summary: summary, ranges: merged, ok: true),
+                           evidence: evidence)
+    }
+}
+
+/// Workbook content goes to the model only inside these blocks; the system prompt says that
+/// what is inside is data, never instructions. Content cannot close a block early: the
+/// markers' brackets are replaced inside it.
+enum DataBlock {
+    static let open = "<<<DATA"
+    static let close = "DATA>>>"
+
+    static func wrap(_ label: String, _ body: String) -> String {
+        "\(open) \(escape(label))\n\(body)\n\(close)"
+    }
+
+    static func escape(_ s: String) -> String {
+        guard s.contains("<<<") || s.contains(">>>") || s.contains("DATA") else { return s }
+        return s.replacingOccurrences(of: "<<<", with: "‹‹‹").replacingOccurrences(of: ">>>", with: "›››")
+    }
+}
+
+/// Synchronous engine work (SQL, reading cells) off the cooperative pool.
+enum Offload {
+    private static let queue = DispatchQueue(label: "xlchat.agent", qos: .userInitiated, attributes: .concurrent)
+    static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+            queue.async { c.resume(with: Result { try work() }) }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+/// `chat/ask`: ask a question about an open workbook. The answer streams as `chat/delta`
+/// notifications (joined, they are `answer`) and each tool call is reported as `chat/step`.
+/// Indexes the workbook first when it has no index (with `$/progress` on `workDoneToken`).
+public struct ChatAskRequest: RequestType, Hashable {
+    public static let method = "chat/ask"
+    public typealias Response = ChatAskResult
+    public var workbookId: String
+    public var question: String
+    /// Continue this conversation (a new one is started, and its id returned, when absent).
+    public var sessionId: String?
+    /// The chat model (default: the server's).
+    public var model: String?
+    public var workDoneToken: ProgressToken?
+    public init(workbookId: String, question: String, sessionId: String? = nil, model: String? = nil, workDoneToken: ProgressToken? = nil) {
+        self.workbookId = workbookId; self.question = question; self.sessionId = sessionId; self.model = model
+        self.workDoneToken = workDoneToken
+    }
+}
+
+public struct Citation: Codable, Sendable, Hashable {
+    public var workbookId: String
+    public var sheet: String
+    /// A1 range on that sheet (`B2:D9`).
+    public var range: String
+    public init(workbookId: String, sheet: String, range: String) { self.workbookId = workbookId; self.sheet = sheet; self.range = range }
+}
+
+/// One tool call of the agent (in `chat/step` and in the result's `steps`).
+public struct ChatStepInfo: Codable, Sendable, Hashable {
+    /// `sql`, `read_range` or `search`.
+    public var tool: String
+    /// The arguments as the model wrote them (JSON text).
+    public var arguments: String
+    public var summary: String
+    /// Qualified ranges behind the result (`Sales!B2:D9`).
+    public var ranges: [String]
+    public init(tool: String, arguments: String, summary: String, ranges: [String]) {
+        self.tool = tool; self.arguments = arguments; self.summary = summary; self.ranges = ranges
+    }
+}
+
+public struct ChatAskResult: Codable, Sendable, Hashable {
+    public var answer: String
+    public var citations: [Citation]
+    public var sessionId: String
+    public var model: String
+    /// The answer came from the cache (same workbook content, question, model and conversation).
+    public var cached: Bool
+    public var durationMs: Double
+    /// Numbers in the answer found neither in the data the model saw nor in the question.
+    public var ungrounded: [String]
+    public var steps: [ChatStepInfo]?
+    public init(answer: String, citations: [Citation], sessionId: String, model: String, cached: Bool, durationMs: Double,
+                ungrounded: [String], steps: [ChatStepInfo]? = nil) {
+        self.answer = answer; self.citations = citations; self.sessionId = sessionId; self.model = model; self.cached = cached
+        self.durationMs = durationMs; self.ungrounded = ungrounded; self.steps = steps
+    }
+}
+
+/// `chat/delta` (server → client): a piece of the answer of request `requestId`, in order.
+public struct ChatDeltaNotification: NotificationType, Hashable {
+    public static let method = "chat/delta"
+    public var requestId: RequestID
+    public var text: String
+    public init(requestId: RequestID, text: String) { self.requestId = requestId; self.text = text }
+}
+
+/// `chat/step` (server → client): a tool call of request `requestId` finished.
+public struct ChatStepNotification: NotificationType, Hashable {
+    public static let method = "chat/step"
+    public var requestId: RequestID
+    public var tool: String
+    public var arguments: String
+    public var summary: String
+    public var ranges: [String]
+    public init(requestId: RequestID, tool: String, arguments: String, summary: String, ranges: [String]) {
+        self.requestId = requestId; self.tool = tool; self.arguments = arguments; self.summary = summary; self.ranges = ranges
+    }
+}
+
+/// `chat/history`: the stored turns of a conversation (empty for an unknown session).
+public struct ChatHistoryRequest: RequestType, Hashable {
+    public static let method = "chat/history"
+    public typealias Response = ChatHistoryResult
+    public var sessionId: String
+    public init(sessionId: String) { self.sessionId = sessionId }
+}
+
+public struct ChatMessageInfo: Codable, Sendable, Hashable {
+    /// `user` or `assistant`.
+    public var role: String
+    public var content: String
+    /// ISO 8601.
+    public var createdAt: String
+    public var citations: [String]?
+    public var ungrounded: [String]?
+    public init(role: String, content: String, createdAt: String, citations: [String]? = nil, ungrounded: [String]? = nil) {
+        self.role = role; self.content = content; self.createdAt = createdAt; self.citations = citations; self.ungrounded = ungrounded
+    }
+}
+
+public struct ChatHistoryResult: Codable, Sendable, Hashable {
+    public var messages: [ChatMessageInfo]
+    public init(messages: [ChatMessageInfo]) { self.messages = messages }
+}
+
+/// `chat/reset`: forget a conversation. Answers null.
+public struct ChatResetRequest: RequestType, Hashable {
+    public static let method = "chat/reset"
+    public typealias Response = VoidResponse
+    public var sessionId: String
+    public init(sessionId: String) { self.sessionId = sessionId }
+}
+
+/// What `server/health` says about the model server.
+public struct LLMHealth: Codable, Sendable, Hashable {
+    /// "Ollama at http://127.0.0.1:11434"
+    public var endpoint: String
+    public var reachable: Bool
+    public var version: String?
+    public var model: String
+    /// Whether the server has the chat model (nil when unreachable).
+    public var modelPulled: Bool?
+    public var embedModel: String?
+    public var embedModelPulled: Bool?
+    /// What is wrong, when something is.
+    public var problem: String?
+    public init(endpoint: String, reachable: Bool, version: String?, model: String, modelPulled: Bool?,
+                embedModel: String? = nil, embedModelPulled: Bool? = nil, problem: String? = nil) {
+        self.endpoint = endpoint; self.reachable = reachable; self.version = version; self.model = model
+        self.modelPulled = modelPulled; self.embedModel = embedModel; self.embedModelPulled = embedModelPulled; self.problem = problem
+    }
+}

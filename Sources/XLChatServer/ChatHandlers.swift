@@ -1,0 +1,106 @@
+import Foundation
+import JSONRPC
+import XLChatAgent
+import XLChatIndex
+import XLChatLLM
+import XLChatProtocol
+import XLChatWorkbook
+
+/// chat/* handlers: the analyst (XLChatAgent) behind the wire. Deltas and steps go out as
+/// notifications, in order, before the reply; cancelling the request cancels the agent's task,
+/// which closes the model's HTTP stream.
+extension Session {
+    func chatAsk(_ params: ChatAskRequest, context: RequestContext) async throws -> ChatAskResult {
+        let question = params.question.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !question.isEmpty else { throw ResponseError.invalidParams("invalid params: 'question' is empty") }
+        if let s = params.sessionId, s.isEmpty || s.count > 200 {
+            throw ResponseError.invalidParams("invalid params: 'sessionId' must be 1 to 200 characters")
+        }
+        let entry = try await sessionEntry(params.workbookId)
+        let index = try server.index()
+        let embedder = try await server.embedder()
+        if (try? index.status(hash: entry.outline.contentHash).built) != true {
+            _ = try await withProgress(token: params.workDoneToken, connection: context.connection, title: "Indexing \(entry.displayName)") { progress in
+                let reader = try Workbooks.open(path: entry.path)
+                return try await index.build(outline: entry.outline, reader: reader, embedder: embedder) { update in
+                    progress.report(fraction: update.fraction, message: update.message)
+                }
+            }
+        }
+        let analyst = Analyst(client: try server.modelClient(), index: index, embedder: embedder, sessions: try server.sessionStore(),
+                              options: AgentOptions(queryTimeout: Double(server.configuration.queryTimeoutMs) / 1000))
+        let model = (params.model?.isEmpty == false ? params.model : nil) ?? server.configuration.model
+        let connection = context.connection
+        let requestId = context.id
+        let answer = try await analyst.ask(outline: entry.outline, question: question, sessionId: params.sessionId, model: model) { event in
+            switch event {
+            case .delta(let text):
+                await connection.send(ChatDeltaNotification(requestId: requestId, text: text))
+            case .step(let step):
+                await connection.send(ChatStepNotification(requestId: requestId, tool: step.tool, arguments: step.arguments,
+                                                           summary: step.summary, ranges: step.ranges))
+            }
+        }
+        return ChatAskResult(
+            answer: answer.answer,
+            citations: answer.citations.map { Citation(workbookId: entry.id, sheet: $0.sheet, range: $0.range.description) },
+            sessionId: answer.sessionId, model: answer.model, cached: answer.cached, durationMs: answer.durationMs,
+            ungrounded: answer.ungrounded,
+            steps: answer.steps.map { ChatStepInfo(tool: $0.tool, arguments: $0.arguments, summary: $0.summary, ranges: $0.ranges) })
+    }
+
+    func chatHistory(_ params: ChatHistoryRequest) throws -> ChatHistoryResult {
+        let messages = try server.sessionStore().history(params.sessionId)
+        let iso = ISO8601DateFormatter()
+        return ChatHistoryResult(messages: messages.map {
+            ChatMessageInfo(role: $0.role.rawValue, content: $0.content, createdAt: iso.string(from: Date(timeIntervalSince1970: $0.createdAt)),
+                            citations: $0.role == .assistant ? $0.citations : nil, ungrounded: $0.role == .assistant ? $0.ungrounded : nil)
+        })
+    }
+
+    func chatReset(_ params: ChatResetRequest) throws -> VoidResponse {
+        try server.sessionStore().reset(params.sessionId)
+        return VoidResponse()
+    }
+
+    /// `server/health`'s view of the model server (one attempt, short timeouts).
+    func llmHealth() async -> LLMHealth {
+        let config = server.configuration
+        let client: any ModelClient
+        do {
+            client = try server.modelClient(policy: HTTPPolicy(firstByteTimeout: 3, stallTimeout: 3, maxAttempts: 1))
+        } catch {
+            return LLMHealth(endpoint: config.provider, reachable: false, version: nil, model: config.model, modelPulled: nil,
+                             problem: "\(error)")
+        }
+        var wanted = [config.model]
+        if !config.embedModel.isEmpty { wanted.append(config.embedModel) }
+        let status = await client.status(models: wanted)
+        return LLMHealth(endpoint: status.endpoint, reachable: status.reachable, version: status.version, model: config.model,
+                         modelPulled: status.models[config.model],
+                         embedModel: config.embedModel.isEmpty ? nil : config.embedModel,
+                         embedModelPulled: config.embedModel.isEmpty ? nil : status.models[config.embedModel],
+                         problem: status.problem?.message)
+    }
+}
+
+/// An `Embedder` backed by the model server's embedding endpoint (`XLCHAT_EMBED_MODEL`). The
+/// vector size is learned from one probe embedding when the server first needs the embedder.
+struct ModelServerEmbedder: Embedder {
+    let client: any ModelClient
+    let model: String
+    let dimensions: Int
+    var identifier: String { "model:\(model)-\(dimensions)" }
+
+    static func probe(client: any ModelClient, model: String) async throws -> ModelServerEmbedder {
+        let v = try await client.embed(model: model, texts: ["xlchat"])
+        guard let first = v.first, !first.isEmpty else {
+            throw LLMError(.badResponse, "\(client.endpointDescription) returned no embedding for the model '\(model)'")
+        }
+        return ModelServerEmbedder(client: client, model: model, dimensions: first.count)
+    }
+
+    func embed(_ texts: [String]) async throws -> [[Float]] {
+        try await client.embed(model: model, texts: texts)
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+import XLChatAgent
+import XLChatIndex
+import XLChatLLM
+import XLChatWorkbook
+
+/// The real small model (smollm2:135m behind the Ollama-API shim of
+/// ../shared/tools/llm/serve-small-model.sh, 127.0.0.1:11439 unless OLLAMA_HOST says
+/// otherwise). Asserts shape only: the model's facts are often wrong.
+enum RealChatServer {
+    static let model = "smollm2:135m"
+    static let url: URL = {
+        if let h = ProcessInfo.processInfo.environment["OLLAMA_HOST"], !h.isEmpty { return OllamaHost.parse(h) }
+        return URL(string: "http://127.0.0.1:11439")!
+    }()
+
+    /// nil when the server answers /api/tags and lists the model; else why not.
+    static let problem: String? = {
+        let sem = DispatchSemaphore(value: 0)
+        final class Box: @unchecked Sendable { var result: String? = "no answer within 2 s" }
+        let box = Box()
+        var req = URLRequest(url: url.appendingPathComponent("api/tags"))
+        req.timeoutInterval = 2
+        URLSession.shared.dataTask(with: req) { data, response, error in
+            if let error { box.result = error.localizedDescription }
+            else if (response as? HTTPURLResponse)?.statusCode != 200 { box.result = "HTTP \((response as? HTTPURLResponse)?.statusCode ?? 0)" }
+            else if let data, String(decoding: data, as: UTF8.self).contains(model) { box.result = nil }
+            else { box.result = "the server does not list \(model)" }
+            sem.signal()
+        }.resume()
+        _ = sem.wait(timeout: .now() + 3)
+        if let p = box.result {
+            print("RealModelChatTests skipped: no \(model) at \(url.absoluteString) (\(p)). Start it with /work/shared/tools/llm/serve-small-model.sh start /tmp/llm-server")
+        }
+        return box.result
+    }()
+}
+
+@Suite(.timeLimit(.minutes(5)), .serialized) struct RealModelChatTests {
+    @Test(.enabled(if: RealChatServer.problem == nil, "no real model server (see the printed reason)"))
+    func realQuestionEndToEnd() async throws {
+        let f = try await Fixture()
+        let analyst = Analyst(client: OllamaClient(baseURL: RealChatServer.url), index: f.index, embedder: HashingEmbedder(),
+                              sessions: try f.sessions(), options: AgentOptions(maxSteps: 3, chat: ChatOptionsValue(temperature: 0, maxTokens: 160)))
+        let log = EventLog()
+        let started = Date()
+        let answer = try await analyst.ask(outline: f.outline, question: "What is the total of the Amount column? Use the sql tool.",
+                                           sessionId: "real-1", model: RealChatServer.model) { log.add($0) }
+        let seconds = Date().timeIntervalSince(started)
+        print("real model: \(String(format: "%.1f", seconds)) s, \(answer.steps.count) tool calls, \(log.deltas.count) deltas, stepLimit=\(answer.stepLimitReached)")
+        for s in answer.steps { print("  step \(s.tool) ok=\(s.ok) args=\(s.arguments.prefix(120)) -> \(s.summary.prefix(120))") }
+        print("  answer: \(answer.answer.prefix(400).replacingOccurrences(of: "\n", with: " "))")
+        print("  citations: \(answer.citations.map(\.a1)), ungrounded: \(answer.ungrounded)")
+        // Shape: the model called a tool, the agent ran it, text streamed, deltas join to the answer.
+        #expect(!answer.steps.isEmpty, "the model made no tool call")
+        #expect(answer.steps.allSatisfy { ["sql", "read_range", "search", "sql"].contains($0.tool) || !$0.ok })
+        #expect(!answer.answer.isEmpty && !log.deltas.isEmpty)
+        #expect(log.deltas.joined() == answer.answer)
+        if answer.steps.contains(where: \.ok) { #expect(!answer.citations.isEmpty) }
+        #expect(answer.model == RealChatServer.model && !answer.cached)
+        #expect(try f.sessions().history("real-1").count == 2)
+    }
+}

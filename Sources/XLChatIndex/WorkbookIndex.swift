@@ -52,6 +52,10 @@ public final class WorkbookIndex: @unchecked Sendable {
         try Self.checkFTS5()
         var config = Configuration()
         config.busyMode = .timeout(30)
+        // Two processes opening a new data directory at once would both run the migration
+        // (each sees no schema yet); the second fails with "table already exists". One at a time.
+        let migrationLock = try FileLock.acquireBlocking(path: dataDirectory.appendingPathComponent("catalog.lock").path)
+        defer { migrationLock.release() }
         do {
             catalog = try DatabasePool(path: dataDirectory.appendingPathComponent("catalog.sqlite").path, configuration: config)
             var migrator = DatabaseMigrator()
@@ -316,6 +320,18 @@ final class FileLock: @unchecked Sendable {
                 throw IndexError(.storage, "cannot lock \(path): \(String(cString: strerror(errno)))")
             }
             do { try await Task.sleep(nanoseconds: 20_000_000) } catch { close(fd); throw error }
+        }
+        return FileLock(fd: fd)
+    }
+
+    /// Waits (blocking the thread) for the lock: for short critical sections at start-up.
+    static func acquireBlocking(path: String) throws -> FileLock {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw IndexError(.storage, "cannot open the lock file \(path): \(String(cString: strerror(errno)))") }
+        while flock(fd, LOCK_EX) != 0 {
+            if errno == EINTR { continue }
+            close(fd)
+            throw IndexError(.storage, "cannot lock \(path): \(String(cString: strerror(errno)))")
         }
         return FileLock(fd: fd)
     }

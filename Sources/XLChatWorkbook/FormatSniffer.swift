@@ -82,9 +82,17 @@ public enum FormatSniffer {
 
 /// The entry point: open any supported workbook by content, not by extension.
 public enum Workbooks {
+    static let binaryExtensions: Set<String> = ["xlsx", "xlsm", "xltx", "xltm", "xlsb", "xls", "xlt", "ods", "ots"]
+
     public static func open(path: String, limits: ReadLimits = .default) throws -> any WorkbookReader {
         switch try FormatSniffer.sniff(path: path) {
         case .text(let hint):
+            // Text named like a binary workbook is a broken (or mislabelled) file, not a CSV:
+            // reading it as one would hand the user a one-column table of garbage.
+            let ext = URL(fileURLWithPath: path).pathExtension.lowercased()
+            if binaryExtensions.contains(ext) {
+                throw WorkbookError.corrupt("\(path) is named .\(ext) but holds plain text, not a workbook; if it is a CSV file, rename it to .csv")
+            }
             return try CSVReader(path: path, limits: limits, preferredDelimiter: hint)
         case .zip:
             return try openZip(path: path, limits: limits)

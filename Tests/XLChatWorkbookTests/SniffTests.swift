@@ -58,6 +58,15 @@ import Testing
         #expect(e.kind == .fileNotFound && e.message.contains("permission denied"))
     }
 
+    @Test func textNamedLikeABinaryWorkbookIsCorrupt() throws {
+        for ext in ["xlsx", "xls", "ods", "xlsb"] {
+            let m = expectWorkbookError(.corruptWorkbook) { _ = try Workbooks.open(path: dir.write("junk.\(ext)", "not,a,workbook\n1,2,3\n")) }
+            #expect(m?.contains("plain text") == true)
+        }
+        // Text under a name that says nothing (or says text) is still read as CSV.
+        #expect(try Workbooks.open(path: dir.write("export.dat", "a,b\n1,2\n")).format == .csv)
+    }
+
     @Test func openDispatchesTextToCSVReaderAndBinaryToTheOtherReaders() throws {
         let reader = try Workbooks.open(path: dir.write("data.txt", "x|y\n1|2\n3|4\n"))
         #expect(reader is CSVReader && reader.format == .csv)

@@ -2,9 +2,10 @@
 """A small fake Ollama for the editor-client tests (standard library only).
 
 Serves /api/version, /api/tags, /api/show, /api/embed and /api/chat (streamed NDJSON, as Ollama
-does). The chat reply is a fixed sentence streamed word by word, so clients can check that the
-streamed deltas join to the final answer. A question containing "slowly" streams one word every
-0.3 s for ~30 s so that cancellation can be tested.
+does). When the request offers tools and holds no tool result yet, the reply is one tool call,
+`read_range` of A1:B3 (so the answer has a citation); otherwise it is a fixed sentence streamed
+word by word, so clients can check that the streamed deltas join to the final answer. A question
+containing "slowly" streams one word every 0.3 s for ~30 s so that cancellation can be tested.
 
 Usage: fake_ollama.py [--port N]   (prints "OLLAMA_HOST=127.0.0.1:PORT" on its first line)
 """
@@ -95,6 +96,24 @@ class Handler(BaseHTTPRequestHandler):
             words = words * 10
         pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
         stream = req.get("stream", True)
+        messages = req.get("messages") or []
+        if req.get("tools") and not any(m.get("role") == "tool" for m in messages):
+            names = [t.get("function", {}).get("name") for t in req["tools"]]
+            if "read_range" in names:
+                call = {"function": {"name": "read_range", "arguments": {"range": "A1:B3"}}}
+                reply = {"model": model, "created_at": "2025-01-01T00:00:00Z",
+                         "message": {"role": "assistant", "content": "", "tool_calls": [call]},
+                         "done": True, "done_reason": "stop", "prompt_eval_count": 10, "eval_count": 5}
+                if stream:
+                    body = (json.dumps(reply) + "\n").encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/x-ndjson")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                else:
+                    self._json(reply)
+                return
         if not stream:
             self._json({"model": model, "created_at": "2025-01-01T00:00:00Z",
                         "message": {"role": "assistant", "content": "".join(pieces)},

@@ -56,10 +56,10 @@ def test_bad_inputs_give_error_kinds(binary, data_env, sales_csv, tmp_path):
             XLChat(tmp_path / "missing.xlsx", client=c)
         assert kind_of(e) == "fileNotFound"
         junk = tmp_path / "junk.xlsx"
-        junk.write_bytes(b"not a zip")
+        junk.write_bytes(b"PK\x03\x04" + b"\x07" * 64)  # a zip signature, then garbage
         with pytest.raises(XLChatError) as e:
             XLChat(junk, client=c)
-        assert kind_of(e) in ("corruptWorkbook", "unsupportedFormat")
+        assert kind_of(e) == "corruptWorkbook"
         wb = XLChat(sales_csv, client=c)
         with pytest.raises(XLChatError) as e:
             wb.read("NoSuchSheet")
@@ -128,7 +128,9 @@ def test_ask_streams(binary, chat_env, sales_csv):
         deltas = []
         ans = wb.ask("Which region sold most?", on_delta=deltas.append)
         assert len(deltas) > 1 and "".join(deltas) == str(ans)
-        assert isinstance(ans.citations, list)
+        assert "iris flowers" in ans
+        assert ans.citations and ans.citations[0]["workbookId"] == wb.workbook_id
+        assert isinstance(ans.ungrounded, list)
         assert wb.session_id
         assert "xlchat-answer" in ans._repr_html_()
 
@@ -138,11 +140,26 @@ def test_ask_cancel(binary, chat_env, sales_csv):
         _need_chat(c)
         wb = XLChat(sales_csv, client=c)
         first = threading.Event()
-        with pytest.raises(TimeoutError):
-            wb.ask("answer slowly please", on_delta=lambda t: first.set(), timeout=3)
+        rid, pending = c.start("chat/ask", {"workbookId": wb.workbook_id, "question": "answer slowly please"},
+                               on_notification=lambda m, p: first.set())
+        assert first.wait(10), "no chat/delta before cancelling"
         t0 = time.time()
-        assert c.request("server/ping", timeout=5) == {}
+        c.cancel(rid)
+        with pytest.raises(XLChatError) as e:
+            c.wait(pending, timeout=5)
+        assert e.value.code == -32800
         assert time.time() - t0 < 5
+        assert c.request("server/ping", timeout=5) == {}
+
+
+def test_ask_timeout_cancels(binary, chat_env, sales_csv):
+    with Client(binary, env=chat_env) as c:
+        _need_chat(c)
+        wb = XLChat(sales_csv, client=c)
+        with pytest.raises(TimeoutError):
+            wb.ask("answer slowly please", timeout=2)
+        # ask() sent $/cancelRequest: the server is free again at once.
+        assert c.request("server/ping", timeout=5) == {}
 
 
 def test_cell_magic_streams(binary, chat_env, sales_csv, monkeypatch, capsys):
@@ -156,9 +173,14 @@ def test_cell_magic_streams(binary, chat_env, sales_csv, monkeypatch, capsys):
         ip.run_line_magic("xlchat", f"open {sales_csv}")
         from xlchat.magics import _current
         _need_chat(_current["wb"].client)
+        import xlchat.magics as magics
+        shown = []
+        monkeypatch.setattr(magics, "display", shown.append)
         capsys.readouterr()
         ip.run_cell_magic("xlchat", "", "Which region sold most?")
         out = capsys.readouterr().out
-        assert "iris flowers" in out
+        assert "iris flowers" in out  # streamed into the cell's output
+        html = shown[-1].data
+        assert "<table class=\"xlchat-citations\">" in html and "<td>A1:B3</td>" in html
     finally:
         ip.run_line_magic("unload_ext", "xlchat")

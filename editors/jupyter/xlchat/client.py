@@ -220,7 +220,7 @@ class Answer(str):
     citations: List[Dict[str, Any]]
     session_id: Optional[str]
     model: Optional[str]
-    ungrounded: bool
+    ungrounded: List[str]  # numbers in the answer found in no cell the model saw
     raw: Dict[str, Any]
 
     def _repr_html_(self) -> str:
@@ -329,7 +329,7 @@ class XLChat:
         ans.citations = res.get("citations") or []
         ans.session_id = res.get("sessionId")
         ans.model = res.get("model")
-        ans.ungrounded = bool(res.get("ungrounded"))
+        ans.ungrounded = list(res.get("ungrounded") or [])
         ans.raw = res
         return ans
 

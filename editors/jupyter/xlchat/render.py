@@ -13,7 +13,9 @@ def citations_html(citations: List[Dict[str, Any]]) -> str:
 
 
 def answer_html(answer) -> str:
-    note = "<p><em>Not grounded in the workbook's cells.</em></p>" if getattr(answer, "ungrounded", False) else ""
+    ungrounded = getattr(answer, "ungrounded", None) or []
+    note = (f"<p><em>Not found in the cells the model saw: {escape(', '.join(map(str, ungrounded)))}</em></p>"
+            if ungrounded else "")
     return (f"<div class=\"xlchat-answer\"><p>{escape(str(answer))}</p>{note}"
             f"{citations_html(getattr(answer, 'citations', []))}</div>")
 

@@ -53,7 +53,7 @@ window.addEventListener('message', (ev) => {
       a.onclick = () => vscode.postMessage({ type: 'openRange', workbookId: cit.workbookId, sheet: cit.sheet, range: cit.range });
       c.appendChild(a);
     }
-    if (m.result.ungrounded) add('step', 'This answer is not grounded in cells of the workbook.');
+    if ((m.result.ungrounded || []).length) add('step', 'Not found in the cells the model saw: ' + m.result.ungrounded.join(', '));
     $('log').appendChild(c); answerEl = null;
   }
   else if (m.type === 'range') {

@@ -76,8 +76,9 @@ test('bad inputs give their error kinds', () => withClient(async (c) => {
   const dir = h.tempDir();
   await rejectsWithKind(c.open(path.join(dir, 'missing.xlsx')), 'fileNotFound');
   const junk = path.join(dir, 'junk.xlsx');
-  fs.writeFileSync(junk, 'this is not a zip file at all');
-  await assert.rejects(c.open(junk), (e) => ['corruptWorkbook', 'unsupportedFormat'].includes(e.kind));
+  // A zip signature followed by garbage: a broken xlsx (plain text would be sniffed as csv).
+  fs.writeFileSync(junk, Buffer.concat([Buffer.from('PK\x03\x04', 'latin1'), Buffer.alloc(64, 7)]));
+  await rejectsWithKind(c.open(junk), 'corruptWorkbook');
   const wb = await c.open(h.writeSalesCsv(dir));
   const sheet = wb.sheets[0].name;
   await rejectsWithKind(c.read(wb.workbookId, 'NoSuchSheet'), 'unknownSheet');
@@ -150,14 +151,24 @@ test('chat/ask streams deltas that join to the answer', async (t) => {
   try {
     const wb = await client.open(h.writeSalesCsv(h.tempDir()));
     const deltas = [];
-    const handle = await client.ask(wb.workbookId, 'Which region sold the most units?', { onDelta: (d) => deltas.push(d) });
+    const steps = [];
+    const handle = await client.ask(wb.workbookId, 'Which region sold the most units?',
+      { onDelta: (d) => deltas.push(d), onStep: (s) => steps.push(s) });
     const res = await handle.promise;
     assert.ok(deltas.length > 1, 'several deltas');
     assert.equal(deltas.join(''), res.answer);
-    assert.ok(res.answer.length > 0);
-    assert.ok(Array.isArray(res.citations));
-    for (const cit of res.citations) assert.equal(cit.workbookId, wb.workbookId);
+    assert.match(res.answer, /iris flowers/);
+    // The fake model called read_range(A1:B3): a step, and a citation that opens as a table.
+    assert.equal(steps[0].tool, 'read_range');
+    assert.ok(res.citations.length >= 1, JSON.stringify(res));
+    const cit = res.citations[0];
+    assert.equal(cit.workbookId, wb.workbookId);
+    const cells = await client.read(cit.workbookId, cit.sheet, cit.range);
+    assert.deepEqual(cells.rows[0].slice(0, 2), ['region', 'product']);
     assert.equal(typeof res.sessionId, 'string');
+    // A follow-up in the same session.
+    const again = await (await client.ask(wb.workbookId, 'And the least?', { sessionId: res.sessionId })).promise;
+    assert.equal(again.sessionId, res.sessionId);
   } finally { await client.stop(); ollama.stop(); }
 });
 

@@ -149,6 +149,7 @@ function M.open_params(file, buf)
     local fbuf = vim.fn.bufnr(vim.fn.fnamemodify(file, ':p'))
     if fbuf > 0 then buf = fbuf else return { path = vim.fn.fnamemodify(file, ':p') } end
   end
+  if vim.bo[buf].buftype ~= '' then return nil end -- xlchat://, quickfix, help, ...: not a workbook
   local name = vim.api.nvim_buf_get_name(buf)
   local ext = name:match('%.(%a+)$')
   local format = DELIMITED[(ext or ''):lower()] or DELIMITED[vim.bo[buf].filetype]
@@ -223,8 +224,13 @@ local function scratch(name)
     vim.bo[buf].swapfile = false
     vim.bo[buf].filetype = 'markdown'
   end
-  local win = vim.fn.bufwinid(buf)
-  if win == -1 then vim.cmd('botright split'); vim.api.nvim_win_set_buf(0, buf) end
+  if vim.fn.bufwinid(buf) == -1 then
+    -- Show it in a split but keep the cursor where it was (the workbook buffer stays current).
+    local prev = vim.api.nvim_get_current_win()
+    vim.cmd('botright split')
+    vim.api.nvim_win_set_buf(0, buf)
+    vim.api.nvim_set_current_win(prev)
+  end
   return buf
 end
 
@@ -305,7 +311,9 @@ function M.ask(question, cb)
       local out = {}
       for i = start + 1, #lines do if lines[i]:sub(1, 2) == '> ' then table.insert(out, lines[i]) end end
       for _, l in ipairs(vim.split(res.answer or '', '\n', { plain = true })) do table.insert(out, l) end
-      if res.ungrounded then table.insert(out, '_(not grounded in the workbook\'s cells)_') end
+      if type(res.ungrounded) == 'table' and #res.ungrounded > 0 then
+        table.insert(out, '_(not found in the cells the model saw: ' .. table.concat(res.ungrounded, ', ') .. ')_')
+      end
       if #(res.citations or {}) > 0 then
         local refs = {}
         for _, c in ipairs(res.citations) do table.insert(refs, c.sheet .. '!' .. c.range) end
@@ -383,14 +391,27 @@ function M.read_range_buffer(buf, name)
   vim.bo[buf].modified = false
 end
 
+local function closing(rpc)
+  if rpc.is_closing then return rpc.is_closing() end   -- 0.8+
+  return rpc.handle == nil or rpc.handle:is_closing()  -- 0.7: the uv process handle
+end
+
+local function terminate(rpc)
+  if rpc.terminate then rpc.terminate() elseif rpc.handle and not rpc.handle:is_closing() then rpc.handle:kill(15) end
+end
+
+--- Shuts the server down (shutdown, exit; killed if it does not go within 2 s).
 function M.stop()
-  if state.rpc then
-    local rpc = state.rpc
-    rpc.request('shutdown', nil, function() rpc.notify('exit', nil) end)
-    vim.wait(2000, function() return rpc.is_closing() end, 10)
-    if not rpc.is_closing() then rpc.terminate() end
+  local rpc = state.rpc
+  if rpc then
+    local answered = false
+    rpc.request('shutdown', nil, function() answered = true end)
+    vim.wait(2000, function() return answered end, 10)
+    pcall(rpc.notify, 'exit', nil)
+    vim.wait(2000, function() return closing(rpc) end, 10)
+    if not closing(rpc) then terminate(rpc) end
   end
-  state.rpc, state.init, state.workbook = nil, nil, nil
+  state.rpc, state.init, state.workbook, state.ask = nil, nil, nil, nil
 end
 
 function M.setup(opts)

@@ -115,6 +115,8 @@ class Handler(BaseHTTPRequestHandler):
                     self._json(reply)
                 return
         if not stream:
+            if slow:
+                time.sleep(0.3 * len(pieces))
             self._json({"model": model, "created_at": "2025-01-01T00:00:00Z",
                         "message": {"role": "assistant", "content": "".join(pieces)},
                         "done": True, "done_reason": "stop", "prompt_eval_count": 10,

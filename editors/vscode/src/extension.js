@@ -55,8 +55,9 @@ async function openTarget(t) {
 }
 
 class ChatPanel {
-  constructor(workbook) {
+  constructor(workbook, t) {
     this.workbook = workbook;
+    this.target = t;
     this.sessionId = undefined;
     this.current = null;
     this.panel = vscode.window.createWebviewPanel('xlchat.chat', `xlchat: ${path.basename(workbook.path)}`,
@@ -86,12 +87,21 @@ class ChatPanel {
     try { const r = await h.promise; this.post({ type: 'indexed', result: r }); } finally { this.current = null; this.post({ type: 'busy', busy: false }); }
   }
 
+  /** Runs fn(); when the server was restarted meanwhile (unknownWorkbook), reopens and retries once. */
+  async withWorkbook(fn) {
+    try { return await fn(); } catch (e) {
+      if (e.kind !== 'unknownWorkbook' || !this.target) throw e;
+      this.workbook = await openTarget(this.target);
+      return fn();
+    }
+  }
+
   async ask(question) {
     const c = getClient();
     await c.ready();
     if (!c.hasMethod('chat/ask')) throw new Error('this xlchat server has no chat/ask (too old?)');
     this.post({ type: 'question', text: question });
-    const status = await c.request('index/status', { workbookId: this.workbook.workbookId }).catch(() => null);
+    const status = await this.withWorkbook(() => c.request('index/status', { workbookId: this.workbook.workbookId })).catch(() => null);
     if (status && !status.built) await this.index();
     const h = await c.ask(this.workbook.workbookId, question, {
       sessionId: this.sessionId,
@@ -129,7 +139,7 @@ async function cmdAsk(uri) {
   if (!t) { vscode.window.showWarningMessage('xlchat: open a workbook first (or pick one in the explorer).'); return; }
   try {
     const wb = await openTarget(t);
-    const panel = new ChatPanel(wb);
+    const panel = new ChatPanel(wb, t);
     const q = await vscode.window.showInputBox({ prompt: `Ask about ${path.basename(wb.path)}` });
     if (q) await panel.ask(q);
   } catch (e) { vscode.window.showErrorMessage(`xlchat: ${e.message}`); }

@@ -294,7 +294,10 @@ function M.ask(question, cb)
                      sessionId = state.session, model = M.config.model }
     local ask = { buf = buf }
     state.ask = ask
-    M.request('chat/ask', params, function(err, res)
+    local finished = false
+    ask.finish = function(err, res)
+      if finished then return end
+      finished = true
       if state.ask == ask then state.ask = nil end
       if err then
         M._append(buf, (err.code == -32800 and '\n[cancelled]' or ('\n[error] ' .. (err.message or ''))) .. '\n')
@@ -323,7 +326,8 @@ function M.ask(question, cb)
       vim.api.nvim_buf_set_lines(buf, start, -1, false, out)
       vim.fn.setqflist({}, ' ', { title = 'xlchat: ' .. question, items = M.citation_items(res.citations) })
       if cb then cb(nil, res) end
-    end, function(id) ask.id = id end)
+    end
+    M.request('chat/ask', params, function(err, res) ask.finish(err, res) end, function(id) ask.id = id end)
   end
   local params = M.open_params(nil)
   local cur = params and state.workbook and params.path and state.workbook.path == params.path
@@ -336,11 +340,15 @@ function M.ask(question, cb)
   end
 end
 
---- :XlchatCancel: cancels the running question.
+--- :XlchatCancel: cancels the running question. vim.lsp.rpc drops -32800 replies without
+--- calling back, so the question is finished here: "[cancelled]" in the buffer, and its
+--- callback gets { code = -32800 }.
 function M.cancel()
-  if state.ask and state.ask.id and state.rpc then
-    state.rpc.notify('$/cancelRequest', { id = state.ask.id })
-  end
+  local ask = state.ask
+  if not ask then return end
+  state.ask = nil
+  if ask.id and state.rpc then state.rpc.notify('$/cancelRequest', { id = ask.id }) end
+  if ask.finish then ask.finish({ code = -32800, message = 'cancelled' }, nil) end
 end
 
 --- :XlchatIndex: builds the current workbook's index, with progress in the message area.

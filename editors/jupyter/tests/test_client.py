@@ -44,6 +44,17 @@ def test_query_returns_rows(binary, data_env, sales_csv):
         wb.close()
 
 
+def test_query_without_pandas(binary, data_env, sales_csv, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas → ImportError
+    with XLChat(sales_csv, binary=binary, env=data_env) as wb:
+        res = wb.query('SELECT product, price FROM "sales" WHERE units > 9 ORDER BY units')
+        assert isinstance(res, Rows)
+        assert res.columns == ["product", "price"]
+        assert list(res) == [("Apples", 1.5), ("Pears", 2.25)]
+        assert res.truncated is False
+
+
 def test_text_buffer(binary, data_env):
     with XLChat(text="a;b\n1;2\n3;4\n", format="csv", name="buffer.csv", binary=binary, env=data_env) as wb:
         rows = wb.read()

@@ -8,6 +8,7 @@ const Module = require('module');
 const path = require('path');
 const fs = require('fs');
 const h = require('./helpers');
+const { XLChatClient } = require('../src/rpc');
 
 const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8'));
 
@@ -27,9 +28,12 @@ function makeVscode(settings) {
       showErrorMessage: (m) => calls.errors.push(m),
       showWarningMessage: (m) => calls.errors.push(m),
       showInformationMessage: (m) => calls.infos.push(m),
-      showInputBox: async () => undefined,
+      showInputBox: async () => settings.__question,
       createWebviewPanel: (id, title) => {
-        const p = { id, title, messages: [], webview: { cspSource: 'vscode-resource:', html: '', postMessage: (m) => p.messages.push(m), onDidReceiveMessage: () => ({}) }, onDidDispose: () => ({}) };
+        const p = { id, title, messages: [], handler: null, onMessage: null, onDidDispose: () => ({}),
+          webview: { cspSource: 'vscode-resource:', html: '',
+            postMessage: (m) => { p.messages.push(m); if (p.onMessage) p.onMessage(m); },
+            onDidReceiveMessage: (fn) => { p.handler = fn; return { dispose() {} }; } } };
         calls.panels.push(p);
         return p;
       },
@@ -113,4 +117,55 @@ test('a missing binary is reported, not thrown', async () => {
   await vscode.calls.commands['xlchat.openWorkbook']();
   assert.ok(vscode.calls.errors.some((m) => /binary not found/.test(m)), vscode.calls.errors.join('\n'));
   await ext.deactivate();
+});
+
+test('the chat panel streams, links citations to cells, and cancels', async (t) => {
+  const ollama = await h.startFakeOllama();
+  const env = { XLCHAT_DATA_DIR: h.tempDir('xlchat-data-'), OLLAMA_HOST: ollama.host, XLCHAT_MODEL: 'fake:latest' };
+  const probe = new XLChatClient({ binary: h.xlchatBinary(), env: { ...process.env, ...env } });
+  const init = await probe.ready();
+  await probe.stop();
+  if (!init.capabilities.methods.includes('chat/ask')) {
+    ollama.stop();
+    t.skip('server has no chat/ask yet (capabilities.methods lacks it)');
+    return;
+  }
+  const settings = { path: h.xlchatBinary(), env, __question: 'Which region sold the most units?' };
+  const vscode = makeVscode(settings);
+  const ext = loadExtension(vscode);
+  ext.activate({ subscriptions: [] });
+  try {
+    const file = h.writeSalesCsv(h.tempDir());
+    vscode.window.activeTextEditor = { document: doc(file, fs.readFileSync(file, 'utf8'), { languageId: 'csv' }) };
+    await vscode.calls.commands['xlchat.ask']();
+    assert.deepEqual(vscode.calls.errors, []);
+    const panel = vscode.calls.panels[0];
+    assert.match(panel.webview.html, /sales\.csv/);
+    const types = panel.messages.map((m) => m.type);
+    assert.equal(types[0], 'question');
+    assert.ok(types.includes('progress'), 'index progress shown');
+    const deltas = panel.messages.filter((m) => m.type === 'delta').map((m) => m.text);
+    const answer = panel.messages.find((m) => m.type === 'answer').result;
+    assert.ok(deltas.length > 1);
+    assert.equal(deltas.join(''), answer.answer);
+    assert.ok(panel.messages.some((m) => m.type === 'step' && m.step.tool === 'read_range'));
+    // A click on the citation link asks for its cells.
+    const cit = answer.citations[0];
+    await panel.handler({ type: 'openRange', workbookId: cit.workbookId, sheet: cit.sheet, range: cit.range });
+    const shown = panel.messages.filter((m) => m.type === 'range').pop();
+    assert.equal(shown.sheet, cit.sheet);
+    assert.deepEqual(shown.rows[0].slice(0, 2), ['region', 'product']);
+    // Cancel button during a slow answer.
+    let sawDelta;
+    const delta = new Promise((r) => { sawDelta = r; });
+    panel.onMessage = (m) => { if (m.type === 'delta') sawDelta(); };
+    const asking = panel.handler({ type: 'ask', question: 'Answer slowly please' });
+    await delta;
+    const t0 = Date.now();
+    await panel.handler({ type: 'cancel' });
+    await asking;
+    assert.equal(panel.messages[panel.messages.length - 1].type, 'busy');
+    assert.ok(panel.messages.some((m) => m.type === 'cancelled'), JSON.stringify(panel.messages.slice(-3)));
+    assert.ok(Date.now() - t0 < 5000);
+  } finally { await ext.deactivate(); ollama.stop(); }
 });

@@ -122,9 +122,9 @@ test('a missing binary is reported, not thrown', async () => {
 test('the chat panel streams, links citations to cells, and cancels', async (t) => {
   const ollama = await h.startFakeOllama();
   const env = { XLCHAT_DATA_DIR: h.tempDir('xlchat-data-'), OLLAMA_HOST: ollama.host, XLCHAT_MODEL: 'fake:latest' };
-  const probe = new XLChatClient({ binary: h.xlchatBinary(), env: { ...process.env, ...env } });
-  const init = await probe.ready();
-  await probe.stop();
+  const probe = new XLChatClient({ binary: h.xlchatBinary(), env: { ...process.env, ...env }, maxRestarts: 0 });
+  let init;
+  try { init = await probe.ready(); } catch (e) { ollama.stop(); throw e; } finally { await probe.stop(); }
   if (!init.capabilities.methods.includes('chat/ask')) {
     ollama.stop();
     t.skip('server has no chat/ask yet (capabilities.methods lacks it)');

@@ -27,7 +27,11 @@ function startFakeOllama() {
     proc.stdout.on('data', (c) => {
       out += c.toString();
       const m = /OLLAMA_HOST=(\S+)/.exec(out);
-      if (m) resolve({ host: m[1], stop: () => { proc.stdin.end(); proc.kill(); } });
+      if (m) {
+        // A test that fails before stop() must not leave node waiting on this child.
+        proc.unref(); proc.stdin.unref && proc.stdin.unref(); proc.stdout.unref && proc.stdout.unref();
+        resolve({ host: m[1], stop: () => { proc.stdin.end(); proc.kill(); } });
+      }
     });
     proc.on('exit', (code) => reject(new Error(`fake ollama exited ${code}`)));
   });

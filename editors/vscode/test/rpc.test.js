@@ -135,7 +135,8 @@ test('the server is restarted when it dies, a limited number of times', () => wi
 async function chatClient(t) {
   const ollama = await h.startFakeOllama();
   const client = new XLChatClient({ binary, env: h.serverEnv({ OLLAMA_HOST: ollama.host, XLCHAT_MODEL: 'fake:latest' }) });
-  const init = await client.ready();
+  let init;
+  try { init = await client.ready(); } catch (e) { await client.stop(); ollama.stop(); throw e; }
   if (!init.capabilities.methods.includes('chat/ask')) {
     await client.stop(); ollama.stop();
     t.skip('server has no chat/ask yet (capabilities.methods lacks it)');

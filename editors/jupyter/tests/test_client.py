@@ -1,0 +1,197 @@
+"""The Python client and the IPython extension against the real `xlchat serve`."""
+import threading
+import time
+
+import pytest
+
+from xlchat import Client, Rows, XLChat, XLChatError, find_binary
+from xlchat.render import citations_html
+
+
+def kind_of(excinfo):
+    return excinfo.value.kind
+
+
+def test_find_binary(binary, tmp_path):
+    assert find_binary(binary) == binary
+    with pytest.raises(FileNotFoundError):
+        find_binary(str(tmp_path / "nope"))
+
+
+def test_initialize_and_methods(binary, data_env):
+    with Client(binary, env=data_env) as c:
+        assert c.init_result["serverInfo"]["name"] == "xlchat"
+        assert c.has_method("workbook/query")
+        assert c.request("server/ping") == {}
+
+
+def test_query_returns_rows(binary, data_env, sales_csv):
+    wb = XLChat(sales_csv, binary=binary, env=data_env)
+    try:
+        assert wb.sheets == ["sales"] or len(wb.sheets) == 1
+        table = wb.tables()[wb.sheets[0]]
+        res = wb.query(f'SELECT region, SUM(units) AS units FROM "{table}" GROUP BY region ORDER BY region')
+        try:
+            import pandas  # noqa: F401
+            assert list(res.columns) == ["region", "units"]
+            assert res.values.tolist() == [["East", 7], ["North", 15], ["South", 20]]
+        except ImportError:
+            assert isinstance(res, Rows)
+            assert res.columns == ["region", "units"]
+            assert list(res) == [("East", 7), ("North", 15), ("South", 20)]
+        assert wb.read(range="A2:B2") == [["North", "Apples"]]
+    finally:
+        wb.close()
+
+
+def test_query_without_pandas(binary, data_env, sales_csv, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas → ImportError
+    with XLChat(sales_csv, binary=binary, env=data_env) as wb:
+        res = wb.query('SELECT product, price FROM "sales" WHERE units > 9 ORDER BY units')
+        assert isinstance(res, Rows)
+        assert res.columns == ["product", "price"]
+        assert list(res) == [("Apples", 1.5), ("Pears", 2.25)]
+        assert res.truncated is False
+
+
+def test_text_buffer(binary, data_env):
+    with XLChat(text="a;b\n1;2\n3;4\n", format="csv", name="buffer.csv", binary=binary, env=data_env) as wb:
+        rows = wb.read()
+        assert rows[-1] == [3, 4]
+
+
+def test_bad_inputs_give_error_kinds(binary, data_env, sales_csv, tmp_path):
+    with Client(binary, env=data_env) as c:
+        with pytest.raises(XLChatError) as e:
+            XLChat(tmp_path / "missing.xlsx", client=c)
+        assert kind_of(e) == "fileNotFound"
+        junk = tmp_path / "junk.xlsx"
+        junk.write_bytes(b"PK\x03\x04" + b"\x07" * 64)  # a zip signature, then garbage
+        with pytest.raises(XLChatError) as e:
+            XLChat(junk, client=c)
+        assert kind_of(e) == "corruptWorkbook"
+        wb = XLChat(sales_csv, client=c)
+        with pytest.raises(XLChatError) as e:
+            wb.read("NoSuchSheet")
+        assert kind_of(e) == "unknownSheet"
+        with pytest.raises(XLChatError) as e:
+            wb.read(range="ZZZ")
+        assert kind_of(e) == "invalidRange"
+        with pytest.raises(XLChatError) as e:
+            wb.query("DROP TABLE x")
+        assert kind_of(e) == "invalidQuery"
+        wb.close()
+        with pytest.raises(XLChatError) as e:
+            wb.read("sales")
+        assert kind_of(e) == "unknownWorkbook"
+
+
+def test_index_progress_and_search(binary, data_env, sales_csv):
+    with XLChat(sales_csv, binary=binary, env=data_env) as wb:
+        seen = []
+        res = wb.build_index(on_progress=seen.append)
+        assert res["chunks"] > 0
+        assert seen[0]["kind"] == "begin" and seen[-1]["kind"] == "end"
+        hits = wb.search("Plums")
+        assert any("Plums" in h["text"] for h in hits)
+
+
+def test_corpus_xlsx(binary, data_env, corpus):
+    with XLChat(corpus / "csvkit__dummy.xlsx", binary=binary, env=data_env) as wb:
+        assert wb.outline["format"] == "xlsx"
+        assert len(wb.read(limit=2)) >= 1
+
+
+def test_citations_html_escapes():
+    html = citations_html([{"sheet": "<b>Q1</b>", "range": "A1:B2"}])
+    assert "&lt;b&gt;Q1&lt;/b&gt;" in html and "<td>A1:B2</td>" in html
+
+
+def test_ipython_magics(binary, data_env, sales_csv, monkeypatch, capsys):
+    from IPython.testing.globalipapp import get_ipython
+    monkeypatch.setenv("XLCHAT_BIN", binary)
+    for k, v in data_env.items():
+        monkeypatch.setenv(k, v)
+    ip = get_ipython()
+    ip.run_line_magic("load_ext", "xlchat")
+    try:
+        ip.run_line_magic("xlchat", f"open {sales_csv}")
+        out = capsys.readouterr().out
+        assert "A1:D5" in out
+        res = ip.run_line_magic("xlchat", 'query SELECT COUNT(*) AS n FROM "sales"')
+        assert list(res.columns) == ["n"]
+        ip.run_line_magic("xlchat", "read sales NoSuchRange")
+        assert "invalidRange" in capsys.readouterr().err
+    finally:
+        ip.run_line_magic("unload_ext", "xlchat")
+
+
+def _need_chat(c):
+    if not c.has_method("chat/ask"):
+        pytest.skip("server has no chat/ask yet (capabilities.methods lacks it)")
+
+
+def test_ask_streams(binary, chat_env, sales_csv):
+    with Client(binary, env=chat_env) as c:
+        _need_chat(c)
+        wb = XLChat(sales_csv, client=c)
+        deltas = []
+        ans = wb.ask("Which region sold most?", on_delta=deltas.append)
+        assert len(deltas) > 1 and "".join(deltas) == str(ans)
+        assert "iris flowers" in ans
+        assert ans.citations and ans.citations[0]["workbookId"] == wb.workbook_id
+        assert isinstance(ans.ungrounded, list)
+        assert wb.session_id
+        assert "xlchat-answer" in ans._repr_html_()
+
+
+def test_ask_cancel(binary, chat_env, sales_csv):
+    with Client(binary, env=chat_env) as c:
+        _need_chat(c)
+        wb = XLChat(sales_csv, client=c)
+        first = threading.Event()
+        rid, pending = c.start("chat/ask", {"workbookId": wb.workbook_id, "question": "answer slowly please"},
+                               on_notification=lambda m, p: first.set())
+        assert first.wait(10), "no chat/delta before cancelling"
+        t0 = time.time()
+        c.cancel(rid)
+        with pytest.raises(XLChatError) as e:
+            c.wait(pending, timeout=5)
+        assert e.value.code == -32800
+        assert time.time() - t0 < 5
+        assert c.request("server/ping", timeout=5) == {}
+
+
+def test_ask_timeout_cancels(binary, chat_env, sales_csv):
+    with Client(binary, env=chat_env) as c:
+        _need_chat(c)
+        wb = XLChat(sales_csv, client=c)
+        with pytest.raises(TimeoutError):
+            wb.ask("answer slowly please", timeout=2)
+        # ask() sent $/cancelRequest: the server is free again at once.
+        assert c.request("server/ping", timeout=5) == {}
+
+
+def test_cell_magic_streams(binary, chat_env, sales_csv, monkeypatch, capsys):
+    from IPython.testing.globalipapp import get_ipython
+    monkeypatch.setenv("XLCHAT_BIN", binary)
+    for k, v in chat_env.items():
+        monkeypatch.setenv(k, v)
+    ip = get_ipython()
+    ip.run_line_magic("load_ext", "xlchat")
+    try:
+        ip.run_line_magic("xlchat", f"open {sales_csv}")
+        from xlchat.magics import _current
+        _need_chat(_current["wb"].client)
+        import xlchat.magics as magics
+        shown = []
+        monkeypatch.setattr(magics, "display", shown.append)
+        capsys.readouterr()
+        ip.run_cell_magic("xlchat", "", "Which region sold most?")
+        out = capsys.readouterr().out
+        assert "iris flowers" in out  # streamed into the cell's output
+        html = shown[-1].data
+        assert "<table class=\"xlchat-citations\">" in html and "<td>A1:B3</td>" in html
+    finally:
+        ip.run_line_magic("unload_ext", "xlchat")

@@ -1,0 +1,360 @@
+"""A JSON-RPC 2.0 client for `xlchat serve`, on the standard library alone."""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import threading
+from typing import Any, Callable, Dict, List, Optional
+
+
+class XLChatError(Exception):
+    """An error reply. `code` is the JSON-RPC code; `kind` the engine's error kind for -32001."""
+
+    def __init__(self, error: Dict[str, Any]):
+        super().__init__(error.get("message", "xlchat error"))
+        self.code = error.get("code")
+        self.data = error.get("data")
+        self.kind = (self.data or {}).get("kind") if isinstance(self.data, dict) else None
+
+
+class ServerGone(XLChatError):
+    pass
+
+
+def find_binary(explicit: Optional[str] = None) -> str:
+    """The xlchat binary: `explicit`, else $XLCHAT_BIN, else `xlchat` on PATH."""
+    for cand in (explicit, os.environ.get("XLCHAT_BIN")):
+        if cand:
+            if os.path.exists(cand):
+                return os.path.abspath(cand)
+            raise FileNotFoundError(f"xlchat binary not found at {cand}")
+    found = shutil.which("xlchat")
+    if not found:
+        raise FileNotFoundError("xlchat binary not found: pass binary=..., set XLCHAT_BIN or put xlchat on PATH")
+    return found
+
+
+class _Pending:
+    __slots__ = ("event", "result", "error", "on_notification")
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.result = None
+        self.error = None
+        self.on_notification = None
+
+
+class Client:
+    """One `xlchat serve` subprocess. Thread-safe: a reader thread dispatches replies and
+    notifications; `request` blocks until its reply arrives."""
+
+    def __init__(self, binary: Optional[str] = None, env: Optional[Dict[str, str]] = None,
+                 args: Optional[List[str]] = None):
+        self.binary = find_binary(binary)
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.proc = subprocess.Popen([self.binary] + (args or ["serve"]), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env)
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._pending: Dict[Any, _Pending] = {}
+        self._listeners: List[Callable[[str, Any], None]] = []
+        self.stderr_lines: List[str] = []
+        self._closed = False
+        threading.Thread(target=self._read_loop, daemon=True).start()
+        threading.Thread(target=self._stderr_loop, daemon=True).start()
+        self.init_result = self.request("initialize", {"processId": os.getpid(),
+                                                       "clientInfo": {"name": "xlchat-python", "version": "0.1.0"}})
+        self.notify("initialized", {})
+
+    # framing ---------------------------------------------------------------
+    def _send(self, obj: Dict[str, Any]) -> None:
+        body = json.dumps(obj).encode("utf-8")
+        with self._write_lock:
+            if self._closed:
+                raise ServerGone({"code": -32099, "message": "xlchat is not running"})
+            try:
+                self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+                self.proc.stdin.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                raise ServerGone({"code": -32099, "message": "xlchat is not running"})
+
+    def _read_loop(self) -> None:
+        out = self.proc.stdout
+        try:
+            while True:
+                length = None
+                while True:
+                    line = out.readline()
+                    if not line:
+                        return
+                    line = line.strip()
+                    if not line:
+                        if length is not None:
+                            break
+                        continue
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value.strip())
+                body = out.read(length)
+                if len(body) < length:
+                    return
+                try:
+                    msg = json.loads(body)
+                except ValueError:
+                    continue
+                for m in msg if isinstance(msg, list) else [msg]:
+                    self._dispatch(m)
+        finally:
+            self._fail_all()
+
+    def _stderr_loop(self) -> None:
+        for line in self.proc.stderr:
+            self.stderr_lines.append(line.decode("utf-8", "replace"))
+            del self.stderr_lines[:-200]
+
+    def _fail_all(self) -> None:
+        with self._lock:
+            self._closed = True
+            pending = list(self._pending.values())
+            self._pending.clear()
+        for p in pending:
+            p.error = {"code": -32099, "message": "xlchat exited: " + "".join(self.stderr_lines[-5:]).strip()}
+            p.event.set()
+
+    def _dispatch(self, msg: Dict[str, Any]) -> None:
+        if "method" in msg:
+            if "id" in msg:
+                self._send({"jsonrpc": "2.0", "id": msg["id"], "error": {"code": -32601, "message": "unsupported"}})
+                return
+            method, params = msg["method"], msg.get("params")
+            rid = params.get("requestId") if isinstance(params, dict) else None
+            with self._lock:
+                target = self._pending.get(rid) if rid is not None else None
+                listeners = list(self._listeners)
+            if target and target.on_notification:
+                target.on_notification(method, params)
+            for fn in listeners:
+                fn(method, params)
+            return
+        with self._lock:
+            p = self._pending.pop(msg.get("id"), None)
+        if p:
+            p.result, p.error = msg.get("result"), msg.get("error")
+            p.event.set()
+
+    # requests ---------------------------------------------------------------
+    def add_listener(self, fn: Callable[[str, Any], None]) -> None:
+        with self._lock:
+            self._listeners.append(fn)
+
+    def remove_listener(self, fn: Callable[[str, Any], None]) -> None:
+        with self._lock:
+            if fn in self._listeners:
+                self._listeners.remove(fn)
+
+    def notify(self, method: str, params: Any = None) -> None:
+        self._send({"jsonrpc": "2.0", "method": method, "params": params if params is not None else {}})
+
+    def start(self, method: str, params: Any = None,
+              on_notification: Optional[Callable[[str, Any], None]] = None):
+        """Sends a request without waiting; returns (id, pending). Notifications whose
+        `requestId` is this id go to on_notification."""
+        rid = next(self._ids)
+        p = _Pending()
+        p.on_notification = on_notification
+        with self._lock:
+            if self._closed:
+                raise ServerGone({"code": -32099, "message": "xlchat is not running"})
+            self._pending[rid] = p
+        self._send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params if params is not None else {}})
+        return rid, p
+
+    def wait(self, p: _Pending, timeout: Optional[float] = None) -> Any:
+        if not p.event.wait(timeout):
+            raise TimeoutError("no reply from xlchat")
+        if p.error is not None:
+            raise (ServerGone if p.error.get("code") == -32099 else XLChatError)(p.error)
+        return p.result
+
+    def request(self, method: str, params: Any = None, timeout: Optional[float] = None) -> Any:
+        _, p = self.start(method, params)
+        return self.wait(p, timeout)
+
+    def cancel(self, rid: int) -> None:
+        self.notify("$/cancelRequest", {"id": rid})
+
+    def has_method(self, name: str) -> bool:
+        return name in ((self.init_result or {}).get("capabilities") or {}).get("methods", [])
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.request("shutdown", timeout=5)
+                self.notify("exit")
+                self.proc.stdin.close()
+                self.proc.wait(timeout=5)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait()
+        for f in (self.proc.stdout, self.proc.stderr):
+            try:
+                f.close()
+            except Exception:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Answer(str):
+    """The answer text, with the rest of the chat/ask result as attributes."""
+
+    citations: List[Dict[str, Any]]
+    session_id: Optional[str]
+    model: Optional[str]
+    ungrounded: List[str]  # numbers in the answer found in no cell the model saw
+    raw: Dict[str, Any]
+
+    def _repr_html_(self) -> str:
+        from .render import answer_html
+        return answer_html(self)
+
+
+class XLChat:
+    """A workbook and a server to ask about it: `XLChat("sales.xlsx").ask("...")`.
+
+    `path` may also be given as `text=` with `format="csv"|"tsv"` for data in memory."""
+
+    def __init__(self, path: Optional[str] = None, *, text: Optional[str] = None, format: Optional[str] = None,
+                 name: Optional[str] = None, binary: Optional[str] = None, env: Optional[Dict[str, str]] = None,
+                 client: Optional[Client] = None):
+        self._own = client is None
+        self.client = client or Client(binary=binary, env=env)
+        if path is not None:
+            params: Dict[str, Any] = {"path": os.path.abspath(os.fspath(path))}
+        elif text is not None:
+            params = {"text": text, "format": format or "csv", "name": name or "untitled." + (format or "csv")}
+        else:
+            raise ValueError("give a path or text=")
+        self.outline = self.client.request("workbook/open", params)
+        self.workbook_id = self.outline["workbookId"]
+        self.session_id: Optional[str] = None
+
+    @property
+    def sheets(self) -> List[str]:
+        return [s["name"] for s in self.outline["sheets"]]
+
+    def tables(self) -> Dict[str, str]:
+        """sheet name → the SQL table name `query` uses."""
+        return {s["name"]: s["table"]["name"] for s in self.outline["sheets"] if s.get("table")}
+
+    def read(self, sheet: Optional[str] = None, range: Optional[str] = None, limit: Optional[int] = None):
+        params: Dict[str, Any] = {"workbookId": self.workbook_id, "sheet": sheet or self.sheets[0]}
+        if range:
+            params["range"] = range
+        if limit:
+            params["limit"] = limit
+        return self.client.request("workbook/read", params)["rows"]
+
+    def query(self, sql: str, limit: Optional[int] = None):
+        """Read-only SQL. A pandas DataFrame when pandas is installed, else a list of rows
+        (tuples); either way `.columns` names them (an attribute on the list)."""
+        params: Dict[str, Any] = {"workbookId": self.workbook_id, "sql": sql}
+        if limit:
+            params["limit"] = limit
+        res = self.client.request("workbook/query", params)
+        try:
+            import pandas  # type: ignore
+        except ImportError:
+            return Rows((tuple(r) for r in res["rows"]), res["columns"], res.get("truncated", False))
+        return pandas.DataFrame(res["rows"], columns=res["columns"])
+
+    def build_index(self, on_progress: Optional[Callable[[Dict[str, Any]], None]] = None, force: bool = False):
+        token = f"xlchat-py-{id(self)}-{next(_tokens)}"
+
+        def listener(method, params):
+            if method == "$/progress" and params.get("token") == token and on_progress:
+                on_progress(params.get("value") or {})
+
+        self.client.add_listener(listener)
+        try:
+            params: Dict[str, Any] = {"workbookId": self.workbook_id, "workDoneToken": token}
+            if force:
+                params["force"] = True
+            return self.client.request("index/build", params)
+        finally:
+            self.client.remove_listener(listener)
+
+    def search(self, query: str, limit: Optional[int] = None):
+        params: Dict[str, Any] = {"workbookId": self.workbook_id, "query": query}
+        if limit:
+            params["limit"] = limit
+        return self.client.request("index/search", params)["results"]
+
+    def ask(self, question: str, on_delta: Optional[Callable[[str], None]] = None,
+            on_step: Optional[Callable[[Dict[str, Any]], None]] = None, model: Optional[str] = None,
+            new_session: bool = False, timeout: Optional[float] = None) -> Answer:
+        """Asks a question (the session continues across calls). Streams each chat/delta to
+        on_delta. A KeyboardInterrupt cancels the request on the server."""
+        if not self.client.has_method("chat/ask"):
+            raise XLChatError({"code": -32601, "message": "this xlchat server has no chat/ask"})
+        params: Dict[str, Any] = {"workbookId": self.workbook_id, "question": question}
+        if self.session_id and not new_session:
+            params["sessionId"] = self.session_id
+        if model:
+            params["model"] = model
+
+        def route(method, p):
+            if method == "chat/delta" and on_delta:
+                on_delta(p.get("text", ""))
+            elif method == "chat/step" and on_step:
+                on_step(p)
+
+        rid, pending = self.client.start("chat/ask", params, on_notification=route)
+        try:
+            res = self.client.wait(pending, timeout)
+        except (KeyboardInterrupt, TimeoutError):
+            self.client.cancel(rid)
+            raise
+        self.session_id = res.get("sessionId")
+        ans = Answer(res.get("answer", ""))
+        ans.citations = res.get("citations") or []
+        ans.session_id = res.get("sessionId")
+        ans.model = res.get("model")
+        ans.ungrounded = list(res.get("ungrounded") or [])
+        ans.raw = res
+        return ans
+
+    def close(self) -> None:
+        try:
+            self.client.request("workbook/close", {"workbookId": self.workbook_id})
+        except XLChatError:
+            pass
+        if self._own:
+            self.client.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+_tokens = itertools.count(1)
+
+
+class Rows(list):
+    """Query rows without pandas: a list of tuples with `.columns` and `.truncated`."""
+
+    def __init__(self, rows, columns, truncated=False):
+        super().__init__(rows)
+        self.columns = list(columns)
+        self.truncated = truncated

@@ -1,0 +1,429 @@
+-- xlchat for Neovim: ask questions about spreadsheets through `xlchat serve` (JSON-RPC over
+-- stdio, spoken with vim.lsp.rpc). Tested with Neovim 0.7.2 and 0.12-dev.
+local M = {}
+
+M.config = {
+  cmd = nil,          -- path to the xlchat binary (default: $XLCHAT_BIN, else `xlchat` on PATH)
+  env = {},           -- extra environment for `xlchat serve` (e.g. { OLLAMA_HOST = '127.0.0.1:11434' })
+  model = nil,        -- chat model (default: the server's)
+  timeout_ms = 30000, -- how long synchronous calls (range buffers) wait
+}
+
+local state = {
+  rpc = nil,          -- the vim.lsp.rpc client
+  init = nil,         -- initialize result
+  starting = false,
+  waiters = {},       -- callbacks waiting for initialize
+  workbook = nil,     -- the last workbook/open result
+  workbooks = {},     -- workbookId -> outline
+  session = nil,      -- chat session id
+  ask = nil,          -- { id, buf, ... } the running chat/ask
+  progress = {},      -- token -> callback
+  last_error = nil,   -- the last error reply { code, message, data }
+}
+M._state = state
+
+local function notify(msg, level)
+  vim.schedule(function() vim.notify('xlchat: ' .. msg, level or vim.log.levels.INFO) end)
+end
+
+local function fail(err)
+  state.last_error = err
+  local kind = err and err.data and err.data.kind
+  notify((err and err.message or tostring(err)) .. (kind and (' (' .. kind .. ')') or ''), vim.log.levels.ERROR)
+end
+
+function M.binary()
+  local cmd = M.config.cmd or vim.env.XLCHAT_BIN
+  if cmd and cmd ~= '' then
+    return vim.fn.executable(cmd) == 1 and cmd or nil
+  end
+  local p = vim.fn.exepath('xlchat')
+  return p ~= '' and p or nil
+end
+
+local function on_notification(method, params)
+  vim.schedule(function()
+    if method == '$/progress' and params then
+      local cb = state.progress[params.token]
+      if cb then cb(params.value or {}) end
+      local v = params.value or {}
+      if v.kind ~= 'end' then
+        vim.api.nvim_echo({ { 'xlchat: ' .. (v.title or v.message or 'working')
+          .. (v.percentage and (' ' .. v.percentage .. '%') or '') } }, false, {})
+      end
+    elseif (method == 'chat/delta' or method == 'chat/step') and state.ask and params
+        and tostring(params.requestId) == tostring(state.ask.id) then
+      if method == 'chat/delta' then M._append(state.ask.buf, params.text or '')
+      else M._step(state.ask.buf, params) end
+    end
+  end)
+end
+
+local function start_rpc(bin)
+  local dispatchers = {
+    notification = on_notification,
+    server_request = function(method) return nil, { code = -32601, message = 'unsupported: ' .. method } end,
+    on_exit = function(code, signal)
+      vim.schedule(function()
+        state.rpc, state.init, state.workbook, state.workbooks = nil, nil, nil, {}
+        if code ~= 0 then notify(('server exited (code %s, signal %s)'):format(code, signal), vim.log.levels.WARN) end
+      end)
+    end,
+    on_error = function(code, err) notify('rpc error ' .. tostring(code) .. ': ' .. vim.inspect(err), vim.log.levels.WARN) end,
+  }
+  local extra = { env = next(M.config.env or {}) and M.config.env or nil }
+  if vim.fn.has('nvim-0.10') == 1 then
+    return vim.lsp.rpc.start({ bin, 'serve' }, dispatchers, extra)
+  end
+  return vim.lsp.rpc.start(bin, { 'serve' }, dispatchers, extra)
+end
+
+--- Calls cb(err) once the server runs and is initialized.
+function M.ensure(cb)
+  if state.init and state.rpc then return cb(nil) end
+  table.insert(state.waiters, cb)
+  if state.starting then return end
+  local bin = M.binary()
+  if not bin then
+    local w = state.waiters; state.waiters = {}
+    for _, f in ipairs(w) do f({ message = 'xlchat binary not found: set XLCHAT_BIN or put xlchat on PATH' }) end
+    return
+  end
+  state.starting = true
+  local ok, rpc = pcall(start_rpc, bin)
+  if not ok or not rpc then
+    state.starting = false
+    local w = state.waiters; state.waiters = {}
+    for _, f in ipairs(w) do f({ message = 'cannot start xlchat: ' .. tostring(rpc) }) end
+    return
+  end
+  state.rpc = rpc
+  rpc.request('initialize', { processId = vim.fn.getpid(), clientInfo = { name = 'xlchat.nvim', version = '0.1.0' } },
+    function(err, result)
+      vim.schedule(function()
+        state.starting = false
+        if not err then state.init = result; rpc.notify('initialized', {}) end
+        local w = state.waiters; state.waiters = {}
+        for _, f in ipairs(w) do f(err) end
+      end)
+    end)
+end
+
+--- request(method, params, cb(err, result)) after ensure; returns nothing (id via on_id).
+function M.request(method, params, cb, on_id)
+  M.ensure(function(err)
+    if err then return cb(err) end
+    local ok, id = state.rpc.request(method, params, function(e, r)
+      vim.schedule(function()
+        if e then state.last_error = e end
+        cb(e, r)
+      end)
+    end)
+    if not ok then return cb({ message = 'xlchat is not running' }) end
+    if on_id then on_id(id) end
+  end)
+end
+
+--- Synchronous request (waits with vim.wait): returns err, result.
+function M.request_sync(method, params, timeout)
+  local done, e, r = false, nil, nil
+  M.request(method, params, function(err, res) e, r, done = err, res, true end)
+  if not vim.wait(timeout or M.config.timeout_ms, function() return done end, 10) then
+    return { message = method .. ' timed out' }, nil
+  end
+  return e, r
+end
+
+function M.has_method(name)
+  return state.init ~= nil and vim.tbl_contains((state.init.capabilities or {}).methods or {}, name)
+end
+
+local DELIMITED = { csv = 'csv', tsv = 'tsv' }
+
+--- workbook/open params for a file name or a buffer. A csv/tsv buffer with unsaved changes
+--- (or no file) is sent as its text.
+function M.open_params(file, buf)
+  buf = buf or vim.api.nvim_get_current_buf()
+  if file and file ~= '' then
+    local fbuf = vim.fn.bufnr(vim.fn.fnamemodify(file, ':p'))
+    if fbuf > 0 then buf = fbuf else return { path = vim.fn.fnamemodify(file, ':p') } end
+  end
+  if vim.bo[buf].buftype ~= '' then return nil end -- xlchat://, quickfix, help, ...: not a workbook
+  local name = vim.api.nvim_buf_get_name(buf)
+  local ext = name:match('%.(%a+)$')
+  local format = DELIMITED[(ext or ''):lower()] or DELIMITED[vim.bo[buf].filetype]
+  if format and (vim.bo[buf].modified or name == '') then
+    local lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
+    return { text = table.concat(lines, '\n') .. '\n', format = format,
+             name = name ~= '' and vim.fn.fnamemodify(name, ':t') or ('untitled.' .. format) }
+  end
+  if name == '' then return nil end
+  return { path = name }
+end
+
+--- :XlchatOpen [file]: opens the file (default: the current buffer's) and echoes its outline.
+function M.open(file, cb)
+  local params = M.open_params(file)
+  if not params then
+    local err = { message = 'no file: give :XlchatOpen a file or run it from a workbook buffer' }
+    fail(err); if cb then cb(err) end; return
+  end
+  M.request('workbook/open', params, function(err, wb)
+    if err then fail(err); if cb then cb(err) end; return end
+    state.workbook = wb
+    state.workbooks[wb.workbookId] = wb
+    local parts = {}
+    for _, s in ipairs(wb.sheets) do
+      table.insert(parts, s.name .. ' ' .. (s.range or 'empty') .. (s.table and (' [' .. s.table.name .. ']') or ''))
+    end
+    notify(('opened %s (%s): %s'):format(vim.fn.fnamemodify(wb.path, ':t'), wb.format, table.concat(parts, ', ')))
+    if cb then cb(nil, wb) end
+  end)
+end
+
+local function cell_text(v)
+  if v == nil or v == vim.NIL then return '' end
+  if type(v) == 'table' then return v.error or vim.fn.json_encode(v) end
+  if type(v) == 'number' and v == math.floor(v) and math.abs(v) < 1e15 then return string.format('%d', v) end
+  return tostring(v)
+end
+
+--- Lines of an aligned text table.
+function M.format_table(rows, header)
+  local all = {}
+  if header then table.insert(all, header) end
+  for _, r in ipairs(rows) do table.insert(all, r) end
+  local widths = {}
+  for _, r in ipairs(all) do
+    for i, v in ipairs(r) do widths[i] = math.max(widths[i] or 0, vim.fn.strdisplaywidth(cell_text(v))) end
+  end
+  local lines = {}
+  for n, r in ipairs(all) do
+    local cells = {}
+    for i = 1, #widths do
+      local t = cell_text(r[i])
+      cells[i] = t .. string.rep(' ', widths[i] - vim.fn.strdisplaywidth(t))
+    end
+    table.insert(lines, (table.concat(cells, ' | '):gsub('%s+$', '')))
+    if header and n == 1 then
+      local sep = {}
+      for i = 1, #widths do sep[i] = string.rep('-', widths[i]) end
+      table.insert(lines, table.concat(sep, '-+-'))
+    end
+  end
+  return lines
+end
+
+local function scratch(name)
+  local buf = vim.fn.bufnr(name)
+  if buf <= 0 then
+    buf = vim.api.nvim_create_buf(true, true)
+    vim.api.nvim_buf_set_name(buf, name)
+    vim.bo[buf].buftype = 'nofile'
+    vim.bo[buf].swapfile = false
+    vim.bo[buf].filetype = 'markdown'
+  end
+  if vim.fn.bufwinid(buf) == -1 then
+    -- Show it in a split but keep the cursor where it was (the workbook buffer stays current).
+    local prev = vim.api.nvim_get_current_win()
+    vim.cmd('botright split')
+    vim.api.nvim_win_set_buf(0, buf)
+    vim.api.nvim_set_current_win(prev)
+  end
+  return buf
+end
+
+--- :XlchatQuery {sql}: read-only SQL over the current workbook; rows into a scratch buffer.
+function M.query(sql, cb)
+  local wb = state.workbook
+  if not wb then local e = { message = 'no workbook open: :XlchatOpen first' }; fail(e); if cb then cb(e) end; return end
+  M.request('workbook/query', { workbookId = wb.workbookId, sql = sql }, function(err, res)
+    if err then fail(err); if cb then cb(err) end; return end
+    local buf = scratch('xlchat://query')
+    local lines = M.format_table(res.rows, res.columns)
+    if res.truncated then table.insert(lines, '(truncated)') end
+    vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+    if cb then cb(nil, res) end
+  end)
+end
+
+-- Streaming into the answer buffer ---------------------------------------------------------
+
+function M._append(buf, text)
+  if not vim.api.nvim_buf_is_valid(buf) then return end
+  local last = vim.api.nvim_buf_line_count(buf)
+  local cur = vim.api.nvim_buf_get_lines(buf, last - 1, last, false)[1] or ''
+  local pieces = vim.split(cur .. text, '\n', { plain = true })
+  vim.api.nvim_buf_set_lines(buf, last - 1, last, false, pieces)
+end
+
+function M._step(buf, step)
+  if not vim.api.nvim_buf_is_valid(buf) then return end
+  local last = vim.api.nvim_buf_line_count(buf)
+  local line = '> ' .. (step.tool or 'step') .. ': ' .. ((step.summary or ''):gsub('\n', ' '))
+  vim.api.nvim_buf_set_lines(buf, last - 1, last - 1, false, { line })
+end
+
+--- The quickfix items for citations: each opens an xlchat://range buffer showing the cells.
+function M.citation_items(citations)
+  local items = {}
+  for _, c in ipairs(citations or {}) do
+    table.insert(items, {
+      filename = ('xlchat://range/%s/%s/%s'):format(c.workbookId, c.sheet, c.range),
+      lnum = 1, text = c.sheet .. '!' .. c.range,
+    })
+  end
+  return items
+end
+
+--- :XlchatAsk {question}: asks about the current buffer's workbook (else the last opened),
+--- streaming the answer into the xlchat://answer buffer; citations go to the quickfix list.
+function M.ask(question, cb)
+  local function go(wb)
+    if not M.has_method('chat/ask') then
+      local e = { message = 'this xlchat server has no chat/ask' }; fail(e); if cb then cb(e) end; return
+    end
+    if state.ask then M.cancel() end
+    local buf = scratch('xlchat://answer')
+    local n = vim.api.nvim_buf_line_count(buf)
+    local first = (n == 1 and vim.api.nvim_buf_get_lines(buf, 0, 1, false)[1] == '') and 0 or n
+    vim.api.nvim_buf_set_lines(buf, first, -1, false, { '## ' .. question, '' })
+    local token = 'xlchat-nvim-ask-' .. tostring(vim.loop.hrtime())
+    local params = { workbookId = wb.workbookId, question = question, workDoneToken = token,
+                     sessionId = state.session, model = M.config.model }
+    local ask = { buf = buf }
+    state.ask = ask
+    local finished = false
+    ask.finish = function(err, res)
+      if finished then return end
+      finished = true
+      if state.ask == ask then state.ask = nil end
+      if err then
+        M._append(buf, (err.code == -32800 and '\n[cancelled]' or ('\n[error] ' .. (err.message or ''))) .. '\n')
+        if err.code ~= -32800 then fail(err) end
+        if cb then cb(err) end
+        return
+      end
+      state.session = res.sessionId
+      -- The final answer is authoritative: replace the streamed text with it.
+      local last = vim.api.nvim_buf_line_count(buf)
+      local lines = vim.api.nvim_buf_get_lines(buf, 0, last, false)
+      local start = #lines
+      for i = #lines, 1, -1 do if lines[i] == '## ' .. question then start = i; break end end
+      local out = {}
+      for i = start + 1, #lines do if lines[i]:sub(1, 2) == '> ' then table.insert(out, lines[i]) end end
+      for _, l in ipairs(vim.split(res.answer or '', '\n', { plain = true })) do table.insert(out, l) end
+      if type(res.ungrounded) == 'table' and #res.ungrounded > 0 then
+        table.insert(out, '_(not found in the cells the model saw: ' .. table.concat(res.ungrounded, ', ') .. ')_')
+      end
+      if #(res.citations or {}) > 0 then
+        local refs = {}
+        for _, c in ipairs(res.citations) do table.insert(refs, c.sheet .. '!' .. c.range) end
+        table.insert(out, 'Cited: ' .. table.concat(refs, ', '))
+      end
+      table.insert(out, '')
+      vim.api.nvim_buf_set_lines(buf, start, -1, false, out)
+      vim.fn.setqflist({}, ' ', { title = 'xlchat: ' .. question, items = M.citation_items(res.citations) })
+      if cb then cb(nil, res) end
+    end
+    M.request('chat/ask', params, function(err, res) ask.finish(err, res) end, function(id) ask.id = id end)
+  end
+  local params = M.open_params(nil)
+  local cur = params and state.workbook and params.path and state.workbook.path == params.path
+  if params and not cur then
+    M.open(nil, function(err, wb) if err then if cb then cb(err) end else go(wb) end end)
+  elseif state.workbook then
+    go(state.workbook)
+  else
+    local e = { message = 'no workbook: open one with :XlchatOpen FILE' }; fail(e); if cb then cb(e) end
+  end
+end
+
+--- :XlchatCancel: cancels the running question. vim.lsp.rpc drops -32800 replies without
+--- calling back, so the question is finished here: "[cancelled]" in the buffer, and its
+--- callback gets { code = -32800 }.
+function M.cancel()
+  local ask = state.ask
+  if not ask then return end
+  state.ask = nil
+  if ask.id and state.rpc then state.rpc.notify('$/cancelRequest', { id = ask.id }) end
+  if ask.finish then ask.finish({ code = -32800, message = 'cancelled' }, nil) end
+end
+
+--- :XlchatIndex: builds the current workbook's index, with progress in the message area.
+function M.index(cb)
+  local wb = state.workbook
+  if not wb then local e = { message = 'no workbook open' }; fail(e); if cb then cb(e) end; return end
+  local token = 'xlchat-nvim-index-' .. tostring(vim.loop.hrtime())
+  local seen = {}
+  state.progress[token] = function(v) table.insert(seen, v) end
+  M.request('index/build', { workbookId = wb.workbookId, workDoneToken = token }, function(err, res)
+    state.progress[token] = nil
+    if err then fail(err) else notify(('indexed: %d chunks%s'):format(res.chunks, res.reused and ' (reused)' or '')) end
+    if cb then cb(err, res, seen) end
+  end)
+end
+
+--- Fills an xlchat://range/{workbookId}/{sheet}/{range} buffer (BufReadCmd).
+function M.read_range_buffer(buf, name)
+  local id, sheet, range = name:match('^xlchat://range/([^/]+)/(.+)/([^/]+)$')
+  if not id then return end
+  local err, res = M.request_sync('workbook/read', { workbookId = id, sheet = sheet, range = range, limit = 500 })
+  local lines
+  if err then
+    lines = { 'error: ' .. (err.message or '?') .. (err.data and err.data.kind and (' (' .. err.data.kind .. ')') or '') }
+  else
+    lines = { ('%s!%s%s'):format(res.sheet, res.range or range, res.truncated and ' (truncated)' or ''), '' }
+    local first = (res.range or range):match('^%$?(%a+)') or 'A'
+    local function colnum(s) local n = 0; for ch in s:upper():gmatch('%a') do n = n * 26 + ch:byte() - 64 end; return n end
+    local function colname(n) local s = ''; while n > 0 do local r = (n - 1) % 26; s = string.char(65 + r) .. s; n = (n - 1 - r) / 26 end; return s end
+    local header, c0 = { '' }, colnum(first)
+    local width = 0
+    for _, r in ipairs(res.rows) do width = math.max(width, #r) end
+    for i = 1, width do header[i + 1] = colname(c0 + i - 1) end
+    local row0 = tonumber((res.range or range):match('^%$?%a+%$?(%d+)')) or 1
+    local rows = {}
+    for i, r in ipairs(res.rows) do
+      local t = { row0 + i - 1 }
+      for j = 1, width do t[j + 1] = r[j] end
+      rows[i] = t
+    end
+    for _, l in ipairs(M.format_table(rows, header)) do table.insert(lines, l) end
+  end
+  vim.bo[buf].buftype = 'nofile'
+  vim.bo[buf].swapfile = false
+  vim.bo[buf].modifiable = true
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  vim.bo[buf].modifiable = false
+  vim.bo[buf].modified = false
+end
+
+local function closing(rpc)
+  if rpc.is_closing then return rpc.is_closing() end   -- 0.8+
+  return rpc.handle == nil or rpc.handle:is_closing()  -- 0.7: the uv process handle
+end
+
+local function terminate(rpc)
+  if rpc.terminate then rpc.terminate() elseif rpc.handle and not rpc.handle:is_closing() then rpc.handle:kill(15) end
+end
+
+--- Shuts the server down (shutdown, exit; killed if it does not go within 2 s).
+function M.stop()
+  local rpc = state.rpc
+  if rpc then
+    local answered = false
+    rpc.request('shutdown', nil, function() answered = true end)
+    vim.wait(2000, function() return answered end, 10)
+    pcall(rpc.notify, 'exit', nil)
+    vim.wait(2000, function() return closing(rpc) end, 10)
+    if not closing(rpc) then terminate(rpc) end
+  end
+  state.rpc, state.init, state.workbook, state.ask = nil, nil, nil, nil
+end
+
+function M.setup(opts)
+  M.config = vim.tbl_deep_extend('force', M.config, opts or {})
+end
+
+return M

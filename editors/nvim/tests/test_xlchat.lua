@@ -1,0 +1,196 @@
+-- Headless tests against the real xlchat binary:
+--   XLCHAT_BIN=... nvim --headless -u NONE -i NONE --cmd 'set rtp^=editors/nvim' \
+--     -c 'runtime plugin/xlchat.lua' -c 'luafile editors/nvim/tests/test_xlchat.lua'
+-- Prints one "ok"/"not ok"/"skip" line per test and exits with the number of failures.
+local here = vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':p:h')
+local repo = vim.fn.fnamemodify(here, ':h:h:h')
+local passed, failed, skipped = 0, 0, 0
+local x = require('xlchat')
+
+local function log(s) io.stdout:write(s .. '\n') end
+
+local function run(name, fn)
+  local ok, err = xpcall(fn, function(e)
+    if type(e) == 'string' and e:match('^SKIP: ') then return e end
+    return debug.traceback(e)
+  end)
+  if ok then passed = passed + 1; log('ok - ' .. name)
+  elseif type(err) == 'string' and err:match('^SKIP: ') then skipped = skipped + 1; log('skip - ' .. name .. ': ' .. err:sub(7))
+  else failed = failed + 1; log('not ok - ' .. name .. '\n    ' .. tostring(err):gsub('\n', '\n    ')) end
+end
+
+local function eq(a, b, msg)
+  if not vim.deep_equal(a, b) then error((msg or 'not equal') .. ': ' .. vim.inspect(a) .. ' ~= ' .. vim.inspect(b), 2) end
+end
+local function truthy(v, msg) if not v then error(msg or 'expected true', 2) end end
+
+local function await(start, timeout)
+  local done, e, r = false, nil, nil
+  start(function(err, res) e, r, done = err, res, true end)
+  truthy(vim.wait(timeout or 20000, function() return done end, 10), 'timed out')
+  return e, r
+end
+
+local function buf_lines(name) return vim.api.nvim_buf_get_lines(vim.fn.bufnr(name), 0, -1, false) end
+
+-- fixtures
+local tmp = vim.fn.tempname()
+vim.fn.mkdir(tmp, 'p')
+local csv = tmp .. '/sales.csv'
+vim.fn.writefile({ 'region,product,units,price', 'North,Apples,10,1.5', 'South,Pears,20,2.25',
+  'North,Plums,5,3', 'East,Apples,7,1.5' }, csv)
+
+-- fake Ollama
+local ollama_host
+local job = vim.fn.jobstart({ 'python3', repo .. '/editors/testing/fake_ollama.py' }, {
+  on_stdout = function(_, data)
+    for _, l in ipairs(data) do local m = l:match('^OLLAMA_HOST=(%S+)'); if m then ollama_host = m end end
+  end,
+})
+vim.wait(10000, function() return ollama_host ~= nil end, 10)
+
+x.setup({ cmd = vim.env.XLCHAT_BIN or (repo .. '/.build/debug/xlchat'),
+          env = { XLCHAT_DATA_DIR = tmp .. '/data', OLLAMA_HOST = ollama_host or '127.0.0.1:9', XLCHAT_MODEL = 'fake:latest' } })
+
+run('binary found and server initializes', function()
+  truthy(x.binary(), 'binary')
+  local err = await(function(cb) x.ensure(cb) end)
+  eq(err, nil)
+  eq(x._state.init.serverInfo.name, 'xlchat')
+  truthy(x.has_method('workbook/open'))
+end)
+
+run(':XlchatOpen on the current buffer', function()
+  vim.cmd('edit ' .. csv)
+  local err, wb = await(function(cb) x.open(nil, cb) end)
+  eq(err, nil)
+  eq(wb.format, 'csv')
+  eq(wb.sheets[1].range, 'A1:D5')
+  eq(x._state.workbook.workbookId, wb.workbookId)
+end)
+
+run(':XlchatQuery writes rows into a scratch buffer', function()
+  local err = await(function(cb) x.query('SELECT region, SUM(units) AS units FROM "' .. x._state.workbook.sheets[1].table.name .. '" GROUP BY region ORDER BY region', cb) end)
+  eq(err, nil)
+  eq(buf_lines('xlchat://query'), { 'region | units', '-------+------', 'East   | 7', 'North  | 15', 'South  | 20' })
+end)
+
+run('a modified csv buffer is sent as its text', function()
+  vim.cmd('buffer ' .. vim.fn.bufnr(csv))
+  vim.api.nvim_buf_set_lines(0, 1, 2, false, { 'North,Apples,1000,1.5' })
+  truthy(vim.bo.modified)
+  local p = x.open_params(nil)
+  eq(p.format, 'csv'); eq(p.name, 'sales.csv'); eq(p.path, nil)
+  local err = await(function(cb) x.open(nil, cb) end)
+  eq(err, nil)
+  local e2, res = await(function(cb) x.query('SELECT SUM(units) FROM "' .. x._state.workbook.sheets[1].table.name .. '"', cb) end)
+  eq(e2, nil)
+  eq(res.rows[1][1], 1032)
+  vim.cmd('edit!')
+  truthy(not vim.bo.modified)
+  local e3, wb = await(function(cb) x.open(nil, cb) end)
+  eq(e3, nil)
+  eq(wb.path, csv)
+end)
+
+run('errors carry their kinds', function()
+  local err = await(function(cb) x.open(tmp .. '/missing.xlsx', cb) end)
+  eq(err.data.kind, 'fileNotFound')
+  -- a zip signature followed by garbage (plain text would be sniffed as csv)
+  local f = io.open(tmp .. '/junk.xlsx', 'wb'); f:write('PK\3\4' .. string.rep('\7', 64)); f:close()
+  err = await(function(cb) x.open(tmp .. '/junk.xlsx', cb) end)
+  eq(err.data.kind, 'corruptWorkbook')
+  err = await(function(cb) x.open(csv, cb) end)
+  eq(err, nil)
+  err = await(function(cb) x.query('DELETE FROM sales', cb) end)
+  eq(err.data.kind, 'invalidQuery')
+end)
+
+run('a range buffer shows the cited cells', function()
+  local wb = x._state.workbook
+  vim.cmd('edit ' .. vim.fn.fnameescape(('xlchat://range/%s/%s/B2:C3'):format(wb.workbookId, wb.sheets[1].name)))
+  local lines = vim.api.nvim_buf_get_lines(0, 0, -1, false)
+  eq(lines[1], wb.sheets[1].name .. '!B2:C3')
+  eq(lines[3], '  | B      | C')
+  eq(lines[5], '2 | Apples | 10')
+  eq(lines[6], '3 | Pears  | 20')
+  vim.cmd('edit ' .. vim.fn.fnameescape(('xlchat://range/%s/%s/B2:C3'):format('nope', 'sales')))
+  truthy(vim.api.nvim_buf_get_lines(0, 0, 1, false)[1]:match('unknownWorkbook'), 'unknownWorkbook shown')
+end)
+
+run('citations become quickfix items that open range buffers', function()
+  local items = x.citation_items({ { workbookId = 'w1', sheet = 'Q1 Sales', range = 'A1:B2' } })
+  eq(items[1].filename, 'xlchat://range/w1/Q1 Sales/A1:B2')
+  eq(items[1].text, 'Q1 Sales!A1:B2')
+end)
+
+run(':XlchatIndex reports progress', function()
+  local err, res, seen
+  local done = false
+  x.index(function(e, r, s) err, res, seen, done = e, r, s, true end)
+  vim.wait(20000, function() return done end, 10)
+  eq(err, nil)
+  truthy(res.chunks > 0)
+  eq(seen[1].kind, 'begin'); eq(seen[#seen].kind, 'end')
+end)
+
+run(':XlchatAsk streams into the answer buffer, citations to quickfix', function()
+  if not x.has_method('chat/ask') then error('SKIP: server has no chat/ask yet (capabilities.methods lacks it)', 0) end
+  vim.cmd('edit ' .. csv)
+  local seen_partial = false
+  local err, res
+  local done = false
+  x.ask('Which region sold most?', function(e, r) err, res, done = e, r, true end)
+  vim.wait(30000, function()
+    local l = buf_lines('xlchat://answer')
+    if not done and #l >= 2 and l[#l] ~= '' then seen_partial = true end
+    return done
+  end, 5)
+  eq(err, nil)
+  truthy(seen_partial, 'the answer streamed in before the reply')
+  local text = table.concat(buf_lines('xlchat://answer'), '\n')
+  truthy(text:find('## Which region sold most?', 1, true), text)
+  truthy(text:find(res.answer, 1, true), text)
+  local qf = vim.fn.getqflist()
+  truthy(#qf >= 1, 'citations in quickfix')
+  eq(#qf, #res.citations)
+  -- Jumping to the first citation shows its cells.
+  vim.cmd('cc 1')
+  local shown = vim.api.nvim_buf_get_lines(0, 0, -1, false)
+  truthy(shown[1]:find(res.citations[1].range, 1, true), vim.inspect(shown))
+  truthy(table.concat(shown, '\n'):find('region', 1, true), vim.inspect(shown))
+end)
+
+run(':XlchatCancel cancels a running question', function()
+  if not x.has_method('chat/ask') then error('SKIP: server has no chat/ask yet (capabilities.methods lacks it)', 0) end
+  local err, done = nil, false
+  x.ask('answer slowly please', function(e) err, done = e, true end)
+  vim.wait(10000, function() local l = buf_lines('xlchat://answer'); return l[#l] ~= '' end, 10)
+  vim.cmd('XlchatCancel')
+  vim.wait(5000, function() return done end, 10)
+  truthy(done, 'reply after cancel')
+  eq(err.code, -32800)
+  local text = table.concat(buf_lines('xlchat://answer'), '\n')
+  truthy(text:find('[cancelled]', 1, true), text)
+  -- Nothing streams in after the cancel, and the server is free at once.
+  vim.wait(800, function() return false end, 50)
+  eq(table.concat(buf_lines('xlchat://answer'), '\n'), text)
+  local t0 = vim.loop.hrtime()
+  local e2, pong = x.request_sync('server/ping', {}, 3000)
+  eq(e2, nil); eq(pong, {})
+  truthy((vim.loop.hrtime() - t0) / 1e6 < 3000)
+end)
+
+run(':checkhealth xlchat', function()
+  vim.cmd('checkhealth xlchat')
+  local text = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')
+  truthy(text:find('binary: ', 1, true), text)
+  truthy(text:find('version: 0', 1, true), text)
+  truthy(text:find('server check storage: ok', 1, true), text)
+  truthy(text:find('model server (Ollama) reachable', 1, true), text)
+end)
+
+x.stop()
+vim.fn.jobstop(job)
+log(('nvim: %d passed, %d failed, %d skipped (%s)'):format(passed, failed, skipped, tostring(vim.version().major) .. '.' .. vim.version().minor .. '.' .. vim.version().patch))
+vim.cmd((failed > 0 and 'cquit ' .. failed) or 'qall!')

@@ -1,0 +1,162 @@
+'use strict';
+// The xlchat VS Code extension: spawns `xlchat serve` and offers a chat panel about the
+// workbook of the active editor (or the file chosen in the explorer).
+const vscode = require('vscode');
+const path = require('path');
+const { XLChatClient, findBinary } = require('./rpc');
+const { panelHtml } = require('./panel');
+
+const WORKBOOK_EXT = /\.(xlsx|xlsm|xls|csv|tsv)$/i;
+let client = null;
+let output = null;
+const opened = new Map(); // key (path or buffer uri + version) → workbook/open result
+
+function config() { return vscode.workspace.getConfiguration('xlchat'); }
+
+function getClient() {
+  if (client) return client;
+  const c = config();
+  const binary = findBinary(c.get('path') || null);
+  client = new XLChatClient({
+    binary,
+    env: { ...process.env, ...(c.get('env') || {}) },
+    maxRestarts: c.get('maxRestarts', 3),
+    clientName: 'xlchat-vscode',
+  });
+  client.on('stderr', (s) => output.append(s));
+  client.on('restart', (n) => { opened.clear(); output.appendLine(`xlchat died; restart ${n}`); });
+  client.on('gaveUp', () => vscode.window.showErrorMessage('xlchat server keeps dying; gave up restarting it (see the xlchat output).'));
+  if (!binary) vscode.window.showErrorMessage('xlchat binary not found: set "xlchat.path" or put xlchat on PATH.');
+  return client;
+}
+
+/** The workbook to work on: the explorer's uri, else the active editor's document. */
+function target(uri) {
+  if (uri && uri.fsPath) return { uri, document: vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString()) };
+  const ed = vscode.window.activeTextEditor;
+  if (ed) return { uri: ed.document.uri, document: ed.document };
+  return null;
+}
+
+/** workbook/open for a target: an unsaved (dirty or untitled) csv/tsv buffer goes as text. */
+async function openTarget(t) {
+  const c = getClient();
+  const doc = t.document;
+  const name = path.basename(t.uri.fsPath || t.uri.path);
+  const isDelimited = doc && (/\.(csv|tsv)$/i.test(name) || ['csv', 'tsv'].includes(doc.languageId));
+  if (doc && isDelimited && (doc.isDirty || doc.isUntitled)) {
+    const format = /\.tsv$/i.test(name) || doc.languageId === 'tsv' ? 'tsv' : 'csv';
+    const key = `${doc.uri.toString()}#${doc.version}`;
+    if (!opened.has(key)) opened.set(key, await c.open({ text: doc.getText(), format, name }));
+    return opened.get(key);
+  }
+  if (!t.uri.fsPath || !WORKBOOK_EXT.test(t.uri.fsPath)) throw new Error(`${name} is not a workbook (xlsx, xlsm, xls, csv or tsv)`);
+  return c.open(t.uri.fsPath);
+}
+
+class ChatPanel {
+  constructor(workbook, t) {
+    this.workbook = workbook;
+    this.target = t;
+    this.sessionId = undefined;
+    this.current = null;
+    this.panel = vscode.window.createWebviewPanel('xlchat.chat', `xlchat: ${path.basename(workbook.path)}`,
+      vscode.ViewColumn.Beside, { enableScripts: true, retainContextWhenHidden: true });
+    this.panel.webview.html = panelHtml(this.panel.webview, workbook);
+    this.panel.webview.onDidReceiveMessage((m) => this.onMessage(m).catch((e) => this.post({ type: 'error', message: e.message })));
+    this.panel.onDidDispose(() => { if (this.current) this.current.cancel(); });
+  }
+
+  post(m) { this.panel.webview.postMessage(m); }
+
+  async onMessage(m) {
+    const c = getClient();
+    if (m.type === 'ask') await this.ask(m.question);
+    else if (m.type === 'cancel') { if (this.current) this.current.cancel(); }
+    else if (m.type === 'openRange') {
+      const r = await c.read(m.workbookId || this.workbook.workbookId, m.sheet, m.range, 200);
+      this.post({ type: 'range', sheet: r.sheet, range: r.range, rows: r.rows, truncated: r.truncated });
+    } else if (m.type === 'index') await this.index();
+  }
+
+  async index() {
+    const c = getClient();
+    const h = await c.buildIndex(this.workbook.workbookId, { onProgress: (v) => this.post({ type: 'progress', value: v }) });
+    this.current = h;
+    this.post({ type: 'busy', busy: true });
+    try { const r = await h.promise; this.post({ type: 'indexed', result: r }); } finally { this.current = null; this.post({ type: 'busy', busy: false }); }
+  }
+
+  /** Runs fn(); when the server was restarted meanwhile (unknownWorkbook), reopens and retries once. */
+  async withWorkbook(fn) {
+    try { return await fn(); } catch (e) {
+      if (e.kind !== 'unknownWorkbook' || !this.target) throw e;
+      this.workbook = await openTarget(this.target);
+      return fn();
+    }
+  }
+
+  async ask(question) {
+    const c = getClient();
+    await c.ready();
+    if (!c.hasMethod('chat/ask')) throw new Error('this xlchat server has no chat/ask (too old?)');
+    this.post({ type: 'question', text: question });
+    const status = await this.withWorkbook(() => c.request('index/status', { workbookId: this.workbook.workbookId })).catch(() => null);
+    if (status && !status.built) await this.index();
+    const h = await c.ask(this.workbook.workbookId, question, {
+      sessionId: this.sessionId,
+      model: config().get('model') || undefined,
+      onDelta: (text) => this.post({ type: 'delta', text }),
+      onStep: (step) => this.post({ type: 'step', step }),
+      onProgress: (v) => this.post({ type: 'progress', value: v }),
+    });
+    this.current = h;
+    this.post({ type: 'busy', busy: true });
+    try {
+      const res = await h.promise;
+      this.sessionId = res.sessionId;
+      this.post({ type: 'answer', result: res });
+    } catch (e) {
+      this.post({ type: e.code === -32800 ? 'cancelled' : 'error', message: e.message });
+    } finally { this.current = null; this.post({ type: 'busy', busy: false }); }
+  }
+}
+
+async function cmdOpen(uri) {
+  const t = target(uri);
+  if (!t) { vscode.window.showWarningMessage('xlchat: open a workbook first (or pick one in the explorer).'); return; }
+  try {
+    const wb = await openTarget(t);
+    output.appendLine(`opened ${wb.path} (${wb.format}, ${wb.sheets.length} sheets, id ${wb.workbookId})`);
+    for (const s of wb.sheets) output.appendLine(`  ${s.name}: ${s.range || 'empty'}${s.table ? ` table ${s.table.name}` : ''}`);
+    output.show(true);
+    return wb;
+  } catch (e) { vscode.window.showErrorMessage(`xlchat: ${e.message}`); }
+}
+
+async function cmdAsk(uri) {
+  const t = target(uri);
+  if (!t) { vscode.window.showWarningMessage('xlchat: open a workbook first (or pick one in the explorer).'); return; }
+  try {
+    const wb = await openTarget(t);
+    const panel = new ChatPanel(wb, t);
+    const q = await vscode.window.showInputBox({ prompt: `Ask about ${path.basename(wb.path)}` });
+    if (q) await panel.ask(q);
+  } catch (e) { vscode.window.showErrorMessage(`xlchat: ${e.message}`); }
+}
+
+function activate(context) {
+  output = vscode.window.createOutputChannel('xlchat');
+  context.subscriptions.push(
+    output,
+    vscode.commands.registerCommand('xlchat.openWorkbook', cmdOpen),
+    vscode.commands.registerCommand('xlchat.ask', cmdAsk),
+    vscode.commands.registerCommand('xlchat.restartServer', async () => { if (client) await client.stop(); client = null; opened.clear(); getClient().ready(); }),
+    vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration('xlchat') && client) { client.stop(); client = null; opened.clear(); } }),
+    { dispose: () => { if (client) client.stop(); } },
+  );
+}
+
+function deactivate() { if (client) return client.stop(); }
+
+module.exports = { activate, deactivate };

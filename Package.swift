@@ -49,7 +49,12 @@ let package = Package(
         ]),
 
         // Engine: model clients (Ollama, OpenAI-compatible), streaming over URLSession.
-        .target(name: "XLChatLLM"),
+        .target(name: "XLChatLLM", dependencies: [
+            // Plain-HTTP streaming over NIO: URLSession on Linux busy-waits (see NIOHTTPTransport.swift).
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
 
         // Engine: the tool-using analyst (prompting, tools, citations, grounding, sessions).
         .target(name: "XLChatAgent", dependencies: [

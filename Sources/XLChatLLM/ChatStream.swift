@@ -87,7 +87,7 @@ enum ChatStreamDriver {
         }
 
         do {
-            for try await event in StreamingRequest.start(request, endpoint: endpoint) {
+            for try await event in HTTPStreaming.start(request, endpoint: endpoint) {
                 switch event {
                 case .response(let s, let after):
                     status = s

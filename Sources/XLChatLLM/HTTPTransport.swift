@@ -254,7 +254,7 @@ enum HTTP {
     private static func fetchOnce(_ request: URLRequest, endpoint: Endpoint) async throws -> (status: Int, body: Data) {
         var status = 0
         var body = Data()
-        for try await event in StreamingRequest.start(request, endpoint: endpoint) {
+        for try await event in HTTPStreaming.start(request, endpoint: endpoint) {
             switch event {
             case .response(let s, _): status = s
             case .data(let d, _): body.append(d)

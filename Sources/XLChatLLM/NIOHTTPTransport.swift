@@ -54,6 +54,7 @@ final class NIOStreamingRequest: @unchecked Sendable {
         for (name, value) in request.allHTTPHeaderFields ?? [:] { head.headers.replaceOrAdd(name: name, value: value) }
         let body = request.httpBody
         if let body { head.headers.replaceOrAdd(name: "Content-Length", value: String(body.count)) }
+        let requestHead = head
 
         lock.withLock {
             startedAt = monotonicNow()
@@ -81,7 +82,7 @@ final class NIOStreamingRequest: @unchecked Sendable {
                         return finished
                     }
                     if alreadyDone { channel.close(promise: nil); return }
-                    channel.write(HTTPClientRequestPart.head(head), promise: nil)
+                    channel.write(HTTPClientRequestPart.head(requestHead), promise: nil)
                     if let body {
                         var buffer = channel.allocator.buffer(capacity: body.count)
                         buffer.writeBytes(body)

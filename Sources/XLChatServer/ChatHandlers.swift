@@ -19,20 +19,14 @@ extension Session {
         let entry = try await sessionEntry(params.workbookId)
         let index = try server.index()
         let embedder = try await server.embedder()
-        if (try? index.status(hash: entry.outline.contentHash).built) != true {
-            _ = try await withProgress(token: params.workDoneToken, connection: context.connection, title: "Indexing \(entry.displayName)") { progress in
-                let reader = try Workbooks.open(path: entry.path)
-                return try await index.build(outline: entry.outline, reader: reader, embedder: embedder) { update in
-                    progress.report(fraction: update.fraction, message: update.message)
-                }
-            }
-        }
+        try await ensureBuilt(entry, index: index, token: params.workDoneToken, connection: context.connection)
         let analyst = Analyst(client: try server.modelClient(), index: index, embedder: embedder, sessions: try server.sessionStore(),
                               options: AgentOptions(queryTimeout: Double(server.configuration.queryTimeoutMs) / 1000))
         let model = (params.model?.isEmpty == false ? params.model : nil) ?? server.configuration.model
         let connection = context.connection
         let requestId = context.id
-        let answer = try await analyst.ask(outline: entry.outline, question: question, sessionId: params.sessionId, model: model) { event in
+        // On the engine's threads: the agent's SQL tool runs synchronous queries (up to their budget).
+        let answer = try await Blocking.runAsync { try await analyst.ask(outline: entry.outline, question: question, sessionId: params.sessionId, model: model) { event in
             switch event {
             case .delta(let text):
                 await connection.send(ChatDeltaNotification(requestId: requestId, text: text))
@@ -40,7 +34,7 @@ extension Session {
                 await connection.send(ChatStepNotification(requestId: requestId, tool: step.tool, arguments: step.arguments,
                                                            summary: step.summary, ranges: step.ranges))
             }
-        }
+        } }
         return ChatAskResult(
             answer: answer.answer,
             citations: answer.citations.map { Citation(workbookId: entry.id, sheet: $0.sheet, range: $0.range.description) },

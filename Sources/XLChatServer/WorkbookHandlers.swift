@@ -70,7 +70,7 @@ extension Session {
     func queryWorkbook(_ params: WorkbookQueryRequest) async throws -> WorkbookQueryResult {
         let entry = try await sessionEntry(params.workbookId)
         let index = try server.index()
-        try await ensureBuilt(entry, index: index)
+        try await ensureBuilt(entry, index: index, connection: connection)
         let limit = min(max(params.limit ?? 500, 1), 100_000)
         let timeout = Double(params.timeoutMs ?? server.configuration.queryTimeoutMs) / 1000
         let outline = entry.outline
@@ -84,18 +84,24 @@ extension Session {
 
     func buildIndex(_ params: IndexBuildRequest, context: RequestContext) async throws -> IndexBuildResult {
         let entry = try await sessionEntry(params.workbookId)
+        let result = try await build(entry, force: params.force ?? false, token: params.workDoneToken, connection: context.connection)
+        return IndexBuildResult(workbookId: entry.id, chunks: result.chunks, embeddingModel: result.embeddingModel,
+                                reused: result.reused, durationMs: result.durationMs)
+    }
+
+    /// Builds (or reuses) the index of `entry` on the engine's threads, reporting progress when
+    /// the client gave a token. index/build, workbook/query and chat/ask all build through here.
+    func build(_ entry: WorkbookStore.Entry, force: Bool = false, token: ProgressToken?, connection: Connection) async throws -> BuildResult {
         let index = try server.index()
         let embedder = try await server.embedder()
-        let result = try await withProgress(token: params.workDoneToken, connection: context.connection, title: "Indexing \(entry.displayName)") { progress in
+        return try await withProgress(token: token, connection: connection, title: "Indexing \(entry.displayName)") { progress in
             try await Blocking.runAsync {
                 let reader = try Workbooks.open(path: entry.path)
-                return try await index.build(outline: entry.outline, reader: reader, embedder: embedder, force: params.force ?? false) { update in
+                return try await index.build(outline: entry.outline, reader: reader, embedder: embedder, force: force) { update in
                     progress.report(fraction: update.fraction, message: update.message)
                 }
             }
         }
-        return IndexBuildResult(workbookId: entry.id, chunks: result.chunks, embeddingModel: result.embeddingModel,
-                                reused: result.reused, durationMs: result.durationMs)
     }
 
     func searchIndex(_ params: IndexSearchRequest) async throws -> IndexSearchResult {
@@ -129,13 +135,9 @@ extension Session {
     }
 
     /// Builds the index when the workbook's current version has none (queries need its tables).
-    func ensureBuilt(_ entry: WorkbookStore.Entry, index: WorkbookIndex) async throws {
+    func ensureBuilt(_ entry: WorkbookStore.Entry, index: WorkbookIndex, token: ProgressToken? = nil, connection: Connection) async throws {
         if (try? index.status(hash: entry.outline.contentHash).built) == true { return }
-        let embedder = try await server.embedder()
-        _ = try await Blocking.runAsync {
-            let reader = try Workbooks.open(path: entry.path)
-            return try await index.build(outline: entry.outline, reader: reader, embedder: embedder)
-        }
+        _ = try await build(entry, token: token, connection: connection)
     }
 }
 

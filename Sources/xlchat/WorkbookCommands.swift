@@ -11,7 +11,7 @@ func openLocally(_ file: String, engine: EngineOptions, progress: ProgressLine? 
     let client = try await LocalClient(configuration: engine.configuration()) { method, params in
         progress?.handle(method, params)
     }
-    let wb = try await client.send(WorkbookOpenRequest(path: file, workDoneToken: progress == nil ? nil : .string("open")))
+    let wb = try await client.send(WorkbookOpenRequest(path: file))
     return (client, wb)
 }
 

@@ -101,28 +101,11 @@ final class StreamingRequest: NSObject, URLSessionDataDelegate, @unchecked Senda
     }
 
     private func watch() async {
-        while !Task.isCancelled {
-            let (deadline, done, phase): (Double, Bool, String) = lock.withLock {
-                gotResponse
-                    ? (lastActivity + endpoint.policy.stallTimeout, finished, "stall")
-                    : (lastActivity + endpoint.policy.firstByteTimeout, finished, "first")
-            }
-            if done { return }
-            let now = monotonicNow()
-            if now >= deadline {
-                let error: LLMError = phase == "first"
-                    ? LLMError(.timeout, "\(endpoint.description) sent nothing for \(Int(endpoint.policy.firstByteTimeout)) s (a model that is still loading can take a minute; the timeout can be raised).")
-                    : LLMError(.timeout, "\(endpoint.description) stopped sending for \(Int(endpoint.policy.stallTimeout)) s in the middle of a reply.")
-                let t: URLSessionDataTask? = lock.withLock { timedOut = error; return task }
-                t?.cancel()
-                finish(throwing: error)
-                return
-            }
-            // Wake at least every min(1 s, stall timeout) so the switch from the first-byte
-            // deadline to the (shorter) stall deadline is noticed.
-            let nap = min(deadline - now, min(1.0, endpoint.policy.stallTimeout))
-            try? await Task.sleep(nanoseconds: UInt64(max(0.001, nap) * 1e9))
-        }
+        let state = { [self] in lock.withLock { (lastActivity, gotResponse, finished) } }
+        guard let error = await waitForReplyTimeout(endpoint: endpoint, state: state) else { return }
+        let t: URLSessionDataTask? = lock.withLock { timedOut = error; return task }
+        t?.cancel()
+        finish(throwing: error)
     }
 
     /// The consumer went away: cancel the HTTP request (closes the connection).
@@ -204,6 +187,29 @@ final class StreamingRequest: NSObject, URLSessionDataDelegate, @unchecked Senda
         default: return "URLError \(u.code.rawValue)"
         }
     }
+}
+
+/// Waits until the reply's first-byte or stall deadline passes (returning the timeout error), or
+/// `state()` says the reply finished or the task is cancelled (returning nil). Shared by both
+/// transports. It wakes at least every min(1 s, stall timeout), so the switch from the first-byte
+/// deadline to the (shorter) stall deadline is noticed.
+func waitForReplyTimeout(endpoint: Endpoint,
+                         state: () -> (lastActivity: Double, gotResponse: Bool, finished: Bool)) async -> LLMError? {
+    let policy = endpoint.policy
+    while !Task.isCancelled {
+        let s = state()
+        if s.finished { return nil }
+        let deadline = s.lastActivity + (s.gotResponse ? policy.stallTimeout : policy.firstByteTimeout)
+        let now = monotonicNow()
+        if now >= deadline {
+            return s.gotResponse
+                ? LLMError(.timeout, "\(endpoint.description) stopped sending for \(Int(policy.stallTimeout)) s in the middle of a reply.")
+                : LLMError(.timeout, "\(endpoint.description) sent nothing for \(Int(policy.firstByteTimeout)) s (a model that is still loading can take a minute; the timeout can be raised).")
+        }
+        let nap = min(deadline - now, min(1.0, policy.stallTimeout))
+        try? await Task.sleep(nanoseconds: UInt64(max(0.001, nap) * 1e9))
+    }
+    return nil
 }
 
 /// Splits a byte stream into lines (LF or CRLF), keeping partial lines across chunks.

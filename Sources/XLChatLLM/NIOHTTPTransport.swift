@@ -141,23 +141,8 @@ final class NIOStreamingRequest: @unchecked Sendable {
     // MARK: timeouts and ending
 
     private func watch() async {
-        while !Task.isCancelled {
-            let (deadline, done, phase): (Double, Bool, String) = lock.withLock {
-                gotResponse
-                    ? (lastActivity + endpoint.policy.stallTimeout, finished, "stall")
-                    : (lastActivity + endpoint.policy.firstByteTimeout, finished, "first")
-            }
-            if done { return }
-            let now = monotonicNow()
-            if now >= deadline {
-                finish(throwing: phase == "first"
-                    ? LLMError(.timeout, "\(endpoint.description) sent nothing for \(Int(endpoint.policy.firstByteTimeout)) s (a model that is still loading can take a minute; the timeout can be raised).")
-                    : LLMError(.timeout, "\(endpoint.description) stopped sending for \(Int(endpoint.policy.stallTimeout)) s in the middle of a reply."))
-                return
-            }
-            let nap = min(deadline - now, min(1.0, endpoint.policy.stallTimeout))
-            try? await Task.sleep(nanoseconds: UInt64(max(0.001, nap) * 1e9))
-        }
+        let state = { [self] in lock.withLock { (lastActivity, gotResponse, finished) } }
+        if let error = await waitForReplyTimeout(endpoint: endpoint, state: state) { finish(throwing: error) }
     }
 
     /// Ends the stream once (nil: normally, or because the consumer went away) and closes the connection.

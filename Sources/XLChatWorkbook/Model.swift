@@ -160,8 +160,11 @@ public struct RowCell: Sendable, Hashable {
     public var value: CellValue
     /// The formula text (without the leading `=`) when the cell has one.
     public var formula: String?
-    public init(column: Int, value: CellValue, formula: String? = nil) {
-        self.column = column; self.value = value; self.formula = formula
+    /// Why the cell's formula has no text: its tokens did not decode (xls / xlsb). The value
+    /// still reads; only this cell's formula is lost.
+    public var formulaError: String?
+    public init(column: Int, value: CellValue, formula: String? = nil, formulaError: String? = nil) {
+        self.column = column; self.value = value; self.formula = formula; self.formulaError = formulaError
     }
 }
 

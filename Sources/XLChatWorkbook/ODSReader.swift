@@ -575,12 +575,7 @@ struct ODSSheetHandler: XMLScanHandler {
             case 7:
                 if XMLTag.equal(name, "formula") {
                     do {
-                        var f = try XMLText.string(v)
-                        if let colon = f.firstIndex(of: ":"), f[..<colon].allSatisfy({ $0.isLetter }) {
-                            f = String(f[f.index(after: colon)...])
-                        }
-                        if f.hasPrefix("=") { f.removeFirst() }
-                        formula = f
+                        formula = OpenFormula.excelText(try XMLText.string(v))
                     } catch let e as WorkbookError { err = e } catch {}
                 }
             case 23:

@@ -10,4 +10,17 @@ public protocol WorkbookReader: AnyObject {
     /// Returning `false` from the visitor stops early. Chart sheets deliver no rows.
     @discardableResult
     func readSheet(at index: Int, visitor: (SheetRow) throws -> Bool) throws -> SheetSummary
+    /// Like `readSheet(at:visitor:)`; with `formulas`, formula cells carry their text
+    /// (`RowCell.formula`) or why it could not be decoded (`RowCell.formulaError`). Formats
+    /// that store formulas as text (xlsx, ods) always give it; the binary ones (xls, xlsb)
+    /// decode their parsed tokens only when asked, so a plain read costs nothing more.
+    @discardableResult
+    func readSheet(at index: Int, formulas: Bool, visitor: (SheetRow) throws -> Bool) throws -> SheetSummary
+}
+
+extension WorkbookReader {
+    @discardableResult
+    public func readSheet(at index: Int, formulas: Bool, visitor: (SheetRow) throws -> Bool) throws -> SheetSummary {
+        try readSheet(at: index, visitor: visitor)
+    }
 }

@@ -16,6 +16,8 @@ public final class XLSBReader: WorkbookReader {
     private let styleKinds: [TemporalKind?]
     private let sharedStringsEntry: ZipEntry?
     private var sharedStringsCache: [String]?
+    /// Sheets and names that formula tokens refer to.
+    let formulaWorkbook: BIFFFormula.Workbook
 
     public convenience init(path: String, limits: ReadLimits = .default) throws {
         try self.init(archive: ZipArchive(path: path, limits: limits))
@@ -38,6 +40,7 @@ public final class XLSBReader: WorkbookReader {
         var is1904 = false
         var rawNames: [(name: String, itab: UInt32, hidden: Bool, formula: [UInt8])] = []
         var externSheets: [(first: Int32, last: Int32)] = []
+        var allNames: [String] = []
         try BIFF12.forEachRecord(try archive.read(mainEntry)) { type, r in
             switch type {
             case 0x99:  // BrtWbProp
@@ -57,11 +60,12 @@ public final class XLSBReader: WorkbookReader {
                     p += 12
                 }
             case 0x27:  // BrtName
-                guard r.count >= 9 else { return }
+                guard r.count >= 9 else { allNames.append("#NAME?"); return }
                 let flags = r.u32(0)
                 let itab = r.u32(5)
                 var p = 9
-                guard let name = try? r.wideString(&p) else { return }
+                guard let name = try? r.wideString(&p) else { allNames.append("#NAME?"); return }
+                allNames.append(name)
                 var formula: [UInt8] = []
                 if p + 4 <= r.count {
                     let cce = Int(r.u32(p))
@@ -94,10 +98,24 @@ public final class XLSBReader: WorkbookReader {
         sheets = infos
         sheetParts = parts
         let sheetNames = infos.map(\.name)
+        // XTIs as formula text. External workbooks' sheets are not read from workbook.bin: an
+        // XTI is taken as this workbook's sheets (the common case), `#REF` when it names none.
+        var fw = BIFFFormula.Workbook()
+        fw.names = allNames
+        for x in externSheets {
+            var ext = BIFFFormula.Workbook.Extern(sheet: nil, internalNames: true, externNames: [], workbookPrefix: "")
+            if x.first >= 0 && Int(x.first) < sheetNames.count {
+                let last = x.last != x.first && x.last >= 0 && Int(x.last) < sheetNames.count ? sheetNames[Int(x.last)] : nil
+                ext.sheet = BIFFFormula.sheetPrefix(first: sheetNames[Int(x.first)], last: last)
+            }
+            fw.externs.append(ext)
+        }
+        formulaWorkbook = fw
+        // A name's formula as text; one whose tokens do not decode is listed with "".
         definedNames = rawNames.map { n in
-            DefinedName(name: n.name,
-                        refersTo: BIFF12.formulaText(n.formula, externSheets: externSheets, sheetNames: sheetNames),
-                        localSheet: n.itab == 0xFFFF_FFFF ? nil : Int(n.itab), hidden: n.hidden)
+            let src = BIFFFormula.Source(tokens: 0..<n.formula.count, extra: n.formula.count..<n.formula.count)
+            let text = (try? BIFFFormula.text(n.formula, src, dialect: .biff12, row: 0, column: 0, relative: false, workbook: fw)) ?? ""
+            return DefinedName(name: n.name, refersTo: text, localSheet: n.itab == 0xFFFF_FFFF ? nil : Int(n.itab), hidden: n.hidden)
         }
 
         if let styles = wbRels.first(where: { $0.kind == "styles" }).flatMap({ archive.entry(named: $0.target) })
@@ -131,6 +149,15 @@ public final class XLSBReader: WorkbookReader {
 
     @discardableResult
     public func readSheet(at index: Int, visitor: (SheetRow) throws -> Bool) throws -> SheetSummary {
+        try readSheet(at: index, formulas: false, visitor: visitor)
+    }
+
+    /// Streams the sheet's cells; with `formulas`, formula cells (BrtFmlaNum / String / Bool /
+    /// Error) carry their text: shared formulas (BrtShrFmla) in each cell's own relative form,
+    /// array formulas (BrtArrFmla) at their first cell. A formula whose tokens do not decode keeps
+    /// its value and says why in `formulaError`.
+    @discardableResult
+    public func readSheet(at index: Int, formulas: Bool, visitor: (SheetRow) throws -> Bool) throws -> SheetSummary {
         guard sheets.indices.contains(index) else {
             throw WorkbookError(.unknownSheet, "no sheet at index \(index) (the workbook has \(sheets.count))")
         }
@@ -145,8 +172,10 @@ public final class XLSBReader: WorkbookReader {
         var merged: [CellRange] = []
         let maxRows = limits.maxRows, maxCols = limits.maxColumns
         let kinds = styleKinds, is1904 = date1904
+        var pending = XLSBFormulaSources(workbook: formulaWorkbook)
         func flush() throws {
             guard !cells.isEmpty else { return }
+            if formulas { pending.resolve(into: &cells, row: row) }
             cells.sort { $0.column < $1.column }
             count += cells.count
             minRow = min(minRow, row); maxRow = max(maxRow, row)
@@ -211,7 +240,16 @@ public final class XLSBReader: WorkbookReader {
                         default:  // BrtCellBlank
                             v = .empty
                         }
-                        if !v.isEmpty { cells.append(RowCell(column: col, value: v)) }
+                        if !v.isEmpty {
+                            if formulas && type >= 0x08 && type <= 0x0B {
+                                pending.cell(index: cells.count, column: col, r, formulaAt: XLSBFormulaSources.formulaOffset(type, r))
+                            }
+                            cells.append(RowCell(column: col, value: v))
+                        }
+                    case 0x1AA where formulas:  // BrtArrFmla: RfX, flags, formula
+                        pending.master(r, kind: .array, formulaAt: 17)
+                    case 0x1AB where formulas:  // BrtShrFmla: RfX, formula
+                        pending.master(r, kind: .shared, formulaAt: 16)
                     case 0xB0:  // BrtMergeCell
                         guard r.count >= 16 else { return }
                         let r1 = Int(r.u32(0)), r2 = Int(r.u32(4)), c1 = Int(r.u32(8)), c2 = Int(r.u32(12))
@@ -364,34 +402,5 @@ enum BIFF12 {
             }
         }
         return xfFormats.map { NumberFormats.kind(id: $0, code: codes[$0]) }
-    }
-
-    /// A defined name's formula (Rgce) as text, for the simple cases: one 3-D reference or area.
-    /// Anything else is left as "" (the name is still listed).
-    static func formulaText(_ f: [UInt8], externSheets: [(first: Int32, last: Int32)], sheetNames: [String]) -> String {
-        guard let ptg = f.first else { return "" }
-        func u16(_ o: Int) -> Int { Int(f[o]) | Int(f[o + 1]) << 8 }
-        func u32(_ o: Int) -> Int { Int(f[o]) | Int(f[o + 1]) << 8 | Int(f[o + 2]) << 16 | Int(f[o + 3]) << 24 }
-        func sheet(_ ixti: Int) -> String? {
-            guard ixti < externSheets.count else { return nil }
-            let x = externSheets[ixti]
-            guard x.first >= 0, Int(x.first) < sheetNames.count else { return nil }
-            return A1.quoteSheet(sheetNames[Int(x.first)])
-        }
-        func cell(_ row: Int, _ colField: Int) -> String {
-            let col = colField & 0x3FFF
-            let colRel = colField & 0x4000 != 0, rowRel = colField & 0x8000 != 0
-            return (colRel ? "" : "$") + A1.columnName(col) + (rowRel ? "" : "$") + String(row + 1)
-        }
-        switch ptg & 0x1F | 0x20 {
-        case 0x3A:  // PtgRef3d: ixti u16, row u32, col u16
-            guard f.count >= 9, let s = sheet(u16(1)) else { return "" }
-            return s + "!" + cell(u32(3), u16(7))
-        case 0x3B:  // PtgArea3d: ixti u16, rowFirst u32, rowLast u32, colFirst u16, colLast u16
-            guard f.count >= 15, let s = sheet(u16(1)) else { return "" }
-            return s + "!" + cell(u32(3), u16(11)) + ":" + cell(u32(7), u16(13))
-        default:
-            return ""
-        }
     }
 }

@@ -4,7 +4,9 @@ import Foundation
 // in `Book`, and bare BIFF2-4 worksheet streams (no compound file). Hand-written: no library
 // reads BIFF in Swift. The stream is read into one buffer and records are walked by offset
 // (type u16, length u16, data), so reading is linear in the stream and allocates per cell only.
-// Formulas give their cached values; formula text is not decoded (not needed for xls).
+// Formulas give their cached values; their text (FORMULA / SHRFMLA / ARRAY / TABLE tokens, see
+// BIFFFormula) is decoded only when asked for (`readSheet(at:formulas:visitor:)`), so a plain
+// read pays nothing for it.
 
 public final class XLSReader: WorkbookReader, Sendable {
     public let format: WorkbookFormat = .xls
@@ -27,6 +29,8 @@ public final class XLSReader: WorkbookReader, Sendable {
     let xfKinds: [TemporalKind?]
     /// BIFF2: temporal kind by FORMAT index (cells name a format directly).
     let formatKinds: [TemporalKind?]
+    /// Sheets, external workbooks and names that formula tokens refer to (BIFF8).
+    let formulaWorkbook: BIFFFormula.Workbook
 
     /// Opens an .xls file: a compound file, or a bare BIFF2-4 stream.
     public convenience init(path: String, limits: ReadLimits = .default) throws {
@@ -115,6 +119,11 @@ public final class XLSReader: WorkbookReader, Sendable {
         var externSheets: [(supbook: Int, first: Int)] = []
         var internalSupbook: Int? = nil
         var supbookCount = 0
+        // For formula text: every NAME in order (PtgName counts from 1), the SUPBOOKs with their
+        // sheets and EXTERNNAMEs, and each XTI's last sheet too.
+        var allNames: [String] = []
+        var supbooks: [(kind: UInt16, sheets: [String], names: [String])] = []
+        var xtiLast: [Int] = []
 
         // Globals run to the first EOF (BIFF5/8); a bare BIFF2-4 stream is one worksheet whose
         // formats and styles come before its cells, so it is scanned to its end.
@@ -170,15 +179,32 @@ public final class XLSReader: WorkbookReader, Sendable {
                 var seg = BIFFSegments(s, first: d..<rec.end, continues: r.continues())
                 sst = try XLSReader.readSST(&seg)
             case 0x0018 where version == 8:  // NAME
-                if let n = try? XLSReader.nameRecord(s, d..<rec.end) { rawNames.append(n) }
-            case 0x01AE:  // SUPBOOK
-                if rec.length >= 4 && s.u16(d + 2) == 0x0401 { internalSupbook = supbookCount }
+                if let n = try? XLSReader.nameRecord(s, d..<rec.end) { rawNames.append(n); allNames.append(n.name) } else { allNames.append("#NAME?") }
+            case 0x01AE:  // SUPBOOK: ctab, then 0x0401 (this workbook), 0x3A01 (add-ins) or a path and sheet names
+                let tag = rec.length >= 4 ? s.u16(d + 2) : 0
+                if tag == 0x0401 { internalSupbook = supbookCount }
+                var sheetNames: [String] = []
+                if tag != 0x0401 && tag != 0x3A01 && rec.length >= 4 {
+                    var p = d + 2
+                    if (try? XLSReader.unicodeString(s, &p, end: rec.end, lengthBytes: 2)) != nil {
+                        for _ in 0..<Int(s.u16(d)) {
+                            guard let n = try? XLSReader.unicodeString(s, &p, end: rec.end, lengthBytes: 2) else { break }
+                            sheetNames.append(n)
+                        }
+                    }
+                }
+                supbooks.append((tag, sheetNames, []))
                 supbookCount += 1
+            case 0x0023 where version == 8 && !supbooks.isEmpty:  // EXTERNNAME: flags u16, 4 bytes, name
+                var p = d + 6
+                let name = (try? XLSReader.shortUnicodeString(s, &p, end: rec.end)) ?? "#NAME?"
+                supbooks[supbooks.count - 1].names.append(name)
             case 0x0017 where version == 8:  // EXTERNSHEET
                 let count = Int(s.u16(d))
                 for i in 0..<count where d + 2 + 6 * i + 6 <= rec.end {
                     let o = d + 2 + 6 * i
                     externSheets.append((Int(s.u16(o)), Int(Int16(bitPattern: s.u16(o + 2)))))
+                    xtiLast.append(Int(Int16(bitPattern: s.u16(o + 4))))
                 }
             default:
                 break
@@ -236,6 +262,27 @@ public final class XLSReader: WorkbookReader, Sendable {
             names.append(DefinedName(name: n.name, refersTo: refersTo, localSheet: local, hidden: n.hidden))
         }
         self.definedNames = names
+
+        // XTIs as formula text: this workbook's sheets (`Sheet2`, `Jan:Mar`), external ones (`[1]Data`).
+        var externalNumber: [Int: Int] = [:]
+        for (i, b) in supbooks.enumerated() where b.kind != 0x0401 && b.kind != 0x3A01 { externalNumber[i] = externalNumber.count + 1 }
+        var fw = BIFFFormula.Workbook()
+        fw.names = allNames
+        for (i, x) in externSheets.enumerated() {
+            let last = i < xtiLast.count ? xtiLast[i] : x.first
+            let book = x.supbook >= 0 && x.supbook < supbooks.count ? supbooks[x.supbook] : nil
+            var ext = BIFFFormula.Workbook.Extern(sheet: nil, internalNames: book?.kind == 0x0401, externNames: book?.names ?? [], workbookPrefix: "")
+            if let n = externalNumber[x.supbook] { ext.workbookPrefix = "[\(n)]" }
+            let sheetNames = book?.kind == 0x0401 ? allSheetNames : (book?.sheets ?? [])
+            if x.first >= 0 && x.first < sheetNames.count {
+                let lastName = last != x.first && last >= 0 && last < sheetNames.count ? sheetNames[last] : nil
+                ext.sheet = BIFFFormula.sheetPrefix(book: ext.workbookPrefix, first: sheetNames[x.first], last: lastName)
+            } else if x.first == -2 || book?.kind == 0x3A01 {
+                ext.sheet = ext.workbookPrefix.isEmpty ? nil : ext.workbookPrefix
+            }
+            fw.externs.append(ext)
+        }
+        self.formulaWorkbook = fw
     }
 
     // MARK: - Cells
@@ -246,6 +293,15 @@ public final class XLSReader: WorkbookReader, Sendable {
     /// is already in memory, so this stays within a small multiple of the file).
     @discardableResult
     public func readSheet(at index: Int, visitor: (SheetRow) throws -> Bool) throws -> SheetSummary {
+        try readSheet(at: index, formulas: false, visitor: visitor)
+    }
+
+    /// Streams the sheet's cells; with `formulas`, formula cells carry their text (BIFF8 only):
+    /// shared formulas in each cell's own relative form, array formulas at their first cell, data
+    /// tables as `TABLE(row input,column input)`. A formula whose tokens do not decode keeps its
+    /// value and says why in `formulaError`; the rest of the sheet reads on.
+    @discardableResult
+    public func readSheet(at index: Int, formulas: Bool, visitor: (SheetRow) throws -> Bool) throws -> SheetSummary {
         guard index >= 0 && index < sheets.count else {
             throw WorkbookError(.unknownSheet, "No sheet at index \(index); the workbook has \(sheets.count).")
         }
@@ -259,11 +315,14 @@ public final class XLSReader: WorkbookReader, Sendable {
         }
         var cells = BIFFCellBuffer()
         var merged: [CellRange] = []
-        try scanSheet(from: start, cells: &cells, merged: &merged)
+        var sources: BIFFFormulaSources? = formulas && biffVersion == 8 ? BIFFFormulaSources() : nil
+        try scanSheet(from: start, cells: &cells, merged: &merged, formulas: &sources)
+        if let sources { cells.formulas = sources.texts(stream, workbook: formulaWorkbook) }
         return try cells.deliver(merged: merged, visitor: visitor)
     }
 
-    private func scanSheet(from start: Int, cells: inout BIFFCellBuffer, merged: inout [CellRange]) throws {
+    private func scanSheet(from start: Int, cells: inout BIFFCellBuffer, merged: inout [CellRange],
+                           formulas: inout BIFFFormulaSources?) throws {
         let s = stream
         var r = BIFFRecordWalker(s, at: start)
         var depth = 0
@@ -330,6 +389,13 @@ public final class XLSReader: WorkbookReader, Sendable {
                 if let value = try formulaResult(at: d + 6, row: row, col: col, xf: Int(s.u16(d + 4)), pending: &pendingString) {
                     try cells.add(row, col, value, maxRows, maxCols)
                 }
+                if v == 8 { formulas?.cell(row: row, column: col, s, formulaAt: d + 20, end: rec.end) }
+            case 0x04BC where v == 8:  // SHRFMLA: RefU, reserved, cUse, formula
+                formulas?.master(s, d, formulaAt: d + 8, end: rec.end, kind: .shared)
+            case 0x0221 where v == 8:  // ARRAY: RefU, flags, chn, formula
+                formulas?.master(s, d, formulaAt: d + 12, end: rec.end, kind: .array)
+            case 0x0236 where v == 8:  // TABLE: RefU, flags, input cells
+                formulas?.master(s, d, formulaAt: d + 6, end: rec.end, kind: .table)
             case 0x0207:  // STRING: the text result of the formula before it
                 if let (row, col) = pendingString {
                     let text: String
@@ -708,6 +774,10 @@ struct BIFFCellBuffer {
     var cols: [Int32] = []
     var values: [CellValue] = []
     var sorted = true
+    /// Formula text by position (`key`), when asked for.
+    var formulas: [Int: BIFFFormulaText] = [:]
+
+    static func key(_ row: Int, _ column: Int) -> Int { row << 16 | column }
 
     mutating func add(_ row: Int, _ col: Int, _ value: CellValue, _ maxRows: Int, _ maxCols: Int) throws {
         guard row < maxRows, col < maxCols else {
@@ -752,7 +822,14 @@ struct BIFFCellBuffer {
                 current.removeAll(keepingCapacity: true)
                 currentRow = r
             }
-            current.append(RowCell(column: Int(cols[i]), value: values[i]))
+            var cell = RowCell(column: Int(cols[i]), value: values[i])
+            if !formulas.isEmpty, let f = formulas[BIFFCellBuffer.key(r, cell.column)] {
+                switch f {
+                case .text(let t): cell.formula = t
+                case .error(let e): cell.formulaError = e
+                }
+            }
+            current.append(cell)
         }
         if !stopped && !current.isEmpty { _ = try visitor(SheetRow(index: currentRow, cells: current)) }
         let used = maxR >= 0 ? CellRange(rows: minR...maxR, columns: minC...maxC) : nil

@@ -50,13 +50,21 @@ extension Session {
         let path = entry.path
         let sheetIndex = sheet.info.index
         let used = sheet.summary.usedRange
+        let withFormulas = params.formulas ?? false
         let read = try await Blocking.run { token in
             let reader = try Workbooks.open(path: path)
             return try RangeReader.read(reader, sheetIndex: sheetIndex, range: requested, usedRange: used, limit: limit,
-                                        isCancelled: { token.isCancelled })
+                                        formulas: withFormulas, isCancelled: { token.isCancelled })
         }
-        return WorkbookReadResult(sheet: sheet.info.name, range: read.range?.description,
-                                  rows: read.rows.map { $0.map(WireFormat.cell) }, truncated: read.truncated)
+        var rows = read.rows.map { $0.map(WireFormat.cell) }
+        if withFormulas, let start = read.range?.start {
+            for (ref, f) in read.formulas {
+                let r = ref.row - start.row, c = ref.column - start.column
+                guard r >= 0, r < rows.count, c >= 0, c < rows[r].count else { continue }
+                rows[r][c] = WireFormat.formulaCell(value: rows[r][c], formula: f)
+            }
+        }
+        return WorkbookReadResult(sheet: sheet.info.name, range: read.range?.description, rows: rows, truncated: read.truncated)
     }
 
     func closeWorkbook(_ params: WorkbookCloseRequest) throws -> VoidResponse {
@@ -152,6 +160,14 @@ public enum WireFormat {
         case let .error(e): return .object(["error": .string(e)])
         case .temporal: return .string(value.isoText ?? "")
         }
+    }
+
+    /// A formula cell with `formulas: true`: `{"value": v, "formula": "=text"}`, or with a null
+    /// formula and `formulaError` when the file's tokens did not decode.
+    public static func formulaCell(value: JSONValue, formula: CellFormula) -> JSONValue {
+        var o: [String: JSONValue] = ["value": value, "formula": formula.text.map { .string("=" + $0) } ?? .null]
+        if let e = formula.error { o["formulaError"] = .string(e) }
+        return .object(o)
     }
 
     public static func number(_ d: Double) -> JSONValue {

@@ -58,14 +58,25 @@ struct ReadCommand: AsyncParsableCommand {
     @Argument(help: "The sheet's name.") var sheet: String
     @Argument(help: "An A1 range such as B2:D9 (default: the used range).") var range: String?
     @Option(help: "At most this many rows.") var limit = 1000
+    @Flag(help: "Show formula cells as their formula (=A1*2) instead of their value.") var formulas = false
     @Flag(help: "Print the workbook/read result as JSON.") var json = false
     @OptionGroup var engine: EngineOptions
 
     func run() async throws {
         do {
             let (client, wb) = try await openLocally(file, engine: engine)
-            let r = try await client.send(WorkbookReadRequest(workbookId: wb.workbookId, sheet: sheet, range: range, limit: limit))
+            var r = try await client.send(WorkbookReadRequest(workbookId: wb.workbookId, sheet: sheet, range: range, limit: limit,
+                                                              formulas: formulas ? true : nil))
             if json { try Output.json(r); return }
+            if formulas {
+                // A formula cell shows its formula (or, when it did not decode, its value and why).
+                r.rows = r.rows.map { $0.map { cell in
+                    guard case .object(let o) = cell, let v = o["value"] else { return cell }
+                    if case .string(let f)? = o["formula"] { return .string(f) }
+                    if case .string(let e)? = o["formulaError"] { FileHandle.standardError.write(Data("\(e)\n".utf8)) }
+                    return v
+                } }
+            }
             guard let covered = r.range, let parsed = A1.parseRange(covered)?.range else { print("(empty)"); return }
             let header = [""] + (0..<parsed.columnCount).map { A1.columnName(parsed.start.column + $0) }
             let rows = r.rows.enumerated().map { i, row in [String(parsed.start.row + 1 + i)] + row.map(Output.text) }

@@ -202,3 +202,38 @@ func errorKind(_ reply: JSONValue) -> String? { reply["error"]?["data"]?["kind"]
         #expect(!status.built)
     }
 }
+
+@Suite(.timeLimit(.minutes(3))) struct WorkbookReadFormulasTests {
+    @Test func readWithFormulasGivesValueAndFormulaAndWithoutIsUnchanged() async throws {
+        guard let file = corpusFile("xlrd__formula_test_sjmachin.xls") else {
+            Issue.record("the corpus is missing: formula reading cannot be checked"); return
+        }
+        let c = TestClient.inProcess()
+        try await c.initialize()
+        let wb = try await c.send(WorkbookOpenRequest(path: file))
+        let plain = try await c.send(WorkbookReadRequest(workbookId: wb.workbookId, sheet: "Sheet1", range: "B3:B8"))
+        let with = try await c.send(WorkbookReadRequest(workbookId: wb.workbookId, sheet: "Sheet1", range: "B3:B8", formulas: true))
+        #expect(plain.rows.allSatisfy { row in row.allSatisfy { $0["formula"] == nil } }, "without the flag the reply is unchanged")
+        #expect(with.rows[0][0]["formula"] == "=1/7" && with.rows[0][0]["value"] == plain.rows[0][0])
+        #expect(with.rows[1][0]["formula"] == "=\"ABC\" & \"DEF\"" && with.rows[1][0]["value"] == "ABCDEF", "the spaces as the author typed them")
+        #expect(with.rows[4][0]["formula"] == "=1/0" && with.rows[4][0]["value"] == plain.rows[4][0])
+        #expect(with.rows[5][0]["formula"] == "=B2")
+        let flagFalse = try await c.send(WorkbookReadRequest(workbookId: wb.workbookId, sheet: "Sheet1", range: "B3:B8", formulas: false))
+        #expect(flagFalse == plain)
+        await c.close()
+    }
+
+    @Test func readWithFormulasOverTheBuiltBinaryCLI() async throws {
+        guard let file = corpusFile("xlrd__formula_test_sjmachin.xls") else {
+            Issue.record("the corpus is missing: formula reading cannot be checked"); return
+        }
+        var env = ProcessInfo.processInfo.environment
+        env["XLCHAT_DATA_DIR"] = temporaryDirectory().path
+        env["OLLAMA_HOST"] = "127.0.0.1:1"
+        let out = try await SpawnedProcess.run(BuiltBinary.path(), ["read", file, "Sheet1", "B3:B8", "--formulas"], environment: env)
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout.contains("=1/7") && out.stdout.contains("=\"ABC\" & \"DEF\"") && out.stdout.contains("=B2"), "\(out.stdout)")
+        let plain = try await SpawnedProcess.run(BuiltBinary.path(), ["read", file, "Sheet1", "B3:B8"], environment: env)
+        #expect(!plain.stdout.contains("=1/7"))
+    }
+}

@@ -93,8 +93,11 @@ public struct WorkbookReadRequest: RequestType, Hashable {
     public var range: String?
     /// At most this many rows (default 1,000; at most 100,000).
     public var limit: Int?
-    public init(workbookId: String, sheet: String, range: String? = nil, limit: Int? = nil) {
-        self.workbookId = workbookId; self.sheet = sheet; self.range = range; self.limit = limit
+    /// When true, each formula cell comes back as `{"value": ..., "formula": "=..."}` (see
+    /// `WorkbookReadResult.rows`). Default false: the reply is the same as without the flag.
+    public var formulas: Bool?
+    public init(workbookId: String, sheet: String, range: String? = nil, limit: Int? = nil, formulas: Bool? = nil) {
+        self.workbookId = workbookId; self.sheet = sheet; self.range = range; self.limit = limit; self.formulas = formulas
     }
 }
 
@@ -103,6 +106,9 @@ public struct WorkbookReadResult: Codable, Sendable, Hashable {
     /// The range the rows cover (narrowed to the rows returned when truncated); null for an empty sheet.
     public var range: String?
     /// Each cell: number, string, boolean, null (empty), ISO text for temporal cells, or {"error": "#N/A"}.
+    /// With `formulas: true`, a formula cell is `{"value": <that cell>, "formula": "=A1*2"}` (the
+    /// text as Excel shows it, with its leading `=`); when the file's formula could not be decoded,
+    /// `{"value": ..., "formula": null, "formulaError": "why"}`.
     public var rows: [[JSONValue]]
     public var truncated: Bool
     public init(sheet: String, range: String?, rows: [[JSONValue]], truncated: Bool) {

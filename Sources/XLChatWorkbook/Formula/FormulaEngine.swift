@@ -136,7 +136,7 @@ public final class FormulaEngine {
     // Caches of ranges: materialised values, and indexes for lookups / criteria.
     var matrices: [SheetArea: FormulaArray] = [:]
     var exactIndexes: [SheetArea: [LookupKey: Int]] = [:]
-    var multiIndexes: [SheetArea: [LookupKey: [Int32]]] = [:]
+    var multiIndexes: [SheetArea: [LookupKey: [Int]]] = [:]
 
     /// - Parameters:
     ///   - sheetNames: the workbook's sheets, by index.
@@ -306,7 +306,8 @@ public final class FormulaEngine {
             if case .empty = v { v = .number(0) }
             var problem = ctx.problem
             if problem == nil, case .error(let e) = v, FormulaErrors.notComputed.contains(e) || (e == FormulaErrors.name && ctx.unknownFunction != nil) {
-                problem = ctx.unknownFunction.map { "unknown function \($0)" } ?? "depends on a cell that was not computed"
+                problem = ctx.unknownFunction.map { "unknown function \($0)" }
+                    ?? (e == FormulaErrors.circular ? "circular reference" : "depends on a cell that was not computed")
             }
             return FormulaResult(value: v, problem: problem, volatile: ctx.volatile)
         }
@@ -399,16 +400,31 @@ public final class FormulaEngine {
         return index
     }
 
-    /// All positions of each value in an area (for equality criteria of SUMIF/COUNTIF(S)).
-    func multiIndex(_ a: SheetArea) throws -> [LookupKey: [Int32]] {
+    /// All positions (row offset x the area's width + column offset) of each value in an area,
+    /// built from the cells that exist (for equality criteria of SUMIF/COUNTIF(S)).
+    func multiIndex(_ a: SheetArea) throws -> [LookupKey: [Int]] {
         if let i = multiIndexes[a] { return i }
-        let m = try matrix(a)
-        var index: [LookupKey: [Int32]] = [:]
-        for (k, v) in m.values.enumerated() {
-            guard let key = LookupKey(v) else { continue }
-            index[key, default: []].append(Int32(k))
+        var index: [LookupKey: [Int]] = [:]
+        let width = a.range.columnCount
+        try forEachCell(a) { r, c, v, _ in
+            if let key = LookupKey(v) { index[key, default: []].append((r - a.range.start.row) * width + (c - a.range.start.column)) }
+            return true
         }
         multiIndexes[a] = index
         return index
+    }
+
+    /// The positions of the cells stored in an area, without evaluating them.
+    func forEachStoredCell(_ a: SheetArea, _ body: (Int, Int) throws -> Bool) throws {
+        let s = try sheet(a.sheet)
+        var p = s.lowerBound(a.range.start.row)
+        while p < s.rowIndex.count, Int(s.rowIndex[p]) <= a.range.end.row {
+            for c in s.rows[p] where c.column >= a.range.start.column {
+                if c.column > a.range.end.column { break }
+                try tick()
+                if try !body(Int(s.rowIndex[p]), c.column) { return }
+            }
+            p += 1
+        }
     }
 }

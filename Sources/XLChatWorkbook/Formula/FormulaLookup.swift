@@ -10,51 +10,68 @@ extension EvalContext {
         r < m.rows && c < m.columns ? m[r, c] : .empty
     }
 
-    /// SUMIF(S), COUNTIF(S), AVERAGEIF(S), MINIFS, MAXIFS over same-shaped areas.
+    /// SUMIF(S), COUNTIF(S), AVERAGEIF(S), MINIFS, MAXIFS over same-shaped areas. Equality
+    /// criteria use the range's hash index; otherwise only the cells that exist are visited (a
+    /// criterion that matches blanks counts the missing cells arithmetically), so `A:XFD` costs
+    /// the sheet's cells, not 17 billion.
     mutating func conditional(_ kind: String, target: SheetArea, criteria: [(SheetArea, Criterion)]) throws -> FormulaValue {
         let rows = criteria[0].0.range.rowCount, cols = criteria[0].0.range.columnCount
-        var mats: [FormulaArray] = []
-        for (a, _) in criteria { mats.append(try engine.matrix(a)) }
-        // Candidates from the most selective equality criterion's index.
-        var candidates: [Int]? = nil
-        for (k, (a, c)) in criteria.enumerated() {
+        func valueAt(_ a: SheetArea, _ r: Int, _ c: Int) throws -> FormulaValue {
+            let row = a.range.start.row + r, col = a.range.start.column + c
+            guard row < CellRef.maxRows, col < CellRef.maxColumns else { return .empty }
+            return try engine.value(a.sheet, row, col)
+        }
+        var candidates: [(Int, Int)]? = nil
+        for (a, c) in criteria {
             guard let key = c.equalityKey else { continue }
             let idx = try engine.multiIndex(a)
-            var list = (idx[key] ?? []).map { Int($0) }
-            // A numeric criterion also matches text that reads as the number; those are rare,
-            // and only found by a scan of the text cells.
-            if case .number(let d) = key, idx.keys.contains(where: { if case .text = $0 { return true } else { return false } }) {
-                for (tk, positions) in idx { if case .text(let t) = tk, Coerce.number(fromText: t) == d { list += positions.map { Int($0) } } }
+            var list = idx[key] ?? []
+            // A numeric criterion also matches text that reads as the number.
+            if case .number(let d) = key {
+                for (tk, positions) in idx { if case .text(let t) = tk, Coerce.number(fromText: t) == d { list += positions } }
                 list.sort()
             }
-            let width = mats[k].columns
-            let converted = list.map { ($0 / max(width, 1)) * cols + ($0 % max(width, 1)) }
-            if candidates == nil || converted.count < candidates!.count { candidates = converted }
+            if candidates == nil || list.count < candidates!.count { candidates = list.map { ($0 / cols, $0 % cols) } }
         }
-        var extentRows = 0, extentCols = 0
-        for m in mats { extentRows = max(extentRows, m.rows); extentCols = max(extentCols, m.columns) }
-        extentRows = min(extentRows, rows); extentCols = min(extentCols, cols)
-        let targetMatrix = kind == "COUNT" ? nil : try engine.matrix(target)
-        var count = 0, sum = 0.0, lo = Double.infinity, hi = -Double.infinity, numeric = 0
+        var blanksToAdd = 0
+        if candidates == nil {
+            let first = criteria[0]
+            if !first.1.test(.empty) {
+                var list: [(Int, Int)] = []
+                try engine.forEachStoredCell(first.0) { r, c in list.append((r - first.0.range.start.row, c - first.0.range.start.column)); return true }
+                candidates = list
+            } else {
+                // Blanks match: the stored cells are tested, the rest counted as matching blanks
+                // when every criterion accepts a blank.
+                var list: [(Int, Int)] = []
+                var seen = Set<Int>()
+                for a in criteria.map(\.0) + (kind == "COUNT" ? [] : [target]) {
+                    try engine.forEachStoredCell(a) { r, c in
+                        let p = (r - a.range.start.row) * cols + (c - a.range.start.column)
+                        if seen.insert(p).inserted { list.append((p / cols, p % cols)) }
+                        return true
+                    }
+                }
+                candidates = list
+                if criteria.allSatisfy({ $0.1.test(.empty) }) {
+                    let blankTargets = rows * cols - list.count
+                    if kind == "COUNT" { blanksToAdd = blankTargets }
+                }
+            }
+        }
+        var count = blanksToAdd, sum = 0.0, lo = Double.infinity, hi = -Double.infinity, numeric = 0
         var firstError: String? = nil
-        func visit(_ r: Int, _ c: Int) throws {
+        for (r, c) in candidates! {
             try engine.tick()
-            for (k, (_, crit)) in criteria.enumerated() where !crit.test(Self.at(mats[k], r, c)) { return }
+            var ok = true
+            for (a, crit) in criteria where !crit.test(try valueAt(a, r, c)) { ok = false; break }
+            guard ok else { continue }
             count += 1
-            guard let tm = targetMatrix else { return }
-            switch Self.at(tm, r, c) {
+            guard kind != "COUNT" else { continue }
+            switch try valueAt(target, r, c) {
             case .number(let d): sum += d; numeric += 1; lo = min(lo, d); hi = max(hi, d)
             case .error(let e): if firstError == nil { firstError = e }
             default: break
-            }
-        }
-        if let list = candidates {
-            for p in list { try visit(p / cols, p % cols) }
-        } else {
-            for r in 0..<extentRows { for c in 0..<extentCols { try visit(r, c) } }
-            // Cells past every range's data are blank: count them when blanks match.
-            if kind == "COUNT", criteria.allSatisfy({ $0.1.test(.empty) }) {
-                count += rows * cols - extentRows * extentCols
             }
         }
         if let e = firstError { return .error(e) }
@@ -118,6 +135,7 @@ extension EvalContext {
         try need(args, 3, 4)
         let x = try scalarArg(args[0])
         if case .error(let e) = x { return .error(e) }
+        if case .area(let a) = try eval(args[1]) { return try areaLookup(x, a, args, vertical: vertical) }
         let (table, area) = try vector(args[1])
         let fullRows = area?.range.rowCount ?? table.rows, fullCols = area?.range.columnCount ?? table.columns
         let k = Int(try num(args[2]))
@@ -136,6 +154,23 @@ extension EvalContext {
         let pos = approximate ? Self.approximatePosition(x, in: keys) : try exactPosition(x, in: keys, area: keyArea, wildcards: true)
         guard let p = pos else { return .error(FormulaErrors.na) }
         return vertical ? Self.at(table, p, k - 1) : Self.at(table, k - 1, p)
+    }
+
+    /// VLOOKUP / HLOOKUP over a reference: only the key column (or row) is read, through its
+    /// index; the result is the one cell at the match.
+    mutating func areaLookup(_ x: FormulaValue, _ a: SheetArea, _ args: [FormulaExpr], vertical: Bool) throws -> FormulaValue {
+        let k = Int(try num(args[2]))
+        guard k >= 1 else { return .error(FormulaErrors.value) }
+        guard k <= (vertical ? a.range.columnCount : a.range.rowCount) else { return .error(FormulaErrors.ref) }
+        let approximate = args.count < 4 || args[3] == .missing ? true : try bool(args[3])
+        let keyArea = SheetArea(sheet: a.sheet, range: vertical
+            ? CellRange(start: a.range.start, end: CellRef(row: a.range.end.row, column: a.range.start.column))
+            : CellRange(start: a.range.start, end: CellRef(row: a.range.start.row, column: a.range.end.column)))
+        let keys = try engine.matrix(keyArea).values
+        let pos = approximate ? Self.approximatePosition(x, in: keys) : try exactPosition(x, in: keys, area: keyArea, wildcards: true)
+        guard let p = pos else { return .error(FormulaErrors.na) }
+        return vertical ? try engine.value(a.sheet, a.range.start.row + p, a.range.start.column + k - 1)
+                        : try engine.value(a.sheet, a.range.start.row + k - 1, a.range.start.column + p)
     }
 
     mutating func match(_ args: [FormulaExpr]) throws -> FormulaValue {

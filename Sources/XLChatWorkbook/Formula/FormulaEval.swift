@@ -103,13 +103,16 @@ struct EvalContext {
     }
 
     /// Implicit intersection (Excel: "implicit intersection operator @"): a single-column area
-    /// gives the cell on the formula's row, a single-row area the cell in its column;
-    /// otherwise #VALUE!.
+    /// gives the cell on the formula's row, a single-row area the cell in its column, a 2-D area
+    /// the cell on both; otherwise #VALUE!.
     func intersect(_ a: SheetArea) throws -> FormulaValue {
         let r = a.range
         if r.rowCount == 1 && r.columnCount == 1 { return try engine.value(a.sheet, r.start.row, r.start.column) }
-        if r.columnCount == 1 && cell.row >= r.start.row && cell.row <= r.end.row { return try engine.value(a.sheet, cell.row, r.start.column) }
-        if r.rowCount == 1 && cell.column >= r.start.column && cell.column <= r.end.column { return try engine.value(a.sheet, r.start.row, cell.column) }
+        let inRows = cell.row >= r.start.row && cell.row <= r.end.row, inColumns = cell.column >= r.start.column && cell.column <= r.end.column
+        if r.columnCount == 1 && inRows { return try engine.value(a.sheet, cell.row, r.start.column) }
+        if r.rowCount == 1 && inColumns { return try engine.value(a.sheet, r.start.row, cell.column) }
+        // A 2-D area: the cell on both the formula's row and column, when there is one.
+        if inRows && inColumns { return try engine.value(a.sheet, cell.row, cell.column) }
         return .error(FormulaErrors.value)
     }
 

@@ -16,6 +16,13 @@ public protocol WorkbookReader: AnyObject {
     /// decode their parsed tokens only when asked, so a plain read costs nothing more.
     @discardableResult
     func readSheet(at index: Int, formulas: Bool, visitor: (SheetRow) throws -> Bool) throws -> SheetSummary
+    /// What evaluating formulas saved without a cached value did so far (see
+    /// `EvaluatingReader`); nil for a reader that does not evaluate.
+    var formulaStats: FormulaEvaluationStats? { get }
+}
+
+extension WorkbookReader {
+    public var formulaStats: FormulaEvaluationStats? { nil }
 }
 
 extension WorkbookReader {

@@ -59,32 +59,21 @@ import XLChatTestSupport
         let url = Self.protocolDir.appendingPathComponent("transcripts").appendingPathComponent(name)
         let text = try String(contentsOf: url, encoding: .utf8)
         let client = TestClient.inProcess()
-        // Placeholders: "$corpus/NAME" in a request is that corpus file's path (the transcript test
-        // needs the corpus then); "$save:X" in a reply pattern keeps that value, "$X" in a later request uses it.
-        var saved: [String: JSONValue] = [:]
-        let corpus = BuiltBinary.packageRoot().deletingLastPathComponent().appendingPathComponent("shared/corpus/files").path
-        if text.contains("\"$corpus/") && !FileManager.default.fileExists(atPath: corpus) {
-            Issue.record("\(name) reads corpus files, and the corpus is missing at \(corpus)"); return
-        }
-        func substitute(_ v: JSONValue) -> JSONValue {
-            switch v {
-            case .string(let s) where s.hasPrefix("$corpus/"): return .string(corpus + "/" + s.dropFirst(8))
-            case .string(let s) where s.hasPrefix("$") && saved[String(s.dropFirst())] != nil: return saved[String(s.dropFirst())]!
-            case .object(let o): return .object(o.mapValues(substitute))
-            case .array(let a): return .array(a.map(substitute))
-            default: return v
-            }
-        }
+        // `"$set:NAME"` in a reply pattern matches anything and remembers it; `"$get:NAME"` in a
+        // later request stands for it (ids derived from a file's absolute path, for example).
+        var captured: [String: JSONValue] = [:]
         for (n, line) in text.split(separator: "\n").enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
             let step = try JSONDecoder().decode(JSONValue.self, from: Data(line.utf8))
             if let message = step["->"] {
-                try await client.sendRaw(client.framing.frame(Array(try JSONEncoder().encode(substitute(message)))))
+                let resolved = Self.substitute(message, captured)
+                try await client.sendRaw(client.framing.frame(Array(try JSONEncoder().encode(resolved))))
             } else if let raw = step["->raw"]?.stringValue {
                 try await client.sendRaw(client.framing.frame(Array(raw.utf8)))
             } else if let pattern = step["<-"] {
                 let got = try await client.nextRawMessage()
                 var problems: [String] = []
-                Self.match(pattern, got, path: "$", problems: &problems, saved: &saved)
+                Self.capture(pattern, got, into: &captured)
+                Self.match(pattern, got, path: "$", problems: &problems)
                 #expect(problems.isEmpty, "\(name):\(n + 1): \(problems.joined(separator: "; "))\n got: \(got)")
             } else {
                 Issue.record("\(name):\(n + 1): a step is ->, ->raw or <-")
@@ -93,27 +82,40 @@ import XLChatTestSupport
         await client.close()
     }
 
-    static func match(_ pattern: JSONValue, _ value: JSONValue, path: String, problems: inout [String]) {
-        var saved: [String: JSONValue] = [:]
-        match(pattern, value, path: path, problems: &problems, saved: &saved)
+    static func capture(_ pattern: JSONValue, _ value: JSONValue, into captured: inout [String: JSONValue]) {
+        switch (pattern, value) {
+        case let (.string(s), v) where s.hasPrefix("$set:"): captured[String(s.dropFirst(5))] = v
+        case let (.object(p), .object(v)): for (k, pv) in p { if let vv = v[k] { capture(pv, vv, into: &captured) } }
+        case let (.array(p), .array(v)): for (pv, vv) in zip(p, v) { capture(pv, vv, into: &captured) }
+        default: break
+        }
     }
 
-    static func match(_ pattern: JSONValue, _ value: JSONValue, path: String, problems: inout [String], saved: inout [String: JSONValue]) {
+    static func substitute(_ message: JSONValue, _ captured: [String: JSONValue]) -> JSONValue {
+        switch message {
+        case let .string(s) where s.hasPrefix("$get:"): return captured[String(s.dropFirst(5))] ?? message
+        case let .object(o): return .object(o.mapValues { substitute($0, captured) })
+        case let .array(a): return .array(a.map { substitute($0, captured) })
+        default: return message
+        }
+    }
+
+    static func match(_ pattern: JSONValue, _ value: JSONValue, path: String, problems: inout [String]) {
         if pattern == "$any" { return }
-        if case .string(let p) = pattern, p.hasPrefix("$save:") { saved[String(p.dropFirst(6))] = value; return }
+        if case .string(let s) = pattern, s.hasPrefix("$set:") { return }
         switch (pattern, value) {
         case let (.object(p), .object(v)):
             let open = p["..."] == "$more"
             for (k, pv) in p where k != "..." {
                 guard let vv = v[k] else { problems.append("\(path).\(k) missing"); continue }
-                match(pv, vv, path: "\(path).\(k)", problems: &problems, saved: &saved)
+                match(pv, vv, path: "\(path).\(k)", problems: &problems)
             }
             if !open {
                 for k in v.keys where p[k] == nil { problems.append("\(path).\(k) not expected") }
             }
         case let (.array(p), .array(v)):
             guard p.count == v.count else { problems.append("\(path): \(v.count) items, expected \(p.count)"); return }
-            for (i, (pv, vv)) in zip(p, v).enumerated() { match(pv, vv, path: "\(path)[\(i)]", problems: &problems, saved: &saved) }
+            for (i, (pv, vv)) in zip(p, v).enumerated() { match(pv, vv, path: "\(path)[\(i)]", problems: &problems) }
         case let (.int(a), .double(b)) where Double(a) == b: return
         case let (.double(a), .int(b)) where a == Double(b): return
         default:

@@ -19,7 +19,7 @@ enum FormulaConstant: Sendable, Hashable {
 }
 
 /// The operators of Excel formulas, by the ptg that stores them ([MS-XLS] 2.5.198.25).
-enum FormulaOperator: Sendable, Hashable {
+enum TokenOperator: Sendable, Hashable {
     case add, subtract, multiply, divide, power, concat
     case less, lessEqual, equal, greaterEqual, greater, notEqual
     case intersect, union, range
@@ -77,7 +77,7 @@ enum FormulaToken: Sendable, Hashable {
     case referenceError(sheet: String?)
     /// A defined name, an external name, or a table reference, already as text.
     case name(String)
-    case binary(FormulaOperator)
+    case binary(TokenOperator)
     case unaryPlus, unaryMinus, percent
     /// Parentheses the author wrote.
     case parentheses

@@ -104,7 +104,7 @@ struct FormulaTextBenchmark: ParsableCommand {
                                           + u16(11) + refN(0, -4) + refN(0, -3) + [0x06]) }
             body += formula(r, 5, (a * b * 100).rounded() / 100, exp(top, 5), shared: true)
             if r == top { body += record(0x04BC, u16(top) + u16(top + rows - 1) + [5, 5, 0, UInt8(min(rows, 255))]
-                                          + u16(9) + refN(0, -3) + [0x1E] + u16(2) + [0x21] + u16(27)) }
+                                          + u16(11) + refN(0, -3) + [0x1E] + u16(2) + [0x21] + u16(27)) }
         }
         body += eof
         let offset = head.count + boundsheetLength + eof.count

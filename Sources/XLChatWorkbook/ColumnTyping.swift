@@ -119,6 +119,8 @@ struct ColumnStats {
     var ambiguous = 0
     /// Texts reading as a number under at least one convention.
     var numericTexts = 0
+    /// Of the texts, numbers a text reader typed itself (csv `1.5`): not "written as text".
+    var typedNumberTexts = 0
     var ambiguousExample: String?
     var currencies: UInt64 = 0
     var currencySpelling: [UInt8: String] = [:]
@@ -167,6 +169,7 @@ struct ColumnStats {
         case let .number(x):
             nonEmpty += 1
             if let t = cell.text {
+                typedNumberTexts += 1
                 addText(t)
             } else {
                 addNumber(x)
@@ -383,8 +386,8 @@ struct ColumnStats {
                 if parenNegatives > 0 { number.append("(…) negatives") }
                 if trailingMinus > 0 { number.append("trailing minus") }
                 if unicodeMinus > 0 { number.append("Unicode minus") }
-                if number.isEmpty { number.append("numbers written as text") }
-                parts.append(number.joined(separator: ", "))
+                if number.isEmpty && tally.valid > typedNumberTexts { number.append("numbers written as text") }
+                parts.append(number.isEmpty ? "number" : number.joined(separator: ", "))
             } else {
                 parts.append("number")
             }

@@ -35,6 +35,7 @@ public struct NumberHint: Sendable, Hashable {
 
     /// A `;`-delimited csv signals the decimal comma (the delimiter of locales that write `1,5`).
     public static func of(_ reader: any WorkbookReader) -> NumberHint {
+        if let e = reader as? EvaluatingReader { return of(e.base) }
         if let csv = reader as? CSVReader, csv.delimiter == ";" {
             return NumberHint(mark: .comma, reason: "the file's ';' delimiter")
         }

@@ -75,7 +75,7 @@ extension Session {
         }
         if let d = params.depth, d < 1 || d > 10 { throw ResponseError.invalidParams("invalid params: 'depth' must be 1...10") }
         let path = entry.path, sheetIndex = sheet.info.index, cell = parsed.range.start, depth = params.depth ?? 3
-        let trace = try await Blocking.run { token in
+        let trace = try await Blocking.run(owner: connection.id) { token in
             try Lineage.trace(path: path, sheet: sheetIndex, cell: cell, depth: depth, isCancelled: { token.isCancelled })
         }
         return WorkbookTraceResult(cell: WireFormat.traceEntry(trace.root), dependents: trace.dependents.map(WireFormat.traceEntry),

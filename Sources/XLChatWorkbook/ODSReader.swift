@@ -30,8 +30,13 @@ public final class ODSReader: WorkbookReader {
         self.limits = archive.limits
         if let manifest = try archive.read(named: "META-INF/manifest.xml") {
             var encrypted = false
-            try PartHandler.scan(manifest) { h in
-                h.onStart = { tag, _ in if tag.isNamed("encryption-data") { encrypted = true } }
+            do {
+                try PartHandler.scan(manifest) { h in
+                    h.onStart = { tag, _ in if tag.isNamed("encryption-data") { encrypted = true } }
+                }
+            } catch let e as WorkbookError where e.kind == .corruptWorkbook {
+                // The manifest is metadata: a damaged one does not stop the read (content.xml,
+                // which is checked strictly, decides), unless it showed encryption before breaking.
             }
             if encrypted {
                 throw WorkbookError(.encryptedWorkbook, "the OpenDocument spreadsheet is password protected")

@@ -33,10 +33,11 @@ build_frames() {
 }
 
 build_workbook() {  # one binary for every format (XLCHAT_FUZZ_FORMAT picks the extension)
-  [ -x "$OUT/fuzz-workbook" ] && [ -z "$(find Sources/XLChatWorkbook scripts/fuzz/WorkbookFuzz.swift -newer "$OUT/fuzz-workbook" -name '*.swift')" ] && return
+  if [ -x "$OUT/fuzz-workbook" ] && [ -z "$(find Sources/XLChatWorkbook scripts/fuzz/WorkbookFuzz.swift -newer "$OUT/fuzz-workbook" -name '*.swift')" ]; then return; fi
   # ContentHash (swift-crypto) is not needed to read, and swiftc alone cannot see that package.
   local sources=()
-  for f in Sources/XLChatWorkbook/*.swift; do [ "$(basename "$f")" = ContentHash.swift ] || sources+=("$f"); done
+  while IFS= read -r f; do [ "$(basename "$f")" = ContentHash.swift ] || sources+=("$f"); done \
+    < <(find Sources/XLChatWorkbook -name '*.swift' | sort)
   swiftc "${FLAGS[@]}" -module-name XLChatWorkbook -I Sources/CXLZlib -lz \
     "${sources[@]}" scripts/fuzz/WorkbookFuzz.swift -o "$OUT/fuzz-workbook"
 }

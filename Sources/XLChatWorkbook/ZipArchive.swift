@@ -61,7 +61,11 @@ public final class ZipArchive {
     deinit { close(fd) }
 
     static func openFile(_ path: String) throws -> Int32 {
-        try FileInput.openRegularFile(path).fd
+        var st = stat()
+        if stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
+            throw WorkbookError(.fileNotFound, "\(path) is a directory, not a workbook")
+        }
+        return try FileInput.openRegularFile(path).fd
     }
 
     /// Lookup key: letter case folded, `\` read as `/`, no leading `/`.

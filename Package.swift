@@ -101,7 +101,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "XLChatTestSupport"]),
-        .testTarget(name: "XLChatWorkbookTests", dependencies: ["XLChatWorkbook"]),
+        .testTarget(name: "XLChatWorkbookTests", dependencies: ["XLChatWorkbook"], exclude: ["FuzzRegressions"]),
         .testTarget(name: "XLChatAgentTests", dependencies: ["XLChatAgent", "XLChatTestSupport", "XLChatWorkbook", "XLChatIndex", "XLChatLLM"]),
         .testTarget(name: "XLChatIndexTests", dependencies: ["XLChatIndex", "XLChatWorkbook"]),
         .testTarget(name: "XLChatLLMTests", dependencies: ["XLChatLLM", "XLChatTestSupport"]),

@@ -59,6 +59,12 @@ public final class Connection: Sendable {
         public var maxFrameBytes = FrameDecoder.defaultMaxFrameBytes
         /// The framing to use; nil detects it from the first byte.
         public var framing: Framing? = nil
+        /// At end of input, requests still running get this long to finish and write their
+        /// replies; then they are cancelled, so a client that went away leaves no work behind.
+        public var endOfInputGrace: Duration = .seconds(5)
+        /// After `close()` (`exit`), running requests are cancelled and the connection waits at
+        /// most this long for them to end before it reports itself closed.
+        public var closeGrace: Duration = .milliseconds(500)
         public init() {}
     }
 
@@ -125,8 +131,15 @@ public final class Connection: Sendable {
         if !isClosed, let item = decoder.finish() { await process(item, handler: handler) }
         if isClosed {
             cancelAll()
+            await waitUntilIdle(atMost: options.closeGrace)
+        } else {
+            // End of input: let running requests finish within the grace, then stop them.
+            if !(await waitUntilIdle(atMost: options.endOfInputGrace)) {
+                logger.debug("input ended; cancelling the requests still running")
+                cancelAll()
+                await waitUntilIdle(atMost: options.closeGrace)
+            }
         }
-        await waitUntilIdle()
         await handler.connectionClosed(self)
         await sink.close()
     }
@@ -144,7 +157,7 @@ public final class Connection: Sendable {
             logger.debug("malformed frame: \(reason)")
             await write(JSONRPCCoding.encodeError(id: nil, error: .parseError("parse error: \(reason)")))
         case let .message(body):
-            switch JSONRPCCoding.parse(body) {
+            switch await Self.parseOffPool(body) {
             case let .failure(error):
                 await write(JSONRPCCoding.encodeError(id: nil, error: error))
             case let .success(.array(elements)):
@@ -154,6 +167,18 @@ public final class Connection: Sendable {
                     await self.write(bytes)
                 }
             }
+        }
+    }
+
+    /// Large bodies are parsed on a thread of their own, not on the cooperative pool that every
+    /// connection's reads and replies share: a 64 MiB message takes a few hundred ms to parse.
+    static let parseQueue = DispatchQueue(label: "xlchat.jsonrpc.parse", qos: .userInitiated, attributes: .concurrent)
+    static let offPoolParseBytes = 64 << 10
+
+    static func parseOffPool(_ body: [UInt8]) async -> Result<JSONValue, ResponseError> {
+        if body.count < offPoolParseBytes { return JSONRPCCoding.parse(body) }
+        return await withCheckedContinuation { c in
+            parseQueue.async { c.resume(returning: JSONRPCCoding.parse(body)) }
         }
     }
 
@@ -267,13 +292,19 @@ public final class Connection: Sendable {
         for w in waiters { w.resume() }
     }
 
-    /// `$/cancelRequest`: answer -32800 now and cancel the work. Unknown or finished ids are ignored.
-    public func cancel(_ id: RequestID) {
+    /// `$/cancelRequest`: answer -32800 now and cancel the work. Unknown or finished ids are
+    /// ignored. `reply: false` cancels without any reply, as MCP's `notifications/cancelled`
+    /// requires ("the receiver should not send a response for the cancelled request").
+    public func cancel(_ id: RequestID, reply: Bool = true) {
         let pending = state.withLock { $0.pending.removeValue(forKey: id) }
         guard let pending else { return }
         pending.task?.cancel()
         logger.debug("cancelled request \(id) (\(pending.method))")
-        Task { await pending.deliver(JSONRPCCoding.encodeError(id: id, error: .cancelled)) }
+        if reply {
+            Task { await pending.deliver(JSONRPCCoding.encodeError(id: id, error: .cancelled)) }
+        } else {
+            Task { await pending.deliver([]) }  // an empty reply: a batch collector still counts it; nothing is written
+        }
     }
 
     private func cancelAll() {
@@ -282,6 +313,18 @@ public final class Connection: Sendable {
             return Array(s.pending.values)
         }
         for p in all { p.task?.cancel() }
+    }
+
+    /// Waits until no request runs, or `limit` passed (checked every 10 ms); true when idle.
+    @discardableResult
+    private func waitUntilIdle(atMost limit: Duration) async -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now + limit
+        while state.withLock({ $0.running > 0 }) {
+            if clock.now >= deadline { return false }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return true
     }
 
     private func waitUntilIdle() async {
@@ -310,6 +353,7 @@ public final class Connection: Sendable {
     }
 
     private func write(_ body: [UInt8]) async {
+        guard !body.isEmpty else { return }  // a request cancelled without a reply
         let (framing, failed) = state.withLock { ($0.framing ?? .contentLength, $0.writeFailed) }
         guard !failed else { return }
         do {
@@ -340,7 +384,7 @@ final class BatchCollector: Sendable {
 
     func add(_ reply: [UInt8]?) async {
         let done = state.withLock { s -> [[UInt8]]? in
-            if let reply { s.replies.append(reply) }
+            if let reply, !reply.isEmpty { s.replies.append(reply) }
             s.remaining -= 1
             return s.remaining == 0 ? s.replies : nil
         }

@@ -38,12 +38,13 @@ enum ParsedMessage: Sendable {
 }
 
 public enum JSONRPCCoding {
-    /// Parses one message body: a single message or a batch.
+    /// Parses one message body: a single message or a batch (`JSONParser`: linear time,
+    /// nesting at most `JSONParser.maxDepth` deep).
     static func parse(_ body: [UInt8]) -> Result<JSONValue, ResponseError> {
         do {
-            return .success(try JSONDecoder().decode(JSONValue.self, from: Data(body)))
+            return .success(try JSONParser.parse(body))
         } catch {
-            return .failure(.parseError("parse error: the message is not valid JSON"))
+            return .failure(.parseError("parse error: the message is not valid JSON (\(error))"))
         }
     }
 

@@ -36,10 +36,26 @@ struct CitationRecord: Codable, Sendable, Hashable {
 /// conversation survives restarts). A turn is written only when its answer is complete, so a
 /// model that dies mid-stream leaves the session as it was.
 public final class SessionStore: Sendable {
+    /// Bounds on what the store keeps, enforced on every write (issue 14, item 10: both grew
+    /// without end). Pruning is a few indexed DELETEs over at most these many rows.
+    public struct Limits: Sendable, Hashable {
+        /// Cached answers kept (the newest), and how long one stays valid (30 days).
+        public var maxCachedAnswers = 5_000
+        public var cachedAnswerLifetime: Double = 30 * 86_400
+        /// Conversations kept (the most recently used), messages kept per conversation (the
+        /// newest), and how long an unused conversation is kept (90 days).
+        public var maxSessions = 1_000
+        public var maxMessagesPerSession = 400
+        public var sessionLifetime: Double = 90 * 86_400
+        public init() {}
+    }
+
     private let db: DatabaseQueue
     public let path: String
+    public let limits: Limits
 
-    public init(dataDirectory: URL) throws {
+    public init(dataDirectory: URL, limits: Limits = Limits()) throws {
+        self.limits = limits
         do {
             try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
             path = dataDirectory.appendingPathComponent("sessions.sqlite").path
@@ -82,7 +98,24 @@ public final class SessionStore: Sendable {
                            arguments: [sessionId, next, question, now])
             try db.execute(sql: "INSERT INTO message (session_id, seq, role, content, created_at, citations, ungrounded) VALUES (?, ?, 'assistant', ?, ?, ?, ?)",
                            arguments: [sessionId, next + 1, answer, now, Self.encodeList(citations), Self.encodeList(ungrounded)])
+            try pruneSessions(db, keeping: sessionId, now: now)
         }
+    }
+
+    private func pruneSessions(_ db: Database, keeping sessionId: String, now: Double) throws {
+        // This conversation's oldest turns beyond its cap.
+        try db.execute(sql: """
+            DELETE FROM message WHERE session_id = ? AND seq <= (SELECT MAX(seq) FROM message WHERE session_id = ?) - ?
+            """, arguments: [sessionId, sessionId, limits.maxMessagesPerSession])
+        // Conversations unused past their lifetime, then the least recently used beyond the cap.
+        try db.execute(sql: """
+            DELETE FROM message WHERE session_id IN (
+                SELECT session_id FROM message GROUP BY session_id HAVING MAX(created_at) < ?)
+            """, arguments: [now - limits.sessionLifetime])
+        try db.execute(sql: """
+            DELETE FROM message WHERE session_id IN (
+                SELECT session_id FROM message GROUP BY session_id ORDER BY MAX(created_at) DESC LIMIT -1 OFFSET ?)
+            """, arguments: [limits.maxSessions])
     }
 
     /// Forgets a conversation. Returns whether it existed.
@@ -95,7 +128,10 @@ public final class SessionStore: Sendable {
     }
 
     func cached(_ key: String) -> CachedAnswer? {
-        guard let text = try? db.read({ db in try String.fetchOne(db, sql: "SELECT value FROM answer_cache WHERE key = ?", arguments: [key]) }) else { return nil }
+        let oldest = Date().timeIntervalSince1970 - limits.cachedAnswerLifetime
+        guard let text = try? db.read({ db in
+            try String.fetchOne(db, sql: "SELECT value FROM answer_cache WHERE key = ? AND created_at >= ?", arguments: [key, oldest])
+        }) else { return nil }
         return try? JSONDecoder().decode(CachedAnswer.self, from: Data(text.utf8))
     }
 
@@ -103,8 +139,13 @@ public final class SessionStore: Sendable {
         guard let data = try? JSONEncoder().encode(value) else { return }
         let text = String(decoding: data, as: UTF8.self)
         try? db.write { db in
+            let now = Date().timeIntervalSince1970
             try db.execute(sql: "INSERT OR REPLACE INTO answer_cache (key, value, created_at) VALUES (?, ?, ?)",
-                           arguments: [key, text, Date().timeIntervalSince1970])
+                           arguments: [key, text, now])
+            try db.execute(sql: "DELETE FROM answer_cache WHERE created_at < ?", arguments: [now - limits.cachedAnswerLifetime])
+            try db.execute(sql: """
+                DELETE FROM answer_cache WHERE key IN (SELECT key FROM answer_cache ORDER BY created_at DESC LIMIT -1 OFFSET ?)
+                """, arguments: [limits.maxCachedAnswers])
         }
     }
 

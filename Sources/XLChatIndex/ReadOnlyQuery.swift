@@ -39,9 +39,12 @@ private final class AuthorizerState {
 
 private final class Budget {
     let deadline: UInt64
+    let isCancelled: (() -> Bool)?
     var expired = false
-    init(seconds: Double) {
+    var cancelled = false
+    init(seconds: Double, isCancelled: (() -> Bool)?) {
         deadline = DispatchTime.now().uptimeNanoseconds &+ UInt64(max(0, seconds) * 1_000_000_000)
+        self.isCancelled = isCancelled
     }
 }
 
@@ -105,6 +108,10 @@ private func authorizerActionName(_ action: Int32) -> String {
 
 private let progressHandler: @convention(c) (UnsafeMutableRawPointer?) -> Int32 = { ctx in
     let budget = Unmanaged<Budget>.fromOpaque(ctx!).takeUnretainedValue()
+    if budget.isCancelled?() == true {
+        budget.cancelled = true
+        return 1
+    }
     if DispatchTime.now().uptimeNanoseconds > budget.deadline {
         budget.expired = true
         return 1
@@ -112,11 +119,123 @@ private let progressHandler: @convention(c) (UnsafeMutableRawPointer?) -> Int32 
     return 0
 }
 
+/// `printf` / `format` with every width and precision checked first. SQLite 3.40's `%c` with a
+/// precision appends one character per step in C, where neither the progress handler nor
+/// `SQLITE_LIMIT_LENGTH` can stop it: `printf('%.*c', 2000000000, 'x')` ran 89 s and then
+/// returned NULL (issue 14, item 5). This override refuses a width or precision over the length
+/// limit at once (`SQLITE_TOOBIG`) and otherwise has SQLite's own printf do the formatting, on a
+/// private in-memory connection, so results are exactly SQLite's.
+private final class PrintfGuard {
+    let limit: Int64
+    var formatter: OpaquePointer?
+    var statements: [Int32: OpaquePointer] = [:]
+
+    init(limit: Int32) {
+        self.limit = Int64(limit)
+        if sqlite3_open_v2(":memory:", &formatter, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK {
+            sqlite3_limit(formatter, SQLITE_LIMIT_LENGTH, limit)
+        }
+    }
+
+    func close() {
+        for s in statements.values { sqlite3_finalize(s) }
+        statements.removeAll()
+        sqlite3_close_v2(formatter)
+        formatter = nil
+    }
+
+    /// The first width or precision over the limit in the format (arguments for `*` read from
+    /// `argv`), or nil when all are within it.
+    func oversize(_ format: UnsafePointer<UInt8>, _ count: Int, _ argv: UnsafeMutablePointer<OpaquePointer?>, _ argc: Int32) -> Int64? {
+        var i = 0
+        var arg: Int32 = 1
+        func number() -> Int64 {
+            if i < count && format[i] == UInt8(ascii: "*") {
+                i += 1
+                defer { arg += 1 }
+                return arg < argc ? abs(sqlite3_value_int64(argv[Int(arg)])) : 0
+            }
+            var v: Int64 = 0
+            while i < count, format[i] >= 0x30, format[i] <= 0x39 {
+                v = min(v * 10 + Int64(format[i] - 0x30), Int64(Int32.max) * 4)
+                i += 1
+            }
+            return v
+        }
+        while i < count {
+            guard format[i] == UInt8(ascii: "%") else { i += 1; continue }
+            i += 1
+            if i < count && format[i] == UInt8(ascii: "%") { i += 1; continue }
+            while i < count, "-+ 0#!,".utf8.contains(format[i]) { i += 1 }
+            let width = number()
+            var precision: Int64 = 0
+            if i < count && format[i] == UInt8(ascii: ".") { i += 1; precision = number() }
+            if max(width, precision) > limit { return max(width, precision) }
+            while i < count && format[i] == UInt8(ascii: "l") { i += 1 }
+            if i < count { i += 1; arg += 1 }  // the conversion and its argument
+        }
+        return nil
+    }
+
+    func call(_ ctx: OpaquePointer?, _ argc: Int32, _ argv: UnsafeMutablePointer<OpaquePointer?>?) {
+        guard argc >= 1, let argv, let formatter else { sqlite3_result_null(ctx); return }
+        if let text = sqlite3_value_text(argv[0]) {
+            let n = Int(sqlite3_value_bytes(argv[0]))
+            if let over = oversize(text, n, argv, argc) {
+                sqlite3_result_error(ctx, "printf: a width or precision of \(over) is over the \(limit)-byte limit", -1)
+                sqlite3_result_error_code(ctx, SQLITE_TOOBIG)
+                return
+            }
+        }
+        var stmt = statements[argc]
+        if stmt == nil {
+            let sql = "SELECT printf(" + (1...Int(argc)).map { "?\($0)" }.joined(separator: ",") + ")"
+            guard sqlite3_prepare_v2(formatter, sql, -1, &stmt, nil) == SQLITE_OK else {
+                sqlite3_result_error(ctx, String(cString: sqlite3_errmsg(formatter)), -1)
+                return
+            }
+            statements[argc] = stmt
+        }
+        defer { sqlite3_reset(stmt); sqlite3_clear_bindings(stmt) }
+        for k in 0..<Int(argc) { sqlite3_bind_value(stmt, Int32(k + 1), argv[k]) }
+        if sqlite3_step(stmt) == SQLITE_ROW {
+            sqlite3_result_value(ctx, sqlite3_column_value(stmt, 0))
+        } else {
+            sqlite3_result_error(ctx, String(cString: sqlite3_errmsg(formatter)), -1)
+            sqlite3_result_error_code(ctx, sqlite3_errcode(formatter))
+        }
+    }
+}
+
+private let printfFunction: @convention(c) (OpaquePointer?, Int32, UnsafeMutablePointer<OpaquePointer?>?) -> Void = { ctx, argc, argv in
+    let guardian = Unmanaged<PrintfGuard>.fromOpaque(sqlite3_user_data(ctx)!).takeUnretainedValue()
+    guardian.call(ctx, argc, argv)
+}
+
 private let aggregateFunctions: Set<String> = ["count", "sum", "total", "avg", "min", "max", "group_concat", "string_agg"]
 
+/// What one query may return. A text or blob value longer than `maxValueBytes` is cut there
+/// (text at a UTF-8 character boundary); rows stop once the values returned so far pass
+/// `maxReplyBytes`. Either sets `truncated`. Measured (issue 14): `SELECT zeroblob(49000000)`
+/// over 10 rows replied 653 MB at 1.9 GB peak before these limits.
+public struct QueryLimits: Sendable, Hashable {
+    /// Bytes of one text or blob value (1 MiB).
+    public var maxValueBytes = 1 << 20
+    /// Bytes of all values in one reply (16 MiB).
+    public var maxReplyBytes = 16 << 20
+    /// `SQLITE_LIMIT_LENGTH`: no string or blob SQLite builds may exceed this (50 MB), so one
+    /// call like `printf('%.*c', 2000000000, 'x')` fails at once instead of allocating gigabytes.
+    public var maxSQLiteValueBytes: Int32 = 50_000_000
+    public init() {}
+    public static let `default` = QueryLimits()
+}
+
 enum ReadOnlyQuery {
-    /// Runs one SELECT on the index file at `path`.
-    static func run(path: String, sql: String, limit: Int, timeout: Double, tables: [TableMapping]) throws -> QueryResult {
+    /// Runs one SELECT on the index file at `path`. `isCancelled` is polled by SQLite's progress
+    /// handler (every 2,000 virtual-machine steps), so a cancelled query stops within
+    /// milliseconds with `CancellationError`.
+    static func run(path: String, sql: String, limit: Int, timeout: Double, tables: [TableMapping],
+                    limits: QueryLimits = .default, isCancelled: (() -> Bool)? = nil) throws -> QueryResult {
         let started = DispatchTime.now().uptimeNanoseconds
         var db: OpaquePointer?
         let rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nil)
@@ -125,13 +244,20 @@ enum ReadOnlyQuery {
             throw IndexError(.storage, "cannot open the index: \(String(cString: sqlite3_errstr(rc)))")
         }
         sqlite3_enable_load_extension(db, 0)
-        sqlite3_limit(db, SQLITE_LIMIT_LENGTH, 50_000_000)
+        sqlite3_limit(db, SQLITE_LIMIT_LENGTH, limits.maxSQLiteValueBytes)
         sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0)
+        let printfGuard = PrintfGuard(limit: limits.maxSQLiteValueBytes)
+        let printfRef = Unmanaged.passRetained(printfGuard)
+        defer { printfGuard.close(); printfRef.release() }
+        for name in ["printf", "format"] {
+            sqlite3_create_function_v2(db, name, -1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, printfRef.toOpaque(),
+                                       printfFunction, nil, nil, nil)
+        }
 
         let auth = AuthorizerState()
         let authRef = Unmanaged.passRetained(auth)
         defer { authRef.release() }
-        let budget = Budget(seconds: timeout)
+        let budget = Budget(seconds: timeout, isCancelled: isCancelled)
         let budgetRef = Unmanaged.passRetained(budget)
         defer { budgetRef.release() }
         sqlite3_set_authorizer(db, authorizer, authRef.toOpaque())
@@ -200,19 +326,29 @@ enum ReadOnlyQuery {
         var rows: [[SQLValue]] = []
         var sources: [SourceRange?] = []
         var truncated = false
+        var replyBytes = 0
         while true {
             let step = sqlite3_step(stmt)
             if step == SQLITE_DONE { break }
             guard step == SQLITE_ROW else {
+                if budget.cancelled { throw CancellationError() }
+                if step == SQLITE_TOOBIG {
+                    throw IndexError(.invalidQuery, "a value would be longer than \(limits.maxSQLiteValueBytes) bytes (\(String(cString: sqlite3_errmsg(db))))")
+                }
                 if budget.expired || step == SQLITE_INTERRUPT {
                     throw IndexError(.queryTimeout, "the query ran longer than its \(formatSeconds(timeout)) budget and was stopped")
                 }
                 throw IndexError(.invalidQuery, String(cString: sqlite3_errmsg(db)))
             }
-            if rows.count >= limit { truncated = true; break }
+            if rows.count >= limit || replyBytes >= limits.maxReplyBytes { truncated = true; break }
             var row: [SQLValue] = []
             row.reserveCapacity(visible)
-            for i in 0..<visible { row.append(value(stmt, Int32(i))) }
+            for i in 0..<visible {
+                let (v, cut, bytes) = value(stmt, Int32(i), maxBytes: limits.maxValueBytes)
+                if cut { truncated = true }
+                replyBytes += bytes
+                row.append(v)
+            }
             rows.append(row)
             if let t = citationTable, let rc = rowColumnIndex, let span = citedSpan,
                sqlite3_column_type(stmt, Int32(rc)) == SQLITE_INTEGER {
@@ -268,19 +404,25 @@ enum ReadOnlyQuery {
         return stmt
     }
 
-    private static func value(_ stmt: OpaquePointer, _ i: Int32) -> SQLValue {
+    /// The column's value, a text or blob cut to `maxBytes`; whether it was cut; its size.
+    private static func value(_ stmt: OpaquePointer, _ i: Int32, maxBytes: Int) -> (SQLValue, Bool, Int) {
         switch sqlite3_column_type(stmt, i) {
-        case SQLITE_INTEGER: return .integer(sqlite3_column_int64(stmt, i))
-        case SQLITE_FLOAT: return .real(sqlite3_column_double(stmt, i))
+        case SQLITE_INTEGER: return (.integer(sqlite3_column_int64(stmt, i)), false, 8)
+        case SQLITE_FLOAT: return (.real(sqlite3_column_double(stmt, i)), false, 8)
         case SQLITE_TEXT:
-            guard let p = sqlite3_column_text(stmt, i) else { return .text("") }
+            guard let p = sqlite3_column_text(stmt, i) else { return (.text(""), false, 0) }
             let n = Int(sqlite3_column_bytes(stmt, i))
-            return .text(String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self))
+            var keep = min(n, maxBytes)
+            // Cut at a character boundary: back off over UTF-8 continuation bytes.
+            if keep < n { while keep > 0 && p[keep] & 0xC0 == 0x80 { keep -= 1 } }
+            return (.text(String(decoding: UnsafeBufferPointer(start: p, count: keep), as: UTF8.self)), keep < n, keep)
         case SQLITE_BLOB:
             let n = Int(sqlite3_column_bytes(stmt, i))
-            guard n > 0, let p = sqlite3_column_blob(stmt, i) else { return .blob([]) }
-            return .blob(Array(UnsafeRawBufferPointer(start: p, count: n)))
-        default: return .null
+            guard n > 0, let p = sqlite3_column_blob(stmt, i) else { return (.blob([]), false, 0) }
+            let keep = min(n, maxBytes)
+            // base64 on the wire: 4 bytes per 3.
+            return (.blob(Array(UnsafeRawBufferPointer(start: p, count: keep))), keep < n, keep * 4 / 3)
+        default: return (.null, false, 4)
         }
     }
 

@@ -171,13 +171,18 @@ public final class WorkbookIndex: @unchecked Sendable {
 
     /// Runs one read-only SELECT against the workbook's typed tables. `limit` caps the rows
     /// returned (`truncated` says more existed); `timeout` is the time budget in seconds.
-    public func query(hash: String, sql: String, limit: Int = 500, timeout: Double = 3) throws -> QueryResult {
+    /// `isCancelled` is polled while SQLite runs (a cancelled query throws `CancellationError`);
+    /// `limits` bounds each value and the whole reply (`truncated` says when one applied).
+    public func query(hash: String, sql: String, limit: Int = 500, timeout: Double = 3,
+                      limits: QueryLimits = .default, isCancelled: (@Sendable () -> Bool)? = nil) throws -> QueryResult {
         let l = try loadedIndex(hash)
-        return try ReadOnlyQuery.run(path: l.path, sql: sql, limit: max(0, limit), timeout: timeout, tables: l.tables)
+        return try ReadOnlyQuery.run(path: l.path, sql: sql, limit: max(0, limit), timeout: timeout, tables: l.tables,
+                                     limits: limits, isCancelled: isCancelled)
     }
 
-    public func query(outline: WorkbookOutline, sql: String, limit: Int = 500, timeout: Double = 3) throws -> QueryResult {
-        try query(hash: outline.contentHash, sql: sql, limit: limit, timeout: timeout)
+    public func query(outline: WorkbookOutline, sql: String, limit: Int = 500, timeout: Double = 3,
+                      limits: QueryLimits = .default, isCancelled: (@Sendable () -> Bool)? = nil) throws -> QueryResult {
+        try query(hash: outline.contentHash, sql: sql, limit: limit, timeout: timeout, limits: limits, isCancelled: isCancelled)
     }
 
     // MARK: - Build

@@ -23,7 +23,7 @@ struct Endpoint: Sendable {
         var r = URLRequest(url: url(path))
         r.httpMethod = method
         // Our own watchdog enforces the first-byte and stall timeouts; libcurl's must not fire first.
-        r.timeoutInterval = max(policy.firstByteTimeout, policy.stallTimeout) + 30
+        r.timeoutInterval = max(policy.firstByteTimeout, policy.stallTimeout, policy.replyDeadline) + 30
         if let body {
             r.httpBody = body.jsonData
             r.setValue("application/json", forHTTPHeaderField: "Content-Type")
@@ -66,6 +66,7 @@ final class StreamingRequest: NSObject, URLSessionDataDelegate, @unchecked Senda
     private var gotResponse = false
     private var finished = false
     private var timedOut: LLMError?
+    private var lines = LineProgress()
 
     private init(endpoint: Endpoint, continuation: AsyncThrowingStream<HTTPEvent, Error>.Continuation) {
         self.endpoint = endpoint
@@ -102,7 +103,8 @@ final class StreamingRequest: NSObject, URLSessionDataDelegate, @unchecked Senda
 
     private func watch() async {
         let state = { [self] in lock.withLock { (lastActivity, gotResponse, finished) } }
-        guard let error = await waitForReplyTimeout(endpoint: endpoint, state: state) else { return }
+        let started = lock.withLock { startedAt }
+        guard let error = await waitForReplyTimeout(endpoint: endpoint, startedAt: started, state: state) else { return }
         let t: URLSessionDataTask? = lock.withLock { timedOut = error; return task }
         t?.cancel()
         finish(throwing: error)
@@ -142,7 +144,7 @@ final class StreamingRequest: NSObject, URLSessionDataDelegate, @unchecked Senda
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
         let now = monotonicNow()
-        lock.withLock { lastActivity = now }
+        lock.withLock { data.withUnsafeBytes { if lines.completesLine($0) { lastActivity = now } } }
         continuation.yield(.data(data, at: now))
     }
 
@@ -193,23 +195,47 @@ final class StreamingRequest: NSObject, URLSessionDataDelegate, @unchecked Senda
 /// `state()` says the reply finished or the task is cancelled (returning nil). Shared by both
 /// transports. It wakes at least every min(1 s, stall timeout), so the switch from the first-byte
 /// deadline to the (shorter) stall deadline is noticed.
-func waitForReplyTimeout(endpoint: Endpoint,
+func waitForReplyTimeout(endpoint: Endpoint, startedAt: Double,
                          state: () -> (lastActivity: Double, gotResponse: Bool, finished: Bool)) async -> LLMError? {
     let policy = endpoint.policy
+    let overall = startedAt + policy.replyDeadline
     while !Task.isCancelled {
         let s = state()
         if s.finished { return nil }
-        let deadline = s.lastActivity + (s.gotResponse ? policy.stallTimeout : policy.firstByteTimeout)
+        let deadline = min(overall, s.lastActivity + (s.gotResponse ? policy.stallTimeout : policy.firstByteTimeout))
         let now = monotonicNow()
+        if now >= overall {
+            return LLMError(.timeout, "\(endpoint.description) took longer than \(Int(policy.replyDeadline)) s for one reply and was stopped.")
+        }
         if now >= deadline {
             return s.gotResponse
-                ? LLMError(.timeout, "\(endpoint.description) stopped sending for \(Int(policy.stallTimeout)) s in the middle of a reply.")
+                ? LLMError(.timeout, "\(endpoint.description) stopped sending: no complete line for \(Int(policy.stallTimeout)) s in the middle of a reply.")
                 : LLMError(.timeout, "\(endpoint.description) sent nothing for \(Int(policy.firstByteTimeout)) s (a model that is still loading can take a minute; the timeout can be raised).")
         }
         let nap = min(deadline - now, min(1.0, policy.stallTimeout))
         try? await Task.sleep(nanoseconds: UInt64(max(0.001, nap) * 1e9))
     }
     return nil
+}
+
+/// Tells, from the bytes of a reply as they arrive, when a non-blank line completes: the unit
+/// of progress for the stall timer (an NDJSON object, an SSE `data:` line). Constant memory.
+struct LineProgress {
+    private var lineHasContent = false
+
+    /// True when `bytes` end at least one line that had something besides whitespace.
+    mutating func completesLine(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var completed = false
+        for b in bytes {
+            if b == 0x0A {
+                if lineHasContent { completed = true }
+                lineHasContent = false
+            } else if b != 0x0D && b != 0x20 && b != 0x09 {
+                lineHasContent = true
+            }
+        }
+        return completed
+    }
 }
 
 /// Splits a byte stream into lines (LF or CRLF), keeping partial lines across chunks.

@@ -80,10 +80,17 @@ extension ModelClient {
 
 /// Timeouts and retries shared by both clients.
 public struct HTTPPolicy: Sendable, Hashable {
-    /// From sending the request to the first byte of the reply (a model may be loading).
-    public var firstByteTimeout: Double = 120
-    /// Longest silence between two chunks of a streaming reply.
+    /// From sending the request to the first byte of the reply, once the server accepted the
+    /// connection (a refused or unreachable server fails within the 10 s connect timeout).
+    /// Minutes, not seconds: a CPU-only Ollama reading a long prompt into a 7-8B model can take
+    /// several minutes before its first token (issue 14, item 9; it was 120 s).
+    public var firstByteTimeout: Double = 600
+    /// Longest time between two complete events of a streaming reply (a non-blank line: an
+    /// NDJSON object, an SSE `data:` line). Bytes that complete no line do not count, so a
+    /// server that drips one byte every 20 s no longer keeps a reply open forever.
     public var stallTimeout: Double = 60
+    /// The whole reply, from sending the request to its last byte, however it trickles.
+    public var replyDeadline: Double = 1800
     /// Attempts for idempotent calls when the connection is refused (1 = no retry).
     public var maxAttempts: Int = 4
     /// First backoff delay; doubles on each retry.
@@ -91,10 +98,11 @@ public struct HTTPPolicy: Sendable, Hashable {
     /// Embedding inputs per request.
     public var embedBatchSize: Int = 64
 
-    public init(firstByteTimeout: Double = 120, stallTimeout: Double = 60, maxAttempts: Int = 4,
-                initialBackoff: Double = 0.25, embedBatchSize: Int = 64) {
+    public init(firstByteTimeout: Double = 600, stallTimeout: Double = 60, maxAttempts: Int = 4,
+                initialBackoff: Double = 0.25, embedBatchSize: Int = 64, replyDeadline: Double = 1800) {
         self.firstByteTimeout = firstByteTimeout
         self.stallTimeout = stallTimeout
+        self.replyDeadline = replyDeadline
         self.maxAttempts = maxAttempts
         self.initialBackoff = initialBackoff
         self.embedBatchSize = embedBatchSize

@@ -22,6 +22,7 @@ final class NIOStreamingRequest: @unchecked Sendable {
     private var lastActivity = 0.0
     private var gotResponse = false
     private var finished = false
+    private var lines = LineProgress()
 
     private init(endpoint: Endpoint, continuation: AsyncThrowingStream<HTTPEvent, Error>.Continuation) {
         self.endpoint = endpoint
@@ -118,7 +119,7 @@ final class NIOStreamingRequest: @unchecked Sendable {
 
     fileprivate func received(body: ByteBuffer) {
         let now = monotonicNow()
-        lock.withLock { lastActivity = now }
+        lock.withLock { body.withUnsafeReadableBytes { if lines.completesLine($0) { lastActivity = now } } }
         continuation.yield(.data(Data(body.readableBytesView), at: now))
     }
 
@@ -142,7 +143,8 @@ final class NIOStreamingRequest: @unchecked Sendable {
 
     private func watch() async {
         let state = { [self] in lock.withLock { (lastActivity, gotResponse, finished) } }
-        if let error = await waitForReplyTimeout(endpoint: endpoint, state: state) { finish(throwing: error) }
+        let started = lock.withLock { startedAt }
+        if let error = await waitForReplyTimeout(endpoint: endpoint, startedAt: started, state: state) { finish(throwing: error) }
     }
 
     /// Ends the stream once (nil: normally, or because the consumer went away) and closes the connection.

@@ -71,8 +71,9 @@ public final class MCPSession: MessageHandler, Sendable {
         case "notifications/cancelled":
             // MCP's cancellation: `{requestId, reason?}`.
             switch notification.params?["requestId"] {
-            case let .int(i)?: connection.cancel(.number(i))
-            case let .string(s)?: connection.cancel(.string(s))
+            // No reply for the cancelled request, as MCP says (unlike LSP's -32800).
+            case let .int(i)?: connection.cancel(.number(i), reply: false)
+            case let .string(s)?: connection.cancel(.string(s), reply: false)
             default: break
             }
         default:

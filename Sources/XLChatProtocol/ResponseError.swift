@@ -48,4 +48,6 @@ public enum ErrorKind: String, Sendable, Hashable, Codable, CaseIterable {
     case fileNotFound, unsupportedFormat, corruptWorkbook, encryptedWorkbook, tooLarge
     case unknownWorkbook, unknownSheet, invalidRange, invalidQuery, indexNotBuilt
     case llmUnavailable, modelNotFound
+    /// The socket server wants a token (`--token-file`) and the connection did not present it.
+    case unauthorized
 }

@@ -25,6 +25,12 @@ public struct ServerConfiguration: Sendable, Hashable {
     public var embedModel: String
     /// The time budget of one `workbook/query` (`XLCHAT_QUERY_TIMEOUT_MS`).
     public var queryTimeoutMs: Int
+    /// The most a client's `timeoutMs` may ask for (`XLCHAT_MAX_QUERY_TIMEOUT_MS`, default 30 s);
+    /// a larger value is cut to this, so no request can hold an engine thread for long.
+    public var maxQueryTimeoutMs = 30_000
+    /// When set (`xlchat serve --token-file`), `initialize` must carry this `authToken`;
+    /// until it does, every request gets -32001 `unauthorized`.
+    public var authToken: String? = nil
 
     public init(dataDirectory: String, provider: String = "ollama", ollamaHost: String = "127.0.0.1:11434",
                 baseURL: String? = nil, apiKey: String? = nil, model: String = ServerConfiguration.defaultModel,
@@ -45,7 +51,7 @@ public struct ServerConfiguration: Sendable, Hashable {
 
     public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) -> ServerConfiguration {
         func value(_ key: String) -> String? { env[key].flatMap { $0.isEmpty ? nil : $0 } }
-        return ServerConfiguration(
+        var config = ServerConfiguration(
             dataDirectory: defaultDataDirectory(environment: env),
             provider: value("XLCHAT_PROVIDER") ?? "ollama",
             ollamaHost: value("OLLAMA_HOST") ?? "127.0.0.1:11434",
@@ -54,5 +60,7 @@ public struct ServerConfiguration: Sendable, Hashable {
             model: value("XLCHAT_MODEL") ?? defaultModel,
             embedModel: value("XLCHAT_EMBED_MODEL") ?? "",
             queryTimeoutMs: value("XLCHAT_QUERY_TIMEOUT_MS").flatMap(Int.init) ?? 3000)
+        if let max = value("XLCHAT_MAX_QUERY_TIMEOUT_MS").flatMap(Int.init), max > 0 { config.maxQueryTimeoutMs = max }
+        return config
     }
 }

@@ -11,6 +11,8 @@ public final class Session: MessageHandler, Sendable {
 
     struct State: Sendable {
         var lifecycle = Lifecycle.uninitialized
+        /// The connection presented the server's token (always true when there is none).
+        var authorized = false
         var clientName: String?
         var exitCode: Int32?
         /// The workbooks this session opened (ids → paths).
@@ -62,7 +64,17 @@ public final class Session: MessageHandler, Sendable {
     }
 
     private func dispatch(_ request: IncomingRequest, context: RequestContext) async throws -> any Encodable & Sendable {
-        let lifecycle = state.withLock { $0.lifecycle }
+        let (lifecycle, authorized) = state.withLock { ($0.lifecycle, $0.authorized) }
+        if let token = server.configuration.authToken, !authorized {
+            guard request.method == InitializeRequest.method, lifecycle == .uninitialized else {
+                throw ResponseError.work(.unauthorized, "unauthorized: this server wants its token; send it as 'authToken' in 'initialize'")
+            }
+            let params: InitializeRequest = try request.decodeParams()
+            guard let given = params.authToken, Self.constantTimeEqual(given, token) else {
+                throw ResponseError.work(.unauthorized, "unauthorized: 'initialize' did not carry this server's token ('authToken')")
+            }
+            state.withLock { $0.authorized = true }
+        }
         switch lifecycle {
         case .uninitialized:
             guard request.method == InitializeRequest.method else { throw ResponseError.serverNotInitialized }
@@ -115,6 +127,16 @@ public final class Session: MessageHandler, Sendable {
 
     // MARK: lifecycle
 
+    /// Compares without stopping at the first difference, so timing does not reveal the prefix.
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        var diff = UInt8(x.count == y.count ? 0 : 1)
+        for i in 0..<max(x.count, y.count) {
+            diff |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
+        }
+        return diff == 0
+    }
+
     private func initialize(_ params: InitializeRequest) throws -> InitializeResult {
         try state.withLock { s in
             guard s.lifecycle == .uninitialized else {
@@ -146,8 +168,21 @@ public final class Session: MessageHandler, Sendable {
         checks["storage"] = StorageCheck.run(directory: server.configuration.dataDirectory)
         details["dataDirectory"] = server.configuration.dataDirectory
         details["version"] = XLChatVersion.current
+        // The model server is one of the checks (../shared/design/protocol-contract.md): an
+        // unreachable server or a missing model makes the status `degraded` (reading and SQL
+        // still work; `chat/ask` does not).
+        let llm = await llmHealth()
+        if !llm.reachable {
+            checks["llm"] = "unreachable: \(llm.endpoint)" + (llm.problem.map { " (\($0))" } ?? "")
+        } else if llm.modelPulled == false {
+            checks["llm"] = "model missing: \(llm.model) (ollama pull \(llm.model))"
+        } else if llm.embedModelPulled == false, let e = llm.embedModel {
+            checks["llm"] = "embedding model missing: \(e) (ollama pull \(e))"
+        } else {
+            checks["llm"] = "ok"
+        }
         let ok = checks.values.allSatisfy { $0 == "ok" }
-        return HealthResult(status: ok ? .ok : .degraded, checks: checks, details: details, llm: await llmHealth())
+        return HealthResult(status: ok ? .ok : .degraded, checks: checks, details: details, llm: llm)
     }
 }
 

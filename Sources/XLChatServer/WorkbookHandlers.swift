@@ -1,6 +1,7 @@
 import Foundation
 import JSONRPC
 import XLChatIndex
+import XLChatLLM
 import XLChatProtocol
 import XLChatWorkbook
 
@@ -13,14 +14,14 @@ extension Session {
         ) { progress in
             if let path = params.path {
                 guard params.text == nil else { throw ResponseError.invalidParams("invalid params: give 'path' or 'text', not both") }
-                return try await Blocking.run { token in
+                return try await Blocking.run(owner: connection.id) { token in
                     try store.open(path: path, token: token) { f, m in progress.report(fraction: f, message: m) }
                 }
             }
             guard let text = params.text else { throw ResponseError.invalidParams("invalid params: missing 'path' (or 'text' with 'format')") }
             let format = params.format ?? "csv"
             let name = params.name ?? "untitled.\(format)"
-            return try await Blocking.run { token in try store.open(text: text, format: format, name: name, token: token) }
+            return try await Blocking.run(owner: connection.id) { token in try store.open(text: text, format: format, name: name, token: token) }
         }
         state.withLock { $0.openWorkbooks[entry.id] = entry.path }
         // Register with the index so it knows the workbook (cheap; the build happens on demand).
@@ -51,7 +52,7 @@ extension Session {
         let sheetIndex = sheet.info.index
         let used = sheet.summary.usedRange
         let withFormulas = params.formulas ?? false
-        let read = try await Blocking.run { token in
+        let read = try await Blocking.run(owner: connection.id) { token in
             let reader = try Workbooks.open(path: path)
             return try RangeReader.read(reader, sheetIndex: sheetIndex, range: requested, usedRange: used, limit: limit,
                                         formulas: withFormulas, isCancelled: { token.isCancelled })
@@ -82,7 +83,7 @@ extension Session {
         }
         if let d = params.depth, d < 1 || d > 10 { throw ResponseError.invalidParams("invalid params: 'depth' must be 1...10") }
         let path = entry.path, sheetIndex = sheet.info.index, cell = parsed.range.start, depth = params.depth ?? 3
-        let trace = try await Blocking.run { token in
+        let trace = try await Blocking.run(owner: connection.id) { token in
             try Lineage.trace(path: path, sheet: sheetIndex, cell: cell, depth: depth, isCancelled: { token.isCancelled })
         }
         return WorkbookTraceResult(cell: WireFormat.traceEntry(trace.root), dependents: trace.dependents.map(WireFormat.traceEntry),
@@ -102,10 +103,15 @@ extension Session {
         let index = try server.index()
         try await ensureBuilt(entry, index: index, connection: connection)
         let limit = min(max(params.limit ?? 500, 1), 100_000)
-        let timeout = Double(params.timeoutMs ?? server.configuration.queryTimeoutMs) / 1000
+        // The client may ask for less time than the server's budget, never more (issue 14:
+        // `timeoutMs: 600000` used to be accepted as is).
+        let config = server.configuration
+        let capMs = max(config.maxQueryTimeoutMs, config.queryTimeoutMs)
+        let timeout = Double(min(max(params.timeoutMs ?? config.queryTimeoutMs, 1), capMs)) / 1000
         let outline = entry.outline
-        let result = try await Blocking.run { _ in
-            try index.query(outline: outline, sql: params.sql, limit: limit, timeout: timeout)
+        let result = try await Blocking.run(owner: connection.id) { token in
+            try index.query(outline: outline, sql: params.sql, limit: limit, timeout: timeout,
+                            isCancelled: { token.isCancelled })
         }
         return WorkbookQueryResult(columns: result.columns, rows: result.rows.map { $0.map(WireFormat.sql) },
                                    truncated: result.truncated, ranges: result.sourceRanges.map { $0?.a1 },
@@ -138,11 +144,28 @@ extension Session {
         let entry = try await sessionEntry(params.workbookId)
         let index = try server.index()
         let limit = min(max(params.limit ?? 10, 1), 100)
-        let hits = try await index.search(hash: entry.outline.contentHash, query: params.query, limit: limit, embedder: try await server.embedder())
+        let hash = entry.outline.contentHash
+        var fallback: String? = nil
+        let hits: [SearchHit]
+        do {
+            hits = try await index.search(hash: hash, query: params.query, limit: limit, embedder: try await server.embedder())
+        } catch let error where Self.isEmbedderOutage(error) {
+            // Search works offline: without the embedding server, keywords only (FTS5). The
+            // built-in embedder's identifier never matches a model server's, so no vector is used.
+            fallback = "keyword search only: the embedding server is unavailable (\(error))"
+            hits = try await index.search(hash: hash, query: params.query, limit: limit, embedder: HashingEmbedder())
+        }
         return IndexSearchResult(results: hits.map {
             SearchResultItem(sheet: $0.sheet, range: $0.range.description, ref: A1.qualified(sheet: $0.sheet, range: $0.range),
                              text: $0.text, score: $0.score, kind: $0.kind)
-        })
+        }, fallback: fallback)
+    }
+
+    /// The model server could not embed the query (down, timed out, model missing).
+    static func isEmbedderOutage(_ error: any Error) -> Bool {
+        if error is LLMError { return true }
+        if let e = error as? IndexError, e.kind == .embedderFailed { return true }
+        return false
     }
 
     func indexStatus(_ params: IndexStatusRequest) async throws -> IndexStatusResult {
@@ -161,7 +184,7 @@ extension Session {
             throw ResponseError.work(.unknownWorkbook, "unknown workbook '\(id)': open it with workbook/open first")
         }
         let store = server.workbooks
-        return try await Blocking.run { token in try store.entry(id, token: token) }
+        return try await Blocking.run(owner: connection.id) { token in try store.entry(id, token: token) }
     }
 
     /// Builds the index when the workbook's current version has none (queries need its tables).

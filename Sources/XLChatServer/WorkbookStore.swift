@@ -117,6 +117,11 @@ struct FileFingerprint: Sendable, Hashable {
             throw WorkbookError(.fileNotFound, "no such file: \(path)")
         }
         if (st.st_mode & S_IFMT) == S_IFDIR { throw WorkbookError(.unsupportedFormat, "\(path) is a directory, not a workbook") }
+        // A FIFO, device or socket would block (or never end) the read that follows; the
+        // readers check again on the opened descriptor.
+        if (st.st_mode & S_IFMT) != S_IFREG {
+            throw WorkbookError(.unsupportedFormat, "\(path) is not a regular file: only regular workbook files can be opened")
+        }
         device = UInt64(st.st_dev); inode = UInt64(st.st_ino); size = Int64(st.st_size)
         mtimeNanos = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
     }

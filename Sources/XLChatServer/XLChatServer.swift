@@ -24,6 +24,7 @@ public final class XLChatServer: Sendable {
         self.logger = logger
         self.metrics = ServerMetrics()
         self.workbooks = WorkbookStore(dataDirectory: configuration.dataDirectory)
+        DataDirectoryPermissions.secure(configuration.dataDirectory, logger: logger)
     }
 
     /// The index under the data directory, opened on first use (so a bad data directory shows
@@ -114,5 +115,43 @@ extension ServerConfiguration {
     public func makeEmbedder() async throws -> any Embedder {
         if embedModel.isEmpty { return HashingEmbedder() }
         return try await ModelServerEmbedder.probe(client: makeModelClient(), model: embedModel)
+    }
+}
+
+/// Everything under the data directory is private to its user: directories 0700, files 0600
+/// (indexes with their -wal/-shm, locks, staging files, sessions, stored editor buffers).
+/// Before (issue 14, item 1): 0755 directories and 0644 files, so another local user could
+/// read index rows and unsaved buffers.
+public enum DataDirectoryPermissions {
+    /// Sets the process umask to 077, so every file and directory the process creates from now
+    /// on (SQLite's included) is private, then tightens what exists already under `directory`.
+    public static func secure(_ directory: String, logger: Logger? = nil) {
+        umask(0o077)
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for (path, isDirectory, mode) in loose(directory) {
+            let wanted: mode_t = isDirectory ? 0o700 : 0o600
+            if chmod(path, wanted) != 0 {
+                logger?.warning("cannot make \(path) private (mode \(String(mode, radix: 8))): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    /// Entries under `directory` (itself included) readable or writable by group or others:
+    /// (path, is a directory, mode). Symbolic links are not followed.
+    public static func loose(_ directory: String) -> [(String, Bool, mode_t)] {
+        var out: [(String, Bool, mode_t)] = []
+        func visit(_ path: String, depth: Int) {
+            var st = stat()
+            guard lstat(path, &st) == 0 else { return }
+            let type = st.st_mode & S_IFMT
+            guard type == S_IFDIR || type == S_IFREG else { return }
+            let mode = st.st_mode & 0o777
+            if mode & 0o077 != 0 { out.append((path, type == S_IFDIR, mode)) }
+            if type == S_IFDIR, depth < 8, let names = try? FileManager.default.contentsOfDirectory(atPath: path) {
+                for n in names { visit(path + "/" + n, depth: depth + 1) }
+            }
+        }
+        visit(directory, depth: 0)
+        return out
     }
 }

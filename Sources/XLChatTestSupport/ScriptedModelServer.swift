@@ -28,6 +28,9 @@ public final class ScriptedModelServer: @unchecked Sendable {
         case raw(String)
         /// End the reply cleanly but without the done marker (a server that gave up).
         case endWithoutDone
+        /// These bytes one at a time, `every` seconds apart (a server that drips: each byte
+        /// arrives, no line completes).
+        case drip(String, every: Double)
     }
 
     /// What a chat request gets.
@@ -302,6 +305,9 @@ public final class ScriptedModelServer: @unchecked Sendable {
             switch step {
             case .wait(let s): try await Task.sleep(nanoseconds: UInt64(s * 1e9))
             case .text(let t), .raw(let t): text += t
+            case let .drip(t, every):
+                try await Task.sleep(nanoseconds: UInt64(every * Double(t.utf8.count) * 1e9))
+                text += t
             case .toolCalls(let cs):
                 calls += cs.enumerated().map { i, c in
                     ["id": .string(c.id ?? "call_\(i)"), "type": "function",
@@ -404,6 +410,11 @@ public final class ScriptedModelServer: @unchecked Sendable {
                     return true
                 case .raw(let bytes):
                     try await out.write(.body(.byteBuffer(ByteBuffer(string: bytes))))
+                case let .drip(bytes, every):
+                    for b in bytes.utf8 {
+                        try await out.write(.body(.byteBuffer(ByteBuffer(bytes: [b]))))
+                        try await Task.sleep(nanoseconds: UInt64(every * 1e9))
+                    }
                 case .endWithoutDone:
                     try await out.write(.end(nil))
                     lock.withLock { timings[index].finishedAt = Self.now() }

@@ -17,7 +17,7 @@ import Foundation
 /// non-empty field is delivered as `.string`, the raw text.
 ///
 /// Memory: the file is read in 1 MiB chunks and parsed as a stream; only the current record is
-/// held (a single field may grow up to 256 MiB before `tooLarge`). Rows are not capped at Excel's
+/// held (a single field may grow up to `ReadLimits.maxTextFieldBytes`, 16 MiB, before `tooLarge`). Rows are not capped at Excel's
 /// 1,048,576 unless `ReadLimits.maxTextRows` says so; columns are capped at `maxColumns`.
 public final class CSVReader: WorkbookReader {
     public let path: String
@@ -125,7 +125,7 @@ public final class CSVReader: WorkbookReader {
             throw WorkbookError(.unknownSheet, "a \(format.rawValue) file has one sheet (index 0); asked for \(index)")
         }
         let file = try FileInput(path: path)
-        var parser = CSVParser(delimiter: delimiterByte)
+        var parser = CSVParser(delimiter: delimiterByte, maxFieldBytes: limits.maxTextFieldBytes)
         var transcoder = encoding.isUTF16 ? UTF16Transcoder(bigEndian: encoding == .utf16BE) : nil
         var rows = RowAssembler(cp1252: encoding == .cp1252, inferTypes: inferTypes,
                                 maxRows: limits.maxTextRows, maxColumns: limits.maxColumns)
@@ -217,6 +217,7 @@ private struct RowAssembler {
         minRow = min(minRow, rowIndex); maxRow = rowIndex
         minCol = min(minCol, cells[0].column); maxCol = max(maxCol, cells[cells.count - 1].column)
         cellCount += cells.count
+        try ReadCancellation.check()
         return try visitor(SheetRow(index: rowIndex, cells: cells))
     }
 

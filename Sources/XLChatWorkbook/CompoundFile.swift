@@ -255,25 +255,15 @@ public final class CompoundFile: Sendable {
 
     /// Reads a whole file, mapping the usual failures to workbook errors.
     static func readFile(path: String, limits: ReadLimits) throws -> [UInt8] {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw WorkbookError(.fileNotFound, "No file at \(path).")
+        let file = try FileInput(path: path)
+        if file.size > limits.maxMemberBytes {
+            throw WorkbookError.tooLarge("\(path) is \(file.size) bytes, over the limit of \(limits.maxMemberBytes).")
         }
-        if isDir.boolValue { throw WorkbookError(.unsupportedFormat, "\(path) is a directory, not a workbook.") }
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw WorkbookError(.fileNotFound, "Cannot open \(path) for reading (permission denied?).")
+        let data = try file.readFully(Int(file.size))
+        guard Int64(data.count) == file.size else {
+            throw WorkbookError.corrupt("\(path) changed while it was read (\(data.count) of \(file.size) bytes).")
         }
-        defer { try? handle.close() }
-        let size = (try? handle.seekToEnd()).map { Int64($0) } ?? 0
-        if size > limits.maxMemberBytes {
-            throw WorkbookError.tooLarge("\(path) is \(size) bytes, over the limit of \(limits.maxMemberBytes).")
-        }
-        try? handle.seek(toOffset: 0)
-        let data: Data
-        do { data = try handle.readToEnd() ?? Data() } catch {
-            throw WorkbookError(.fileNotFound, "Cannot read \(path): \(error.localizedDescription)")
-        }
-        return [UInt8](data)
+        return data
     }
 
     /// Offset of sector `id` in a file of `fileSize` bytes; `full` requires the whole sector.

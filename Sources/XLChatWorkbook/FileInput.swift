@@ -16,20 +16,49 @@ final class FileInput {
 
     init(path: String) throws {
         self.path = path
-        var st = stat()
-        if stat(path, &st) != 0 {
-            throw FileInput.openError(errno, path)
-        }
-        if (st.st_mode & S_IFMT) == S_IFDIR {
-            throw WorkbookError(.unsupportedFormat, "\(path) is a directory, not a workbook file")
-        }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw FileInput.openError(errno, path) }
-        self.fd = fd
-        self.size = Int64(st.st_size)
+        let opened = try FileInput.openRegularFile(path)
+        fd = opened.fd
+        size = opened.size
     }
 
     deinit { close(fd) }
+
+    /// Opens `path` read-only and checks, on the opened descriptor (`fstat`, so a file swapped
+    /// in between cannot slip through), that it is a regular file. The open uses `O_NONBLOCK`:
+    /// opening a FIFO with no writer would otherwise block the engine thread forever, and
+    /// `/dev/zero` or a socket would be read without end. Everything that is not a regular file
+    /// (directory, FIFO, character or block device, socket) is `.unsupportedFormat` with a
+    /// "not a regular file" message. Returns the descriptor (blocking mode restored) and size.
+    static func openRegularFile(_ path: String) throws -> (fd: Int32, size: Int64) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        if fd < 0 {
+            if errno == EISDIR { throw WorkbookError(.unsupportedFormat, "\(path) is a directory, not a workbook file") }
+            throw FileInput.openError(errno, path)
+        }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let code = errno
+            close(fd)
+            throw FileInput.openError(code, path)
+        }
+        let type = st.st_mode & S_IFMT
+        guard type == S_IFREG else {
+            close(fd)
+            let what: String
+            switch type {
+            case S_IFDIR: what = "a directory"
+            case S_IFIFO: what = "a FIFO (named pipe)"
+            case S_IFCHR: what = "a character device"
+            case S_IFBLK: what = "a block device"
+            case S_IFSOCK: what = "a socket"
+            default: what = "a special file"
+            }
+            throw WorkbookError(.unsupportedFormat, "\(path) is \(what), not a regular file: only regular workbook files can be opened")
+        }
+        let flags = fcntl(fd, F_GETFL)
+        if flags >= 0 { _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
+        return (fd, Int64(st.st_size))
+    }
 
     static func openError(_ code: Int32, _ path: String) -> WorkbookError {
         switch code {

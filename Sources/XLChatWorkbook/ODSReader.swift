@@ -30,8 +30,13 @@ public final class ODSReader: WorkbookReader {
         self.limits = archive.limits
         if let manifest = try archive.read(named: "META-INF/manifest.xml") {
             var encrypted = false
-            try PartHandler.scan(manifest) { h in
-                h.onStart = { tag, _ in if tag.isNamed("encryption-data") { encrypted = true } }
+            do {
+                try PartHandler.scan(manifest) { h in
+                    h.onStart = { tag, _ in if tag.isNamed("encryption-data") { encrypted = true } }
+                }
+            } catch let e as WorkbookError where e.kind == .corruptWorkbook {
+                // The manifest is metadata: a damaged one does not stop the read (content.xml,
+                // which is checked strictly, decides), unless it showed encryption before breaking.
             }
             if encrypted {
                 throw WorkbookError(.encryptedWorkbook, "the OpenDocument spreadsheet is password protected")
@@ -472,6 +477,8 @@ struct ODSSheetHandler: XMLScanHandler {
     var spanColumns = 1, spanRows = 1
     // Summary.
     var minRow = Int.max, maxRow = -1, minCol = Int.max, maxCol = -1, count = 0
+    /// Cells added by repeat counts beyond the first (budgeted by `limits.maxRepeatedCells`).
+    var expanded = 0
     var merged: [CellRange] = []
 
     init(target: Int, limits: ReadLimits, visitor: @escaping (SheetRow) throws -> Bool) {
@@ -654,6 +661,10 @@ struct ODSSheetHandler: XMLScanHandler {
         guard last < limits.maxColumns else {
             throw WorkbookError.tooLarge("a cell repeated to column \(last + 1), beyond the sheet's \(limits.maxColumns) columns")
         }
+        expanded += cellRepeat - 1
+        if expanded > limits.maxRepeatedCells {
+            throw WorkbookError.tooLarge("repeated rows and cells expand to over \(limits.maxRepeatedCells) cells (a cell repeats \(cellRepeat) times)")
+        }
         for c in column...last { cells.append(RowCell(column: c, value: v, formula: formula)) }
         column += cellRepeat
     }
@@ -667,11 +678,16 @@ struct ODSSheetHandler: XMLScanHandler {
             throw WorkbookError.tooLarge("a row repeated to row \(last + 1), beyond the sheet's \(limits.maxRows) rows")
         }
         count += cells.count * rowRepeat
+        expanded += cells.count * (rowRepeat - 1)
+        if expanded > limits.maxRepeatedCells {
+            throw WorkbookError.tooLarge("repeated rows and cells expand to over \(limits.maxRepeatedCells) cells (row \(row + 1) repeats \(rowRepeat) times)")
+        }
         if row < minRow { minRow = row }
         if last > maxRow { maxRow = last }
         if cells[0].column < minCol { minCol = cells[0].column }
         if cells[cells.count - 1].column > maxCol { maxCol = cells[cells.count - 1].column }
         for r in row...last {
+            try ReadCancellation.check()
             if try !visitor(SheetRow(index: r, cells: cells)) { throw XMLStop() }
         }
     }

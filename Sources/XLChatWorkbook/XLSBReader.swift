@@ -132,13 +132,19 @@ public final class XLSBReader: WorkbookReader {
     public func sharedStrings() throws -> [String] {
         if let s = sharedStringsCache { return s }
         var out: [String] = []
+        var bytes = 0
         if let e = sharedStringsEntry {
             var stream = BIFF12.Stream()
             try archive.stream(e) { chunk in
                 try stream.feed(chunk) { type, r in
                     guard type == 0x13 else { return }  // BrtSSTItem: flags, XLWideString, runs...
                     var p = 1
-                    out.append(try r.wideString(&p))
+                    let s = try r.wideString(&p)
+                    bytes += 16 + (s.utf8.count > 15 ? s.utf8.count : 0)
+                    if bytes > archive.limits.maxSharedStringBytes {
+                        throw WorkbookError.tooLarge("the shared strings (\(e.name)) need over \(archive.limits.maxSharedStringBytes >> 20) MiB of memory")
+                    }
+                    out.append(s)
                 }
             }
             try stream.finish()
@@ -182,6 +188,7 @@ public final class XLSBReader: WorkbookReader {
             minCol = min(minCol, cells[0].column); maxCol = max(maxCol, cells[cells.count - 1].column)
             let r = SheetRow(index: row, cells: cells)
             cells.removeAll(keepingCapacity: true)
+            try ReadCancellation.check()
             if try !visitor(r) { throw XMLStop() }
         }
         func numberValue(_ d: Double, style: Int) -> CellValue {

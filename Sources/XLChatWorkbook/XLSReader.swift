@@ -818,6 +818,7 @@ struct BIFFCellBuffer {
             let i = at(k)
             let r = Int(rows[i])
             if r != currentRow {
+                try ReadCancellation.check()
                 if !current.isEmpty, try !visitor(SheetRow(index: currentRow, cells: current)) { stopped = true; break }
                 current.removeAll(keepingCapacity: true)
                 currentRow = r

@@ -133,6 +133,9 @@ enum OOXMLParts {
     /// Shared strings, streamed: each `si`'s `t` texts joined, phonetic `rPh` runs left out.
     static func sharedStrings(_ archive: ZipArchive, entry: ZipEntry) throws -> [String] {
         struct SSTHandler: XMLScanHandler {
+            let budget: Int
+            let part: String
+            var bytes = 0
             var strings: [String] = []
             var current: [UInt8] = []
             var inSI = false, inT = false
@@ -152,6 +155,11 @@ enum OOXMLParts {
                 else if XMLTag.equal(n, "rPh") { rphDepth -= 1 }
                 else if XMLTag.equal(n, "si") {
                     XMLText.unescapeOOXML(&current)
+                    // A String is 16 bytes inline, plus its text past 15 bytes on the heap.
+                    bytes += 16 + (current.count > 15 ? current.count : 0)
+                    if bytes > budget {
+                        throw WorkbookError.tooLarge("the shared strings (\(part)) need over \(budget >> 20) MiB of memory (\(strings.count) strings so far)")
+                    }
                     strings.append(String(decoding: current, as: UTF8.self))
                     inSI = false
                 }
@@ -161,7 +169,7 @@ enum OOXMLParts {
                 if cdata { current.append(contentsOf: raw) } else { try XMLText.decode(raw, into: &current) }
             }
         }
-        var h = SSTHandler()
+        var h = SSTHandler(budget: archive.limits.maxSharedStringBytes, part: entry.name)
         var scanner = XMLScanner()
         defer { scanner.release() }
         try archive.stream(entry) { try scanner.feed($0, &h) }

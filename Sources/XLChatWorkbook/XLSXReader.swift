@@ -181,6 +181,8 @@ public final class XLSXReader: WorkbookReader {
                 try handler.flushRow()
             } catch is XMLStop {
                 // The visitor asked to stop.
+            } catch let e as WorkbookError where e.kind == .corruptWorkbook {
+                throw WorkbookError.corrupt("sheet \"\(sheets[index].name)\" (\(part)): \(e.message)")
             }
             return handler.summary
         }
@@ -282,6 +284,7 @@ struct SheetHandler: XMLScanHandler {
         if cells[cells.count - 1].column > maxCol { maxCol = cells[cells.count - 1].column }
         let row = SheetRow(index: rowIndex, cells: cells)
         cells.removeAll(keepingCapacity: true)
+        try ReadCancellation.check()
         if try !visitor(row) { throw XMLStop() }
     }
 

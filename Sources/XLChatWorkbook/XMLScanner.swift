@@ -97,6 +97,11 @@ public struct XMLScanner {
     /// Longest unfinished token tolerated between chunks (a 100 KB cell is fine; a
     /// never-closing tag in a huge file is not).
     public var maxTokenBytes = 64 << 20
+    /// Elements open now, and whether a root element was seen: at `finish`, a part with no
+    /// element ("hello world" as a sheet) is not XML, and one whose root is still open was cut
+    /// short. Both are `.corruptWorkbook`, so a truncated part never reads as a complete one.
+    private var depth = 0
+    private var sawRoot = false
 
     public init() {
         capacity = 64 << 10
@@ -152,10 +157,19 @@ public struct XMLScanner {
     public mutating func finish<H: XMLScanHandler>(_ handler: inout H) throws {
         _ = try scan(UnsafeRawBufferPointer(start: buffer, count: count), final: true, &handler)
         count = 0
+        if !sawRoot { throw WorkbookError.corrupt("not XML: the part has no element") }
+        if depth > 0 { throw WorkbookError.corrupt("the part is truncated: it ends with \(depth) element(s) still open") }
+    }
+
+    /// Text outside the root element must be whitespace (or a byte order mark).
+    private func checkOutsideText(_ t: UnsafeRawBufferPointer) throws {
+        for c in t where !(XMLScanner.isSpace(c) || c == 0xEF || c == 0xBB || c == 0xBF) {
+            throw WorkbookError.corrupt(sawRoot ? "malformed XML: text after the root element" : "not XML: the part starts with text, not an element")
+        }
     }
 
     /// Returns how many bytes were consumed.
-    private func scan<H: XMLScanHandler>(_ b: UnsafeRawBufferPointer, final: Bool, _ h: inout H) throws -> Int {
+    private mutating func scan<H: XMLScanHandler>(_ b: UnsafeRawBufferPointer, final: Bool, _ h: inout H) throws -> Int {
         let n = b.count
         guard n > 0, let base = b.baseAddress else { return 0 }
         var i = 0
@@ -163,12 +177,16 @@ public struct XMLScanner {
             if b[i] != 0x3C /* < */ {
                 guard let lt = memchr(base + i, 0x3C, n - i) else {
                     if final {
+                        if depth == 0 { try checkOutsideText(UnsafeRawBufferPointer(rebasing: b[i..<n])) }
                         try h.text(UnsafeRawBufferPointer(rebasing: b[i..<n]), cdata: false)
                         return n
                     }
+                    // Outside the root, text is checked as it comes (it cannot grow unseen).
+                    if depth == 0 { try checkOutsideText(UnsafeRawBufferPointer(rebasing: b[i..<n])); return n }
                     return i
                 }
                 let j = UnsafeRawPointer(lt) - base
+                if depth == 0 { try checkOutsideText(UnsafeRawBufferPointer(rebasing: b[i..<j])) }
                 try h.text(UnsafeRawBufferPointer(rebasing: b[i..<j]), cdata: false)
                 i = j
                 continue
@@ -180,6 +198,8 @@ public struct XMLScanner {
                 let j = UnsafeRawPointer(gt) - base
                 var e = j
                 while e > i + 2 && XMLScanner.isSpace(b[e - 1]) { e -= 1 }
+                depth -= 1
+                if depth < 0 { throw WorkbookError.corrupt("malformed XML: an end tag with no start tag") }
                 try h.end(XMLTag.local(UnsafeRawBufferPointer(rebasing: b[(i + 2)..<e])))
                 i = j + 1
             } else if c == 0x3F /* ? */ {
@@ -228,6 +248,9 @@ public struct XMLScanner {
                 guard name.count > 0 else { throw WorkbookError.corrupt("malformed XML: empty tag name") }
                 let tag = XMLTag(name: name, attributes: UnsafeRawBufferPointer(rebasing: b[nameEnd..<attrEnd]),
                                  selfClosing: selfClosing)
+                if depth == 0 && sawRoot { throw WorkbookError.corrupt("malformed XML: a second root element") }
+                sawRoot = true
+                if !selfClosing { depth += 1 }
                 try h.start(tag)
                 if selfClosing { try h.end(tag.localName) }
                 i = closed + 1

@@ -61,21 +61,11 @@ public final class ZipArchive {
     deinit { close(fd) }
 
     static func openFile(_ path: String) throws -> Int32 {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            let err = errno
-            switch err {
-            case ENOENT, ENOTDIR: throw WorkbookError(.fileNotFound, "no such file: \(path)")
-            case EACCES, EPERM: throw WorkbookError(.fileNotFound, "no permission to read \(path)")
-            default: throw WorkbookError(.fileNotFound, "cannot open \(path) (errno \(err))")
-            }
-        }
         var st = stat()
-        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
-            close(fd)
+        if stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
             throw WorkbookError(.fileNotFound, "\(path) is a directory, not a workbook")
         }
-        return fd
+        return try FileInput.openRegularFile(path).fd
     }
 
     /// Lookup key: letter case folded, `\` read as `/`, no leading `/`.
@@ -239,20 +229,25 @@ public final class ZipArchive {
     /// 1 MiB, it throws `.tooLarge` before handing that chunk over. The consumer's buffer is
     /// only valid during the call. `verifyCRC: false` skips the CRC check, for a pre-pass over a
     /// member that is read again (and checked) afterwards.
-    public func stream(_ e: ZipEntry, chunkSize: Int = 256 << 10, verifyCRC: Bool = true,
+    public func stream(_ e: ZipEntry, chunkSize: Int = 256 << 10, verifyCRC: Bool = true, maxBytes: Int64? = nil,
                        _ consumer: (UnsafeRawBufferPointer) throws -> Void) throws {
         if e.isEncrypted { throw WorkbookError(.encryptedWorkbook, "zip member \(e.name) is encrypted") }
         let start = try dataOffset(e)
         let ratioFloor: Int64 = 1 << 20
+        let cap = min(limits.maxMemberBytes, maxBytes ?? limits.maxMemberBytes)
         var produced: Int64 = 0
         var crc = CXLZlib.crc32(0, nil, 0)
+        var zs = z_stream()
+        // Compressed bytes consumed so far (stored members: equal to what came out).
+        var consumed: Int64 = 0
         func check(_ n: Int) throws {
+            try ReadCancellation.check()
             produced += Int64(n)
-            if produced > limits.maxMemberBytes {
-                throw WorkbookError.tooLarge("\(e.name) inflates past \(limits.maxMemberBytes) bytes")
+            if produced > cap {
+                throw WorkbookError.tooLarge("\(e.name) inflates past \(cap) bytes (refused after \(produced) bytes)")
             }
-            if produced > ratioFloor && produced > max(e.compressedSize, 1) * limits.maxCompressionRatio {
-                throw WorkbookError.tooLarge("\(e.name) inflates at over \(limits.maxCompressionRatio):1 (a zip bomb?)")
+            if produced > ratioFloor && produced > max(consumed, 1) * limits.maxCompressionRatio {
+                throw WorkbookError.tooLarge("\(e.name) inflates at over \(limits.maxCompressionRatio):1 (a zip bomb?), refused after \(produced) bytes")
             }
         }
         let inSize = 256 << 10
@@ -277,6 +272,7 @@ public final class ZipArchive {
             while true {
                 let n = try fill()
                 if n == 0 { break }
+                consumed += Int64(n)
                 try check(n)
                 if verifyCRC { crc = CXLZlib.crc32(crc, input.assumingMemoryBound(to: Bytef.self), uInt(n)) }
                 try consumer(UnsafeRawBufferPointer(start: input, count: n))
@@ -284,7 +280,6 @@ public final class ZipArchive {
         case 8:
             let out = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 16)
             defer { out.deallocate() }
-            var zs = z_stream()
             let initRC = inflateInit2_(&zs, -15, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
             guard initRC == Z_OK else { throw WorkbookError.corrupt("zlib init failed (\(initRC))") }
             defer { inflateEnd(&zs) }
@@ -306,6 +301,7 @@ public final class ZipArchive {
                     throw WorkbookError.corrupt("bad deflate data in \(e.name) (zlib \(rc))")
                 }
                 let n = chunkSize - Int(zs.avail_out)
+                consumed = readPos - Int64(zs.avail_in)
                 if n > 0 {
                     try check(n)
                     if verifyCRC { crc = CXLZlib.crc32(crc, out.assumingMemoryBound(to: Bytef.self), uInt(n)) }
@@ -323,11 +319,12 @@ public final class ZipArchive {
         }
     }
 
-    /// The whole member, inflated (for the small parts: workbook, rels, styles).
+    /// The whole member, inflated (for the small parts: workbook, rels, styles), at most
+    /// `limits.maxWholePartBytes` (else `.tooLarge`, refused as that many bytes come out).
     public func read(_ e: ZipEntry) throws -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(Int(min(e.uncompressedSize, 64 << 20)))
-        try stream(e) { out.append(contentsOf: $0) }
+        out.reserveCapacity(Int(min(e.uncompressedSize, limits.maxWholePartBytes, 64 << 20)))
+        try stream(e, maxBytes: limits.maxWholePartBytes) { out.append(contentsOf: $0) }
         return out
     }
 

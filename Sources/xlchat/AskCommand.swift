@@ -131,6 +131,7 @@ final class ProgressBar: @unchecked Sendable {
     private let lock = NSLock()
     private var lastPercent = -1
     private var drawn = false
+    private var closed = false
 
     init(enabled: Bool) { self.enabled = enabled }
 
@@ -138,7 +139,9 @@ final class ProgressBar: @unchecked Sendable {
         guard enabled else { return }
         let percent = max(0, min(100, Int(fraction * 100)))
         lock.withLock {
-            guard percent != lastPercent else { return }
+            // A notification that arrives after the work it reports has ended draws nothing
+            // (it used to print a stray `Indexing [ ] 0%` after `xlchat query`'s result).
+            guard !closed, percent != lastPercent else { return }
             if !tty && percent / 10 == lastPercent / 10 && lastPercent >= 0 { return }
             lastPercent = percent
             let width = 30
@@ -151,6 +154,14 @@ final class ProgressBar: @unchecked Sendable {
     }
 
     func finish() {
-        lock.withLock { if drawn && tty { Output.err("\n") } }
+        lock.withLock { if drawn && tty && !closed { Output.err("\n") }; drawn = false }
+    }
+
+    /// No more drawing: the work is over (late notifications are ignored).
+    func close() {
+        lock.withLock {
+            if drawn && tty && !closed { Output.err("\n") }
+            closed = true
+        }
     }
 }

@@ -104,6 +104,15 @@ struct DoctorReport {
             return
         }
         ok("data directory \(path) (\(existed ? "writable" : "created, writable"))")
+        let loose = DataDirectoryPermissions.loose(path)
+        if let first = loose.first {
+            warn("\(loose.count) entr\(loose.count == 1 ? "y" : "ies") under the data directory can be read by other users (e.g. \(first.0), mode \(String(first.2, radix: 8)))",
+                 fix: "run `chmod -R go-rwx \(path)`; `xlchat serve` tightens them when it starts")
+        }
+    }
+
+    mutating func warn(_ text: String, fix: String) {
+        Self.emit("WARN  \(text) — \(fix)")
     }
 
     // MARK: SQLite

@@ -64,6 +64,9 @@ enum Output {
 final class ProgressLine: Sendable {
     private let bar = ProgressBar(enabled: true)
 
+    /// The work is over: later notifications draw nothing.
+    func close() { bar.close() }
+
     func handle(_ method: String, _ params: JSONValue) {
         guard method == "$/progress", let value = params["value"] else { return }
         switch value["kind"]?.stringValue {

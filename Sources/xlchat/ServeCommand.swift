@@ -19,6 +19,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Listen on a unix domain socket at this path (mode 0600), many clients at once.")
     var socket: String?
 
+    @Option(name: .customLong("token-file"), help: "With --socket: a file holding a shared secret that clients must send as 'authToken' in 'initialize'.")
+    var tokenFile: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
@@ -26,12 +29,26 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         if stdio && socket != nil { throw ValidationError("--stdio and --socket exclude each other") }
+        if tokenFile != nil && socket == nil { throw ValidationError("--token-file needs --socket") }
     }
 
     func run() async throws {
         Logs.bootstrap(level: logLevel)
         let logger = Logger(label: "xlchat")
-        let server = XLChatServer(configuration: engine.configuration(), logger: logger)
+        var configuration = engine.configuration()
+        if let tokenFile {
+            guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
+                FileHandle.standardError.write(Data("xlchat: cannot read the token file \(tokenFile)\n".utf8))
+                throw ExitCode.failure
+            }
+            let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard token.count >= 16 else {
+                FileHandle.standardError.write(Data("xlchat: the token in \(tokenFile) is shorter than 16 characters\n".utf8))
+                throw ExitCode.failure
+            }
+            configuration.authToken = token
+        }
+        let server = XLChatServer(configuration: configuration, logger: logger)
         if let socket {
             try await serveSocket(server: server, path: socket, logger: logger)
         } else {

@@ -111,6 +111,7 @@ struct QueryCommand: AsyncParsableCommand {
             let progress = ProgressLine()
             let (client, wb) = try await openLocally(file, engine: engine, progress: progress)
             _ = try await client.send(IndexBuildRequest(workbookId: wb.workbookId, workDoneToken: .string("index")))
+            progress.close()
             let r = try await client.send(WorkbookQueryRequest(workbookId: wb.workbookId, sql: sql, limit: limit))
             if json { try Output.json(r); return }
             let cite = r.ranges.contains { $0 != nil }
@@ -136,6 +137,7 @@ struct IndexCommand: AsyncParsableCommand {
             let progress = ProgressLine()
             let (client, wb) = try await openLocally(file, engine: engine, progress: progress)
             let built = try await client.send(IndexBuildRequest(workbookId: wb.workbookId, workDoneToken: .string("index"), force: force))
+            progress.close()
             guard let search else {
                 if json { try Output.json(built); return }
                 print("\(built.reused ? "reused" : "built") index of \(wb.path): \(built.chunks) chunks, embedder \(built.embeddingModel), \(String(format: "%.0f", built.durationMs)) ms")

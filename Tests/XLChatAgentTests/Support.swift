@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import XLChatAgent
 import XLChatIndex
 import XLChatLLM
@@ -48,7 +49,9 @@ struct Fixture {
             url.deleteLastPathComponent()
         }
         let path = url.deletingLastPathComponent().appendingPathComponent("shared/corpus/files/\(name)").path
-        return FileManager.default.fileExists(atPath: path) ? path : nil
+        if FileManager.default.fileExists(atPath: path) { return path }
+        Issue.record("the corpus file \(path) is missing; this test needs it")
+        return nil
     }
 
     var table: InferredTable { outline.sheets[0].table! }

@@ -13,7 +13,9 @@ struct ODSIndexTests {
             url.deleteLastPathComponent()
             if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) {
                 let file = url.deletingLastPathComponent().appendingPathComponent("shared/corpus/files/\(name)")
-                return FileManager.default.fileExists(atPath: file.path) ? file.path : nil
+                if FileManager.default.fileExists(atPath: file.path) { return file.path }
+                Issue.record("the corpus file \(file.path) is missing; this test needs it")
+                return nil
             }
         }
         return nil

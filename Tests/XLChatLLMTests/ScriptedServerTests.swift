@@ -257,6 +257,47 @@ let sqlTool = ToolDefinition(name: "sql", description: "Run a read-only SQL quer
         }
     }
 
+    /// Issue 14, item 9: 200 headers and then one byte every 20 s kept `chat/ask` open forever,
+    /// because each byte reset the stall timer. Bytes that complete no line do not count now.
+    @Test(arguments: Provider.allCases)
+    func dripFeedingServerTimesOutOnTheStallTimer(_ p: Provider) async throws {
+        try await withServer([.stream([.text("Start"), .drip(String(repeating: "x", count: 100), every: 0.05)])]) { server in
+            let started = ScriptedModelServer.now()
+            let (events, error) = await collect(p.client(server, policy: HTTPPolicy(stallTimeout: 0.6))
+                .chat(model: "test-chat", messages: [.user("q")], tools: [], options: .default))
+            #expect(events == [.delta("Start")])
+            let e = try #require(error as? LLMError)
+            #expect(e.kind == .timeout && e.message.contains("no complete line"), "\(e)")
+            // Bytes kept coming every 50 ms for 5 s; the timer fired at about 0.6 s.
+            #expect(ScriptedModelServer.now() - started < 3)
+            #expect(await server.waitForDisconnect(timeout: 2), "the dripping request is closed")
+        }
+    }
+
+    /// Complete lines that keep coming, each within the stall timeout, still end at the reply's
+    /// overall deadline.
+    @Test(arguments: Provider.allCases)
+    func replyDeadlineBoundsAReplyThatNeverEnds(_ p: Provider) async throws {
+        var steps: [ScriptedModelServer.Step] = []
+        for _ in 0..<100 { steps += [.text("x"), .wait(0.1)] }
+        try await withServer([.stream(steps)]) { server in
+            let started = ScriptedModelServer.now()
+            let (events, error) = await collect(p.client(server, policy: HTTPPolicy(stallTimeout: 5, replyDeadline: 1))
+                .chat(model: "test-chat", messages: [.user("q")], tools: [], options: .default))
+            let e = try #require(error as? LLMError)
+            #expect(e.kind == .timeout && e.message.contains("longer than"), "\(e)")
+            #expect(events.count >= 3)
+            let elapsed = ScriptedModelServer.now() - started
+            #expect(elapsed >= 0.9 && elapsed < 3, "\(elapsed) s")
+        }
+    }
+
+    @Test func defaultsFitLocalCPUs() {
+        let p = HTTPPolicy.default
+        #expect(p.firstByteTimeout >= 300, "a CPU-only 7-8B model reading a long prompt needs minutes")
+        #expect(p.stallTimeout <= 120 && p.replyDeadline >= 600)
+    }
+
     @Test(arguments: Provider.allCases)
     func cancellingTheConsumerClosesTheStreamWithinASecond(_ p: Provider) async throws {
         try await withServer([.stream([.text("first"), .wait(10), .text("never sent")])]) { server in

@@ -122,7 +122,10 @@ import XLChatTestSupport
         }
         let health = try await client.send(HealthRequest())
         #expect(health.llm?.reachable == false && health.llm?.endpoint.contains("127.0.0.1:1") == true)
-        #expect(health.status == .ok)  // the engine works without a model
+        // The model server is one of the checks: unreachable makes the status degraded.
+        #expect(health.status == .degraded)
+        #expect(health.checks["llm"]?.hasPrefix("unreachable: ") == true, "\(health.checks)")
+        #expect(health.checks["storage"] == "ok")
         await client.close()
     }
 
@@ -140,6 +143,7 @@ import XLChatTestSupport
         }
         let health = try await client.send(HealthRequest())
         #expect(health.llm?.reachable == true && health.llm?.version == model.version && health.llm?.modelPulled == true)
+        #expect(health.checks["llm"] == "ok" && health.status == .ok, "\(health.checks)")
         await client.close()
     }
 

@@ -8,6 +8,7 @@ func corpusFile(_ name: String) -> String? {
     let path = BuiltBinary.packageRoot().deletingLastPathComponent().appendingPathComponent("shared/corpus/files/\(name)").path
     if FileManager.default.fileExists(atPath: path) { return path }
     precondition(ProcessInfo.processInfo.environment["CI"] == nil, "CI: the corpus is missing (\(path))")
+    Issue.record("the corpus file \(path) is missing; this test needs it")
     return nil
 }
 

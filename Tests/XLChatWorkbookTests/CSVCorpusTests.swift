@@ -23,11 +23,9 @@ import Testing
         return try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
     }
 
+    /// Fails when the corpus is missing: the parameterised tests below would have no arguments.
     @Test func corpusIsPresent() {
-        if corpusDirectory() == nil {
-            print("CSVCorpusTests: ../shared/corpus not found; corpus conformance skipped")
-            return
-        }
+        #expect(corpusDirectory() != nil, "../shared/corpus not found: the csv conformance tests need it")
         #expect(Self.files.count >= 16)
     }
 

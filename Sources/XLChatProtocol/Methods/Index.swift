@@ -83,7 +83,10 @@ public struct SearchResultItem: Codable, Sendable, Hashable {
 
 public struct IndexSearchResult: Codable, Sendable, Hashable {
     public var results: [SearchResultItem]
-    public init(results: [SearchResultItem]) { self.results = results }
+    /// Set when the search fell back to keywords only (FTS5) because the embedding server the
+    /// index was built with could not be reached; says why. Absent for a normal search.
+    public var fallback: String?
+    public init(results: [SearchResultItem], fallback: String? = nil) { self.results = results; self.fallback = fallback }
 }
 
 /// `index/status`: whether the workbook's current version is indexed, and how.

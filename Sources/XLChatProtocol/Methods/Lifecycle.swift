@@ -12,8 +12,12 @@ public struct InitializeRequest: RequestType, Hashable {
     public var rootPath: String?
     /// Free-form client capabilities; none are required today.
     public var capabilities: JSONValue?
-    public init(processId: Int? = nil, clientInfo: ClientInfo? = nil, rootPath: String? = nil, capabilities: JSONValue? = nil) {
+    /// The shared secret of a server started with `--token-file` (protocol/README.md, "Threat model").
+    public var authToken: String?
+    public init(processId: Int? = nil, clientInfo: ClientInfo? = nil, rootPath: String? = nil, capabilities: JSONValue? = nil,
+                authToken: String? = nil) {
         self.processId = processId; self.clientInfo = clientInfo; self.rootPath = rootPath; self.capabilities = capabilities
+        self.authToken = authToken
     }
 }
 

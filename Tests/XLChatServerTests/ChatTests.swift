@@ -206,6 +206,28 @@ import XLChatTestSupport
         print("chat/ask overhead to first delta (ms, runs 2-8): median \(String(format: "%.1f", median)), all \(overheads.map { String(format: "%.1f", $0) })")
         #expect(median < 250, "overhead far above target: \(overheads)")
     }
+
+    /// chat/status over the wire: prompt (with its size), waiting about every second while the
+    /// model holds back its reply, then generating; all before the deltas, all for this request.
+    @Test func statusNotificationsShowTheWait() async throws {
+        let model = ScriptedModelServer(models: ["test-chat:latest"])
+        try await model.start()
+        defer { Task { await model.shutdown() } }
+        let c = self.client(model)
+        try await c.initialize()
+        let wb = try await self.open(c)
+        model.enqueue(.stream([.text("Three rows.")], headerDelay: 2.3))
+        let result = try await c.send(ChatAskRequest(workbookId: wb.workbookId, question: "How many rows?"))
+        #expect(result.answer == "Three rows.")
+        let statuses = c.notifications(method: ChatStatusNotification.method).compactMap { $0["params"] }
+        let phases = statuses.compactMap { $0["phase"]?.stringValue }
+        #expect(phases.first == "prompt" && phases.last == "generating" && phases.filter { $0 == "waiting" }.count >= 2, "\(phases)")
+        #expect((statuses.first?["promptTokens"]?.doubleValue ?? 0) > 100)
+        #expect(statuses.first?["contextTokens"]?.doubleValue == 4096)
+        #expect(statuses.allSatisfy { $0["step"]?.doubleValue == 1 && $0["requestId"] != nil })
+        let waited = statuses.filter { $0["phase"]?.stringValue == "waiting" }.compactMap { $0["elapsedMs"]?.doubleValue }
+        #expect(waited == waited.sorted() && (waited.last ?? 0) >= 1900, "\(waited)")
+    }
 }
 
 @Suite(.timeLimit(.minutes(1))) struct ModelEmbedderTests {
@@ -228,4 +250,5 @@ import XLChatTestSupport
         #expect(health.llm?.embedModelPulled == true)
         await client.close()
     }
+
 }

@@ -78,6 +78,25 @@ public struct ChatStepNotification: NotificationType, Hashable {
     }
 }
 
+/// `chat/status` (server → client): where the model call of request `requestId` is, so a
+/// client can show the wait. `phase`: `prompt` (the prompt was sent; `promptTokens` says its
+/// size), `waiting` (nothing back yet: the model is reading the prompt; repeated about every
+/// second with the time so far), `generating` (the reply started). `step` counts the model
+/// calls of the request from 1; `elapsedMs` is since this call was sent.
+public struct ChatStatusNotification: NotificationType, Hashable {
+    public static let method = "chat/status"
+    public var requestId: RequestID
+    public var phase: String
+    public var step: Int
+    public var promptTokens: Int?
+    public var contextTokens: Int?
+    public var elapsedMs: Double
+    public init(requestId: RequestID, phase: String, step: Int, promptTokens: Int? = nil, contextTokens: Int? = nil, elapsedMs: Double) {
+        self.requestId = requestId; self.phase = phase; self.step = step; self.promptTokens = promptTokens
+        self.contextTokens = contextTokens; self.elapsedMs = elapsedMs
+    }
+}
+
 /// `chat/history`: the stored turns of a conversation (empty for an unknown session).
 public struct ChatHistoryRequest: RequestType, Hashable {
     public static let method = "chat/history"

@@ -77,8 +77,14 @@ struct Conversation: Sendable {
         return 0
     }
 
-    func messages(_ plan: BudgetPlan) -> [ChatMessage] {
-        var out = [ChatMessage.system(fallback ? context.fallbackSystem(plan.detail) : context.system(plan.detail))]
+    func system(_ detail: OutlineDetail) -> String {
+        fallback ? context.fallbackSystem(detail) : context.system(detail)
+    }
+
+    /// The messages under `plan`; `system` is the system prompt at `plan.detail` when the
+    /// caller has it already (the budget renders each tier once).
+    func messages(_ plan: BudgetPlan, system given: String? = nil) -> [ChatMessage] {
+        var out = [ChatMessage.system(given ?? system(plan.detail))]
         out += history.dropFirst(min(plan.droppedTurns, history.count))
         out.append(.user(question))
         let rounds = roundCount
@@ -147,9 +153,17 @@ struct ContextBudget: Sendable {
 
     func fit(_ convo: Conversation, tools: [ToolDefinition]) -> Fitted {
         let toolTokens = counter.count(messages: [], tools: tools)
-        func cost(_ p: BudgetPlan) -> Int { counter.count(messages: convo.messages(p), tools: []) + toolTokens }
+        // Each tier's system prompt is rendered once (it is most of the prompt's bytes).
+        var systems: [OutlineDetail: String] = [:]
+        func system(_ d: OutlineDetail) -> String {
+            if let s = systems[d] { return s }
+            let s = convo.system(d)
+            systems[d] = s
+            return s
+        }
+        func cost(_ p: BudgetPlan) -> Int { counter.count(messages: convo.messages(p, system: system(p.detail)), tools: []) + toolTokens }
         func done(_ p: BudgetPlan, _ fits: Bool) -> Fitted {
-            let m = convo.messages(p)
+            let m = convo.messages(p, system: system(p.detail))
             return Fitted(messages: m, tokens: counter.count(messages: m, tools: []) + toolTokens, plan: p, fits: fits,
                           actions: p.actions(lastRoundRows: convo.lastRoundRows))
         }

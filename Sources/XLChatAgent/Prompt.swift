@@ -145,14 +145,14 @@ struct OutlineText: Sendable {
 
     func sheetLine(_ sheet: SheetOutline, _ detail: OutlineDetail) -> String {
         let hidden = sheet.info.visibility == .visible ? "" : " (\(sheet.info.visibility.rawValue))"
-        let used = sheet.summary.usedRange.map { detail <= .noProfiles ? "\($0), \(sheet.rowCount)x\(sheet.columnCount)" : "\(sheet.rowCount) rows" } ?? "empty"
+        let used = sheet.summary.usedRange.map { detail <= .noProfiles ? "\($0), \(sheet.rowCount) rows x \(sheet.columnCount) columns" : "\(sheet.rowCount) rows" } ?? "empty"
         return "Sheet \"\(DataBlock.escape(sheet.info.name))\"\(hidden): \(used)"
     }
 
     /// A table's lines: the SQL table with its columns (tiered), then its sample rows.
     func tableLines(_ table: InferredTable, _ detail: OutlineDetail) -> [String] {
         let title = "  SQL table \"\(DataBlock.escape(table.name))\""
-        let rows = table.dataRange.map { detail <= .noProfiles ? ", rows \($0)" : ", \($0.rowCount) rows" } ?? ""
+        let rows = table.dataRange.map { detail <= .noProfiles ? ", \($0.rowCount) rows (\($0))" : ", \($0.rowCount) rows" } ?? ""
         if detail == .tablesOnly {
             return [title + " (\(table.dataRange?.rowCount ?? 0) rows, \(table.columns.count) columns)"]
         }

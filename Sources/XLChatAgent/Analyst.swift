@@ -7,9 +7,12 @@ import XLChatWorkbook
 ///
 /// The prompt carries the workbook's outline (sheets, tables, typed columns, a few sample rows
 /// read through SQL) and the best hybrid-search hits for the question, all in delimited data
-/// blocks. The model may call `sql`, `read_range` and `search` (all read-only) for up to
-/// `maxSteps` replies; a failed or malformed call goes back to it as the tool result. A model
-/// that cannot take tools is asked for SQL in a fenced block instead.
+/// blocks. The model may call `sql`, `describe_table`, `read_range` and `search` (all
+/// read-only) for up to `maxSteps` model calls; a failed or malformed call goes back to it as
+/// the tool result, an empty reply gets a note. Every call is fitted to the model's context
+/// window first (`ContextBudget`); a context-length refusal is learned from and the call
+/// retried. `.status` events show each call's wait. A model that cannot take tools is asked
+/// for SQL in a fenced block instead.
 public final class Analyst: Sendable {
     public let client: any ModelClient
     public let index: WorkbookIndex

@@ -75,7 +75,7 @@ struct ResultBlock: Sendable {
     }
 }
 
-/// Runs the three read-only tools against one workbook.
+/// Runs the four read-only tools against one workbook.
 struct ToolRunner: Sendable {
     let outline: WorkbookOutline
     let index: WorkbookIndex

@@ -5,7 +5,7 @@ import XLChatWorkbook
 
 /// One tool call and what it found, as shown to the user while the agent works.
 public struct AgentStep: Sendable, Hashable, Codable {
-    /// `sql`, `read_range` or `search`.
+    /// `sql`, `describe_table`, `read_range` or `search`.
     public var tool: String
     /// The call's arguments as the model wrote them (JSON text, or whatever came when malformed).
     public var arguments: String

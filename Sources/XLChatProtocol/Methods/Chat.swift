@@ -1,5 +1,6 @@
 /// `chat/ask`: ask a question about an open workbook. The answer streams as `chat/delta`
-/// notifications (joined, they are `answer`) and each tool call is reported as `chat/step`.
+/// notifications (joined, they are `answer`), each tool call is reported as `chat/step`, and
+/// each model call's wait as `chat/status`.
 /// Indexes the workbook first when it has no index (with `$/progress` on `workDoneToken`).
 public struct ChatAskRequest: RequestType, Hashable {
     public static let method = "chat/ask"
@@ -27,7 +28,7 @@ public struct Citation: Codable, Sendable, Hashable {
 
 /// One tool call of the agent (in `chat/step` and in the result's `steps`).
 public struct ChatStepInfo: Codable, Sendable, Hashable {
-    /// `sql`, `read_range` or `search`.
+    /// `sql`, `describe_table`, `read_range` or `search`.
     public var tool: String
     /// The arguments as the model wrote them (JSON text).
     public var arguments: String

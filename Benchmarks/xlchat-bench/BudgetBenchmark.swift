@@ -21,16 +21,8 @@ struct BudgetBenchmark: ParsableCommand {
     @Option(help: "Questions to run (each: 5 tool rounds of 50-row results, then an answer).") var questions = 20
 
     func run() throws {
-        final class Outcome: @unchecked Sendable { var error: Error? }
-        let outcome = Outcome()
-        let done = DispatchSemaphore(value: 0)
         let me = self
-        Task.detached {
-            do { try await me.measure() } catch { outcome.error = error }
-            done.signal()
-        }
-        done.wait()
-        if let e = outcome.error { throw e }
+        try runBlocking { try await me.measure() }
     }
 
     func measure() async throws {

@@ -207,6 +207,28 @@ import XLChatTestSupport
         #expect(median < 250, "overhead far above target: \(overheads)")
     }
 
+    /// XLCHAT_CONTEXT reaches the analyst: the prompt is fitted to it (chat/status says so).
+    @Test func contextSettingFromTheEnvironment() async throws {
+        #expect(ServerConfiguration.fromEnvironment(["XLCHAT_CONTEXT": "8_192"]).contextTokens == 8192)
+        #expect(ServerConfiguration.fromEnvironment(["XLCHAT_CONTEXT": "lots"]).contextTokens == nil)
+        #expect(ServerConfiguration.fromEnvironment([:]).contextTokens == nil)
+        let model = ScriptedModelServer(models: ["test-chat:latest"])
+        try await model.start()
+        defer { Task { await model.shutdown() } }
+        var config = TestClient.temporaryConfiguration()
+        config.ollamaHost = model.hostAndPort
+        config.model = "test-chat"
+        config.contextTokens = ServerConfiguration.fromEnvironment(["XLCHAT_CONTEXT": "3000"]).contextTokens
+        let c = TestClient.inProcess(configuration: config)
+        try await c.initialize()
+        let wb = try await self.open(c)
+        model.enqueue(.text(["Three rows."]))
+        _ = try await c.send(ChatAskRequest(workbookId: wb.workbookId, question: "How many rows?"))
+        let status = c.notifications(method: ChatStatusNotification.method).first?["params"]
+        #expect(status?["contextTokens"]?.doubleValue == 3000)
+        #expect(model.requests(path: "/api/chat").first?.json?["options"]?["num_ctx"]?.intValue ?? 0 <= 3000)
+    }
+
     /// chat/status over the wire: prompt (with its size), waiting about every second while the
     /// model holds back its reply, then generating; all before the deltas, all for this request.
     @Test func statusNotificationsShowTheWait() async throws {

@@ -16,6 +16,7 @@ struct Bench: AsyncParsableCommand {
             ReadBenchmark.self,
             CorpusBenchmark.self,
             BudgetBenchmark.self,
+            FormulaBenchmark.self,
         ]
     )
 }

@@ -27,6 +27,6 @@ extension WorkbookOutline {
             sheets.append(SheetOutline(info: info, summary: summary, table: inferred))
         }
         return WorkbookOutline(path: path, format: reader.format, contentHash: contentHash,
-                               sheets: sheets, definedNames: reader.definedNames)
+                               sheets: sheets, definedNames: reader.definedNames, formulas: reader.formulaStats)
     }
 }

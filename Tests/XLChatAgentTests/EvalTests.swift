@@ -93,6 +93,9 @@ import XLChatWorkbook
         defer { Task { await server.shutdown() } }
         let analyst = Analyst(client: OllamaClient(baseURL: server.baseURL), index: f.index, embedder: HashingEmbedder(), sessions: nil)
         let a = try await analyst.ask(outline: f.outline, question: "Which region had the highest revenue, and how much?", model: "test-chat")
+        if ProcessInfo.processInfo.environment["XLCHAT_SHOW_PROMPT"] != nil {
+            print(chatMessages(server, 0).compactMap { $0["content"]?.stringValue }.joined(separator: "\n----\n"))
+        }
         print("first prompt for examples/sales.xlsx: \(a.usage[0].promptTokens) tokens (\(a.tokenCounting)); server count at 4 bytes a token: \(server.promptTokens[0])")
         #expect(a.usage[0].promptTokens <= 1200 && a.usage[0].outline == .full)
     }

@@ -88,7 +88,7 @@ let package = Package(
 
         // Benchmarks: `swift run -c release xlchat-bench --help`.
         .executableTarget(name: "xlchat-bench", dependencies: [
-            "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatWorkbook", "XLChatIndex", "XLChatLLM", "XLChatTestSupport",
+            "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatWorkbook", "XLChatIndex", "XLChatLLM", "XLChatAgent", "XLChatTestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/xlchat-bench", exclude: ["sqlite_vec_scan.py", "gen_xlsb.py"]),
 

@@ -17,19 +17,10 @@ struct IndexBenchmark: ParsableCommand {
     @Option(help: "Embedding dimensions of the built-in embedder.") var dimensions = 128
     @Option(help: "Python with sqlite-vec and apsw, for the peer scan; empty to skip.") var python = "python3"
 
-    // A synchronous command that waits for its async body: `await Bench.main()` in top-level
-    // code resolves to ParsableCommand's synchronous main(), which never calls an async run().
+    // A synchronous command that waits for its async body (runBlocking).
     func run() throws {
-        final class Outcome: @unchecked Sendable { var error: Error? }
-        let outcome = Outcome()
-        let done = DispatchSemaphore(value: 0)
         let me = self
-        Task.detached {
-            do { try await me.measure() } catch { outcome.error = error }
-            done.signal()
-        }
-        done.wait()
-        if let e = outcome.error { throw e }
+        try runBlocking { try await me.measure() }
     }
 
     func measure() async throws {

@@ -7,9 +7,12 @@ import XLChatWorkbook
 ///
 /// The prompt carries the workbook's outline (sheets, tables, typed columns, a few sample rows
 /// read through SQL) and the best hybrid-search hits for the question, all in delimited data
-/// blocks. The model may call `sql`, `read_range` and `search` (all read-only) for up to
-/// `maxSteps` replies; a failed or malformed call goes back to it as the tool result. A model
-/// that cannot take tools is asked for SQL in a fenced block instead.
+/// blocks. The model may call `sql`, `describe_table`, `read_range` and `search` (all
+/// read-only) for up to `maxSteps` model calls; a failed or malformed call goes back to it as
+/// the tool result, an empty reply gets a note. Every call is fitted to the model's context
+/// window first (`ContextBudget`); a context-length refusal is learned from and the call
+/// retried. `.status` events show each call's wait. A model that cannot take tools is asked
+/// for SQL in a fenced block instead.
 public final class Analyst: Sendable {
     public let client: any ModelClient
     public let index: WorkbookIndex
@@ -48,18 +51,24 @@ public final class Analyst: Sendable {
         let tools = ToolRunner(outline: outline, index: index, embedder: embedder, options: options)
         let context = try await PromptBuilder(outline: outline, index: index, embedder: embedder, options: options).build(question: question)
 
-        var run = Run(onEvent: onEvent, evidence: context.hits)
+        // The budget: the model's context window (the user's setting, else learned, else the
+        // server's word, else 4,096), capped at `maxBudgetTokens`, minus the reply's tokens.
+        let window = await client.resolveContextWindow(model: model, setting: options.contextTokens)
+        let counter = await tokenCounter(model: model, sample: context.system(.full))
+        let budget = ContextBudget(window: min(window.tokens, Self.maxBudgetTokens), replyTokens: options.chat.maxTokens, counter: counter)
+
+        var run = Run(onEvent: onEvent, evidence: context.hits, budget: budget, statusInterval: options.statusInterval)
         var historyMessages: [ChatMessage] = []
         for m in history { historyMessages.append(m.role == .user ? .user(m.content) : .assistant(m.content)) }
-        let chatOptions = ChatOptions(temperature: options.chat.temperature, maxTokens: options.chat.maxTokens)
+        var convo = Conversation(context: context, history: historyMessages, question: question)
 
         do {
-            try await toolLoop(model: model, system: context.system, history: historyMessages, question: question,
-                               tools: tools, options: chatOptions, run: &run)
+            try await toolLoop(model: model, convo: &convo, tools: tools, run: &run)
         } catch let e as LLMError where e.kind == .toolsUnsupported && run.steps.isEmpty && run.answer.isEmpty {
             run.usedFallback = true
-            try await fallback(model: model, system: context.fallbackSystem, history: historyMessages, question: question,
-                               tools: tools, options: chatOptions, run: &run)
+            convo.fallback = true
+            convo.items = []
+            try await fallback(model: model, convo: convo, tools: tools, run: &run)
         }
         try Task.checkCancellation()
 
@@ -67,27 +76,52 @@ public final class Analyst: Sendable {
         // quotes tool results and cites all of them.
         let modelText = run.answer
         var citations = Self.citations(answer: modelText, evidence: run.evidence, structural: Self.structuralWords(outline))
-        if modelText.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty || (run.stepLimitReached && !run.finalAnswerWritten) {
+        if modelText.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty || (run.stepLimitReached && !run.finalAnswerWritten)
+            || (run.modelError != nil && !run.finalAnswerWritten) {
             let summary = Self.summary(run: run, maxSteps: options.maxSteps, hadText: !modelText.isEmpty)
             run.answer += summary
             await onEvent(.delta(summary))
             citations = Citations.merge(run.evidence.filter(\.fromTool).flatMap(\.ranges))
         }
         let answer = run.answer
-        let ungrounded = Grounding.ungrounded(answer: modelText, evidence: [context.system] + run.toolTexts + run.steps.map(\.summary),
+        let ungrounded = Grounding.ungrounded(answer: modelText, evidence: [context.system(.full)] + run.toolTexts + run.steps.map(\.summary),
                                               question: ([question] + history.filter { $0.role == .user }.map(\.content)).joined(separator: "\n"))
         try sessions?.appendTurn(sessionId, question: question, answer: answer, citations: citations.map(\.a1), ungrounded: ungrounded)
         sessions?.store(key, CachedAnswer(answer: answer, citations: citations.map { CitationRecord(sheet: $0.sheet, range: $0.range.description) },
                                           ungrounded: ungrounded, steps: run.steps))
-        return AgentAnswer(answer: answer, citations: citations, sessionId: sessionId, model: model, cached: false,
-                           ungrounded: ungrounded, steps: run.steps, stepLimitReached: run.stepLimitReached,
-                           usedFallback: run.usedFallback, durationMs: elapsed())
+        var result = AgentAnswer(answer: answer, citations: citations, sessionId: sessionId, model: model, cached: false,
+                                 ungrounded: ungrounded, steps: run.steps, stepLimitReached: run.stepLimitReached,
+                                 usedFallback: run.usedFallback, durationMs: elapsed())
+        result.contextWindow = ContextWindow(tokens: run.budget.window, source: run.learnedWindow ? .learned : window.source,
+                                             detail: run.learnedWindow ? "from the server's context-length error" : window.detail)
+        result.tokenCounting = run.budget.counter.description
+        result.usage = run.usage
+        return result
+    }
+
+    /// The largest window the budget uses, whatever the model could take: prompts here stay
+    /// far below it, and on Ollama a bigger `num_ctx` costs memory.
+    public static let maxBudgetTokens = 32_768
+
+    /// Token counters calibrated on the server's tokenizer, per server and model, for the
+    /// process's life (one tokenizer call per model).
+    private static let counters = CounterCache()
+
+    private func tokenCounter(model: String, sample: String) async -> TokenCounter {
+        let key = client.endpointDescription + "\u{1}" + model
+        if let known = Self.counters.get(key) { return known }
+        let counter = await client.tokenCount(model: model, text: sample).flatMap { TokenCounter.calibrated(text: sample, tokens: $0) }
+            ?? .estimate
+        Self.counters.set(key, counter)
+        return counter
     }
 
     /// The state of one question's run.
     struct Run {
         var onEvent: @Sendable (AgentEvent) async -> Void
         var evidence: [Evidence]
+        var budget: ContextBudget
+        var statusInterval: Double
         var answer = ""
         var steps: [AgentStep] = []
         var toolTexts: [String] = []
@@ -95,6 +129,17 @@ public final class Analyst: Sendable {
         var usedFallback = false
         /// After the loop stopped, the model answered from the results (no summary needed).
         var finalAnswerWritten = false
+        /// Model calls made (each counts against the step limit, retries included).
+        var modelCalls = 0
+        var usage: [StepUsage] = []
+        /// The window was learned from a context error during this run.
+        var learnedWindow = false
+        /// Why the model stopped answering, when a model error ended the loop.
+        var modelError: String?
+
+        init(onEvent: @escaping @Sendable (AgentEvent) async -> Void, evidence: [Evidence], budget: ContextBudget, statusInterval: Double) {
+            self.onEvent = onEvent; self.evidence = evidence; self.budget = budget; self.statusInterval = statusInterval
+        }
 
         mutating func record(_ outcome: ToolOutcome) async {
             steps.append(outcome.step)
@@ -110,54 +155,147 @@ public final class Analyst: Sendable {
         _ = try await index.build(outline: outline, reader: reader, embedder: embedder)
     }
 
-    /// Streams one model reply: text deltas go straight to the caller.
-    private func reply(model: String, messages: [ChatMessage], tools: [ToolDefinition], options: ChatOptions,
-                       stream: Bool, run: inout Run) async throws -> (text: String, calls: [ToolCall]) {
-        var text = ""
-        var calls: [ToolCall] = []
-        for try await event in client.chat(model: model, messages: messages, tools: tools, options: options) {
-            switch event {
-            case .delta(let d):
-                text += d
-                if stream {
-                    run.answer += d
-                    await run.onEvent(.delta(d))
-                }
-            case .toolCalls(let c): calls += c
-            case .done: break
+    /// One model call: fits the conversation into the budget, reports the wait (`.status`),
+    /// streams the reply (text deltas go straight to the caller when `stream`).
+    private func reply(model: String, convo: Conversation, tools: [ToolDefinition], stream: Bool,
+                       run: inout Run) async throws -> (text: String, calls: [ToolCall]) {
+        run.modelCalls += 1
+        let step = run.modelCalls
+        let fitStart = DispatchTime.now().uptimeNanoseconds
+        let fitted = run.budget.fit(convo, tools: tools)
+        let budgetMs = Double(DispatchTime.now().uptimeNanoseconds - fitStart) / 1e6
+        let chatOptions = ChatOptions(temperature: options.chat.temperature, maxTokens: options.chat.maxTokens,
+                                      numCtx: run.budget.numCtx(promptTokens: fitted.tokens), maxContext: run.budget.window)
+        let window = run.budget.window
+        let sent = DispatchTime.now().uptimeNanoseconds
+        func ms() -> Double { Double(DispatchTime.now().uptimeNanoseconds - sent) / 1e6 }
+        let onEvent = run.onEvent
+        await onEvent(.status(AgentStatus(phase: .prompt, step: step, promptTokens: fitted.tokens, contextTokens: window, elapsedMs: 0)))
+        let interval = run.statusInterval
+        var ticker: Task<Void, Never>? = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: UInt64(max(0.05, interval) * 1e9))
+                if Task.isCancelled { return }
+                await onEvent(.status(AgentStatus(phase: .waiting, step: step, promptTokens: fitted.tokens, contextTokens: window,
+                                                  elapsedMs: Double(DispatchTime.now().uptimeNanoseconds - sent) / 1e6)))
             }
         }
+        func stopTicker() async {
+            guard let t = ticker else { return }
+            t.cancel(); await t.value; ticker = nil
+        }
+        var usage = StepUsage(promptTokens: fitted.tokens, serverPromptTokens: 0, replyTokens: 0, timeToFirstTokenMs: nil, durationMs: 0,
+                              outline: fitted.plan.detail, budgetActions: fitted.actions, outcome: "ok", budgetMs: budgetMs)
+        var text = ""
+        var calls: [ToolCall] = []
+        do {
+            for try await event in client.chat(model: model, messages: fitted.messages, tools: tools, options: chatOptions) {
+                if case .done(let stats) = event {
+                    usage.serverPromptTokens = stats.promptTokens
+                    usage.replyTokens = stats.evalTokens
+                    continue
+                }
+                if usage.timeToFirstTokenMs == nil {
+                    usage.timeToFirstTokenMs = ms()
+                    await stopTicker()
+                    await onEvent(.status(AgentStatus(phase: .generating, step: step, promptTokens: fitted.tokens, contextTokens: window, elapsedMs: ms())))
+                }
+                switch event {
+                case .delta(let d):
+                    text += d
+                    if stream {
+                        run.answer += d
+                        await onEvent(.delta(d))
+                    }
+                case .toolCalls(let c): calls += c
+                case .done: break
+                }
+            }
+        } catch {
+            await stopTicker()
+            usage.durationMs = ms()
+            usage.outcome = (error as? LLMError).map { $0.kind == .contextExceeded ? "contextExceeded" : "error: \($0.kind.rawValue)" } ?? "cancelled"
+            run.usage.append(usage)
+            throw error
+        }
+        await stopTicker()
+        usage.durationMs = ms()
+        if calls.isEmpty && text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { usage.outcome = "empty" }
+        run.usage.append(usage)
         return (text, calls)
     }
 
-    private func toolLoop(model: String, system: String, history: [ChatMessage], question: String, tools: ToolRunner,
-                          options: ChatOptions, run: inout Run) async throws {
-        var messages = [ChatMessage.system(system)] + history + [.user(question)]
+    /// `reply`, retried when the server says the prompt does not fit: the window it names is
+    /// learned (for this process) and the conversation fitted again; when it names none, or
+    /// the one already used, the count is taken as too low and the budget tightened by a fifth.
+    /// Each attempt counts against the step limit.
+    private func fittedReply(model: String, convo: Conversation, tools: [ToolDefinition], stream: Bool,
+                             run: inout Run) async throws -> (text: String, calls: [ToolCall]) {
+        var attempts = 0
+        while true {
+            do {
+                return try await reply(model: model, convo: convo, tools: tools, stream: stream, run: &run)
+            } catch let e as LLMError where e.kind == .contextExceeded && attempts < 3 && run.modelCalls < options.maxSteps + 3 {
+                attempts += 1
+                if let n = e.contextTokens, n < run.budget.window {
+                    run.budget.window = n
+                    LearnedContext.set(n, endpoint: client.endpointDescription, model: model)
+                } else {
+                    run.budget.counter.bytesPerToken *= 0.8
+                    if e.contextTokens == nil { run.budget.window = max(512, run.budget.window * 4 / 5) }
+                }
+                run.learnedWindow = true
+            }
+        }
+    }
+
+    /// Model failures that end the loop with what the tools found instead of an error, once a
+    /// tool call has found something: the server broke off, timed out, answered an HTTP error,
+    /// or the prompt still did not fit. (No server, no model and bad settings stay errors.)
+    static func endsWithSummary(_ e: LLMError) -> Bool {
+        [.streamFailed, .timeout, .badResponse, .contextExceeded].contains(e.kind)
+    }
+
+    private func toolLoop(model: String, convo: inout Conversation, tools: ToolRunner, run: inout Run) async throws {
         var seen = Set<String>()
         var repeated = false
-        for _ in 0..<max(1, self.options.maxSteps) {
-            let (text, calls) = try await reply(model: model, messages: messages, tools: ToolRunner.definitions,
-                                                options: options, stream: true, run: &run)
-            if calls.isEmpty { return }
+        let limit = max(1, options.maxSteps)
+        while run.modelCalls < limit {
+            let text: String, calls: [ToolCall]
+            do {
+                (text, calls) = try await fittedReply(model: model, convo: convo, tools: ToolRunner.definitions, stream: true, run: &run)
+            } catch let e as LLMError where Self.endsWithSummary(e) && run.steps.contains(where: \.ok) {
+                run.modelError = e.message
+                return
+            }
+            if calls.isEmpty {
+                // A reply that is neither text nor a tool call: say so and ask again.
+                if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty && run.modelCalls < limit {
+                    convo.items.append(.note("Your last reply was empty. Call one of the tools, or answer the question in words."))
+                    continue
+                }
+                return
+            }
             // A model that asks again for what it already has (small models loop) is told to answer.
             let keys = calls.map { $0.name + "\u{1}" + ($0.name == "sql" ? ToolRunner.cleanSQL($0.arguments?["query"]?.stringValue ?? $0.argumentsText) : $0.argumentsText) }
             if keys.allSatisfy(seen.contains) { repeated = true; break }
             seen.formUnion(keys)
-            messages.append(.assistant(text, toolCalls: calls))
+            var round = Conversation.Round(text: text, calls: calls, outcomes: [])
             for call in calls {
                 try Task.checkCancellation()
                 let outcome = await tools.run(call)
                 await run.record(outcome)
-                messages.append(.toolResult(outcome.resultText, for: call))
+                round.outcomes.append(outcome)
             }
+            convo.items.append(.round(round))
         }
         run.stepLimitReached = !repeated
         // One last reply without tools, from the results gathered. If it fails or says
         // nothing, `ask` writes a summary of the tool results instead.
         guard run.steps.contains(where: \.ok) else { return }
-        messages.append(.user("Answer the question now, briefly, from the tool results above. Do not call tools."))
+        convo.items.append(.note("Answer the question now, briefly, from the tool results above. Do not call tools."))
         do {
-            _ = try await reply(model: model, messages: messages, tools: [], options: options, stream: true, run: &run)
+            _ = try await fittedReply(model: model, convo: convo, tools: [], stream: true, run: &run)
             run.finalAnswerWritten = !run.answer.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
         } catch let e as LLMError where e.kind != .unavailable {
             return
@@ -166,13 +304,12 @@ public final class Analyst: Sendable {
 
     /// For models without tools: ask for SQL in a fenced block, run it (twice at most, feeding
     /// an error back), then stream an answer from the result.
-    private func fallback(model: String, system: String, history: [ChatMessage], question: String, tools: ToolRunner,
-                          options: ChatOptions, run: inout Run) async throws {
-        var messages = [ChatMessage.system(system)] + history
-            + [.user(question + "\n\nReply with one SQLite SELECT that answers this, in a ```sql fenced block, and nothing else.")]
+    private func fallback(model: String, convo start: Conversation, tools: ToolRunner, run: inout Run) async throws {
+        var convo = start
+        convo.question = start.question + "\n\nReply with one SQLite SELECT that answers this, in a ```sql fenced block, and nothing else."
         var resultText: String? = nil
         for attempt in 0..<2 {
-            let (text, _) = try await reply(model: model, messages: messages, tools: [], options: options, stream: false, run: &run)
+            let (text, _) = try await fittedReply(model: model, convo: convo, tools: [], stream: false, run: &run)
             guard let sql = Self.fencedSQL(text) else {
                 if attempt == 0 && resultText == nil {
                     // No SQL at all: the reply is the answer.
@@ -185,16 +322,13 @@ public final class Analyst: Sendable {
             let call = ToolCall(name: "sql", arguments: ["query": .string(sql)])
             let outcome = await tools.run(call)
             await run.record(outcome)
-            messages.append(.assistant(text))
             if outcome.step.ok { resultText = outcome.resultText; break }
-            messages.append(.user(outcome.resultText + "\nReply with a corrected SELECT in a ```sql fenced block."))
+            convo.items.append(.note("You wrote:\n" + text + "\n\n" + outcome.resultText + "\nReply with a corrected SELECT in a ```sql fenced block."))
         }
-        let final = [ChatMessage.system(system)] + history + [
-            .user(question),
-            .user("The workbook answered a query for this question:\n" + (resultText ?? "(the query failed)")
-                  + "\nAnswer the question from this result, briefly, using its numbers as they are."),
-        ]
-        _ = try await reply(model: model, messages: final, tools: [], options: options, stream: true, run: &run)
+        var final = start
+        final.items = [.note("The workbook answered a query for this question:\n" + (resultText ?? "(the query failed)")
+                             + "\nAnswer the question from this result, briefly, using its numbers as they are.")]
+        _ = try await fittedReply(model: model, convo: final, tools: [], stream: true, run: &run)
     }
 
     /// The SQL in the first ```sql (or bare ```) fenced block, or a reply that is itself a SELECT.
@@ -217,6 +351,8 @@ public final class Analyst: Sendable {
         var out = hadText ? "\n\n" : ""
         if run.stepLimitReached {
             out += "I stopped after \(maxSteps) rounds of tool calls without a final answer from the model."
+        } else if let e = run.modelError {
+            out += "The model stopped before answering (\(e))."
         } else {
             out += "The model gave no answer."
         }
@@ -293,4 +429,11 @@ public final class Analyst: Sendable {
         for m in history { parts.append(m.role.rawValue + ":" + m.content) }
         return ContentHash.sha256(string: parts.joined(separator: "\u{1F}"))
     }
+}
+
+final class CounterCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var counters: [String: TokenCounter] = [:]
+    func get(_ key: String) -> TokenCounter? { lock.withLock { counters[key] } }
+    func set(_ key: String, _ c: TokenCounter) { lock.withLock { counters[key] = c } }
 }

@@ -29,9 +29,53 @@ struct ToolOutcome: Sendable {
     var resultText: String
     var step: AgentStep
     var evidence: [Evidence]
+    /// The result's rows, when it has any, so the budget can show fewer of them.
+    var block: ResultBlock? = nil
+
+    init(resultText: String, step: AgentStep, evidence: [Evidence]) {
+        self.resultText = resultText; self.step = step; self.evidence = evidence
+    }
+
+    init(block: ResultBlock, step: AgentStep, evidence: [Evidence]) {
+        self.init(resultText: block.render(rowLimit: nil), step: step, evidence: evidence)
+        self.block = block
+    }
+
+    /// The result as the model sees it with at most `rowLimit` rows (all when nil).
+    func text(rowLimit: Int?) -> String {
+        guard let block, let rowLimit, rowLimit < block.rows.count else { return resultText }
+        return block.render(rowLimit: rowLimit)
+    }
+
+    /// An earlier result, compacted: the call, its one-line summary and the cells it cites.
+    var compactText: String {
+        let args = step.arguments.count > 300 ? String(step.arguments.prefix(300)) + "..." : step.arguments
+        var out = "[Earlier result, shortened to save room] \(step.tool) \(args): \(step.summary)"
+        if !step.ranges.isEmpty { out += ". Cells: " + step.ranges.prefix(8).joined(separator: ", ") }
+        if step.ok && block != nil { out += ". Run the call again to see its rows." }
+        return out
+    }
 }
 
-/// Runs the three read-only tools against one workbook.
+/// A tool result's rows in a data block: `intro`, the block (header lines, then rows), and a
+/// note saying how many rows were left out when the budget shows fewer.
+struct ResultBlock: Sendable {
+    var intro: String
+    var label: String
+    var header: [String]
+    var rows: [String]
+    /// Said after the block when rows are left out, after their count.
+    var moreNote = "more rows not shown; narrow the query."
+
+    func render(rowLimit: Int?) -> String {
+        let shown = rowLimit.map { min(max(0, $0), rows.count) } ?? rows.count
+        var text = intro + "\n" + DataBlock.wrap(label, (header + rows.prefix(shown)).joined(separator: "\n"))
+        if shown < rows.count { text += "\n\(rows.count - shown) \(moreNote)" }
+        return text
+    }
+}
+
+/// Runs the four read-only tools against one workbook.
 struct ToolRunner: Sendable {
     let outline: WorkbookOutline
     let index: WorkbookIndex
@@ -39,15 +83,17 @@ struct ToolRunner: Sendable {
     let options: AgentOptions
 
     static let definitions: [ToolDefinition] = [
-        ToolDefinition(name: "sql", description: "Run one read-only SQLite SELECT over the workbook's tables (names and columns as listed in the outline; _row is the sheet row number). Returns up to 50 rows.",
+        ToolDefinition(name: "sql", description: "One read-only SQLite SELECT over the tables of the outline (_row is the sheet row). Returns up to 50 rows.",
                        parameters: ["type": "object", "properties": ["query": ["type": "string", "description": "One SELECT statement."]], "required": ["query"]]),
-        ToolDefinition(name: "read_range", description: "Read the cells of a sheet by A1 range, e.g. sheet 'Sales', range 'A1:D10'. Returns up to 50 rows.",
+        ToolDefinition(name: "describe_table", description: "All columns of a table (name, type, sheet column) and its first rows.",
+                       parameters: ["type": "object", "properties": ["table": ["type": "string", "description": "Table (or sheet) name."]], "required": ["table"]]),
+        ToolDefinition(name: "read_range", description: "Read cells by sheet and A1 range (e.g. A1:D10). Returns up to 50 rows.",
                        parameters: ["type": "object", "properties": ["sheet": ["type": "string", "description": "Sheet name."],
                                                                       "range": ["type": "string", "description": "A1 range such as B2:D9."]],
                                     "required": ["range"]]),
-        ToolDefinition(name: "search", description: "Find the rows whose text best matches some words (names, codes, descriptions).",
+        ToolDefinition(name: "search", description: "Find rows whose text matches some words (names, codes).",
                        parameters: ["type": "object", "properties": ["query": ["type": "string", "description": "Words to look for."]], "required": ["query"]]),
-        ToolDefinition(name: "trace", description: "How a cell is computed: its formula and value, the cells and ranges it uses (across sheets and names, a few levels deep) and the cells that use it. Use it for 'how is F20 calculated?' or 'where does this number come from?'.",
+        ToolDefinition(name: "trace", description: "How a cell is computed ('how is F20 calculated?'): its formula and value, the cells it uses, a few levels deep, and the cells that use it.",
                        parameters: ["type": "object", "properties": ["sheet": ["type": "string", "description": "Sheet name."],
                                                                       "cell": ["type": "string", "description": "One A1 cell such as F20."]],
                                     "required": ["cell"]]),
@@ -77,11 +123,14 @@ struct ToolRunner: Sendable {
             case "search":
                 guard let query = string("query", "text", "q") else { return failure("'search' needs a 'query' argument") }
                 return try await search(query, call: call)
+            case "describe_table":
+                guard let table = string("table", "name", "table_name", "sheet") else { return failure("'describe_table' needs a 'table' argument") }
+                return try await describeTable(table, call: call)
             case "trace":
                 guard let cell = string("cell", "range", "ref", "a1") else { return failure("'trace' needs a 'cell' argument such as F20") }
                 return try await trace(sheet: string("sheet", "sheet_name"), cell: cell, call: call)
             default:
-                return failure("there is no tool named '\(call.name)'; the tools are sql, read_range, search and trace")
+                return failure("there is no tool named '\(call.name)'; the tools are \(Self.definitions.map(\.name).joined(separator: ", "))")
             }
         } catch is CancellationError {
             return failure("cancelled")
@@ -114,9 +163,9 @@ struct ToolRunner: Sendable {
         }
         let merged = Citations.merge(allRanges)
         let rowsNote = "\(result.rows.count) row\(result.rows.count == 1 ? "" : "s")\(result.truncated ? " (more exist; narrow the query)" : "")"
-        let text = "Result of the SQL query, \(rowsNote):\n" + DataBlock.wrap("sql result", lines.joined(separator: "\n"))
+        let block = ResultBlock(intro: "Result of the SQL query, \(rowsNote):", label: "sql result", header: [lines[0]], rows: Array(lines.dropFirst()))
         let summary = result.rows.isEmpty ? "no rows" : "\(rowsNote): \(result.columns.joined(separator: ", "))"
-        return ToolOutcome(resultText: text,
+        return ToolOutcome(block: block,
                            step: AgentStep(tool: "sql", arguments: call.argumentsText, summary: summary, ranges: merged.map(\.a1), ok: true),
                            evidence: evidence)
     }
@@ -241,8 +290,8 @@ struct ToolRunner: Sendable {
                                      fromTool: true))
         }
         let ref = A1.qualified(sheet: sheet.info.name, range: got)
-        let text = "Cells of \(ref)\(read.truncated ? " (truncated; read fewer rows)" : ""):\n" + DataBlock.wrap("cells \(ref)", lines.joined(separator: "\n"))
-        return ToolOutcome(resultText: text,
+        let block = ResultBlock(intro: "Cells of \(ref)\(read.truncated ? " (truncated; read fewer rows)" : ""):", label: "cells \(ref)", header: [], rows: lines)
+        return ToolOutcome(block: block,
                            step: AgentStep(tool: "read_range", arguments: call.argumentsText,
                                            summary: "\(ref): \(evidence.count) non-empty row\(evidence.count == 1 ? "" : "s")", ranges: [ref], ok: true),
                            evidence: evidence)
@@ -337,10 +386,51 @@ struct ToolRunner: Sendable {
         let hits = try await index.search(hash: outline.contentHash, query: query, limit: 8, embedder: embedder)
         let evidence = hits.map { Evidence(hit: $0, fromTool: true) }
         let lines = hits.map { "[\(A1.qualified(sheet: $0.sheet, range: $0.range))] \(DataBlock.escape($0.text))" }
-        let text = hits.isEmpty ? "No rows match." : "Best matches:\n" + DataBlock.wrap("search results", lines.joined(separator: "\n"))
         let merged = Citations.merge(evidence.flatMap(\.ranges)).map(\.a1)
         let summary = hits.isEmpty ? "no matches" : "\(hits.count) hit\(hits.count == 1 ? "" : "s"), best \(A1.qualified(sheet: hits[0].sheet, range: hits[0].range))"
-        return ToolOutcome(resultText: text, step: AgentStep(tool: "search", arguments: call.argumentsText, summary: summary, ranges: merged, ok: true),
+        let step = AgentStep(tool: "search", arguments: call.argumentsText, summary: summary, ranges: merged, ok: true)
+        if hits.isEmpty { return ToolOutcome(resultText: "No rows match.", step: step, evidence: evidence) }
+        return ToolOutcome(block: ResultBlock(intro: "Best matches:", label: "search results", header: [], rows: lines), step: step, evidence: evidence)
+    }
+
+    // MARK: describe_table
+
+    /// Every column of a table (by table or sheet name, any case) with its type and sheet
+    /// column, and its first rows: what the outline leaves out when the budget shrinks it.
+    func describeTable(_ name: String, call: ToolCall) async throws -> ToolOutcome {
+        let tables = outline.sheets.compactMap(\.table)
+        let wanted = name.trimmingCharacters(in: CharacterSet(charactersIn: "\"'`[] ")).lowercased()
+        guard let table = tables.first(where: { $0.name.lowercased() == wanted })
+                ?? outline.sheets.first(where: { $0.info.name.lowercased() == wanted })?.table else {
+            throw WorkbookError(.unknownSheet, "no table named '\(name)'; the tables are: \(tables.map { "'\($0.name)'" }.joined(separator: ", "))")
+        }
+        var lines = ["_row (integer): the sheet row number"]
+        for c in table.columns {
+            let header = c.header == c.name ? "" : ", header \"\(DataBlock.escape(c.header))\""
+            lines.append(PromptBuilder.describe(c) + header)
+        }
+        var evidence: [Evidence] = []
+        let quoted = "\"" + table.name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        let index = index, outline = outline
+        if let sample = try? await Offload.run({ try index.query(outline: outline, sql: "SELECT * FROM \(quoted) LIMIT 3", limit: 3, timeout: 2) }),
+           !sample.rows.isEmpty {
+            lines.append("first rows:")
+            lines.append(sample.columns.joined(separator: " | "))
+            for (i, row) in sample.rows.enumerated() {
+                lines.append(row.map(Self.text).joined(separator: " | "))
+                if sample.sourceRanges.indices.contains(i), let r = sample.sourceRanges[i] {
+                    evidence.append(Evidence(text: row.map(Self.text).joined(separator: " | "), ranges: [r], fromTool: true))
+                }
+            }
+        }
+        let ranges = table.dataRange.map { [A1.qualified(sheet: table.sheet, range: $0)] } ?? []
+        let rows = table.dataRange.map { "\($0.rowCount) rows" } ?? "no rows"
+        let block = ResultBlock(intro: "Table \"\(DataBlock.escape(table.name))\" on sheet \"\(DataBlock.escape(table.sheet))\", \(rows), \(table.columns.count) columns:",
+                                label: "table \(table.name)", header: [], rows: lines,
+                                moreNote: "more lines not shown (the model's context is full); name the columns you need in sql.")
+        return ToolOutcome(block: block,
+                           step: AgentStep(tool: "describe_table", arguments: call.argumentsText,
+                                           summary: "\(table.name): \(table.columns.count) columns, \(rows)", ranges: ranges, ok: true),
                            evidence: evidence)
     }
 }

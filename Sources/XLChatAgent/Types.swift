@@ -1,10 +1,11 @@
 import Foundation
 import XLChatIndex
+import XLChatLLM
 import XLChatWorkbook
 
 /// One tool call and what it found, as shown to the user while the agent works.
 public struct AgentStep: Sendable, Hashable, Codable {
-    /// `sql`, `read_range` or `search`.
+    /// `sql`, `describe_table`, `read_range` or `search`.
     public var tool: String
     /// The call's arguments as the model wrote them (JSON text, or whatever came when malformed).
     public var arguments: String
@@ -25,6 +26,55 @@ public enum AgentEvent: Sendable, Hashable {
     case delta(String)
     /// A tool call finished.
     case step(AgentStep)
+    /// Where a model call is: the prompt was sent, the model is still reading it, it started
+    /// replying. Sent once per phase and then about every second while waiting.
+    case status(AgentStatus)
+}
+
+/// The state of one model call, for showing the wait ("reading the prompt (1,566 tokens)",
+/// "waiting for the model, 12 s").
+public struct AgentStatus: Sendable, Hashable {
+    public enum Phase: String, Sendable, Hashable, Codable {
+        /// The prompt is being sent (`promptTokens` says how big it is).
+        case prompt
+        /// Sent; nothing back yet (the model reads the prompt). Repeated about every second.
+        case waiting
+        /// The first piece of the reply arrived.
+        case generating
+    }
+    public var phase: Phase
+    /// The model call of this question, from 1.
+    public var step: Int
+    /// The prompt's size in tokens (counted as `AgentAnswer.tokenCounting` says).
+    public var promptTokens: Int?
+    /// The context window budgeted for.
+    public var contextTokens: Int?
+    /// Since this model call was sent, milliseconds.
+    public var elapsedMs: Double
+    public init(phase: Phase, step: Int, promptTokens: Int? = nil, contextTokens: Int? = nil, elapsedMs: Double) {
+        self.phase = phase; self.step = step; self.promptTokens = promptTokens; self.contextTokens = contextTokens; self.elapsedMs = elapsedMs
+    }
+}
+
+/// Figures of one model call.
+public struct StepUsage: Sendable, Hashable, Codable {
+    /// The prompt's tokens as the budget counted them.
+    public var promptTokens: Int
+    /// As the server counted them (0 when it did not say).
+    public var serverPromptTokens: Int
+    /// Reply tokens as the server counted them (0 when it did not say).
+    public var replyTokens: Int
+    /// Sent → first piece of the reply (text or tool call), ms; nil when nothing came.
+    public var timeToFirstTokenMs: Double?
+    public var durationMs: Double
+    /// The outline tier the budget used.
+    public var outline: OutlineDetail
+    /// What the budget had to do for this call ("compacted 2 results", "10 of 50 rows", ...).
+    public var budgetActions: [String]
+    /// How the call ended: "ok", "contextExceeded", "empty", "error: ...".
+    public var outcome: String
+    /// Time the budget took to fit this call's prompt, ms.
+    public var budgetMs: Double
 }
 
 /// The outcome of one question.
@@ -43,6 +93,12 @@ public struct AgentAnswer: Sendable, Hashable {
     /// The model could not take tools; the SQL-in-a-fenced-block fallback ran.
     public var usedFallback: Bool
     public var durationMs: Double
+    /// The context window the prompts were fitted to, and where that figure came from.
+    public var contextWindow: ContextWindow? = nil
+    /// How tokens were counted: the server's tokenizer, or an estimate (says which).
+    public var tokenCounting: String = ""
+    /// One entry per model call, in order.
+    public var usage: [StepUsage] = []
 }
 
 /// Limits and generation options of the analyst.
@@ -57,11 +113,17 @@ public struct AgentOptions: Sendable, Hashable {
     /// Sample rows per table in the prompt.
     public var sampleRows: Int
     public var queryTimeout: Double
+    /// The model's context window in tokens, overriding what the server says (`--context`,
+    /// `XLCHAT_CONTEXT`); nil asks the server.
+    public var contextTokens: Int?
+    /// Interval of `waiting` status events, seconds.
+    public var statusInterval: Double
 
-    public init(maxSteps: Int = 6, chat: ChatOptionsValue = .init(), maxResultRows: Int = 50, promptHits: Int = 5,
-                sampleRows: Int = 3, queryTimeout: Double = 3) {
+    public init(maxSteps: Int = 6, chat: ChatOptionsValue = .init(), maxResultRows: Int = 50, promptHits: Int = 3,
+                sampleRows: Int = 2, queryTimeout: Double = 3, contextTokens: Int? = nil, statusInterval: Double = 1) {
         self.maxSteps = maxSteps; self.chat = chat; self.maxResultRows = maxResultRows
         self.promptHits = promptHits; self.sampleRows = sampleRows; self.queryTimeout = queryTimeout
+        self.contextTokens = contextTokens; self.statusInterval = statusInterval
     }
 }
 

@@ -45,6 +45,9 @@ public struct ToolDefinition: Sendable, Hashable {
         self.parameters = parameters
     }
 
+    /// The definition as sent (JSON text), for counting its tokens.
+    public var wireText: String { wireValue.jsonText }
+
     /// The `{"type":"function","function":{...}}` shape both Ollama and OpenAI accept.
     var wireValue: LLMJSON {
         ["type": "function", "function": ["name": .string(name), "description": .string(description), "parameters": parameters]]

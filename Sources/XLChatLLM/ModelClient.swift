@@ -20,6 +20,9 @@ public struct LLMError: Error, Sendable, Hashable, CustomStringConvertible {
         /// The model cannot take `tools` (Ollama: HTTP 400 "... does not support tools"). The
         /// caller can ask again without tools (e.g. ask for SQL in a fenced block).
         case toolsUnsupported
+        /// The prompt did not fit the model's context window (an HTTP 400 such as OpenAI's
+        /// `context_length_exceeded`); `contextTokens` holds the window when the error named it.
+        case contextExceeded
     }
 
     public var kind: Kind
@@ -28,6 +31,8 @@ public struct LLMError: Error, Sendable, Hashable, CustomStringConvertible {
     public var httpStatus: Int?
     /// The connection was refused: nothing reached the server, so any call may be retried.
     var connectionRefused = false
+    /// For `.contextExceeded`: the context window (tokens) the server's message named.
+    public var contextTokens: Int?
 
     public init(_ kind: Kind, _ message: String, httpStatus: Int? = nil) {
         self.kind = kind
@@ -53,6 +58,34 @@ public protocol ModelClient: Sendable {
     func version() async throws -> String
     /// For messages: "Ollama at http://127.0.0.1:11434".
     var endpointDescription: String { get }
+    /// The model's context window as the server reports it, or nil when it does not say (or
+    /// says something implausible: 0, 1e9). Never throws; a few seconds at most.
+    func contextWindow(model: String) async -> ContextWindow?
+    /// The number of tokens `text` is for `model`, by the server's own tokenizer, or nil when
+    /// the server has none (Ollama) or it failed. Never throws; a few seconds at most.
+    func tokenCount(model: String, text: String) async -> Int?
+}
+
+extension ModelClient {
+    public func contextWindow(model: String) async -> ContextWindow? { nil }
+    public func tokenCount(model: String, text: String) async -> Int? { nil }
+
+    /// The window to budget for: `setting` (the user's) when given, else one learned from an
+    /// earlier context error in this process, else what the server reports, else
+    /// `ContextWindow.defaultTokens`. Never throws.
+    public func resolveContextWindow(model: String, setting: Int?) async -> ContextWindow {
+        if let setting {
+            if ContextWindow.plausibleTokens.contains(setting) {
+                return ContextWindow(tokens: setting, source: .setting, detail: "--context / XLCHAT_CONTEXT")
+            }
+            return .fallback("the context setting \(setting) is not a plausible window")
+        }
+        if let learned = LearnedContext.get(endpoint: endpointDescription, model: model) {
+            return ContextWindow(tokens: learned, source: .learned, detail: "from an earlier context-length error of \(endpointDescription)")
+        }
+        if let reported = await contextWindow(model: model) { return reported }
+        return .fallback("\(endpointDescription) does not report the context window of '\(model)'")
+    }
 }
 
 extension ModelClient {

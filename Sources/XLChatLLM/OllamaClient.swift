@@ -133,6 +133,32 @@ public struct OllamaClient: ModelClient {
         return v
     }
 
+    /// `/api/show`: `model_info["<arch>.context_length"]` (the model's trained window), else
+    /// `num_ctx` in `parameters` (the Modelfile's). nil when the server has no `/api/show`, does
+    /// not know the model, or reports nothing plausible.
+    public func contextWindow(model: String) async -> ContextWindow? {
+        let quick = endpoint.quick
+        let body: LLMJSON = ["model": .string(model), "name": .string(model)]
+        guard let (status, data) = try? await HTTP.fetch(quick.request("/api/show", method: "POST", body: body), endpoint: quick, idempotent: true),
+              (200..<300).contains(status), let json = LLMJSON.parse(data) else { return nil }
+        if let info = json["model_info"]?.objectValue {
+            for (key, value) in info.sorted(by: { $0.key < $1.key }) where key.hasSuffix(".context_length") {
+                if let n = ContextWindow.plausible([value]) {
+                    return ContextWindow(tokens: n, source: .server, detail: "\(endpoint.description) /api/show \(key) = \(n)")
+                }
+            }
+        }
+        if let params = json["parameters"]?.stringValue {
+            for line in params.split(separator: "\n") {
+                let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+                if parts.count >= 2, parts[0] == "num_ctx", let n = ContextWindow.plausible([.string(String(parts[1]))]) {
+                    return ContextWindow(tokens: n, source: .server, detail: "\(endpoint.description) /api/show parameters num_ctx = \(n)")
+                }
+            }
+        }
+        return nil
+    }
+
     func checkStatus(_ status: Int, _ body: Data, model: String?) throws {
         if (200..<300).contains(status) { return }
         throw OllamaChatDecoder.httpError(status: status, body: body, endpoint: endpoint, model: model)
@@ -152,6 +178,7 @@ struct OllamaChatDecoder: ChatLineDecoder {
         }
         if let err = json["error"] {
             let text = err.stringValue ?? err["message"]?.stringValue ?? err.jsonText
+            if let e = ContextErrorParser.error(status: nil, body: trimmed, endpoint: endpoint, model: model) { throw e }
             throw LLMError(.streamFailed, "\(endpoint.description) reported an error in the middle of the reply: \(text)")
         }
         var events: [ChatEvent] = []
@@ -192,6 +219,10 @@ struct OllamaChatDecoder: ChatLineDecoder {
     static func httpError(status: Int, body: Data, endpoint: Endpoint, model: String?) -> LLMError {
         let text = HTTP.errorText(body)
         let lower = text.lowercased()
+        if (400..<500).contains(status),
+           let e = ContextErrorParser.error(status: status, body: String(decoding: body, as: UTF8.self), endpoint: endpoint, model: model) {
+            return e
+        }
         // Ollama: 404 {"error":"model 'x' not found"} (older: "..., try pulling it first"). A
         // bare "404 page not found" is a wrong path (an old server or a proxy), not a model.
         if status == 404, let model, lower.contains("model"), lower.contains("not found") || lower.contains("pull") {

@@ -144,6 +144,76 @@ public struct OpenAIClient: ModelClient {
         return list.compactMap { m in m["id"]?.stringValue.map { ModelInfo(name: $0, family: m["owned_by"]?.stringValue) } }
     }
 
+    /// The server root: the base URL without its `/v1` (llama.cpp serves `/props` and
+    /// `/tokenize` there).
+    var rootEndpoint: Endpoint {
+        var e = endpoint.quick
+        var base = e.baseURL.absoluteString
+        if base.hasSuffix("/v1") { base.removeLast(3) }
+        e.baseURL = URL(string: base) ?? e.baseURL
+        return e
+    }
+
+    /// llama.cpp's `/props` (`default_generation_settings.n_ctx`: the window the server was
+    /// started with, which is what counts), else the model's entry in `/v1/models`:
+    /// `meta.n_ctx_train` (llama.cpp), `context_length` (LM Studio, OpenRouter),
+    /// `max_model_len` (vLLM), `context_window`, `max_context_length`. nil when none says.
+    public func contextWindow(model: String) async -> ContextWindow? {
+        let root = rootEndpoint
+        if let (status, data) = try? await HTTP.fetch(root.request("/props"), endpoint: root, idempotent: true),
+           (200..<300).contains(status), let json = LLMJSON.parse(data),
+           let n = ContextWindow.plausible([json["default_generation_settings"]?["n_ctx"], json["n_ctx"]]) {
+            return ContextWindow(tokens: n, source: .server, detail: "\(endpoint.description) /props n_ctx = \(n)")
+        }
+        let quick = endpoint.quick
+        guard let (status, data) = try? await HTTP.fetch(quick.request("/models"), endpoint: quick, idempotent: true),
+              (200..<300).contains(status), let list = LLMJSON.parse(data)?["data"]?.arrayValue else { return nil }
+        var found: LLMJSON? = list.first { $0["id"]?.stringValue == model }
+        if found == nil && list.count == 1 { found = list[0] }
+        guard let entry = found else { return nil }
+        let fields: [(String, LLMJSON?)] = [
+            ("meta.n_ctx", entry["meta"]?["n_ctx"]), ("meta.n_ctx_train", entry["meta"]?["n_ctx_train"]),
+            ("context_length", entry["context_length"]), ("max_model_len", entry["max_model_len"]),
+            ("context_window", entry["context_window"]), ("max_context_length", entry["max_context_length"]),
+        ]
+        for (name, value) in fields {
+            if let n = ContextWindow.plausible([value]) {
+                return ContextWindow(tokens: n, source: .server, detail: "\(endpoint.description) /v1/models \(name) = \(n)")
+            }
+        }
+        return nil
+    }
+
+    /// llama.cpp's `POST /tokenize {"content"}` → `{"tokens": [...]}`, or llama-cpp-python's
+    /// `POST /extras/tokenize/count {"input", "model"}` → `{"count"}`; whichever answers first is
+    /// remembered per server. nil when neither does.
+    public func tokenCount(model: String, text: String) async -> Int? {
+        let root = rootEndpoint
+        let key = root.baseURL.absoluteString
+        let known = TokenizerRoutes.shared.get(key)
+        if known == nil || known == .llamaCpp {
+            if let (status, data) = try? await HTTP.fetch(root.request("/tokenize", method: "POST", body: ["content": .string(text)]),
+                                                          endpoint: root, idempotent: true),
+               (200..<300).contains(status), let tokens = LLMJSON.parse(data)?["tokens"]?.arrayValue {
+                TokenizerRoutes.shared.set(key, .llamaCpp)
+                return tokens.count
+            }
+            if known == .llamaCpp { return nil }
+        }
+        if known == nil || known == .llamaCppPython {
+            if let (status, data) = try? await HTTP.fetch(root.request("/extras/tokenize/count", method: "POST",
+                                                                       body: ["input": .string(text), "model": .string(model)]),
+                                                          endpoint: root, idempotent: true),
+               (200..<300).contains(status), let n = LLMJSON.parse(data)?["count"]?.intValue, n >= 0 {
+                TokenizerRoutes.shared.set(key, .llamaCppPython)
+                return n
+            }
+            if known == .llamaCppPython { return nil }
+        }
+        TokenizerRoutes.shared.set(key, .none)
+        return nil
+    }
+
     /// OpenAI's API has no version endpoint: this checks the server answers `/v1/models` and
     /// says what it is.
     public func version() async throws -> String {
@@ -186,6 +256,7 @@ struct OpenAIChatDecoder: ChatLineDecoder {
         }
         if let err = json["error"], !err.isNull {
             let text = err["message"]?.stringValue ?? err.stringValue ?? err.jsonText
+            if let e = ContextErrorParser.error(status: nil, body: payload, endpoint: endpoint, model: model) { throw e }
             throw LLMError(.streamFailed, "\(endpoint.description) reported an error in the middle of the reply: \(text)")
         }
         if let usage = json["usage"], !usage.isNull {
@@ -224,6 +295,7 @@ struct OpenAIChatDecoder: ChatLineDecoder {
                 throw LLMError(.badResponse, "\(endpoint.description) answered /v1/chat/completions with something that is not JSON: \(body.prefix(200))")
             }
             if let err = json["error"], !err.isNull {
+                if let e = ContextErrorParser.error(status: nil, body: body, endpoint: endpoint, model: model) { throw e }
                 throw LLMError(.streamFailed, "\(endpoint.description) reported an error: \(err["message"]?.stringValue ?? err.jsonText)")
             }
             wholeReply = false  // decode the reply as if it were one streamed event
@@ -255,6 +327,10 @@ struct OpenAIChatDecoder: ChatLineDecoder {
     static func httpError(status: Int, body: Data, endpoint: Endpoint, model: String?) -> LLMError {
         let text = HTTP.errorText(body)
         let lower = text.lowercased()
+        if (400..<500).contains(status) || status == 500,
+           let e = ContextErrorParser.error(status: status, body: String(decoding: body, as: UTF8.self), endpoint: endpoint, model: model) {
+            return e
+        }
         if let model, lower.contains("model_not_found")
             || (lower.contains("model") && (lower.contains("not found") || lower.contains("does not exist"))) {
             return LLMError(.modelNotFound,

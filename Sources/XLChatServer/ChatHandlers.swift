@@ -21,7 +21,8 @@ extension Session {
         let embedder = try await server.embedder()
         try await ensureBuilt(entry, index: index, token: params.workDoneToken, connection: context.connection)
         let analyst = Analyst(client: try server.modelClient(), index: index, embedder: embedder, sessions: try server.sessionStore(),
-                              options: AgentOptions(queryTimeout: Double(server.configuration.queryTimeoutMs) / 1000))
+                              options: AgentOptions(queryTimeout: Double(server.configuration.queryTimeoutMs) / 1000,
+                                                    contextTokens: server.configuration.contextTokens))
         let model = (params.model?.isEmpty == false ? params.model : nil) ?? server.configuration.model
         let connection = context.connection
         let requestId = context.id
@@ -33,6 +34,10 @@ extension Session {
             case .step(let step):
                 await connection.send(ChatStepNotification(requestId: requestId, tool: step.tool, arguments: step.arguments,
                                                            summary: step.summary, ranges: step.ranges))
+            case .status(let status):
+                await connection.send(ChatStatusNotification(requestId: requestId, phase: status.phase.rawValue, step: status.step,
+                                                             promptTokens: status.promptTokens, contextTokens: status.contextTokens,
+                                                             elapsedMs: (status.elapsedMs * 10).rounded() / 10))
             }
         } }
         return ChatAskResult(

@@ -30,7 +30,7 @@ enum ErrorMapping {
             switch e.kind {
             case .unavailable: return .work(.llmUnavailable, e.message)
             case .modelNotFound: return .work(.modelNotFound, e.message)
-            case .streamFailed, .timeout, .badResponse, .toolsUnsupported, .invalidConfiguration:
+            case .streamFailed, .timeout, .badResponse, .toolsUnsupported, .invalidConfiguration, .contextExceeded:
                 logger.error("model server error in \(method): \(e)")
                 return .internalError("the model server failed (\(e.kind.rawValue)): \(e.message)")
             }

@@ -31,13 +31,16 @@ public struct ServerConfiguration: Sendable, Hashable {
     /// When set (`xlchat serve --token-file`), `initialize` must carry this `authToken`;
     /// until it does, every request gets -32001 `unauthorized`.
     public var authToken: String? = nil
+    /// The chat model's context window in tokens (`XLCHAT_CONTEXT`), overriding what the model
+    /// server reports; nil asks the server (and falls back to 4,096).
+    public var contextTokens: Int?
 
     public init(dataDirectory: String, provider: String = "ollama", ollamaHost: String = "127.0.0.1:11434",
                 baseURL: String? = nil, apiKey: String? = nil, model: String = ServerConfiguration.defaultModel,
-                embedModel: String = "", queryTimeoutMs: Int = 3000) {
+                embedModel: String = "", queryTimeoutMs: Int = 3000, contextTokens: Int? = nil) {
         self.dataDirectory = dataDirectory; self.provider = provider; self.ollamaHost = ollamaHost
         self.baseURL = baseURL; self.apiKey = apiKey; self.model = model; self.embedModel = embedModel
-        self.queryTimeoutMs = queryTimeoutMs
+        self.queryTimeoutMs = queryTimeoutMs; self.contextTokens = contextTokens
     }
 
     public static let defaultModel = "qwen2.5:3b"
@@ -59,7 +62,8 @@ public struct ServerConfiguration: Sendable, Hashable {
             apiKey: value("XLCHAT_API_KEY"),
             model: value("XLCHAT_MODEL") ?? defaultModel,
             embedModel: value("XLCHAT_EMBED_MODEL") ?? "",
-            queryTimeoutMs: value("XLCHAT_QUERY_TIMEOUT_MS").flatMap(Int.init) ?? 3000)
+            queryTimeoutMs: value("XLCHAT_QUERY_TIMEOUT_MS").flatMap(Int.init) ?? 3000,
+            contextTokens: value("XLCHAT_CONTEXT").flatMap { Int($0.replacingOccurrences(of: "_", with: "")) })
         if let max = value("XLCHAT_MAX_QUERY_TIMEOUT_MS").flatMap(Int.init), max > 0 { config.maxQueryTimeoutMs = max }
         return config
     }

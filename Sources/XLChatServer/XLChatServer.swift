@@ -86,7 +86,7 @@ public final class XLChatServer: Sendable {
 
     /// Notifications the server sends.
     public static let serverNotifications: [String] = [
-        ProgressNotification.method, ChatDeltaNotification.method, ChatStepNotification.method,
+        ProgressNotification.method, ChatDeltaNotification.method, ChatStepNotification.method, ChatStatusNotification.method,
     ]
 }
 

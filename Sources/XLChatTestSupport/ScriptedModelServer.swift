@@ -75,6 +75,72 @@ public final class ScriptedModelServer: @unchecked Sendable {
     public let version: String
     public let embeddingDimensions: Int
 
+    /// How a context-length refusal is worded.
+    public enum ContextErrorStyle: Sendable, Hashable {
+        /// OpenAI/vLLM: "This model's maximum context length is N tokens. However, you requested M tokens ..."
+        case openAI
+        /// llama.cpp's server: `exceed_context_size_error` with `n_ctx`, `n_prompt_tokens`.
+        case llamaCpp
+        /// llama-cpp-python: "Requested tokens (M) exceed context window of N".
+        case llamaCppPython
+        /// A refusal that names no size.
+        case noNumber
+    }
+
+    /// The model's context, as the server enforces and reports it. Set before requests arrive.
+    public struct ContextSimulation: Sendable {
+        /// Chat requests whose prompt tokens + reply tokens (`max_tokens` / `num_predict`)
+        /// exceed this are refused (OpenAI API: HTTP 400 in `errorStyle`; Ollama API: served,
+        /// but counted in `truncatedPrompts`, as Ollama silently drops the front). nil: no limit.
+        public var enforcedTokens: Int?
+        /// What `/api/show` (`model_info["scripted.context_length"]`), `/props`
+        /// (`default_generation_settings.n_ctx`) and `/v1/models` (`meta.n_ctx_train`) report;
+        /// nil: they say nothing about it.
+        public var reported: LLMJSON?
+        /// Whether `/api/show` and `/props` exist (an old or other server: 404).
+        public var serveShow = true
+        /// `/tokenize` (llama.cpp's form): nil absent (404); true answers; false fails (500).
+        public var tokenizer: Bool? = nil
+        public var errorStyle: ContextErrorStyle = .openAI
+        /// The server's "tokenizer": UTF-8 bytes per token (4 bytes + 4 tokens a message).
+        public var bytesPerToken = 4.0
+        public init(enforcedTokens: Int? = nil, reported: LLMJSON? = nil, serveShow: Bool = true, tokenizer: Bool? = nil,
+                    errorStyle: ContextErrorStyle = .openAI, bytesPerToken: Double = 4.0) {
+            self.enforcedTokens = enforcedTokens; self.reported = reported; self.serveShow = serveShow
+            self.tokenizer = tokenizer; self.errorStyle = errorStyle; self.bytesPerToken = bytesPerToken
+        }
+    }
+
+    private var contextSim = ContextSimulation()
+    private var promptTokenLog: [Int] = []
+    private var truncated = 0
+    private var refusals = 0
+
+    public var context: ContextSimulation {
+        get { lock.withLock { contextSim } }
+        set { lock.withLock { contextSim = newValue } }
+    }
+    /// The prompt tokens (as this server counts them) of every chat request, in order.
+    public var promptTokens: [Int] { lock.withLock { promptTokenLog } }
+    /// Ollama-API chat requests whose prompt exceeded `num_ctx` or the enforced context.
+    public var truncatedPrompts: Int { lock.withLock { truncated } }
+    /// Chat requests refused for their size.
+    public var contextRefusals: Int { lock.withLock { refusals } }
+
+    /// This server's token count of a chat request body: message contents, tool-call
+    /// arguments and tool definitions, `bytesPerToken` bytes a token, plus 4 a message.
+    public func promptTokens(of json: LLMJSON?) -> Int {
+        let bpt = context.bytesPerToken
+        var bytes = 0, n = 0
+        for m in json?["messages"]?.arrayValue ?? [] {
+            bytes += (m["content"]?.stringValue ?? "").utf8.count
+            for c in m["tool_calls"]?.arrayValue ?? [] { bytes += (c["function"]?.jsonText ?? "").utf8.count }
+            n += 4
+        }
+        for t in json?["tools"]?.arrayValue ?? [] { bytes += t.jsonText.utf8.count }
+        return Int((Double(bytes) / bpt).rounded(.up)) + n
+    }
+
     private let lock = NSLock()
     private var replies: [Reply]
     private var recorded: [RecordedRequest] = []
@@ -226,9 +292,35 @@ public final class ScriptedModelServer: @unchecked Sendable {
                  "details": ["family": "scripted", "parameter_size": "1M", "quantization_level": "Q4_0"]]
             })])
         case (.GET, "/v1/models"):
+            let reported = context.reported
             try await sendJSON(out, 200, ["object": "list", "data": .array(models.map {
-                ["id": .string($0), "object": "model", "owned_by": "scripted"]
+                var m: [String: LLMJSON] = ["id": .string($0), "object": "model", "owned_by": "scripted"]
+                if let reported { m["meta"] = ["n_ctx_train": reported] }
+                return .object(m)
             })])
+        case (.POST, "/api/show"):
+            let sim = context
+            let model = json?["model"]?.stringValue ?? json?["name"]?.stringValue ?? ""
+            guard sim.serveShow else { try await sendJSON(out, 404, ["error": "404 page not found"]); return true }
+            guard hasModel(model) else { return try await sendModelNotFound(out, model, openAI: false) }
+            var info: [String: LLMJSON] = ["general.architecture": "scripted"]
+            if let r = sim.reported { info["scripted.context_length"] = r }
+            try await sendJSON(out, 200, ["modelfile": "", "parameters": "stop \"<|end|>\"", "template": "{{ .Prompt }}",
+                                          "details": ["family": "scripted"], "model_info": .object(info)])
+        case (.GET, "/props"):
+            let sim = context
+            guard sim.serveShow, let r = sim.reported else { try await sendJSON(out, 404, ["error": "not found"]); return true }
+            try await sendJSON(out, 200, ["default_generation_settings": ["n_ctx": r], "total_slots": 1])
+        case (.POST, "/tokenize"):
+            let sim = context
+            switch sim.tokenizer {
+            case nil: try await sendJSON(out, 404, ["error": "not found"])
+            case false?: try await sendJSON(out, 500, ["error": ["message": "tokenizer crashed"]])
+            case true?:
+                let text = json?["content"]?.stringValue ?? ""
+                let n = Int((Double(text.utf8.count) / sim.bytesPerToken).rounded(.up))
+                try await sendJSON(out, 200, ["tokens": .array((0..<n).map { .number(Double($0 % 50_000)) })])
+            }
         case (.POST, "/api/embed"), (.POST, "/v1/embeddings"):
             let openAI = path.hasPrefix("/v1")
             let model = json?["model"]?.stringValue ?? ""
@@ -251,8 +343,37 @@ public final class ScriptedModelServer: @unchecked Sendable {
             let openAI = path.hasPrefix("/v1")
             let model = json?["model"]?.stringValue ?? ""
             guard hasModel(model) else { return try await sendModelNotFound(out, model, openAI: openAI) }
-            let reply: Reply? = lock.withLock { replies.isEmpty ? nil : replies.removeFirst() }
-            guard let reply else {
+            let sim = context
+            let prompt = promptTokens(of: json)
+            lock.withLock { promptTokenLog.append(prompt) }
+            let replyTokens = (json?["max_tokens"] ?? json?["options"]?["num_predict"])?.intValue ?? 0
+            if let limit = sim.enforcedTokens, prompt + replyTokens > limit {
+                if !openAI {
+                    lock.withLock { truncated += 1 }
+                } else {
+                    lock.withLock { refusals += 1 }
+                    let requested = prompt + replyTokens
+                    let body: LLMJSON
+                    switch sim.errorStyle {
+                    case .openAI:
+                        body = ["error": ["message": .string("This model's maximum context length is \(limit) tokens. However, you requested \(requested) tokens (\(prompt) in the messages, \(replyTokens) in the completion). Please reduce the length of the messages or completion."),
+                                          "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"]]
+                    case .llamaCpp:
+                        body = ["error": ["code": 400, "message": "the request exceeds the available context size, try increasing it",
+                                          "type": "exceed_context_size_error", "n_prompt_tokens": .number(Double(prompt)), "n_ctx": .number(Double(limit))]]
+                    case .llamaCppPython:
+                        body = ["error": ["message": .string("Requested tokens (\(requested)) exceed context window of \(limit)"), "type": "invalid_request_error"]]
+                    case .noNumber:
+                        body = ["error": ["message": "prompt is too long for this model", "type": "invalid_request_error"]]
+                    }
+                    try await sendJSON(out, 400, body)
+                    return true
+                }
+            } else if !openAI, let numCtx = json?["options"]?["num_ctx"]?.intValue, prompt > numCtx {
+                lock.withLock { truncated += 1 }
+            }
+            let next: Reply? = lock.withLock { replies.isEmpty ? nil : replies.removeFirst() }
+            guard let reply = next else {
                 try await sendJSON(out, 500, openAI ? ["error": ["message": "scripted server: no reply left in the script"]]
                                                   : ["error": "scripted server: no reply left in the script"])
                 return true

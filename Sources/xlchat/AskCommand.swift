@@ -66,14 +66,18 @@ struct AskCommand: AsyncParsableCommand {
 
         let analyst = Analyst(client: try config.makeModelClient(), index: index, embedder: embedder,
                               sessions: try SessionStore(dataDirectory: URL(fileURLWithPath: config.dataDirectory)),
-                              options: AgentOptions(queryTimeout: Double(config.queryTimeoutMs) / 1000))
+                              options: AgentOptions(queryTimeout: Double(config.queryTimeoutMs) / 1000, contextTokens: config.contextTokens))
         let streaming = !json
+        let status = StatusLine(enabled: !noProgress)
         do {
             let answer = try await analyst.ask(outline: outline, question: question, sessionId: session, model: config.model) { event in
+                if case .status(let s) = event { status.show(s); return }
+                status.clear()
                 guard streaming else { return }
                 switch event {
                 case .delta(let text): Output.out(text)
                 case .step(let step): Output.err("  [\(step.tool)] \(step.summary)\n")
+                case .status: break
                 }
             }
             if json {
@@ -82,6 +86,15 @@ struct AskCommand: AsyncParsableCommand {
                     "citations": answer.citations.map { ["sheet": $0.sheet, "range": $0.range.description, "ref": $0.a1] },
                     "ungrounded": answer.ungrounded, "durationMs": answer.durationMs,
                     "steps": answer.steps.map { ["tool": $0.tool, "arguments": $0.arguments, "summary": $0.summary, "ranges": $0.ranges] as [String: Any] },
+                    "contextWindow": answer.contextWindow.map { ["tokens": $0.tokens, "source": $0.source.rawValue, "detail": $0.detail] as [String: Any] } ?? [:],
+                    "tokenCounting": answer.tokenCounting,
+                    "usage": answer.usage.map { u -> [String: Any] in
+                        var o: [String: Any] = ["promptTokens": u.promptTokens, "serverPromptTokens": u.serverPromptTokens, "replyTokens": u.replyTokens,
+                                                "durationMs": u.durationMs, "outline": "\(u.outline)", "budgetActions": u.budgetActions,
+                                                "outcome": u.outcome, "budgetMs": u.budgetMs]
+                        if let t = u.timeToFirstTokenMs { o["timeToFirstTokenMs"] = t }
+                        return o
+                    },
                 ]) + "\n")
             } else {
                 Output.out("\n")
@@ -120,6 +133,60 @@ struct AskCommand: AsyncParsableCommand {
     static func jsonText(_ value: [String: Any]) -> String {
         guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]) else { return "{}" }
         return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// The model's wait on stderr: "reading the prompt (1,566 tokens)", "waiting for the model,
+/// 12 s". On a terminal one line redrawn in place and erased when the reply starts; elsewhere
+/// one line per phase and one per 5 s of waiting.
+final class StatusLine: @unchecked Sendable {
+    private let enabled: Bool
+    private let tty = isatty(2) != 0
+    private let lock = NSLock()
+    private var drawn = false
+    private var lastWaitSecond = -1
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    static func text(_ s: AgentStatus) -> String {
+        let tokens = s.promptTokens.map { " (\(Self.grouped($0)) tokens\(s.contextTokens.map { " of \(Self.grouped($0))" } ?? ""))" } ?? ""
+        switch s.phase {
+        case .prompt: return "step \(s.step): reading the prompt\(tokens)"
+        case .waiting: return "step \(s.step): waiting for the model\(tokens), \(Int(s.elapsedMs / 1000)) s"
+        case .generating: return "step \(s.step): the model is replying (first token after \(String(format: "%.1f", s.elapsedMs / 1000)) s)"
+        }
+    }
+
+    static func grouped(_ n: Int) -> String {
+        let f = NumberFormatter()
+        f.numberStyle = .decimal
+        f.groupingSeparator = ","
+        return f.string(from: NSNumber(value: n)) ?? String(n)
+    }
+
+    func show(_ s: AgentStatus) {
+        guard enabled else { return }
+        lock.withLock {
+            if tty {
+                Output.err("\r\u{1B}[K" + Self.text(s))
+                drawn = true
+                if s.phase == .generating { Output.err("\r\u{1B}[K"); drawn = false }
+                return
+            }
+            if s.phase == .waiting {
+                let second = Int(s.elapsedMs / 1000)
+                guard second / 5 != lastWaitSecond / 5 || lastWaitSecond < 0, second >= 5 else { return }
+                lastWaitSecond = second
+            } else {
+                lastWaitSecond = -1
+            }
+            Output.err(Self.text(s) + "\n")
+        }
+    }
+
+    /// Erases the redrawn line before other output.
+    func clear() {
+        lock.withLock { if drawn && tty { Output.err("\r\u{1B}[K"); drawn = false } }
     }
 }
 

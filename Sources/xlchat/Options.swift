@@ -26,6 +26,9 @@ struct EngineOptions: ParsableArguments {
     @Option(name: .customLong("embed-model"), help: "Embedding model; empty uses the built-in embedder (XLCHAT_EMBED_MODEL).")
     var embedModel: String?
 
+    @Option(help: "The chat model's context window in tokens, overriding what the server reports (XLCHAT_CONTEXT; default: ask the server, else 4096).")
+    var context: Int?
+
     func validate() throws {
         if let provider, !["ollama", "openai"].contains(provider) {
             throw ValidationError("--provider must be 'ollama' or 'openai', not '\(provider)'")
@@ -43,6 +46,7 @@ struct EngineOptions: ParsableArguments {
         if let baseURL { c.baseURL = baseURL }
         if let model { c.model = model }
         if let embedModel { c.embedModel = embedModel }
+        if let context { c.contextTokens = context }
         return c
     }
 }

@@ -14,7 +14,7 @@ struct XLChatCommand: AsyncParsableCommand {
             """,
         version: XLChatVersion.current,
         subcommands: [
-            ServeCommand.self, OpenCommand.self, ReadCommand.self, QueryCommand.self, IndexCommand.self, AskCommand.self,
+            ServeCommand.self, OpenCommand.self, ReadCommand.self, QueryCommand.self, IndexCommand.self, AskCommand.self, EvalCommand.self,
             MCPCommand.self, DoctorCommand.self, TraceCommand.self,
         ]
     )

@@ -64,4 +64,35 @@ enum RealChatServer {
         #expect(answer.model == RealChatServer.model && !answer.cached)
         #expect(try f.sessions().history("real-1").count == 2)
     }
+
+    /// The README's example against the real small model behind llama-cpp-python's
+    /// OpenAI-compatible server (context 4,096): it finishes with an answer or the tools'
+    /// summary, never an HTTP error. Prints the time, the first prompt's tokens by the
+    /// server's tokenizer, and each step.
+    @Test(.enabled(if: RealChatServer.problem == nil, "no real model server (see the printed reason)"))
+    func readmeExampleOnAFourKContext() async throws {
+        var root = URL(fileURLWithPath: #filePath)
+        while !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path) { root.deleteLastPathComponent() }
+        let f = try await Fixture(existing: root.appendingPathComponent("examples/sales.xlsx").path)
+        for (name, client) in [("openai :8094", OpenAIClient(baseURL: URL(string: "http://127.0.0.1:8094/v1")!) as any ModelClient),
+                               ("ollama shim", OllamaClient(baseURL: RealChatServer.url))] {
+            let analyst = Analyst(client: client, index: f.index, embedder: HashingEmbedder(), sessions: nil,
+                                  options: AgentOptions(maxSteps: 4, chat: ChatOptionsValue(temperature: 0, maxTokens: 256)))
+            let started = Date()
+            let answer = try await analyst.ask(outline: f.outline, question: "Which region had the highest revenue, and how much?",
+                                               model: RealChatServer.model)
+            let seconds = Date().timeIntervalSince(started)
+            print("real model (\(name)): \(String(format: "%.1f", seconds)) s, window \(answer.contextWindow?.description ?? "?"), counting: \(answer.tokenCounting)")
+            for u in answer.usage {
+                print("  call: prompt \(u.promptTokens) tokens (server \(u.serverPromptTokens)), reply \(u.replyTokens), \(u.outcome), first token \(u.timeToFirstTokenMs.map { String(format: "%.1f s", $0 / 1000) } ?? "-"), \(String(format: "%.1f s", u.durationMs / 1000)), budget \(u.budgetActions)")
+            }
+            for s in answer.steps { print("  step \(s.tool) ok=\(s.ok) \(s.arguments.prefix(100)) -> \(s.summary.prefix(100))") }
+            print("  answer: \(answer.answer.prefix(300).replacingOccurrences(of: "\n", with: " "))")
+            #expect(!answer.answer.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+            #expect(!answer.answer.contains("HTTP 4") && !answer.answer.contains("{\"error\""))
+            #expect(answer.usage.allSatisfy { $0.promptTokens + 256 <= 4096 })
+            #expect(answer.usage.first.map { $0.serverPromptTokens == 0 || $0.serverPromptTokens <= $0.promptTokens + 64 } ?? false,
+                    "the budget under-counted the prompt: \(answer.usage.first.map { "\($0.promptTokens) vs server \($0.serverPromptTokens)" } ?? "")")
+        }
+    }
 }

@@ -70,6 +70,44 @@ import XLChatTestSupport
         #expect(r.stderr.contains("Indexing") && r.stderr.contains("session: "))
         let missing = try await run(["ask", "/nonexistent/x.xlsx", "q"], env: env, dir: dir)
         #expect(missing.status == 1 && missing.stderr.contains("xlchat:"))
+        // The wait is shown on stderr (not a terminal: one line per phase).
+        #expect(r.stderr.contains("step 1: reading the prompt (") && r.stderr.contains(" tokens of 4,096)"), "\(r.stderr)")
+    }
+
+    /// `xlchat eval` from the binary: two models of the scripted server, one answering right,
+    /// one wrong; per-question lines, totals, exit status 2 when some are wrong; --json.
+    @Test func evalScoresModelsAndReportsTotals() async throws {
+        let (dir, path) = try workbook()
+        let questions = dir.appendingPathComponent("q.jsonl")
+        try Data("""
+            {"q": "How much did Globex order?", "answer": 75.5, "tol": 0.01}
+            {"q": "Who ordered the most?", "answer": ["Initech", 300]}
+            """.utf8).write(to: questions)
+        let model = ScriptedModelServer(replies: [
+            .stream([.toolCalls([ScriptedToolCall(name: "sql", argumentsText: #"{"query": "SELECT Amount FROM orders WHERE Customer = 'Globex'"}"#)])]),
+            .text(["Globex ordered ", "75.5."]),
+            .text(["Initech, with 300."]),
+            .text(["Globex ordered 80."]),
+            .text(["Acme Corp, with 120."]),
+        ], models: ["good:latest", "bad:latest"])
+        try await model.start()
+        defer { Task { await model.shutdown() } }
+        var env = ProcessInfo.processInfo.environment
+        env["XLCHAT_DATA_DIR"] = dir.appendingPathComponent("data").path
+        env["OLLAMA_HOST"] = model.hostAndPort
+        let r = try await run(["eval", path, questions.path, "--models", "good,bad"], env: env, dir: dir)
+        #expect(r.status == 2, "stderr: \(r.stderr)\nstdout: \(r.stdout)")
+        #expect(r.stdout.contains("== model good") && r.stdout.contains("== model bad"))
+        #expect(r.stdout.contains("RIGHT line 1: How much did Globex order?") && r.stdout.contains("WRONG line 2: Who ordered the most?"))
+        #expect(r.stdout.contains("sql: SELECT Amount FROM orders WHERE Customer = 'Globex'"))
+        #expect(r.stdout.contains("prompt tokens per step: "))
+        #expect(r.stdout.contains("good: 2/2 right (100%)") && r.stdout.contains("bad: 0/2 right (0%)"), "\(r.stdout)")
+
+        let bad = try await run(["eval", path, "/nonexistent.jsonl"], env: env, dir: dir)
+        #expect(bad.status == 1 && bad.stderr.contains("nonexistent.jsonl"))
+        try Data("{\"q\": 1}\n".utf8).write(to: questions)
+        let malformed = try await run(["eval", path, questions.path], env: env, dir: dir)
+        #expect(malformed.status == 1 && malformed.stderr.contains("line 1"), "\(malformed.stderr)")
     }
 }
 

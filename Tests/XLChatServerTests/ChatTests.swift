@@ -210,6 +210,50 @@ import XLChatTestSupport
         print("chat/ask overhead to first delta (ms, runs 2-8): median \(String(format: "%.1f", median)), all \(overheads.map { String(format: "%.1f", $0) })")
         #expect(median < 250, "overhead far above target: \(overheads)")
     }
+
+    /// XLCHAT_CONTEXT reaches the analyst: the prompt is fitted to it (chat/status says so).
+    @Test func contextSettingFromTheEnvironment() async throws {
+        #expect(ServerConfiguration.fromEnvironment(["XLCHAT_CONTEXT": "8_192"]).contextTokens == 8192)
+        #expect(ServerConfiguration.fromEnvironment(["XLCHAT_CONTEXT": "lots"]).contextTokens == nil)
+        #expect(ServerConfiguration.fromEnvironment([:]).contextTokens == nil)
+        let model = ScriptedModelServer(models: ["test-chat:latest"])
+        try await model.start()
+        defer { Task { await model.shutdown() } }
+        var config = TestClient.temporaryConfiguration()
+        config.ollamaHost = model.hostAndPort
+        config.model = "test-chat"
+        config.contextTokens = ServerConfiguration.fromEnvironment(["XLCHAT_CONTEXT": "3000"]).contextTokens
+        let c = TestClient.inProcess(configuration: config)
+        try await c.initialize()
+        let wb = try await self.open(c)
+        model.enqueue(.text(["Three rows."]))
+        _ = try await c.send(ChatAskRequest(workbookId: wb.workbookId, question: "How many rows?"))
+        let status = c.notifications(method: ChatStatusNotification.method).first?["params"]
+        #expect(status?["contextTokens"]?.doubleValue == 3000)
+        #expect(model.requests(path: "/api/chat").first?.json?["options"]?["num_ctx"]?.intValue ?? 0 <= 3000)
+    }
+
+    /// chat/status over the wire: prompt (with its size), waiting about every second while the
+    /// model holds back its reply, then generating; all before the deltas, all for this request.
+    @Test func statusNotificationsShowTheWait() async throws {
+        let model = ScriptedModelServer(models: ["test-chat:latest"])
+        try await model.start()
+        defer { Task { await model.shutdown() } }
+        let c = self.client(model)
+        try await c.initialize()
+        let wb = try await self.open(c)
+        model.enqueue(.stream([.text("Three rows.")], headerDelay: 2.3))
+        let result = try await c.send(ChatAskRequest(workbookId: wb.workbookId, question: "How many rows?"))
+        #expect(result.answer == "Three rows.")
+        let statuses = c.notifications(method: ChatStatusNotification.method).compactMap { $0["params"] }
+        let phases = statuses.compactMap { $0["phase"]?.stringValue }
+        #expect(phases.first == "prompt" && phases.last == "generating" && phases.filter { $0 == "waiting" }.count >= 2, "\(phases)")
+        #expect((statuses.first?["promptTokens"]?.doubleValue ?? 0) > 100)
+        #expect(statuses.first?["contextTokens"]?.doubleValue == 4096)
+        #expect(statuses.allSatisfy { $0["step"]?.doubleValue == 1 && $0["requestId"] != nil })
+        let waited = statuses.filter { $0["phase"]?.stringValue == "waiting" }.compactMap { $0["elapsedMs"]?.doubleValue }
+        #expect(waited == waited.sorted() && (waited.last ?? 0) >= 1900, "\(waited)")
+    }
 }
 
 @Suite(.timeLimit(.minutes(1))) struct ModelEmbedderTests {
@@ -232,4 +276,5 @@ import XLChatTestSupport
         #expect(health.llm?.embedModelPulled == true)
         await client.close()
     }
+
 }

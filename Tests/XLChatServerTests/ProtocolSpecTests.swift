@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import XLChatLLM
 import XLChatProtocol
 import XLChatServer
 import XLChatTestSupport
@@ -58,12 +59,33 @@ import XLChatTestSupport
     func transcriptReplays(name: String) async throws {
         let url = Self.protocolDir.appendingPathComponent("transcripts").appendingPathComponent(name)
         let text = try String(contentsOf: url, encoding: .utf8)
-        let client = TestClient.inProcess()
+        // A transcript may start with {"model": [reply, ...]}: a scripted model server (Ollama
+        // API, model "test-chat") plays them, each {"text": [chunks]} or {"sql": "SELECT ..."}.
+        var configuration = TestClient.temporaryConfiguration()
+        var modelServer: ScriptedModelServer? = nil
+        if let firstLine = text.split(separator: "\n").first,
+           case let .array(replies)? = try JSONDecoder().decode(JSONValue.self, from: Data(firstLine.utf8))["model"] {
+            let server = ScriptedModelServer(models: ["test-chat:latest"])
+            for r in replies {
+                if case let .array(chunks)? = r["text"] {
+                    server.enqueue(.text(chunks.compactMap(\.stringValue)))
+                } else if let sql = r["sql"]?.stringValue {
+                    server.enqueue(.stream([.toolCalls([ScriptedToolCall(name: "sql", argumentsText: LLMJSON.object(["query": .string(sql)]).jsonText)])]))
+                }
+            }
+            try await server.start()
+            configuration.ollamaHost = server.hostAndPort
+            configuration.model = "test-chat"
+            modelServer = server
+        }
+        defer { if let modelServer { Task { await modelServer.shutdown() } } }
+        let client = TestClient.inProcess(configuration: configuration)
         // `"$set:NAME"` in a reply pattern matches anything and remembers it; `"$get:NAME"` in a
         // later request stands for it (ids derived from a file's absolute path, for example).
         var captured: [String: JSONValue] = [:]
         for (n, line) in text.split(separator: "\n").enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
             let step = try JSONDecoder().decode(JSONValue.self, from: Data(line.utf8))
+            if step["model"] != nil { continue }
             if let message = step["->"] {
                 let resolved = Self.substitute(message, captured)
                 try await client.sendRaw(client.framing.frame(Array(try JSONEncoder().encode(resolved))))

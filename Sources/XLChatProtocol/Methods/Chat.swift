@@ -1,5 +1,6 @@
 /// `chat/ask`: ask a question about an open workbook. The answer streams as `chat/delta`
-/// notifications (joined, they are `answer`) and each tool call is reported as `chat/step`.
+/// notifications (joined, they are `answer`), each tool call is reported as `chat/step`, and
+/// each model call's wait as `chat/status`.
 /// Indexes the workbook first when it has no index (with `$/progress` on `workDoneToken`).
 public struct ChatAskRequest: RequestType, Hashable {
     public static let method = "chat/ask"
@@ -27,7 +28,7 @@ public struct Citation: Codable, Sendable, Hashable {
 
 /// One tool call of the agent (in `chat/step` and in the result's `steps`).
 public struct ChatStepInfo: Codable, Sendable, Hashable {
-    /// `sql`, `read_range` or `search`.
+    /// `sql`, `describe_table`, `read_range` or `search`.
     public var tool: String
     /// The arguments as the model wrote them (JSON text).
     public var arguments: String
@@ -75,6 +76,25 @@ public struct ChatStepNotification: NotificationType, Hashable {
     public var ranges: [String]
     public init(requestId: RequestID, tool: String, arguments: String, summary: String, ranges: [String]) {
         self.requestId = requestId; self.tool = tool; self.arguments = arguments; self.summary = summary; self.ranges = ranges
+    }
+}
+
+/// `chat/status` (server → client): where the model call of request `requestId` is, so a
+/// client can show the wait. `phase`: `prompt` (the prompt was sent; `promptTokens` says its
+/// size), `waiting` (nothing back yet: the model is reading the prompt; repeated about every
+/// second with the time so far), `generating` (the reply started). `step` counts the model
+/// calls of the request from 1; `elapsedMs` is since this call was sent.
+public struct ChatStatusNotification: NotificationType, Hashable {
+    public static let method = "chat/status"
+    public var requestId: RequestID
+    public var phase: String
+    public var step: Int
+    public var promptTokens: Int?
+    public var contextTokens: Int?
+    public var elapsedMs: Double
+    public init(requestId: RequestID, phase: String, step: Int, promptTokens: Int? = nil, contextTokens: Int? = nil, elapsedMs: Double) {
+        self.requestId = requestId; self.phase = phase; self.step = step; self.promptTokens = promptTokens
+        self.contextTokens = contextTokens; self.elapsedMs = elapsedMs
     }
 }
 

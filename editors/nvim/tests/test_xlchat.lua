@@ -151,6 +151,17 @@ run(':XlchatAsk streams into the answer buffer, citations to quickfix', function
   local text = table.concat(buf_lines('xlchat://answer'), '\n')
   truthy(text:find('## Which region sold most?', 1, true), text)
   truthy(text:find(res.answer, 1, true), text)
+  -- The wait was shown (chat/status), and the status text is gone once answered.
+  local phases = {}
+  for _, s in ipairs(x._state.statuses) do phases[#phases + 1] = s.step .. ':' .. s.phase end
+  truthy(vim.tbl_contains(phases, '1:prompt') and vim.tbl_contains(phases, '1:generating'), vim.inspect(phases))
+  truthy((x._state.statuses[1].promptTokens or 0) > 100, vim.inspect(x._state.statuses[1]))
+  eq(#vim.api.nvim_buf_get_extmarks(vim.fn.bufnr('xlchat://answer'), x.status_ns, 0, -1, {}), 0)
+  eq(x.status_text({ phase = 'prompt', step = 1, promptTokens = 1566, contextTokens = 4096, elapsedMs = 0 }),
+     'reading the prompt (1,566 tokens of 4,096)…')
+  eq(x.status_text({ phase = 'waiting', step = 2, promptTokens = 900, elapsedMs = 12400 }),
+     'step 2: waiting for the model (900 tokens)… 12 s')
+  eq(x.status_text({ phase = 'generating', step = 1, elapsedMs = 3 }), '')
   local qf = vim.fn.getqflist()
   truthy(#qf >= 1, 'citations in quickfix')
   eq(#qf, #res.citations)

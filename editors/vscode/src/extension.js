@@ -108,6 +108,7 @@ class ChatPanel {
       model: config().get('model') || undefined,
       onDelta: (text) => this.post({ type: 'delta', text }),
       onStep: (step) => this.post({ type: 'step', step }),
+      onStatus: (status) => this.post({ type: 'status', status }),
       onProgress: (v) => this.post({ type: 'progress', value: v }),
     });
     this.current = h;

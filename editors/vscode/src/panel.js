@@ -6,6 +6,17 @@ function esc(s) {
   return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
 }
 
+// One line for a chat/status notification: "Reading the prompt (1,566 tokens)…",
+// "Waiting for the model… 12 s", "" once the reply streams. Also inlined in the webview.
+function statusText(s) {
+  const n = (x) => String(x).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  const tokens = s.promptTokens != null ? ' (' + n(s.promptTokens) + ' tokens' + (s.contextTokens ? ' of ' + n(s.contextTokens) : '') + ')' : '';
+  const step = s.step > 1 ? 'Step ' + s.step + ': ' : '';
+  if (s.phase === 'prompt') return step + 'Reading the prompt' + tokens + '…';
+  if (s.phase === 'waiting') return step + 'Waiting for the model' + tokens + '… ' + Math.floor((s.elapsedMs || 0) / 1000) + ' s';
+  return '';
+}
+
 function panelHtml(webview, workbook) {
   const nonce = crypto.randomBytes(16).toString('base64');
   const csp = `default-src 'none'; style-src ${webview.cspSource} 'unsafe-inline'; script-src 'nonce-${nonce}';`;
@@ -39,14 +50,17 @@ $('ask').onclick = ask;
 $('q').onkeydown = (e) => { if (e.key === 'Enter') ask(); };
 $('cancel').onclick = () => vscode.postMessage({ type: 'cancel' });
 $('index').onclick = () => vscode.postMessage({ type: 'index' });
+const statusText = ${statusText.toString()};
 function cell(v) { if (v === null || v === undefined) return ''; if (typeof v === 'object') return v.error || JSON.stringify(v); return String(v); }
 window.addEventListener('message', (ev) => {
   const m = ev.data;
   if (m.type === 'question') { add('q', m.text); answerEl = add('a', ''); }
   else if (m.type === 'delta') { if (!answerEl) answerEl = add('a', ''); answerEl.textContent += m.text; }
   else if (m.type === 'step') add('step', m.step.tool + ': ' + (m.step.summary || ''));
+  else if (m.type === 'status') $('progress').textContent = statusText(m.status);
   else if (m.type === 'answer') {
     if (answerEl) answerEl.textContent = m.result.answer;
+    $('progress').textContent = '';
     const c = document.createElement('div'); c.className = 'cite';
     for (const cit of m.result.citations || []) {
       const a = document.createElement('a'); a.textContent = cit.sheet + '!' + cit.range;
@@ -72,4 +86,4 @@ window.addEventListener('message', (ev) => {
 </script></body></html>`;
 }
 
-module.exports = { panelHtml, esc };
+module.exports = { panelHtml, esc, statusText };

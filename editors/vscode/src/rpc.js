@@ -259,20 +259,22 @@ class XLChatClient extends EventEmitter {
 
   /**
    * chat/ask, streaming: onDelta(text) for each chat/delta, onStep(step) for each chat/step,
+   * onStatus(status) for each chat/status ({phase, step, promptTokens?, contextTokens?, elapsedMs}),
    * onProgress(value) for $/progress. Returns {id, promise, cancel}; the promise resolves with
    * {answer, citations, sessionId, model, cached, durationMs, ungrounded}.
    */
-  async ask(workbookId, question, { sessionId, model, onDelta, onStep, onProgress } = {}) {
+  async ask(workbookId, question, { sessionId, model, onDelta, onStep, onStatus, onProgress } = {}) {
     await this.ready();
     const token = `xlchat-ask-${process.pid}-${++tokenCounter}`;
     let myId = null;
     const early = [];
     const onNote = (method, params) => {
-      if (!params || (method !== 'chat/delta' && method !== 'chat/step')) return;
+      if (!params || (method !== 'chat/delta' && method !== 'chat/step' && method !== 'chat/status')) return;
       if (myId === null) { early.push([method, params]); return; }
       if (params.requestId !== myId && String(params.requestId) !== String(myId)) return;
       if (method === 'chat/delta' && onDelta) onDelta(params.text);
       if (method === 'chat/step' && onStep) onStep(params);
+      if (method === 'chat/status' && onStatus) onStatus(params);
     };
     const onProg = (t, v) => { if (t === token && onProgress) onProgress(v); };
     this.on('notification', onNote);

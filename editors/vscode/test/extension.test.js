@@ -149,6 +149,17 @@ test('the chat panel streams, links citations to cells, and cancels', async (t) 
     assert.ok(deltas.length > 1);
     assert.equal(deltas.join(''), answer.answer);
     assert.ok(panel.messages.some((m) => m.type === 'step' && m.step.tool === 'read_range'));
+    // The wait is shown: chat/status for each model call, before its deltas; the panel's line.
+    const statuses = panel.messages.filter((m) => m.type === 'status').map((m) => m.status);
+    assert.ok(statuses.some((s) => s.phase === 'prompt' && s.promptTokens > 100 && s.step === 1), JSON.stringify(statuses));
+    assert.ok(statuses.some((s) => s.phase === 'generating' && s.step === 2), JSON.stringify(statuses));
+    const firstStatus = panel.messages.findIndex((m) => m.type === 'status');
+    assert.ok(firstStatus < panel.messages.findIndex((m) => m.type === 'delta'));
+    const { statusText } = require('../src/panel.js');
+    assert.equal(statusText({ phase: 'prompt', step: 1, promptTokens: 1566, contextTokens: 4096, elapsedMs: 0 }), 'Reading the prompt (1,566 tokens of 4,096)…');
+    assert.equal(statusText({ phase: 'waiting', step: 2, promptTokens: 900, elapsedMs: 12400 }), 'Step 2: Waiting for the model (900 tokens)… 12 s');
+    assert.equal(statusText({ phase: 'generating', step: 1, elapsedMs: 5 }), '');
+    assert.match(panel.webview.html, /const statusText = function statusText/);
     // A click on the citation link asks for its cells.
     const cit = answer.citations[0];
     await panel.handler({ type: 'openRange', workbookId: cit.workbookId, sheet: cit.sheet, range: cit.range });

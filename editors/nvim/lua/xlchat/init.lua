@@ -16,6 +16,7 @@ local state = {
   waiters = {},       -- callbacks waiting for initialize
   workbook = nil,     -- the last workbook/open result
   workbooks = {},     -- workbookId -> outline
+  statuses = {},      -- chat/status notifications of the running (or last) question
   session = nil,      -- chat session id
   ask = nil,          -- { id, buf, ... } the running chat/ask
   progress = {},      -- token -> callback
@@ -52,9 +53,10 @@ local function on_notification(method, params)
         vim.api.nvim_echo({ { 'xlchat: ' .. (v.title or v.message or 'working')
           .. (v.percentage and (' ' .. v.percentage .. '%') or '') } }, false, {})
       end
-    elseif (method == 'chat/delta' or method == 'chat/step') and state.ask and params
+    elseif (method == 'chat/delta' or method == 'chat/step' or method == 'chat/status') and state.ask and params
         and tostring(params.requestId) == tostring(state.ask.id) then
       if method == 'chat/delta' then M._append(state.ask.buf, params.text or '')
+      elseif method == 'chat/status' then M._status(state.ask.buf, params)
       else M._step(state.ask.buf, params) end
     end
   end)
@@ -265,6 +267,37 @@ function M._step(buf, step)
   vim.api.nvim_buf_set_lines(buf, last - 1, last - 1, false, { line })
 end
 
+M.status_ns = vim.api.nvim_create_namespace('xlchat_status')
+
+--- One line for a chat/status notification: "reading the prompt (1,566 tokens)…",
+--- "waiting for the model… 12 s"; '' once the reply streams.
+function M.status_text(s)
+  local function n(x) local t = tostring(x):reverse():gsub('(%d%d%d)', '%1,'):reverse(); return (t:gsub('^,', '')) end
+  local tokens = ''
+  if s.promptTokens then
+    tokens = ' (' .. n(s.promptTokens) .. ' tokens' .. (s.contextTokens and (' of ' .. n(s.contextTokens)) or '') .. ')'
+  end
+  local step = (s.step or 1) > 1 and ('step ' .. s.step .. ': ') or ''
+  if s.phase == 'prompt' then return step .. 'reading the prompt' .. tokens .. '…' end
+  if s.phase == 'waiting' then
+    return step .. 'waiting for the model' .. tokens .. '… ' .. math.floor((s.elapsedMs or 0) / 1000) .. ' s'
+  end
+  return ''
+end
+
+--- Shows the wait as virtual text at the end of the answer buffer (cleared when the reply
+--- streams); every status is kept in state.statuses for :XlchatAsk's caller and the tests.
+function M._status(buf, s)
+  table.insert(state.statuses, s)
+  if not vim.api.nvim_buf_is_valid(buf) then return end
+  vim.api.nvim_buf_clear_namespace(buf, M.status_ns, 0, -1)
+  local text = M.status_text(s)
+  if text ~= '' then
+    local last = vim.api.nvim_buf_line_count(buf) - 1
+    vim.api.nvim_buf_set_extmark(buf, M.status_ns, last, 0, { virt_text = { { text, 'Comment' } }, virt_text_pos = 'eol' })
+  end
+end
+
 --- The quickfix items for citations: each opens an xlchat://range buffer showing the cells.
 function M.citation_items(citations)
   local items = {}
@@ -294,11 +327,13 @@ function M.ask(question, cb)
                      sessionId = state.session, model = M.config.model }
     local ask = { buf = buf }
     state.ask = ask
+    state.statuses = {}
     local finished = false
     ask.finish = function(err, res)
       if finished then return end
       finished = true
       if state.ask == ask then state.ask = nil end
+      if vim.api.nvim_buf_is_valid(buf) then vim.api.nvim_buf_clear_namespace(buf, M.status_ns, 0, -1) end
       if err then
         M._append(buf, (err.code == -32800 and '\n[cancelled]' or ('\n[error] ' .. (err.message or ''))) .. '\n')
         if err.code ~= -32800 then fail(err) end

@@ -17,7 +17,7 @@ import XLChatWorkbook
         _ = try await index.build(outline: outline, reader: reader, embedder: HashingEmbedder())
         let status = try index.status(hash: "abcdef01")
         #expect(status.tables.map(\.name) == ["Wide", "Wide_part2"])
-        #expect(status.tables.map(\.columns.count) == [2000, 102])  // each with _row
+        #expect(status.tables.map(\.columns.count) == [1999, 101])
         #expect(status.tables.allSatisfy { $0.omittedColumns == 0 })
         let q = try index.query(hash: "abcdef01", sql: "SELECT c1998, _row FROM Wide")
         #expect(q.rows == [[.integer(1998), .integer(2)], [.integer(1998), .integer(3)]])

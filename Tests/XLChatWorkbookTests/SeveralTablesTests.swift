@@ -278,6 +278,40 @@ import Testing
         #expect(o.sheets[0].warnings.contains { $0.contains("table4.xml") })
     }
 
+    @Test func xlsbListObjectWithTotalsRowAndABrokenTablePart() throws {
+        // Item | Amount over three rows and a totals row (A1:B5); a second part with no BrtBeginList.
+        var r = XLSBRecords()
+        let rows: [(String, Double?)] = [("Item", nil), ("Rent", 1500), ("Food", 120.5), ("Fuel", 60), ("Total", 1680.5)]
+        for (i, row) in rows.enumerated() {
+            r.row(i)
+            r.add(0x06, XLSBRecords.cell(0) + XLSBRecords.wide(row.0))
+            if let v = row.1 { r.add(0x05, XLSBRecords.cell(1) + XLSBRecords.f64(v)) } else { r.add(0x06, XLSBRecords.cell(1) + XLSBRecords.wide("Amount")) }
+        }
+        var z = XLSBTestFile.package(sheets: [.init(name: "Costs", records: r)])
+        var part = XLSBRecords()
+        // BrtBeginList: rfxList (rows 0-4, columns 0-1), lt, idList, crwHeader 1, crwTotals 1, flags, 7 ids, names.
+        part.add(0x157, [0, 4, 0, 1].flatMap { XLSBRecords.u32($0) } + XLSBRecords.u32(0) + XLSBRecords.u32(1)
+                 + XLSBRecords.u32(1) + XLSBRecords.u32(1) + XLSBRecords.u32(0) + (0..<7).flatMap { _ in XLSBRecords.u32(0xFFFF_FFFF) }
+                 + XLSBRecords.wide("Spend") + XLSBRecords.wide("Spend") + XLSBRecords.u32(0xFFFF_FFFF))
+        for name in ["Item", "Amount"] {
+            part.add(0x15B, (0..<6).flatMap { _ in XLSBRecords.u32(0) } + XLSBRecords.wide(name) + XLSBRecords.u32(0xFFFF_FFFF))
+        }
+        z.members.append(.init(name: "xl/tables/table1.bin", data: part.bytes))
+        z.members.append(.init(name: "xl/tables/table2.bin", data: XLSBRecords().bytes))
+        let rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/table"
+        z.add("xl/worksheets/_rels/sheet1.bin.rels", #"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rT1" Type="\#(rel)" Target="../tables/table1.bin"/><Relationship Id="rT2" Type="\#(rel)" Target="../tables/table2.bin"/></Relationships>"#)
+        let path = try z.write(ext: "xlsb")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let o = try outline(try XLSBReader(path: path))
+        let t = try #require(o.sheets[0].tables.first)
+        #expect(o.sheets[0].tables.count == 1)
+        #expect(t.name == "Spend" && t.source == .listObject)
+        #expect(t.columns.map(\.name) == ["Item", "Amount"])
+        #expect(t.dataRange?.description == "A2:B4")
+        #expect(t.excludedRows.map(\.kind) == [.totalsRow])
+        #expect(o.sheets[0].warnings.count == 1 && o.sheets[0].warnings[0].contains("table2.bin"))
+    }
+
     // MARK: Wide sheets
 
     @Test func wideSheetsAreSplitIntoPartsThatShareRow() throws {

@@ -15,6 +15,7 @@ struct Bench: AsyncParsableCommand {
             ReadBenchmark.self,
             CorpusBenchmark.self,
             LoadBenchmark.self,
+            FormulaBenchmark.self,
         ]
     )
 }

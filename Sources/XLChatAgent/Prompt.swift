@@ -19,7 +19,8 @@ struct PromptBuilder: Sendable {
     static let rules = """
         You are xlchat, an analyst who answers questions about one spreadsheet workbook.
         Look at the data with the tools before answering: `sql` runs one read-only SQLite SELECT over the \
-        tables listed below, `read_range` reads cells by sheet and A1 range, `search` finds rows by words. \
+        tables listed below, `read_range` reads cells by sheet and A1 range, `search` finds rows by words, \
+        `trace` shows how a cell is computed (its formula chain). \
         In SQL, quote names with double quotes ("Units sold") and text values with single quotes ('West').
         Answer briefly. Use only numbers that appear in tool results or in the data below; say which sheet \
         they come from. If the data does not answer the question, say so.
@@ -85,6 +86,13 @@ struct PromptBuilder: Sendable {
             if sheet.tables.count > 10 { lines.append("  ... \(sheet.tables.count - 10) more tables") }
         }
         if outline.sheets.count > 30 { lines.append("... \(outline.sheets.count - 30) more sheets") }
+        if let f = outline.formulas, f.computed + f.notComputed > 0 {
+            // The file saved these formulas without values: say what xlchat computed.
+            var line = "Formulas saved without a value: \(f.computed) computed by xlchat"
+            if f.notComputed > 0 { line += ", \(f.notComputed) could not be computed (their cells hold an error such as #NAME?)" }
+            if f.volatile > 0 { line += "; \(f.volatile) use TODAY/NOW, so their value is today's, as of opening" }
+            lines.append(line)
+        }
         if !outline.definedNames.isEmpty {
             lines.append("Defined names: " + outline.definedNames.prefix(20).map { "\(DataBlock.escape($0.name)) = \(DataBlock.escape($0.refersTo))" }.joined(separator: "; "))
         }

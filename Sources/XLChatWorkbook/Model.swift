@@ -395,8 +395,12 @@ public struct WorkbookOutline: Sendable, Hashable {
     public var contentHash: String
     public var sheets: [SheetOutline]
     public var definedNames: [DefinedName]
-    public init(path: String, format: WorkbookFormat, contentHash: String, sheets: [SheetOutline], definedNames: [DefinedName]) {
+    /// Formula cells saved without a cached value: how many xlchat computed, how many it could
+    /// not (and why), how many are volatile (TODAY/NOW). nil when the reader does not evaluate.
+    public var formulas: FormulaEvaluationStats?
+    public init(path: String, format: WorkbookFormat, contentHash: String, sheets: [SheetOutline], definedNames: [DefinedName],
+                formulas: FormulaEvaluationStats? = nil) {
         self.path = path; self.format = format; self.contentHash = contentHash
-        self.sheets = sheets; self.definedNames = definedNames
+        self.sheets = sheets; self.definedNames = definedNames; self.formulas = formulas
     }
 }

@@ -29,6 +29,6 @@ extension WorkbookOutline {
             sheets.append(SheetOutline(info: info, summary: summary, tables: found.tables, warnings: readerWarnings + found.warnings))
         }
         return WorkbookOutline(path: path, format: reader.format, contentHash: contentHash,
-                               sheets: sheets, definedNames: reader.definedNames)
+                               sheets: sheets, definedNames: reader.definedNames, formulas: reader.formulaStats)
     }
 }

@@ -54,6 +54,11 @@ struct OpenCommand: AsyncParsableCommand {
                 print("\nDefined names:")
                 for n in wb.definedNames { print("  \(n.name) = \(n.refersTo)\(n.sheet.map { " (local to \($0))" } ?? "")") }
             }
+            if let f = wb.formulas {
+                print("\nFormulas saved without a value: \(f.computed) computed by xlchat, \(f.notComputed) could not be"
+                      + (f.volatile > 0 ? "; \(f.volatile) use TODAY/NOW (value as of now)" : ""))
+                for p in f.problems.prefix(10) { print("  \(p.cell)  =\(p.formula)  (\(p.reason))") }
+            }
         } catch { throw Output.fail(error) }
     }
 }

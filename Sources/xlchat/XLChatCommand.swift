@@ -15,7 +15,7 @@ struct XLChatCommand: AsyncParsableCommand {
         version: XLChatVersion.current,
         subcommands: [
             ServeCommand.self, OpenCommand.self, ReadCommand.self, QueryCommand.self, IndexCommand.self, AskCommand.self,
-            MCPCommand.self, DoctorCommand.self,
+            MCPCommand.self, DoctorCommand.self, TraceCommand.self,
         ]
     )
 }

@@ -117,10 +117,89 @@ public struct WorkbookOpenResult: Codable, Sendable, Hashable {
     public var contentHash: String
     public var sheets: [SheetDescription]
     public var definedNames: [DefinedNameDescription]
+    /// Formula cells the file saved without a cached value; absent when there are none.
+    public var formulas: FormulaSummary?
     public init(workbookId: String, path: String, format: String, contentHash: String, sheets: [SheetDescription],
-                definedNames: [DefinedNameDescription]) {
+                definedNames: [DefinedNameDescription], formulas: FormulaSummary? = nil) {
         self.workbookId = workbookId; self.path = path; self.format = format; self.contentHash = contentHash
-        self.sheets = sheets; self.definedNames = definedNames
+        self.sheets = sheets; self.definedNames = definedNames; self.formulas = formulas
+    }
+}
+
+/// What xlchat did with formula cells saved without a cached value (a cached value, what Excel
+/// saved, is always used as is).
+public struct FormulaSummary: Codable, Sendable, Hashable {
+    /// Cells whose value xlchat computed.
+    public var computed: Int
+    /// Cells it could not compute (unknown function, circular or external reference, text that
+    /// does not parse, budget); their value is an error such as `#NAME?` or `#CIRCULAR!`.
+    public var notComputed: Int
+    /// Computed cells using TODAY/NOW: their value is the time of opening.
+    public var volatile: Int
+    /// The first cells not computed, with the reason.
+    public var problems: [FormulaProblemDescription]
+    public init(computed: Int, notComputed: Int, volatile: Int, problems: [FormulaProblemDescription]) {
+        self.computed = computed; self.notComputed = notComputed; self.volatile = volatile; self.problems = problems
+    }
+}
+
+public struct FormulaProblemDescription: Codable, Sendable, Hashable {
+    /// `Sheet1!D7`.
+    public var cell: String
+    public var formula: String
+    public var reason: String
+    public init(cell: String, formula: String, reason: String) { self.cell = cell; self.formula = formula; self.reason = reason }
+}
+
+/// `workbook/trace`: how a cell is computed — its formula and value, its precedents (cells,
+/// ranges, names; across sheets) to `depth` levels, and the cells that use it.
+public struct WorkbookTraceRequest: RequestType, Hashable {
+    public static let method = "workbook/trace"
+    public typealias Response = WorkbookTraceResult
+    public var workbookId: String
+    public var sheet: String
+    /// The cell, `F20` (a `Sheet!` prefix naming the same sheet is allowed).
+    public var cell: String
+    /// Levels of precedents (default 3, at most 10).
+    public var depth: Int?
+    public init(workbookId: String, sheet: String, cell: String, depth: Int? = nil) {
+        self.workbookId = workbookId; self.sheet = sheet; self.cell = cell; self.depth = depth
+    }
+}
+
+public struct TraceEntry: Codable, Sendable, Hashable {
+    /// cell, range or name.
+    public var kind: String
+    /// `Sheet1!F20`, `Sheet1!B2:B19`; for a name, what it refers to.
+    public var ref: String
+    /// The defined name, for kind `name`.
+    public var name: String?
+    /// The formula without `=`; null for a constant cell, a range or a name.
+    public var formula: String?
+    /// The cell's value (as `workbook/read` writes cells); null for ranges and names.
+    public var value: JSONValue?
+    /// True when the file had no cached value and xlchat computed it.
+    public var computed: Bool
+    public var precedents: [TraceEntry]
+    /// More precedents exist past the depth or the reply's budget.
+    public var truncated: Bool
+    /// OFFSET / INDIRECT in the formula: precedents only known by evaluating.
+    public var dynamic: [String]
+    public init(kind: String, ref: String, name: String?, formula: String?, value: JSONValue?, computed: Bool,
+                precedents: [TraceEntry], truncated: Bool, dynamic: [String]) {
+        self.kind = kind; self.ref = ref; self.name = name; self.formula = formula; self.value = value
+        self.computed = computed; self.precedents = precedents; self.truncated = truncated; self.dynamic = dynamic
+    }
+}
+
+public struct WorkbookTraceResult: Codable, Sendable, Hashable {
+    /// The traced cell, with its precedents as a tree.
+    public var cell: TraceEntry
+    /// Formula cells that use the cell (directly, through a range or a name).
+    public var dependents: [TraceEntry]
+    public var dependentsTruncated: Bool
+    public init(cell: TraceEntry, dependents: [TraceEntry], dependentsTruncated: Bool) {
+        self.cell = cell; self.dependents = dependents; self.dependentsTruncated = dependentsTruncated
     }
 }
 

@@ -404,8 +404,9 @@ public final class Analyst: Sendable {
         var out = Set<String>()
         for sheet in outline.sheets {
             out.formUnion(words(sheet.info.name))
-            if let t = sheet.table {
+            for t in sheet.tables {
                 out.formUnion(words(t.name))
+                for p in t.parts { out.formUnion(words(p.name)) }
                 for c in t.columns { out.formUnion(words(c.name)); out.formUnion(words(c.header)) }
             }
         }

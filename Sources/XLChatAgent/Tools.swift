@@ -194,9 +194,13 @@ struct ToolRunner: Sendable {
     static func tableRanges(forSQL sql: String, outline: WorkbookOutline) -> [SourceRange] {
         let words = identifiers(in: sql)
         var out: [SourceRange] = []
-        for sheet in outline.sheets {
-            guard let table = sheet.table, let data = table.dataRange, words.contains(table.name.lowercased()) else { continue }
-            let named = table.columns.filter { words.contains($0.name.lowercased()) }
+        for table in outline.sheets.flatMap(\.tables) {
+            // A wide table's parts are SQL tables of their own: the SQL names one or more of them.
+            let partsNamed = table.parts.filter { words.contains($0.name.lowercased()) }
+            guard let data = table.dataRange, !partsNamed.isEmpty else { continue }
+            let inParts = Set(partsNamed.flatMap { Array($0.columns) })
+            let named = table.columns.enumerated()
+                .filter { inParts.contains($0.offset) && words.contains($0.element.name.lowercased()) }.map(\.element)
             if named.isEmpty {
                 out.append(SourceRange(sheet: table.sheet, range: data))
             } else {
@@ -398,7 +402,7 @@ struct ToolRunner: Sendable {
     /// Every column of a table (by table or sheet name, any case) with its type and sheet
     /// column, and its first rows: what the outline leaves out when the budget shrinks it.
     func describeTable(_ name: String, call: ToolCall) async throws -> ToolOutcome {
-        let tables = outline.sheets.compactMap(\.table)
+        let tables = outline.sheets.flatMap(\.tables)
         let wanted = name.trimmingCharacters(in: CharacterSet(charactersIn: "\"'`[] ")).lowercased()
         guard let table = tables.first(where: { $0.name.lowercased() == wanted })
                 ?? outline.sheets.first(where: { $0.info.name.lowercased() == wanted })?.table else {

@@ -49,13 +49,16 @@ enum IndexBuilder {
         func feed(_ s: String) { for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }; h = (h ^ 0xff) &* 0x100_0000_01b3 }
         for s in o.sheets {
             feed(s.info.name); feed(String(s.info.index))
-            if let t = s.table {
+            for t in s.tables {
                 feed(t.name); feed(t.headerRange?.description ?? "-"); feed(t.dataRange?.description ?? "-")
+                feed(t.source.rawValue)
                 for c in t.columns {
                     feed(c.name); feed(c.header); feed(c.type.rawValue); feed(String(c.sourceColumn))
                     // The typing decision: how values convert (an index built under other rules is rebuilt).
                     feed(c.typing.rule); feed(c.typing.decimalMark.rawValue); feed(String(c.typing.nulled))
                 }
+                for x in t.excludedRows { feed(String(x.row)); feed(x.kind.rawValue) }
+                for p in t.parts { feed(p.name); feed(String(p.columns.lowerBound)); feed(String(p.columns.upperBound)) }
             }
         }
         return String(h, radix: 16)
@@ -123,7 +126,7 @@ enum IndexBuilder {
             progress?(ProgressUpdate(fraction: 0.6 * Double(rowsDone) / Double(totalRows), message: "indexing sheet \(sheet.info.name)"))
             do {
                 try q.write { db in
-                    let loader = try TableLoader(db: db.sqliteConnection!, sheet: sheet)
+                    let loader = try SheetLoader(db: db.sqliteConnection!, sheet: sheet)
                     defer { loader.finish() }
                     try reader.readSheet(at: sheet.info.index) { row in
                         try loader.add(row)
@@ -241,38 +244,113 @@ enum IndexBuilder {
     }
 }
 
-/// Loads one sheet: its inferred table into a typed SQLite table, and its chunks.
-final class TableLoader {
-    let conn: OpaquePointer
+/// Loads one sheet: each of its tables into typed SQLite table(s), the other cells into
+/// windows of loose cells, and the sheet's chunks. A row goes to every table whose data rows
+/// hold it (side-by-side tables share rows), limited to that table's columns; header rows are
+/// skipped; flagged totals, subtotals and repeated headers are no table's data: their cells
+/// join the loose-cell windows (searchable, and readable through `workbook/read`).
+final class SheetLoader {
     let sheet: SheetOutline
     let sheetName: String
-    let table: InferredTable?
-    var mapping: TableMapping?
-    /// Table columns kept (SQLite's column limit), with their SQL names.
+    let tables: [TableLoader]
+    var windows: WindowChunker
+
+    init(db: OpaquePointer, sheet: SheetOutline) throws {
+        self.sheet = sheet
+        self.sheetName = sheet.info.name
+        self.windows = WindowChunker(sheet: sheet.info.name)
+        tables = try sheet.tables.filter { !$0.columns.isEmpty }.map { try TableLoader(db: db, sheet: sheet.info.name, table: $0) }
+    }
+
+    func add(_ row: SheetRow) throws {
+        if tables.count == 1 {
+            // One table (most sheets): every cell of its data rows is its own.
+            let t = tables[0]
+            if t.table.isDataRow(row.index) { try t.add(row.index, row.cells); return }
+            if t.inHeader(row.index) { return }
+            windows.add(row)
+            return
+        }
+        var rest: [RowCell] = []
+        var taken = false
+        for cell in row.cells {
+            var owner: TableLoader? = nil
+            for t in tables where t.columnSpan.contains(cell.column)
+                && (t.table.isDataRow(row.index) || t.inHeader(row.index)) { owner = t; break }
+            if owner == nil { rest.append(cell) } else { taken = true }
+        }
+        if taken {
+            for t in tables where t.table.isDataRow(row.index) {
+                let cells = row.cells.filter { t.columnSpan.contains($0.column) }
+                if !cells.isEmpty { try t.add(row.index, cells) }
+            }
+        }
+        if !rest.isEmpty { windows.add(SheetRow(index: row.index, cells: rest)) }
+    }
+
+    func finish() { for t in tables { t.finish() } }
+
+    /// Writes the tables' mappings and returns the sheet's chunks: descriptions first, then rows.
+    func complete(_ db: Database) throws -> [Chunk] {
+        windows.flush()
+        var out: [Chunk] = []
+        let used = sheet.summary.usedRange ?? CellRange(rows: 0...0, columns: 0...0)
+        if tables.isEmpty {
+            out.append(Chunk(kind: "sheet", sheet: sheetName, range: used,
+                             text: "Sheet \(sheetName): \(sheet.rowCount) rows × \(sheet.columnCount) columns in \(used); no table was recognised, cells are searchable as text"))
+        } else {
+            let list = tables.map { t in
+                "table \(t.table.name) with \(t.rowsLoaded) data rows; columns: " + t.columnList
+            }
+            out.append(Chunk(kind: "sheet", sheet: sheetName, range: used,
+                             text: CellText.clip("Sheet \(sheetName): \(sheet.rowCount) rows × \(sheet.columnCount) columns in \(used); " + list.joined(separator: "; "), 4000)))
+            for t in tables { out.append(contentsOf: try t.complete(db, used: used)) }
+        }
+        for t in tables { out.append(contentsOf: t.rowChunks); t.rowChunks = [] }
+        out.append(contentsOf: windows.out)
+        return out
+    }
+}
+
+/// Loads one table into its SQL table(s): one per part (`InferredTable.parts`), each with the
+/// sheet row as `_row` (INTEGER PRIMARY KEY), so the parts of a wide table join on it.
+final class TableLoader {
+    struct Part {
+        var name: String
+        var insert: OpaquePointer?
+        /// Position in `kept` of this part's first column, and its column count.
+        var first: Int
+        var count: Int
+    }
+    let conn: OpaquePointer
+    let sheetName: String
+    let table: InferredTable
+    /// The table's columns with their SQL names.
     var kept: [(column: TableColumn, sql: String)] = []
     /// sheet column -> position in `kept`
     var slot: [Int: Int] = [:]
-    var insert: OpaquePointer?
+    var parts: [Part] = []
+    /// position in `kept` -> (part index, bind index within it)
+    var bindAt: [(part: Int, index: Int32)] = []
+    let rowColumn: String
     var stats: [ColumnStats] = []
-    var windows: WindowChunker
     var rowChunks: [Chunk] = []
     var rowsLoaded = 0
     let rowsPerChunk: Int
     var pending: (first: Int, last: Int, parts: [String])? = nil
     let headers: [String]
+    let columnSpan: ClosedRange<Int>
 
-    init(db: OpaquePointer, sheet: SheetOutline) throws {
+    init(db: OpaquePointer, sheet: String, table: InferredTable) throws {
         self.conn = db
-        self.sheet = sheet
-        self.sheetName = sheet.info.name
-        self.windows = WindowChunker(sheet: sheet.info.name)
-        let table = sheet.table.flatMap { t -> InferredTable? in t.columns.isEmpty ? nil : t }
+        self.sheetName = sheet
         self.table = table
-        let dataRows = table?.dataRange?.rowCount ?? 0
+        let dataRows = table.dataRange?.rowCount ?? 0
         self.rowsPerChunk = max(1, (dataRows + WorkbookIndex.maxRowChunks - 1) / WorkbookIndex.maxRowChunks)
-        guard let table else { headers = []; return }
+        let sources = table.columns.map(\.sourceColumn)
+        columnSpan = (sources.min() ?? 0)...(sources.max() ?? 0)
         var used = Set<String>()
-        for c in table.columns.prefix(WorkbookIndex.maxTableColumns) {
+        for c in table.columns {
             var name = c.name.isEmpty ? A1.columnName(c.sourceColumn) : c.name
             var n = 2
             while used.contains(name.lowercased()) { name = "\(c.name)_\(n)"; n += 1 }
@@ -282,17 +360,23 @@ final class TableLoader {
         }
         var rowColumn = "_row"
         while used.contains(rowColumn.lowercased()) { rowColumn = "_" + rowColumn }
+        self.rowColumn = rowColumn
         headers = kept.map { $0.column.header.isEmpty ? $0.sql : CellText.clip($0.column.header, 60) }
         stats = Array(repeating: ColumnStats(), count: kept.count)
-        mapping = TableMapping(name: table.name, sheet: sheet.info.name, rowColumn: rowColumn,
-                               sourceColumns: Dictionary(kept.map { ($0.sql, $0.column.sourceColumn) }, uniquingKeysWith: { a, _ in a }),
-                               rows: 0, omittedColumns: table.columns.count - kept.count, columnOrder: kept.map(\.sql))
-        let defs = kept.map { quoteIdentifier($0.sql) + Self.declaredType($0.column.type) }
-        let create = "CREATE TABLE \(quoteIdentifier(table.name)) (\(quoteIdentifier(rowColumn)) INTEGER PRIMARY KEY, \(defs.joined(separator: ", ")))"
-        try exec(create)
-        let marks = Array(repeating: "?", count: kept.count + 1).joined(separator: ",")
-        let sql = "INSERT INTO \(quoteIdentifier(table.name)) VALUES (\(marks))"
-        guard sqlite3_prepare_v2(conn, sql, -1, &insert, nil) == SQLITE_OK else { throw sqliteError("preparing the insert") }
+        bindAt = Array(repeating: (0, 0), count: kept.count)
+        for (p, part) in table.parts.enumerated() {
+            let range = part.columns.clamped(to: 0..<kept.count)
+            let defs = range.map { quoteIdentifier(kept[$0].sql) + Self.declaredType(kept[$0].column.type) }
+            let create = "CREATE TABLE \(quoteIdentifier(part.name)) (\(quoteIdentifier(rowColumn)) INTEGER PRIMARY KEY\(defs.isEmpty ? "" : ", " + defs.joined(separator: ", ")))"
+            try exec(create)
+            let marks = Array(repeating: "?", count: range.count + 1).joined(separator: ",")
+            var insert: OpaquePointer?
+            guard sqlite3_prepare_v2(conn, "INSERT INTO \(quoteIdentifier(part.name)) VALUES (\(marks))", -1, &insert, nil) == SQLITE_OK else {
+                throw sqliteError("preparing the insert into \(part.name)")
+            }
+            parts.append(Part(name: part.name, insert: insert, first: range.lowerBound, count: range.count))
+            for (k, i) in range.enumerated() { bindAt[i] = (p, Int32(k + 2)) }
+        }
     }
 
     static func declaredType(_ t: ColumnType) -> String {
@@ -311,38 +395,48 @@ final class TableLoader {
         IndexError(.storage, "\(doing): \(String(cString: sqlite3_errmsg(conn)))")
     }
 
-    func inTable(_ row: Int) -> Bool { table?.dataRange.map { row >= $0.start.row && row <= $0.end.row } ?? false }
-    func inHeader(_ row: Int) -> Bool { table?.headerRange.map { row >= $0.start.row && row <= $0.end.row } ?? false }
+    func inHeader(_ row: Int) -> Bool { table.headerRange.map { row >= $0.start.row && row <= $0.end.row } ?? false }
 
-    func add(_ row: SheetRow) throws {
-        if inHeader(row.index) { return }
-        guard inTable(row.index), let insert else { windows.add(row); return }
-        sqlite3_bind_int64(insert, 1, Int64(row.index + 1))
-        for k in 0..<kept.count { sqlite3_bind_null(insert, Int32(k + 2)) }
-        var parts: [String] = []
+    var columnList: String { kept.map { "\($0.sql) (\($0.column.type.rawValue))" }.joined(separator: ", ") }
+
+    /// One data row's cells (those of this table's columns).
+    func add(_ rowIndex: Int, _ cells: [RowCell]) throws {
+        for part in parts {
+            sqlite3_bind_int64(part.insert, 1, Int64(rowIndex + 1))
+            for k in 0..<part.count { sqlite3_bind_null(part.insert, Int32(k + 2)) }
+        }
+        var texts: [String] = []
         var any = false
-        for cell in row.cells {
+        for cell in cells {
             guard let k = slot[cell.column] else { continue }
-            bind(kept[k].column.sqlValue(cell), at: Int32(k + 2))
+            let at = bindAt[k]
+            bind(parts[at.part].insert, kept[k].column.sqlValue(cell), at: at.index)
             if let t = CellText.of(cell.value) {
                 any = true
                 stats[k].add(cell.value, text: t)
-                parts.append(headers[k] + "=" + CellText.clip(t, 300))
+                texts.append(headers[k] + "=" + CellText.clip(t, 300))
             }
         }
-        guard any else { sqlite3_reset(insert); return }
-        guard sqlite3_step(insert) == SQLITE_DONE else { throw sqliteError("inserting row \(row.index + 1) of \(sheetName)") }
-        sqlite3_reset(insert)
+        guard any else {
+            for part in parts { sqlite3_reset(part.insert) }
+            return
+        }
+        for part in parts {
+            guard sqlite3_step(part.insert) == SQLITE_DONE else {
+                throw sqliteError("inserting row \(rowIndex + 1) of \(sheetName) into \(part.name)")
+            }
+            sqlite3_reset(part.insert)
+        }
         rowsLoaded += 1
-        let text = parts.joined(separator: "; ")
+        let text = texts.joined(separator: "; ")
         if rowsPerChunk == 1 {
-            rowChunks.append(Chunk(kind: "row", sheet: sheetName, range: rowRange(row.index, row.index),
-                                   text: CellText.clip("\(sheetName), row \(row.index + 1): " + text, 4000)))
+            rowChunks.append(Chunk(kind: "row", sheet: sheetName, range: rowRange(rowIndex, rowIndex),
+                                   text: CellText.clip("\(sheetName), row \(rowIndex + 1): " + text, 4000)))
         } else {
             if var p = pending {
-                p.last = row.index; p.parts.append("row \(row.index + 1): " + text); pending = p
+                p.last = rowIndex; p.parts.append("row \(rowIndex + 1): " + text); pending = p
             } else {
-                pending = (row.index, row.index, ["row \(row.index + 1): " + text])
+                pending = (rowIndex, rowIndex, ["row \(rowIndex + 1): " + text])
             }
             if pending!.parts.count >= rowsPerChunk { flushPending() }
         }
@@ -356,13 +450,12 @@ final class TableLoader {
     }
 
     func rowRange(_ a: Int, _ b: Int) -> CellRange {
-        let cols = kept.map(\.column.sourceColumn)
-        return CellRange(rows: a...b, columns: (cols.min() ?? 0)...(cols.max() ?? 0))
+        CellRange(rows: a...b, columns: columnSpan)
     }
 
     /// Binds one typed value (the column's conversion: `TableColumn.sqlValue`). The search
     /// chunks keep the cell's own text.
-    func bind(_ v: TypedValue, at i: Int32) {
+    func bind(_ insert: OpaquePointer?, _ v: TypedValue, at i: Int32) {
         switch v {
         case .null: sqlite3_bind_null(insert, i)
         case let .integer(x): sqlite3_bind_int64(insert, i, x)
@@ -372,39 +465,34 @@ final class TableLoader {
     }
 
     func finish() {
-        sqlite3_finalize(insert); insert = nil
+        for k in parts.indices { sqlite3_finalize(parts[k].insert); parts[k].insert = nil }
     }
 
-    /// Writes the table's mapping and returns the sheet's chunks: descriptions first, then rows.
-    func complete(_ db: Database) throws -> [Chunk] {
+    /// Writes the mapping of each part and returns the table's description chunks.
+    func complete(_ db: Database, used: CellRange) throws -> [Chunk] {
         flushPending()
-        windows.flush()
-        var out: [Chunk] = []
-        let used = sheet.summary.usedRange ?? CellRange(rows: 0...0, columns: 0...0)
-        if let table, var mapping {
-            mapping.rows = rowsLoaded
+        for part in parts {
+            let cols = kept[part.first..<(part.first + part.count)]
+            let mapping = TableMapping(name: part.name, sheet: sheetName, rowColumn: rowColumn,
+                                       sourceColumns: Dictionary(cols.map { ($0.sql, $0.column.sourceColumn) }, uniquingKeysWith: { a, _ in a }),
+                                       rows: rowsLoaded, omittedColumns: 0, columnOrder: cols.map(\.sql))
             let json = String(decoding: try JSONEncoder().encode(mapping), as: UTF8.self)
-            try db.execute(sql: "INSERT INTO _xl_tables(name, sheet, mapping) VALUES (?, ?, ?)", arguments: [table.name, sheetName, json])
-            let span = (table.headerRange.map { [$0.start.row, $0.end.row] } ?? []) + (table.dataRange.map { [$0.start.row, $0.end.row] } ?? [])
-            let tableRange = rowRange(span.min() ?? used.start.row, span.max() ?? used.end.row)
-            let colList = kept.map { "\($0.sql) (\($0.column.type.rawValue))" }.joined(separator: ", ")
-            out.append(Chunk(kind: "sheet", sheet: sheetName, range: used,
-                             text: CellText.clip("Sheet \(sheetName): \(sheet.rowCount) rows × \(sheet.columnCount) columns in \(used); table \(table.name) with \(rowsLoaded) data rows; columns: " + colList, 4000)))
-            out.append(Chunk(kind: "table", sheet: sheetName, range: tableRange,
-                             text: CellText.clip("Table \(table.name) on sheet \(sheetName) (\(tableRange)): \(rowsLoaded) rows; SQL columns \(mapping.rowColumn) (sheet row), " + colList, 4000)))
-            for (k, c) in kept.enumerated() {
-                let colRange = CellRange(rows: tableRange.start.row...tableRange.end.row, columns: c.column.sourceColumn...c.column.sourceColumn)
-                let header = c.column.header.isEmpty ? "" : " '\(CellText.clip(c.column.header, 80))'"
-                out.append(Chunk(kind: "column", sheet: sheetName, range: colRange,
-                                 text: "\(sheetName), column \(A1.columnName(c.column.sourceColumn))\(header) = \(table.name).\(c.sql) (\(c.column.type.rawValue); \(CellText.clip(c.column.typing.rule, 200))): \(stats[k].describe())"))
-            }
-        } else {
-            out.append(Chunk(kind: "sheet", sheet: sheetName, range: used,
-                             text: "Sheet \(sheetName): \(sheet.rowCount) rows × \(sheet.columnCount) columns in \(used); no table was recognised, cells are searchable as text"))
+            try db.execute(sql: "INSERT INTO _xl_tables(name, sheet, mapping) VALUES (?, ?, ?)", arguments: [part.name, sheetName, json])
         }
-        out.append(contentsOf: rowChunks)
-        out.append(contentsOf: windows.out)
-        rowChunks = []
+        var out: [Chunk] = []
+        let span = (table.headerRange.map { [$0.start.row, $0.end.row] } ?? []) + (table.dataRange.map { [$0.start.row, $0.end.row] } ?? [])
+        let tableRange = rowRange(span.min() ?? used.start.row, span.max() ?? used.end.row)
+        let partNote = parts.count > 1 ? "; split into SQL tables " + parts.map(\.name).joined(separator: ", ") + " joined on \(rowColumn)" : ""
+        let excluded = table.excludedRows.isEmpty ? "" : "; \(table.excludedRows.count) total/subtotal/repeated-header rows are not data"
+        out.append(Chunk(kind: "table", sheet: sheetName, range: tableRange,
+                         text: CellText.clip("Table \(table.name) on sheet \(sheetName) (\(tableRange)): \(rowsLoaded) rows\(partNote)\(excluded); SQL columns \(rowColumn) (sheet row), " + columnList, 4000)))
+        for (k, c) in kept.enumerated() {
+            let colRange = CellRange(rows: tableRange.start.row...tableRange.end.row, columns: c.column.sourceColumn...c.column.sourceColumn)
+            let header = c.column.header.isEmpty ? "" : " '\(CellText.clip(c.column.header, 80))'"
+            let sqlTable = parts.count > 1 ? parts[bindAt[k].part].name : table.name
+            out.append(Chunk(kind: "column", sheet: sheetName, range: colRange,
+                             text: "\(sheetName), column \(A1.columnName(c.column.sourceColumn))\(header) = \(sqlTable).\(c.sql) (\(c.column.type.rawValue); \(CellText.clip(c.column.typing.rule, 200))): \(stats[k].describe())"))
+        }
         return out
     }
 }

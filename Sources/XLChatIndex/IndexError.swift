@@ -88,7 +88,8 @@ public struct IndexedTableInfo: Sendable, Hashable {
     public var sheet: String
     public var rows: Int
     public var columns: [String]
-    /// Columns left out because SQLite's column limit was reached.
+    /// Columns left out of the table (always 0: a table wider than SQLite allows is split into
+    /// parts, see `InferredTable.parts`).
     public var omittedColumns: Int
 }
 

@@ -61,7 +61,7 @@ public final class MemoryWorkbookReader: WorkbookReader {
                                       dataRange: used.end.row >= 1 ? CellRange(rows: 1...used.end.row, columns: used.start.column...used.end.column) : nil,
                                       columns: cols)
             }
-            out.append(SheetOutline(info: s.info, summary: summary, table: table))
+            out.append(SheetOutline(info: s.info, summary: summary, tables: table.map { [$0] } ?? []))
         }
         return WorkbookOutline(path: path, format: format, contentHash: contentHash, sheets: out, definedNames: [])
     }

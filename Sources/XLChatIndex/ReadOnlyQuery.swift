@@ -244,6 +244,10 @@ enum ReadOnlyQuery {
             throw IndexError(.storage, "cannot open the index: \(String(cString: sqlite3_errstr(rc)))")
         }
         sqlite3_enable_load_extension(db, 0)
+        // Strict identifiers: SQLite otherwise reads a double-quoted name that matches no
+        // column as a string literal, so `sum("Revenu")` (a typo) would quietly be 0.
+        // https://sqlite.org/quirks.html#dblquote
+        _disableDoubleQuotedStringLiterals(db)
         sqlite3_limit(db, SQLITE_LIMIT_LENGTH, limits.maxSQLiteValueBytes)
         sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0)
         let printfGuard = PrintfGuard(limit: limits.maxSQLiteValueBytes)
@@ -264,7 +268,12 @@ enum ReadOnlyQuery {
         sqlite3_progress_handler(db, 2000, progressHandler, budgetRef.toOpaque())
 
         // Compile the statement as written.
-        let original = try prepare(db, sql, auth: auth, budget: budget)
+        let original: OpaquePointer
+        do {
+            original = try prepare(db, sql, auth: auth, budget: budget)
+        } catch let e as IndexError where e.kind == .invalidQuery {
+            throw IndexError(.invalidQuery, e.message + nearestNames(e.message, tables: tables))
+        }
         var stmt = original
         defer { sqlite3_finalize(stmt) }
 
@@ -361,6 +370,66 @@ enum ReadOnlyQuery {
         }
         let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
         return QueryResult(columns: columns, rows: rows, truncated: truncated, sourceRanges: sources, durationMs: ms)
+    }
+
+    /// For "no such column: X" / "no such table: X": the closest real names of this workbook
+    /// (by edit distance, case-insensitive), as "; did you mean ...?", so a model can correct
+    /// its query. Empty when the message is another error or nothing is close.
+    static func nearestNames(_ message: String, tables: [TableMapping]) -> String {
+        func unknown(after prefix: String) -> String? {
+            guard let r = message.range(of: prefix) else { return nil }
+            var name = message[r.upperBound...].trimmingCharacters(in: .whitespaces)
+            if let dot = name.lastIndex(of: "."), prefix.contains("column") { name = String(name[name.index(after: dot)...]) }
+            return name.isEmpty ? nil : name
+        }
+        var candidates: [(name: String, label: String)] = []
+        let wanted: String
+        if let c = unknown(after: "no such column:") {
+            wanted = c
+            for t in tables { for col in t.columnOrder + [t.rowColumn] { candidates.append((col, "\(quoteIdentifier(col)) in \(quoteIdentifier(t.name))")) } }
+        } else if let t = unknown(after: "no such table:") {
+            wanted = t
+            for m in tables { candidates.append((m.name, quoteIdentifier(m.name))) }
+        } else {
+            return ""
+        }
+        let w = Array(wanted.lowercased())
+        let limit = max(2, w.count / 3)
+        var scored: [(d: Int, label: String)] = []
+        for c in candidates {
+            let d = editDistance(w, Array(c.name.lowercased()), limit: limit)
+            if d <= limit { scored.append((d, c.label)) }
+        }
+        scored.sort { $0.d != $1.d ? $0.d < $1.d : $0.label < $1.label }
+        var seen = Set<String>()
+        let best = scored.filter { seen.insert($0.label).inserted }.prefix(3).map(\.label)
+        if best.isEmpty {
+            let all = message.contains("no such table")
+                ? tables.prefix(10).map { quoteIdentifier($0.name) }
+                : []
+            return all.isEmpty ? "" : "; the tables are " + all.joined(separator: ", ")
+        }
+        return "; did you mean " + best.joined(separator: " or ") + "?"
+    }
+
+    /// Levenshtein distance, giving up (returning `limit + 1`) once every path exceeds `limit`.
+    static func editDistance(_ a: [Character], _ b: [Character], limit: Int) -> Int {
+        if abs(a.count - b.count) > limit { return limit + 1 }
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var prev = Array(0...b.count)
+        var cur = [Int](repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            cur[0] = i
+            var rowMin = i
+            for j in 1...b.count {
+                cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                rowMin = min(rowMin, cur[j])
+            }
+            if rowMin > limit { return limit + 1 }
+            swap(&prev, &cur)
+        }
+        return prev[b.count]
     }
 
     private static func formatSeconds(_ s: Double) -> String {

@@ -28,8 +28,6 @@ public final class WorkbookIndex: @unchecked Sendable {
 
     /// Bumped when the index file layout changes; older files are rebuilt.
     static let schemaVersion = "1"
-    /// SQLite allows 2,000 columns; `_row` takes one.
-    static let maxTableColumns = 1999
     /// Above this many data rows a table gets one chunk per window of rows instead of per row.
     public static let maxRowChunks = 200_000
 

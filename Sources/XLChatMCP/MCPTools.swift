@@ -39,8 +39,9 @@ public enum MCPTools {
         name: "open_workbook",
         description: """
             Open a spreadsheet file (xlsx, xlsm, xls, csv or tsv) and return its outline: the workbookId to use \
-            with the other tools, each sheet's used range, size and inferred table (header, typed columns), \
-            merged ranges and defined names.
+            with the other tools, each sheet's used range, size and tables (Excel tables, or blocks found on the \
+            sheet: header, typed columns, total/subtotal rows left out of the data, SQL parts of very wide tables), \
+            merged ranges, defined names and warnings.
             """,
         properties: ["path": ["type": "string", "description": "Path of the file on this machine (absolute, or relative to the server's directory)."]],
         required: ["path"])

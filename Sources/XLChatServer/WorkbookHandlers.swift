@@ -277,10 +277,20 @@ public enum WireFormat {
                     visibility: sheet.info.visibility.rawValue, kind: sheet.info.kind.rawValue,
                     range: sheet.summary.usedRange?.description, rows: sheet.rowCount, columns: sheet.columnCount,
                     mergedRanges: sheet.summary.mergedRanges.map(\.description),
-                    table: sheet.table.map { t in
-                        TableDescription(name: t.name, headerRange: t.headerRange?.description, dataRange: t.dataRange?.description,
-                                         columns: t.columns.map(columnDescription))
-                    })
+                    tables: sheet.tables.map { t in
+                        TableDescription(name: t.name, source: t.source.rawValue, headerRange: t.headerRange?.description,
+                                         dataRange: t.dataRange?.description,
+                                         columns: t.columns.map(columnDescription),
+                                         excludedRows: t.excludedRows.map {
+                                             ExcludedRowDescription(row: $0.row + 1, kind: $0.kind.rawValue, evidence: $0.evidence)
+                                         },
+                                         parts: t.parts.map { p in
+                                             let cols = t.columns[p.columns]
+                                             let span = cols.isEmpty ? "" : A1.columnName(cols.first!.sourceColumn) + ":" + A1.columnName(cols.last!.sourceColumn)
+                                             return TablePartDescription(name: p.name, columns: span)
+                                         })
+                    },
+                    warnings: sheet.warnings)
             },
             definedNames: outline.definedNames.map { n in
                 DefinedNameDescription(name: n.name, refersTo: n.refersTo,

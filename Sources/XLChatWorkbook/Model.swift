@@ -209,17 +209,29 @@ public struct DefinedName: Sendable, Hashable {
     }
 }
 
-/// An Excel table (ListObject) as the file declares it.
+/// An Excel table (ListObject) as the file declares it: `xl/tables/tableN.xml` (OOXML
+/// §18.5.1.2 `table`) or, in xlsb, a BrtBeginList record ([MS-XLSB] 2.4.313).
 public struct DeclaredTable: Sendable, Hashable {
     public var name: String
     public var sheet: String
+    /// The whole table: header row(s), data rows and totals row(s) (`ref`).
     public var range: CellRange
     public var headerRowCount: Int
+    /// Totals rows at the bottom of `range` (`totalsRowCount`; 0 when the table shows none).
+    /// They are never data; their cells stay readable through `workbook/read`.
+    public var totalsRowCount: Int
     public var columnNames: [String]
-    public init(name: String, sheet: String, range: CellRange, headerRowCount: Int, columnNames: [String]) {
+    public init(name: String, sheet: String, range: CellRange, headerRowCount: Int, totalsRowCount: Int = 0, columnNames: [String]) {
         self.name = name; self.sheet = sheet; self.range = range
-        self.headerRowCount = headerRowCount; self.columnNames = columnNames
+        self.headerRowCount = headerRowCount; self.totalsRowCount = totalsRowCount; self.columnNames = columnNames
     }
+}
+
+/// A table part (ListObject) that could not be read as the file states it.
+public struct TableProblem: Sendable, Hashable {
+    public var sheet: String
+    public var message: String
+    public init(sheet: String, message: String) { self.sheet = sheet; self.message = message }
 }
 
 /// What reading one sheet's cells found besides the cells.
@@ -262,28 +274,126 @@ public struct TableColumn: Sendable, Hashable {
     }
 }
 
-/// The table inferred on a sheet (or declared in the file as a ListObject).
-public struct InferredTable: Sendable, Hashable {
-    /// Unique within the workbook; the SQL table name.
+/// Where a table's boundaries come from.
+public enum TableSource: String, Sendable, Hashable, Codable {
+    /// An Excel table (ListObject) declared in the file: its range, header and totals rows are used as given.
+    case listObject
+    /// A block of cells recognised on the sheet (see `TableInferrer` and `BlockSegmenter`).
+    case inferred
+}
+
+/// A row inside a table's data range that is not data.
+public struct ExcludedRow: Sendable, Hashable {
+    public enum Kind: String, Sendable, Hashable, Codable {
+        /// A ListObject's totals row (`totalsRowCount`).
+        case totalsRow
+        /// A row labelled Total, Grand total, Subtotal, Sum, Σ, Gesamt, Total général, ..., or
+        /// whose numbers are SUBTOTAL/SUM formulas over the rows above.
+        case total
+        /// A repeat of the table's header row (page-break exports).
+        case repeatedHeader
+    }
+    /// 0-based sheet row.
+    public var row: Int
+    public var kind: Kind
+    /// The label or formula that decided it (`Grand total`, `SUM(B2:B9)`), for the outline.
+    public var evidence: String
+    public init(row: Int, kind: Kind, evidence: String) { self.row = row; self.kind = kind; self.evidence = evidence }
+}
+
+/// One SQL table of a table too wide for one: every part has `_row` (the sheet row) and a run
+/// of the table's columns, so parts join on `_row`.
+public struct TablePart: Sendable, Hashable {
+    /// The SQL table name of this part (the first part keeps the table's name).
     public var name: String
+    /// Indices into `InferredTable.columns`.
+    public var columns: Range<Int>
+    public init(name: String, columns: Range<Int>) { self.name = name; self.columns = columns }
+}
+
+/// A table found on a sheet (declared in the file as a ListObject, or inferred).
+public struct InferredTable: Sendable, Hashable {
+    /// SQLite allows 2,000 columns per table (SQLITE_MAX_COLUMN's default); `_row` takes one.
+    public static let maxSQLColumns = 1999
+
+    /// Unique within the workbook; the SQL table name (of its first part, too).
+    public var name: String { didSet { if !parts.isEmpty { parts[0].name = name } } }
     public var sheet: String
     /// The header row(s); nil when the sheet has no header and columns are named by letter.
     public var headerRange: CellRange?
-    /// The data rows below the header; nil when there are none.
+    /// The data rows below the header; nil when there are none. Rows in `excludedRows` lie
+    /// inside it but are not data.
     public var dataRange: CellRange?
     public var columns: [TableColumn]
-    public init(name: String, sheet: String, headerRange: CellRange?, dataRange: CellRange?, columns: [TableColumn]) {
+    public var source: TableSource
+    /// Totals, subtotals and repeated headers inside the data range, by row (ascending).
+    public var excludedRows: [ExcludedRow]
+    /// The SQL tables holding the columns: one part (named `name`) unless the table has more
+    /// than `maxSQLColumns` columns, then `name`, `name_part2`, ... sharing `_row`.
+    public var parts: [TablePart]
+    public init(name: String, sheet: String, headerRange: CellRange?, dataRange: CellRange?, columns: [TableColumn],
+                source: TableSource = .inferred, excludedRows: [ExcludedRow] = [], parts: [TablePart]? = nil) {
         self.name = name; self.sheet = sheet; self.headerRange = headerRange
         self.dataRange = dataRange; self.columns = columns
+        self.source = source; self.excludedRows = excludedRows
+        var unused = Set<String>()
+        self.parts = parts ?? Self.splitParts(name: name, columnCount: columns.count, usedNames: &unused)
+    }
+
+    /// Whether sheet row `row` (0-based) is one of the table's data rows.
+    public func isDataRow(_ row: Int) -> Bool {
+        guard let d = dataRange, row >= d.start.row, row <= d.end.row else { return false }
+        return !isExcluded(row)
+    }
+
+    /// Whether `row` is a flagged total, subtotal, totals row or repeated header.
+    public func isExcluded(_ row: Int) -> Bool {
+        var lo = 0, hi = excludedRows.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if excludedRows[mid].row < row { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < excludedRows.count && excludedRows[lo].row == row
+    }
+
+    /// The table's columns split into SQL parts of at most `maxSQLColumns`; names after the
+    /// first are `name_part2`, `name_part3`, ..., made unique in `usedNames` (lower-cased).
+    static func splitParts(name: String, columnCount: Int, usedNames: inout Set<String>) -> [TablePart] {
+        guard columnCount > maxSQLColumns else { return [TablePart(name: name, columns: 0..<columnCount)] }
+        var out: [TablePart] = []
+        var start = 0
+        while start < columnCount {
+            let end = min(columnCount, start + maxSQLColumns)
+            let partName = out.isEmpty ? name : TableInferrer.unique("\(name)_part\(out.count + 1)", in: &usedNames)
+            out.append(TablePart(name: partName, columns: start..<end))
+            start = end
+        }
+        return out
     }
 }
 
 public struct SheetOutline: Sendable, Hashable {
     public var info: SheetInfo
     public var summary: SheetSummary
-    public var table: InferredTable?
+    /// The sheet's tables, top to bottom and left to right (ListObjects when the sheet declares
+    /// any; otherwise the blocks recognised on it). Empty when none was recognised.
+    public var tables: [InferredTable]
+    /// What could not be used as the file states it (a table part outside its sheet, overlapping
+    /// tables, a totals row count larger than its table), in words.
+    public var warnings: [String]
+    public init(info: SheetInfo, summary: SheetSummary, tables: [InferredTable], warnings: [String] = []) {
+        self.info = info; self.summary = summary; self.tables = tables; self.warnings = warnings
+    }
+    /// A sheet with at most one table.
     public init(info: SheetInfo, summary: SheetSummary, table: InferredTable?) {
-        self.info = info; self.summary = summary; self.table = table
+        self.init(info: info, summary: summary, tables: table.map { [$0] } ?? [])
+    }
+    /// The sheet's first table; for callers that look at one table per sheet.
+    public var table: InferredTable? {
+        get { tables.first }
+        set {
+            if let t = newValue { if tables.isEmpty { tables = [t] } else { tables[0] = t } } else { tables = [] }
+        }
     }
     public var rowCount: Int { summary.usedRange?.rowCount ?? 0 }
     public var columnCount: Int { summary.usedRange?.columnCount ?? 0 }

@@ -1,8 +1,9 @@
 extension WorkbookOutline {
-    /// Streams every sheet once and infers its table (see `TableInferrer` for the rules).
+    /// Streams every sheet once and finds its tables (see `TableInferrer` for the rules).
     /// Memory is independent of the number of rows beyond a lookahead of 30 rows per sheet.
-    /// A sheet with a declared table (ListObject) uses it (the first one, by position, when
-    /// there are several); chart sheets have no table.
+    /// A sheet with declared tables (ListObjects) uses them, each one a table; chart sheets have
+    /// no table. Table parts the reader could not use, and ListObjects that cannot be used as
+    /// declared, are reported in the sheet's `warnings`.
     /// `beforeSheet(index, count, name)` is called before each sheet is read: for progress, and
     /// to stop (by throwing, e.g. on cancellation).
     public static func build(reader: any WorkbookReader, path: String, contentHash: String,
@@ -11,21 +12,22 @@ extension WorkbookOutline {
         var sheets: [SheetOutline] = []
         let declared = reader.declaredTables
         let hint = NumberHint.of(reader)
+        let problems = reader.tableProblems
         for info in reader.sheets {
             try beforeSheet?(info.index, reader.sheets.count, info.name)
+            let readerWarnings = problems.filter { $0.sheet == info.name }.map(\.message)
             if info.kind == .chartsheet {
                 let summary = try reader.readSheet(at: info.index) { _ in true }
-                sheets.append(SheetOutline(info: info, summary: summary, table: nil))
+                sheets.append(SheetOutline(info: info, summary: summary, tables: [], warnings: readerWarnings))
                 continue
             }
-            let table = declared.filter { $0.sheet == info.name }.min { $0.range.start < $1.range.start }
-            var inferrer = TableInferrer(declared: table, hint: hint)
+            var inferrer = TableInferrer(declared: declared.filter { $0.sheet == info.name }, hint: hint)
             let summary = try reader.readSheet(at: info.index) { row in
                 inferrer.add(row)
                 return true
             }
-            let inferred = inferrer.finish(sheet: info, summary: summary, usedNames: &usedNames)
-            sheets.append(SheetOutline(info: info, summary: summary, table: inferred))
+            let found = inferrer.finish(sheet: info, summary: summary, usedNames: &usedNames)
+            sheets.append(SheetOutline(info: info, summary: summary, tables: found.tables, warnings: readerWarnings + found.warnings))
         }
         return WorkbookOutline(path: path, format: reader.format, contentHash: contentHash,
                                sheets: sheets, definedNames: reader.definedNames, formulas: reader.formulaStats)

@@ -1,9 +1,18 @@
-// Per-sheet table inference, streamed: the first `lookahead` non-empty rows are buffered to find
-// the header; every later row only updates per-column type counters, so memory does not grow
-// with the sheet's length.
+// Per-sheet table finding, streamed: the first `lookahead` non-empty rows are buffered to find
+// the first header; after that each row is routed to the open table(s) as it arrives. Memory is
+// bounded by the buffered rows (30 at the start, at most `seekLimit` later) and, per table, one
+// type counter per column plus the list of its flagged rows; never by the sheet's length.
 //
-// Layout rules (over the buffered rows; "width" is the largest number of non-empty cells in one
-// buffered row):
+// ListObjects. When a sheet declares Excel tables (ListObjects), they are the sheet's tables:
+// each one's header row(s), data rows and totals row(s) are taken from its `ref`,
+// `headerRowCount` and `totalsRowCount` (OOXML §18.5.1.2); totals rows are never data;
+// autofiltered or hidden rows are data like any other. Cells outside them form no table (they
+// stay searchable as loose cells). A table part that lies outside the sheet's cells, overlaps
+// an earlier one, or states more header/totals rows than it has, is reported in the sheet's
+// warnings (and skipped, or its counts clamped); the rest loads.
+//
+// Inferred tables. Layout rules for the first table (over the buffered rows; "width" is the
+// largest number of non-empty cells in one buffered row):
 // - Title rows: leading rows with one cell over a sheet at least 3 wide, or two cells over a
 //   sheet at least 5 wide. They are skipped, except that at the end (when merged ranges are
 //   known) a title-like row right above the header joins the header if it holds a merged cell
@@ -17,71 +26,332 @@
 //   holding a cell in a column the row above leaves empty (sub-labels under a group label that
 //   spans several columns), provided a row with a non-text cell follows (so an all-text table
 //   never loses data rows to its header).
+// - Side by side: the header row and the rows under it (down to the first empty row) are split
+//   at columns empty in all of them; each run with at least two header cells is its own table
+//   (a run with fewer joins its left neighbour, so a blank header cell never splits a table).
 // - Data: every row below the header (or from the first non-title row when there is none).
+// Several tables down the sheet (`BlockRules` holds the label lexicon):
+// - After one or more empty rows, a row whose cells are all labels, with a number, date or
+//   boolean under one of them in the next row, starts new table(s) (up to two single-cell title
+//   rows may precede it; the nearest names the table). Otherwise the rows after the gap
+//   continue the table (a blank row inside a table does not split it).
+// - A repeat of the table's header row (page-break exports), with or without empty rows before
+//   it, is not data and does not start a new table: the table continues below it.
+// - Total and subtotal rows (a label such as Total, Grand total, Subtotal, Sum, Σ, Gesamt,
+//   Summe, Total général, Totale, Totaal, Итого, 合計 in the row's first two cells, with a number
+//   in the row; or a SUBTOTAL/AGGREGATE formula, or a SUM over the same column's rows above)
+//   are flagged in `excludedRows`: not data, but still cells.
 // - Column types: decided over all data cells by `ColumnStats` (ColumnTyping.swift); a column
 //   with no data cells is text.
+// Names: a ListObject keeps its name; the first inferred table of a sheet is named after the
+// sheet (as when a sheet had one table); later ones after their title row, else the sheet.
+// A table with more than `InferredTable.maxSQLColumns` columns is split into SQL parts
+// (`T`, `T_part2`, ...) sharing `_row`; the sheet's warnings say so.
 
 struct TableInferrer {
     static let lookahead = 30
+    /// Rows held after an empty row while deciding whether they start a new table: up to two
+    /// title rows, the candidate header and the row below it.
+    static let seekLimit = 4
 
-    private let declared: DeclaredTable?
+    /// One table being collected.
+    struct Block {
+        /// The sheet columns it takes; nil: every column (the only table on its rows).
+        var span: ClosedRange<Int>?
+        var declared: DeclaredTable?
+        var totalsRows = 0
+        var detectTotals = true
+        var preRows: [SheetRow] = []
+        var headerRows: [SheetRow] = []
+        var title: String? = nil
+        /// The last header row's cell texts by column, to recognise a repeated header.
+        var headerKey: [Int: String] = [:]
+        var dataStart: Int
+        var stats: [Int: ColumnStats] = [:]
+        var dataMinRow = Int.max, dataMaxRow = -1
+        var excluded: [ExcludedRow] = []
+        /// Where it starts (top row, left column), for ordering and naming.
+        var origin: CellRef
+
+        init(span: ClosedRange<Int>?, dataStart: Int, origin: CellRef) {
+            self.span = span; self.dataStart = dataStart; self.origin = origin
+        }
+
+        mutating func flag(_ row: Int, _ kind: ExcludedRow.Kind, _ evidence: String) {
+            if let last = excluded.last, last.row == row { return }
+            excluded.append(ExcludedRow(row: row, kind: kind, evidence: evidence))
+        }
+
+        /// A data-area row's cells (already limited to this block's columns).
+        mutating func take(_ row: Int, _ cells: [RowCell]) {
+            guard row >= dataStart else { return }
+            if let d = declared {
+                guard row <= d.range.end.row else { return }
+                if row > d.range.end.row - totalsRows { return }  // totals rows: flagged at the end
+            } else {
+                if !headerKey.isEmpty, BlockRules.repeats(cells, header: headerKey) {
+                    flag(row, .repeatedHeader, "header repeated")
+                    return
+                }
+            }
+            if detectTotals, let evidence = BlockRules.totalEvidence(cells, row: row) {
+                flag(row, .total, evidence)
+                return
+            }
+            var any = false
+            for cell in cells {
+                if stats[cell.column, default: ColumnStats()].add(cell) { any = true }
+            }
+            if any { dataMinRow = min(dataMinRow, row); dataMaxRow = max(dataMaxRow, row) }
+        }
+    }
+
+    private var listObjects: Bool
+    private var warnings: [String] = []
     private var buffer: [SheetRow] = []
     private var decided = false
-
-    /// Rows above the header that looked like titles (adjacent to it), decided at the end.
-    private var preRows: [SheetRow] = []
-    private var headerRows: [SheetRow] = []
-    /// Rows with index >= dataStart are data.
-    private var dataStart = 0
-    private var stats: [Int: ColumnStats] = [:]
-    private var dataMinRow = Int.max, dataMaxRow = -1
+    private var active: [Block] = []
+    private var finished: [Block] = []
+    /// Rows after an empty row, held until they are known to continue the table or start another.
+    private var seek: [SheetRow] = []
+    private var lastRow = -1
 
     /// The file's signal for ambiguous numbers (a `;`-delimited csv).
     private let hint: NumberHint
 
-    init(declared: DeclaredTable?, hint: NumberHint = .none) {
-        self.declared = declared
+    init(declared: [DeclaredTable], hint: NumberHint = .none) {
         self.hint = hint
-        if let d = declared {
-            decided = true
-            dataStart = d.range.start.row + d.headerRowCount
+        listObjects = !declared.isEmpty
+        guard listObjects else { return }
+        decided = true
+        for d in declared.sorted(by: { $0.range.start < $1.range.start }) {
+            let label = "table \(d.name.isEmpty ? "(unnamed)" : d.name) (\(d.range))"
+            if let other = active.first(where: { $0.declared.map { Self.overlaps($0.range, d.range) } ?? false }) {
+                warnings.append("\(label) overlaps table \(other.declared!.name) (\(other.declared!.range)); it is not loaded")
+                continue
+            }
+            var header = d.headerRowCount
+            if header < 0 || header > d.range.rowCount {
+                warnings.append("\(label) states \(d.headerRowCount) header rows but has \(d.range.rowCount) rows; \(min(max(header, 0), d.range.rowCount)) used")
+                header = min(max(header, 0), d.range.rowCount)
+            }
+            var block = Block(span: d.range.start.column...d.range.end.column, dataStart: d.range.start.row + header,
+                              origin: d.range.start)
+            block.declared = d
+            block.detectTotals = false
+            let below = d.range.rowCount - header
+            if d.totalsRowCount < 0 || d.totalsRowCount > below {
+                warnings.append("\(label) states \(d.totalsRowCount) totals rows but has \(below) rows below its header; no totals row is taken from the file, rows labelled as totals are flagged instead")
+                block.detectTotals = true
+            } else {
+                block.totalsRows = d.totalsRowCount
+            }
+            active.append(block)
         }
     }
 
+    static func overlaps(_ a: CellRange, _ b: CellRange) -> Bool {
+        a.start.row <= b.end.row && b.start.row <= a.end.row && a.start.column <= b.end.column && b.start.column <= a.end.column
+    }
+
     mutating func add(_ row: SheetRow) {
-        if decided {
-            consume(row)
-            return
-        }
         if row.cells.isEmpty { return }
+        if decided { route(row); return }
         buffer.append(row)
         if buffer.count >= Self.lookahead { decide() }
     }
 
-    private mutating func consume(_ row: SheetRow) {
-        if let d = declared {
-            if row.index >= d.range.start.row && row.index < dataStart {
-                headerRows.append(row)
+    // MARK: Routing rows to the open tables
+
+    private mutating func route(_ row: SheetRow) {
+        if listObjects { routeDeclared(row); return }
+        if let last = seek.last {
+            let gap = row.index > last.index + 1
+            // Title rows may stand apart from their table; anything else ends the wait at a gap.
+            if gap && (seek.count >= 2 || seek[0].cells.count > 1) {
+                resolveSeek(final: true)
+                route(row)
                 return
             }
-            guard row.index >= dataStart, row.index <= d.range.end.row else { return }
-            var any = false
-            for cell in row.cells where cell.column >= d.range.start.column && cell.column <= d.range.end.column {
-                if stats[cell.column, default: ColumnStats()].add(cell) { any = true }
-            }
-            if any { dataMinRow = min(dataMinRow, row.index); dataMaxRow = max(dataMaxRow, row.index) }
+            seek.append(row)
+            resolveSeek(final: seek.count >= Self.seekLimit)
             return
         }
-        guard row.index >= dataStart else { return }
-        var any = false
-        for cell in row.cells {
-            if stats[cell.column, default: ColumnStats()].add(cell) { any = true }
+        if !active.isEmpty && row.index > lastRow + 1 {
+            seek = [row]
+            resolveSeek(final: false)
+            return
         }
-        if any { dataMinRow = min(dataMinRow, row.index); dataMaxRow = max(dataMaxRow, row.index) }
+        data(row)
     }
 
-    private static func isText(_ v: CellValue) -> Bool { if case .string = v { return true } else { return false } }
-    private static func isTyped(_ v: CellValue) -> Bool {
+    private mutating func routeDeclared(_ row: SheetRow) {
+        for k in active.indices {
+            let d = active[k].declared!
+            guard row.index >= d.range.start.row, row.index <= d.range.end.row else { continue }
+            let cells = row.cells.filter { $0.column >= d.range.start.column && $0.column <= d.range.end.column }
+            if cells.isEmpty { continue }
+            if row.index < active[k].dataStart {
+                active[k].headerRows.append(SheetRow(index: row.index, cells: cells))
+            } else {
+                active[k].take(row.index, cells)
+            }
+        }
+    }
+
+    /// A row of the open table(s).
+    private mutating func data(_ row: SheetRow) {
+        lastRow = row.index
+        if active.count == 1 { active[0].take(row.index, row.cells); return }
+        if active.isEmpty { return }
+        var parts = [[RowCell]](repeating: [], count: active.count)
+        for c in row.cells { parts[blockIndex(c.column)].append(c) }
+        for k in active.indices where !parts[k].isEmpty { active[k].take(row.index, parts[k]) }
+    }
+
+    /// The open block holding `column`: the one whose span contains it, else the nearest to its left.
+    private func blockIndex(_ column: Int) -> Int {
+        var best = 0
+        for (k, b) in active.enumerated() {
+            guard let span = b.span else { return k }
+            if span.contains(column) { return k }
+            if span.lowerBound <= column { best = k }
+        }
+        return best
+    }
+
+    /// Decides what the held rows after an empty row are: the table continuing, a repeat of its
+    /// header, or new table(s). Waits (when not `final`) until the candidate header's next row
+    /// has arrived.
+    private mutating func resolveSeek(final: Bool) {
+        let rows = seek
+        var t = 0
+        while t < rows.count - 1 && t < 2 && Self.titleOver(rows[t], rows[t + 1]) { t += 1 }
+        let candidate = rows[t]
+        var header: [Int: String] = [:]
+        for b in active { header.merge(b.headerKey, uniquingKeysWith: { a, _ in a }) }
+        if !header.isEmpty, BlockRules.repeats(candidate.cells, header: header) {
+            // A page's repeated header (and its title rows): not data; the table goes on.
+            seek = []
+            for r in rows[..<t] { lastRow = r.index; active[0].flag(r.index, .repeatedHeader, "title above a repeated header") }
+            for r in rows[t...] { data(r) }
+            return
+        }
+        guard t + 1 < rows.count else {
+            if final { continueWith(rows) }
+            return
+        }
+        let below = rows[t + 1]
+        if below.index == candidate.index + 1 && Self.startsTable(candidate, below) {
+            seek = []
+            finished += active
+            active = []
+            let titles = Array(rows[..<t])
+            let adjacent = titles.last.map { $0.index + 1 == candidate.index } == true ? [titles.last!] : []
+            openBlocks(header: [candidate], preRows: adjacent, titles: titles, below: Array(rows[(t + 1)...]))
+            for r in rows[(t + 1)...] { data(r) }
+        } else {
+            continueWith(rows)
+        }
+    }
+
+    private mutating func continueWith(_ rows: [SheetRow]) {
+        seek = []
+        for r in rows { data(r) }
+    }
+
+    /// A title row over the next: one cell over two or more, or two over five or more.
+    static func titleOver(_ a: SheetRow, _ b: SheetRow) -> Bool {
+        (a.cells.count == 1 && b.cells.count >= 2) || (a.cells.count == 2 && b.cells.count >= 5)
+    }
+
+    /// Whether `row` (after an empty row) is the header of a new table: all its cells are
+    /// labels and the row below has a number, date or boolean under one of them.
+    static func startsTable(_ row: SheetRow, _ below: SheetRow) -> Bool {
+        let under = Dictionary(below.cells.map { ($0.column, $0.value) }, uniquingKeysWith: { a, _ in a })
+        var typedUnder = false
+        for c in row.cells {
+            let v = under[c.column]
+            let typed = v.map(isTyped) ?? false
+            let label = isText(c.value) || (isYear(c.value) && typed && !isYear(v!))
+            if !label { return false }
+            if typed { typedUnder = true }
+        }
+        return typedUnder
+    }
+
+    /// Opens the table(s) under `header`: one, or one per side-by-side run (see the rules above).
+    private mutating func openBlocks(header: [SheetRow], preRows: [SheetRow], titles: [SheetRow], below: [SheetRow]) {
+        var region: [SheetRow] = []
+        var prev = header.last!.index
+        for r in below {
+            if r.index != prev + 1 { break }
+            region.append(r); prev = r.index
+        }
+        let spans = Self.runs(header: header, below: region)
+        let dataStart = header.last!.index + 1
+        func project(_ rows: [SheetRow], _ span: ClosedRange<Int>?) -> [SheetRow] {
+            guard let span else { return rows }
+            return rows.compactMap { r in
+                let cells = r.cells.filter { span.contains($0.column) }
+                return cells.isEmpty ? nil : SheetRow(index: r.index, cells: cells)
+            }
+        }
+        for span in (spans.count > 1 ? spans.map { Optional($0) } : [nil]) {
+            let h = project(header, span)
+            let lo = h.flatMap(\.cells).map(\.column).min() ?? span?.lowerBound ?? 0
+            var block = Block(span: span, dataStart: dataStart, origin: CellRef(row: header.first!.index, column: lo))
+            block.headerRows = h
+            block.preRows = project(preRows, span)
+            if let last = h.last {
+                block.headerKey = Dictionary(last.cells.map { ($0.column, BlockRules.key(Self.displayText($0.value))) },
+                                             uniquingKeysWith: { a, _ in a })
+            }
+            for r in project(titles, span).reversed() {
+                if let c = r.cells.first(where: { Self.isText($0.value) }) { block.title = Self.displayText(c.value); break }
+            }
+            active.append(block)
+        }
+    }
+
+    /// Column runs of the header row(s) and the rows below, split at columns empty in all of
+    /// them; runs with fewer than two header cells join their left (or right) neighbour.
+    static func runs(header: [SheetRow], below: [SheetRow]) -> [ClosedRange<Int>] {
+        var occupied = Set<Int>()
+        var headerColumns = Set<Int>()
+        for r in header { for c in r.cells { occupied.insert(c.column); headerColumns.insert(c.column) } }
+        for r in below { for c in r.cells { occupied.insert(c.column) } }
+        guard !occupied.isEmpty, below.count >= 1 else { return [] }
+        let sorted = occupied.sorted()
+        var raw: [ClosedRange<Int>] = []
+        var lo = sorted[0], hi = sorted[0]
+        for c in sorted.dropFirst() {
+            if c == hi + 1 { hi = c } else { raw.append(lo...hi); lo = c; hi = c }
+        }
+        raw.append(lo...hi)
+        var out: [ClosedRange<Int>] = []
+        var pendingLeft: ClosedRange<Int>? = nil
+        for r in raw {
+            let labels = headerColumns.filter { r.contains($0) }.count
+            if labels >= 2 {
+                let start = pendingLeft?.lowerBound ?? r.lowerBound
+                out.append(start...r.upperBound)
+                pendingLeft = nil
+            } else if let last = out.last {
+                out[out.count - 1] = last.lowerBound...r.upperBound
+            } else {
+                pendingLeft = (pendingLeft?.lowerBound ?? r.lowerBound)...r.upperBound
+            }
+        }
+        if let p = pendingLeft {
+            if out.isEmpty { out.append(p) } else { out[out.count - 1] = out[out.count - 1].lowerBound...p.upperBound }
+        }
+        // Each run takes the empty columns up to the next, so every column has one table.
+        return out
+    }
+
+    static func isText(_ v: CellValue) -> Bool { if case .string = v { return true } else { return false } }
+    static func isTyped(_ v: CellValue) -> Bool {
         switch v {
         case .number, .bool, .temporal: return true
         default: return false
@@ -94,11 +364,12 @@ struct TableInferrer {
         return row.cells.contains { !taken.contains($0.column) }
     }
 
-    private static func isYear(_ v: CellValue) -> Bool {
+    static func isYear(_ v: CellValue) -> Bool {
         if case .number(let d) = v, d == d.rounded(), d >= 1900, d <= 2100 { return true }
         return false
     }
 
+    /// The first table, from the first `lookahead` non-empty rows.
     private mutating func decide() {
         decided = true
         let rows = buffer
@@ -136,40 +407,78 @@ struct TableInferrer {
         }
         if headerLike {
             // Titles directly above the header (adjacent), for the merge check at the end.
+            var preRows: [SheetRow] = []
             var t = p - 1
             while t >= 0 && preRows.count < 2 && rows[t].index + 1 == (preRows.first ?? rows[p]).index {
                 preRows.insert(rows[t], at: 0)
                 t -= 1
             }
             var last = p
-            headerRows = [rows[p]]
+            var headerRows = [rows[p]]
             while headerRows.count < 3, adjacent(last, last + 1), allText(rows[last + 1]),
                   Self.fillsAGap(rows[last + 1], below: rows[last]),
                   rows[(last + 2)...].contains(where: { !allText($0) }) {
                 last += 1
                 headerRows.append(rows[last])
             }
-            dataStart = rows[last].index + 1
-            for r in rows[(last + 1)...] { consume(r) }
+            openBlocks(header: headerRows, preRows: preRows, titles: Array(rows[..<p]), below: Array(rows[(last + 1)...]))
+            lastRow = rows[last].index
+            for r in rows[(last + 1)...] { route(r) }
         } else if p < rows.count {
-            dataStart = rows[p].index
-            for r in rows[p...] { consume(r) }
+            active = [Block(span: nil, dataStart: rows[p].index, origin: CellRef(row: rows[p].index, column: 0))]
+            lastRow = rows[p].index
+            for r in rows[p...] { route(r) }
         }
     }
 
-    /// The table, once the whole sheet has been seen. `usedNames` holds the lower-cased table
-    /// names taken so far in the workbook.
-    mutating func finish(sheet: SheetInfo, summary: SheetSummary, usedNames: inout Set<String>) -> InferredTable? {
+    /// The sheet's tables, once the whole sheet has been seen, and its warnings. `usedNames`
+    /// holds the lower-cased table names taken so far in the workbook.
+    mutating func finish(sheet: SheetInfo, summary: SheetSummary, usedNames: inout Set<String>) -> (tables: [InferredTable], warnings: [String]) {
         if !decided { decide() }
-        if let d = declared { return finishDeclared(d, sheet: sheet, summary: summary, usedNames: &usedNames) }
+        while !seek.isEmpty { resolveSeek(final: true) }
+        finished += active
+        active = []
+        var tables: [InferredTable] = []
+        var firstInferred = true
+        for block in finished.sorted(by: { ($0.origin.row, $0.origin.column) < ($1.origin.row, $1.origin.column) }) {
+            if let d = block.declared {
+                guard let used = summary.usedRange, Self.overlaps(used, d.range) else {
+                    warnings.append("table \(d.name) (\(d.range)) lies outside the sheet's cells (\(summary.usedRange?.description ?? "the sheet is empty")); it is not loaded")
+                    continue
+                }
+                tables.append(finishDeclared(block, d, sheet: sheet, summary: summary, usedNames: &usedNames))
+            } else if var t = finishInferred(block, sheet: sheet, summary: summary) {
+                let base: String
+                if firstInferred { base = Self.cleanIdentifier(sheet.name) } else {
+                    let fromTitle = block.title.map(Self.cleanIdentifier) ?? ""
+                    base = fromTitle.isEmpty ? Self.cleanIdentifier(sheet.name) : fromTitle
+                }
+                firstInferred = false
+                t.name = Self.unique(base.isEmpty ? "table" : base, in: &usedNames)
+                tables.append(t)
+            }
+        }
+        for k in tables.indices {
+            tables[k].parts = InferredTable.splitParts(name: tables[k].name, columnCount: tables[k].columns.count, usedNames: &usedNames)
+            let t = tables[k]
+            if t.parts.count > 1 {
+                let list = t.parts.map { p in
+                    "\(p.name) (columns \(A1.columnName(t.columns[p.columns.lowerBound].sourceColumn))-\(A1.columnName(t.columns[p.columns.upperBound - 1].sourceColumn)))"
+                }
+                warnings.append("table \(t.name) has \(t.columns.count) columns, more than SQLite's \(InferredTable.maxSQLColumns) per table: it is split into \(list.joined(separator: ", ")); every part has _row (the sheet row), so they join on _row")
+            }
+        }
+        return (tables, warnings)
+    }
 
+    private func finishInferred(_ block: Block, sheet: SheetInfo, summary: SheetSummary) -> InferredTable? {
         // Resolve title-like rows just above the header: group labels (partial merges) join it.
-        var header = headerRows
-        if !header.isEmpty && !preRows.isEmpty {
-            var cols = Set(stats.keys)
+        var header = block.headerRows
+        if !header.isEmpty && !block.preRows.isEmpty {
+            var cols = Set(block.stats.keys)
             for r in header { for c in r.cells { cols.insert(c.column) } }
             let lo = cols.min() ?? 0, hi = cols.max() ?? 0
-            for r in preRows.reversed() {
+            for r in block.preRows.reversed() {
                 guard header.first!.index == r.index + 1 else { break }
                 let partialMerge = summary.mergedRanges.contains { m in
                     m.start.row == r.index && m.columnCount >= 2
@@ -180,14 +489,14 @@ struct TableInferrer {
             }
         }
 
-        var columnSet = Set(stats.keys)
+        var columnSet = Set(block.stats.keys)
         for r in header { for c in r.cells { columnSet.insert(c.column) } }
         guard !columnSet.isEmpty else { return nil }
         let columns = columnSet.sorted()
         let lo = columns.first!, hi = columns.last!
 
         let texts = Self.headerTexts(header, columns: lo...hi, merges: summary.mergedRanges)
-        let typings = decideTypes(columns)
+        let typings = decideTypes(columns, block.stats)
         var names = UniqueNames()
         var out: [TableColumn] = []
         for c in columns {
@@ -204,15 +513,15 @@ struct TableInferrer {
         }
         let headerRange = header.isEmpty ? nil
             : CellRange(rows: header.first!.index...header.last!.index, columns: lo...hi)
-        let dataRange = dataMaxRow < 0 ? nil : CellRange(rows: dataMinRow...dataMaxRow, columns: lo...hi)
-        return InferredTable(name: Self.tableName(sheet.name, usedNames: &usedNames), sheet: sheet.name,
-                             headerRange: headerRange, dataRange: dataRange, columns: out)
+        let dataRange = block.dataMaxRow < 0 ? nil : CellRange(rows: block.dataMinRow...block.dataMaxRow, columns: lo...hi)
+        return InferredTable(name: "", sheet: sheet.name, headerRange: headerRange, dataRange: dataRange, columns: out,
+                             source: .inferred, excludedRows: block.excluded.sorted { $0.row < $1.row })
     }
 
-    private func finishDeclared(_ d: DeclaredTable, sheet: SheetInfo, summary: SheetSummary, usedNames: inout Set<String>) -> InferredTable? {
+    private func finishDeclared(_ block: Block, _ d: DeclaredTable, sheet: SheetInfo, summary: SheetSummary, usedNames: inout Set<String>) -> InferredTable {
         let cols = d.range.start.column...d.range.end.column
-        let texts = Self.headerTexts(headerRows, columns: cols, merges: summary.mergedRanges)
-        let typings = decideTypes(Array(cols))
+        let texts = Self.headerTexts(block.headerRows, columns: cols, merges: summary.mergedRanges)
+        let typings = decideTypes(Array(cols), block.stats)
         var names = UniqueNames()
         var out: [TableColumn] = []
         for (k, c) in cols.enumerated() {
@@ -222,18 +531,26 @@ struct TableInferrer {
             out.append(TableColumn(name: names.claim(clean.isEmpty ? "column_" + A1.columnName(c) : clean),
                                    header: headerText, type: typings[c]!.type, sourceColumn: c, typing: typings[c]!.typing))
         }
-        let headerRange = d.headerRowCount > 0
-            ? CellRange(rows: d.range.start.row...(d.range.start.row + d.headerRowCount - 1), columns: cols) : nil
-        let dataRange = dataStart <= d.range.end.row
-            ? CellRange(rows: dataStart...d.range.end.row, columns: cols) : nil
+        let headerRows = block.dataStart - d.range.start.row
+        let headerRange = headerRows > 0
+            ? CellRange(rows: d.range.start.row...(block.dataStart - 1), columns: cols) : nil
+        let lastData = d.range.end.row - block.totalsRows
+        let dataRange = block.dataStart <= lastData ? CellRange(rows: block.dataStart...lastData, columns: cols) : nil
+        var excluded = block.excluded
+        if block.totalsRows > 0 {
+            for r in (lastData + 1)...d.range.end.row {
+                excluded.append(ExcludedRow(row: r, kind: .totalsRow, evidence: "totals row of table \(d.name)"))
+            }
+        }
         var base = Self.cleanIdentifier(d.name)
         if base.isEmpty { base = Self.cleanIdentifier(sheet.name) }
         return InferredTable(name: Self.unique(base.isEmpty ? "table" : base, in: &usedNames), sheet: sheet.name,
-                             headerRange: headerRange, dataRange: dataRange, columns: out)
+                             headerRange: headerRange, dataRange: dataRange, columns: out,
+                             source: .listObject, excludedRows: excluded.sorted { $0.row < $1.row })
     }
 
     /// Each column's type and typing, with the table's hint for ambiguous numbers.
-    private func decideTypes(_ columns: [Int]) -> [Int: (type: ColumnType, typing: ColumnTyping)] {
+    private func decideTypes(_ columns: [Int], _ stats: [Int: ColumnStats]) -> [Int: (type: ColumnType, typing: ColumnTyping)] {
         let tableHint = ColumnStats.hint(for: columns.compactMap { stats[$0] }, file: hint)
         var out: [Int: (type: ColumnType, typing: ColumnTyping)] = [:]
         for c in columns { out[c] = (stats[c] ?? ColumnStats()).decide(hint: tableHint) }

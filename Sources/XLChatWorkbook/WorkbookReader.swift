@@ -6,6 +6,9 @@ public protocol WorkbookReader: AnyObject {
     var definedNames: [DefinedName] { get }
     /// Tables (ListObjects) declared in the file, if the format has them.
     var declaredTables: [DeclaredTable] { get }
+    /// Table parts that could not be read (malformed XML, a `ref` that is no range on a sheet):
+    /// they are left out of `declaredTables` and reported in the sheet's outline warnings.
+    var tableProblems: [TableProblem] { get }
     /// Streams the sheet's non-empty cells row by row (rows ascending, cells by column).
     /// Returning `false` from the visitor stops early. Chart sheets deliver no rows.
     @discardableResult
@@ -30,4 +33,5 @@ extension WorkbookReader {
     public func readSheet(at index: Int, formulas: Bool, visitor: (SheetRow) throws -> Bool) throws -> SheetSummary {
         try readSheet(at: index, visitor: visitor)
     }
+    public var tableProblems: [TableProblem] { [] }
 }

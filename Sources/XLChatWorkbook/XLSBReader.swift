@@ -7,7 +7,8 @@ public final class XLSBReader: WorkbookReader {
     public let format: WorkbookFormat = .xlsb
     public let sheets: [SheetInfo]
     public let definedNames: [DefinedName]
-    public let declaredTables: [DeclaredTable] = []
+    public let declaredTables: [DeclaredTable]
+    public let tableProblems: [TableProblem]
     public let date1904: Bool
     public let archive: ZipArchive
     public let limits: ReadLimits
@@ -126,6 +127,27 @@ public final class XLSBReader: WorkbookReader {
         }
         sharedStringsEntry = wbRels.first(where: { $0.kind == "sharedStrings" }).flatMap { archive.entry(named: $0.target) }
             ?? archive.entry(named: "xl/sharedStrings.bin")
+
+        // Tables (ListObjects): `xl/tables/tableN.bin`, through each worksheet's relationships.
+        // A part that cannot be read is reported and left out; the workbook still opens.
+        var tables: [DeclaredTable] = []
+        var problems: [TableProblem] = []
+        for (i, info) in infos.enumerated() where info.kind == .worksheet {
+            guard let part = parts[i], archive.contains(part) else { continue }
+            for rel in (try? OOXMLParts.relationships(archive, of: part)) ?? [] where !rel.external && rel.kind == "table" {
+                do {
+                    guard let bytes = try archive.read(named: rel.target) else {
+                        problems.append(TableProblem(sheet: info.name, message: "the table part \(rel.target) is missing from the package; it is not loaded"))
+                        continue
+                    }
+                    tables.append(try BIFF12.table(bytes, sheet: info.name))
+                } catch {
+                    problems.append(TableProblem(sheet: info.name, message: "the table part \(rel.target) cannot be read (\(error)); it is not loaded"))
+                }
+            }
+        }
+        declaredTables = tables
+        tableProblems = problems
     }
 
     /// The shared string table (BrtSSTItem records), read once on first use.
@@ -325,6 +347,41 @@ enum BIFF12 {
     }
 
     /// Calls `body(type, record)` for each record of a whole part.
+    /// A table part (`tableN.bin`): BrtBeginList ([MS-XLSB] 2.4.313: rfxList as four u32
+    /// rwFirst, rwLast, colFirst, colLast; lt, idList, crwHeader, crwTotals, flags, seven u32
+    /// dxf/connection ids; then stName, stDisplayName) and one BrtBeginListCol per column
+    /// (2.4.306: six u32, then stName and stCaption).
+    static func table(_ bytes: [UInt8], sheet: String) throws -> DeclaredTable {
+        var found: DeclaredTable? = nil
+        var columns: [String] = []
+        try forEachRecord(bytes) { type, r in
+            switch type {
+            case 0x157:  // BrtBeginList
+                guard r.count >= 64 else { throw WorkbookError.corrupt("BrtBeginList record too short") }
+                let r0 = Int(r.u32(0)), r1 = Int(r.u32(4)), c0 = Int(r.u32(8)), c1 = Int(r.u32(12))
+                guard r0 <= r1, c0 <= c1, r1 < CellRef.maxRows, c1 < CellRef.maxColumns else {
+                    throw WorkbookError.corrupt("the table's range (rows \(r0 + 1)-\(r1 + 1), columns \(c0 + 1)-\(c1 + 1)) is no range on a sheet")
+                }
+                var p = 64
+                let name = try r.nullableWideString(&p) ?? ""
+                let display = (try? r.wideString(&p)) ?? ""
+                found = DeclaredTable(name: display.isEmpty ? name : display, sheet: sheet,
+                                      range: CellRange(rows: r0...r1, columns: c0...c1),
+                                      headerRowCount: Int(r.u32(24)), totalsRowCount: Int(r.u32(28)), columnNames: [])
+            case 0x15B:  // BrtBeginListCol
+                guard r.count >= 24 else { return }
+                var p = 24
+                let name = (try? r.nullableWideString(&p)) ?? nil
+                let caption = (try? r.nullableWideString(&p)) ?? nil
+                columns.append(caption.flatMap { $0.isEmpty ? nil : $0 } ?? name ?? "")
+            default: break
+            }
+        }
+        guard var t = found else { throw WorkbookError.corrupt("the table part has no BrtBeginList record") }
+        t.columnNames = columns
+        return t
+    }
+
     static func forEachRecord(_ data: [UInt8], _ body: (Int, Record) throws -> Void) throws {
         var s = Stream()
         try data.withUnsafeBytes { try s.feed($0, body) }

@@ -180,6 +180,7 @@ enum OOXMLParts {
     static func table(_ bytes: [UInt8], sheet: String) throws -> DeclaredTable? {
         var name: String? = nil, display: String? = nil, ref: String? = nil
         var headerRows = 1
+        var totalsRows = 0
         var columns: [String] = []
         try PartHandler.scan(bytes) { h in
             h.onStart = { tag, path in
@@ -188,6 +189,9 @@ enum OOXMLParts {
                     display = try tag.string("displayName")
                     ref = try tag.string("ref")
                     if let hr = try tag.string("headerRowCount"), let v = Int(hr) { headerRows = v }
+                    // totalsRowCount (default 0); totalsRowShown alone only says whether a totals
+                    // row was ever shown, not that one is in `ref` (OOXML §18.5.1.2).
+                    if let tr = try tag.string("totalsRowCount"), let v = Int(tr) { totalsRows = v }
                 } else if tag.isNamed("tableColumn") {
                     var bytes = Array((try tag.string("name") ?? "").utf8)
                     XMLText.unescapeOOXML(&bytes)
@@ -195,9 +199,12 @@ enum OOXMLParts {
                 }
             }
         }
-        guard let ref, let range = A1.parseRange(ref)?.range else { return nil }
+        guard let ref else { throw WorkbookError.corrupt("the table part has no ref") }
+        guard let range = A1.parseRange(ref)?.range else {
+            throw WorkbookError.corrupt("table \(display ?? name ?? "") has ref \"\(ref)\", which is no range on a sheet (A1 to XFD1048576)")
+        }
         return DeclaredTable(name: display ?? name ?? "", sheet: sheet, range: range, headerRowCount: headerRows,
-                             columnNames: columns)
+                             totalsRowCount: totalsRows, columnNames: columns)
     }
 
     /// `t="d"` cells: ISO 8601 `2024-03-01`, `2024-03-01T10:30:00(.5)(Z|+hh:mm)`, or `10:30:00`.

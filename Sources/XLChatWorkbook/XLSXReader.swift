@@ -13,6 +13,7 @@ public final class XLSXReader: WorkbookReader {
     public let sheets: [SheetInfo]
     public let definedNames: [DefinedName]
     public let declaredTables: [DeclaredTable]
+    public let tableProblems: [TableProblem]
     /// Whether the workbook uses the 1904 date system (its serials are shifted to 1900's).
     public let date1904: Bool
     public let archive: ZipArchive
@@ -135,16 +136,26 @@ public final class XLSXReader: WorkbookReader {
         }
 
         // Tables, through each worksheet's relationships.
+        // A table part that cannot be read is reported (outline warnings) and left out; the
+        // workbook still opens.
         var tables: [DeclaredTable] = []
+        var problems: [TableProblem] = []
         for (i, info) in infos.enumerated() where info.kind == .worksheet {
             guard let part = parts[i], archive.contains(part) else { continue }
             for rel in try OOXMLParts.relationships(archive, of: part) where !rel.external && rel.kind == "table" {
-                if let bytes = try archive.read(named: rel.target), let t = try OOXMLParts.table(bytes, sheet: info.name) {
-                    tables.append(t)
+                do {
+                    guard let bytes = try archive.read(named: rel.target) else {
+                        problems.append(TableProblem(sheet: info.name, message: "the table part \(rel.target) is missing from the package; it is not loaded"))
+                        continue
+                    }
+                    if let t = try OOXMLParts.table(bytes, sheet: info.name) { tables.append(t) }
+                } catch {
+                    problems.append(TableProblem(sheet: info.name, message: "the table part \(rel.target) cannot be read (\(error)); it is not loaded"))
                 }
             }
         }
         declaredTables = tables
+        tableProblems = problems
     }
 
     /// The shared string table, read once on first use.

@@ -35,8 +35,17 @@ struct OpenCommand: AsyncParsableCommand {
                 let size = s.range.map { "\($0), \(s.rows) rows x \(s.columns) columns" } ?? "empty"
                 print("\nSheet \(s.index + 1): \(s.name)  [\(size)]\(flags.isEmpty ? "" : "  (" + flags.joined(separator: ", ") + ")")")
                 if !s.mergedRanges.isEmpty { print("  merged: \(s.mergedRanges.prefix(8).joined(separator: ", "))\(s.mergedRanges.count > 8 ? ", …" : "")") }
-                if let t = s.table {
-                    print("  table \(t.name): header \(t.headerRange ?? "none"), data \(t.dataRange ?? "none")")
+                for w in s.warnings { print("  warning: \(w)") }
+                for t in s.tables {
+                    let source = t.source == "listObject" ? " (Excel table)" : ""
+                    print("  table \(t.name)\(source): header \(t.headerRange ?? "none"), data \(t.dataRange ?? "none")")
+                    if !t.excludedRows.isEmpty {
+                        print("  not data: " + t.excludedRows.prefix(8).map { "row \($0.row) (\($0.kind): \($0.evidence))" }.joined(separator: ", ")
+                              + (t.excludedRows.count > 8 ? ", …" : ""))
+                    }
+                    if t.parts.count > 1 {
+                        print("  SQL tables: " + t.parts.map { "\($0.name) (\($0.columns))" }.joined(separator: ", ") + ", joined on _row")
+                    }
                     Output.table(header: ["column", "from", "type", "NULL", "header"],
                                  rows: t.columns.map { c in
                                      let nulled = c.nulled == 0 ? "" : "\(c.nulled)" + (c.nulledExamples.isEmpty ? ""

@@ -6,7 +6,7 @@ import XLChatWorkbook
 /// Shapes real files have: more columns than SQLite allows, names that need quoting, a
 /// column already called `_row`, case-insensitive duplicate names.
 @Suite struct ShapeTests {
-    @Test func wideTableKeepsWhatSQLiteCanHold() async throws {
+    @Test func wideTableIsSplitIntoPartsNotCut() async throws {
         let width = 2100
         let header: [CellValue] = (0..<width).map { .string("c\($0)") }
         let data: [CellValue] = (0..<width).map { .number(Double($0)) }
@@ -16,11 +16,14 @@ import XLChatWorkbook
         let index = try WorkbookIndex(dataDirectory: dir.url)
         _ = try await index.build(outline: outline, reader: reader, embedder: HashingEmbedder())
         let status = try index.status(hash: "abcdef01")
-        #expect(status.tables.first?.columns.count == 1999)
-        #expect(status.tables.first?.omittedColumns == 101)
+        #expect(status.tables.map(\.name) == ["Wide", "Wide_part2"])
+        #expect(status.tables.map(\.columns.count) == [1999, 101])
+        #expect(status.tables.allSatisfy { $0.omittedColumns == 0 })
         let q = try index.query(hash: "abcdef01", sql: "SELECT c1998, _row FROM Wide")
         #expect(q.rows == [[.integer(1998), .integer(2)], [.integer(1998), .integer(3)]])
         #expect(q.sourceRanges.map { $0?.a1 } == ["Wide!BXW2", "Wide!BXW3"])
+        let rest = try index.query(hash: "abcdef01", sql: "SELECT c2099, _row FROM Wide_part2")
+        #expect(rest.rows == [[.integer(2099), .integer(2)], [.integer(2099), .integer(3)]])
     }
 
     @Test func oddNamesAreQuoted() async throws {

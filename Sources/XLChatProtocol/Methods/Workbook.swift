@@ -53,16 +53,47 @@ public struct ColumnProfileDescription: Codable, Sendable, Hashable {
     }
 }
 
+/// A row inside a table's data range that is not data (and stays readable as cells).
+public struct ExcludedRowDescription: Codable, Sendable, Hashable {
+    /// The sheet row, 1-based (as `_row` and A1 references count).
+    public var row: Int
+    /// `totalsRow` (a ListObject's totals row), `total` (a total or subtotal row), or
+    /// `repeatedHeader`.
+    public var kind: String
+    /// The label or formula that decided it, e.g. `Grand total` or `=SUBTOTAL(109,[Amount])`.
+    public var evidence: String
+    public init(row: Int, kind: String, evidence: String) { self.row = row; self.kind = kind; self.evidence = evidence }
+}
+
+/// One SQL table of a table wider than SQLite allows (1,999 columns besides `_row`).
+public struct TablePartDescription: Codable, Sendable, Hashable {
+    /// The SQL table name of the part (the first part has the table's name).
+    public var name: String
+    /// The sheet columns it holds, e.g. `A:BXW`.
+    public var columns: String
+    public init(name: String, columns: String) { self.name = name; self.columns = columns }
+}
+
 public struct TableDescription: Codable, Sendable, Hashable {
     /// The SQL table name `workbook/query` uses.
     public var name: String
+    /// `listObject` (an Excel table declared in the file, used as declared) or `inferred`.
+    public var source: String
     /// The header row(s), e.g. `A3:F3`; null when the sheet has no header row.
     public var headerRange: String?
-    /// The data rows, e.g. `A4:F120`; null when there are none.
+    /// The data rows, e.g. `A4:F120`; null when there are none. Rows listed in `excludedRows`
+    /// lie inside it but are not data.
     public var dataRange: String?
     public var columns: [ColumnDescription]
-    public init(name: String, headerRange: String?, dataRange: String?, columns: [ColumnDescription]) {
-        self.name = name; self.headerRange = headerRange; self.dataRange = dataRange; self.columns = columns
+    /// Totals rows, total/subtotal rows and repeated header rows: kept out of the SQL table.
+    public var excludedRows: [ExcludedRowDescription]
+    /// The SQL tables holding the columns: one (named `name`) unless the table has more than
+    /// 1,999 columns, then `name`, `name_part2`, ..., each with `_row`, joined on `_row`.
+    public var parts: [TablePartDescription]
+    public init(name: String, source: String = "inferred", headerRange: String?, dataRange: String?, columns: [ColumnDescription],
+                excludedRows: [ExcludedRowDescription] = [], parts: [TablePartDescription] = []) {
+        self.name = name; self.source = source; self.headerRange = headerRange; self.dataRange = dataRange; self.columns = columns
+        self.excludedRows = excludedRows; self.parts = parts
     }
 }
 
@@ -79,11 +110,20 @@ public struct SheetDescription: Codable, Sendable, Hashable {
     public var rows: Int
     public var columns: Int
     public var mergedRanges: [String]
+    /// The sheet's first table (the same as `tables[0]`); kept for clients that read one table per sheet.
     public var table: TableDescription?
+    /// Every table on the sheet, top to bottom, left to right: its ListObjects when it declares
+    /// any, else the blocks recognised on it (stacked, side by side).
+    public var tables: [TableDescription]
+    /// What could not be used as the file states it (a table part outside its sheet,
+    /// overlapping tables, a totals row count larger than its table) and how wide tables were
+    /// split; empty when nothing is to be said.
+    public var warnings: [String]
     public init(name: String, index: Int, hidden: Bool, visibility: String, kind: String, range: String?, rows: Int,
-                columns: Int, mergedRanges: [String], table: TableDescription?) {
+                columns: Int, mergedRanges: [String], tables: [TableDescription], warnings: [String] = []) {
         self.name = name; self.index = index; self.hidden = hidden; self.visibility = visibility; self.kind = kind
-        self.range = range; self.rows = rows; self.columns = columns; self.mergedRanges = mergedRanges; self.table = table
+        self.range = range; self.rows = rows; self.columns = columns; self.mergedRanges = mergedRanges
+        self.table = tables.first; self.tables = tables; self.warnings = warnings
     }
 }
 

@@ -145,6 +145,7 @@ public final class Session: MessageHandler, Sendable {
         checks["storage"] = StorageCheck.run(directory: server.configuration.dataDirectory)
         details["dataDirectory"] = server.configuration.dataDirectory
         details["version"] = XLChatVersion.current
+        if let commit = XLChatVersion.commit { details["commit"] = commit }
         let ok = checks.values.allSatisfy { $0 == "ok" }
         return HealthResult(status: ok ? .ok : .degraded, checks: checks, details: details, llm: await llmHealth())
     }

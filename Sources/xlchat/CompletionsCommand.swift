@@ -26,6 +26,6 @@ struct CompletionsCommand: ParsableCommand {
         guard let target = CompletionShell(rawValue: shell.rawValue) else {
             throw ValidationError("no completion script for \(shell.rawValue)")
         }
-        print(XLChatCommand.completionScript(for: target), terminator: "")
+        print(XLChatCommand.completionScript(for: target))
     }
 }

@@ -14,6 +14,8 @@ struct Bench: AsyncParsableCommand {
             IndexBenchmark.self,
             ReadBenchmark.self,
             CorpusBenchmark.self,
+            LoadBenchmark.self,
+            FormulaBenchmark.self,
         ]
     )
 }

@@ -47,6 +47,10 @@ struct ToolRunner: Sendable {
                                     "required": ["range"]]),
         ToolDefinition(name: "search", description: "Find the rows whose text best matches some words (names, codes, descriptions).",
                        parameters: ["type": "object", "properties": ["query": ["type": "string", "description": "Words to look for."]], "required": ["query"]]),
+        ToolDefinition(name: "trace", description: "How a cell is computed: its formula and value, the cells and ranges it uses (across sheets and names, a few levels deep) and the cells that use it. Use it for 'how is F20 calculated?' or 'where does this number come from?'.",
+                       parameters: ["type": "object", "properties": ["sheet": ["type": "string", "description": "Sheet name."],
+                                                                      "cell": ["type": "string", "description": "One A1 cell such as F20."]],
+                                    "required": ["cell"]]),
     ]
 
     func run(_ call: ToolCall) async -> ToolOutcome {
@@ -73,8 +77,11 @@ struct ToolRunner: Sendable {
             case "search":
                 guard let query = string("query", "text", "q") else { return failure("'search' needs a 'query' argument") }
                 return try await search(query, call: call)
+            case "trace":
+                guard let cell = string("cell", "range", "ref", "a1") else { return failure("'trace' needs a 'cell' argument such as F20") }
+                return try await trace(sheet: string("sheet", "sheet_name"), cell: cell, call: call)
             default:
-                return failure("there is no tool named '\(call.name)'; the tools are sql, read_range and search")
+                return failure("there is no tool named '\(call.name)'; the tools are sql, read_range, search and trace")
             }
         } catch is CancellationError {
             return failure("cancelled")
@@ -250,6 +257,78 @@ struct ToolRunner: Sendable {
         case let .error(e): return e
         case .temporal: return v.isoText ?? ""
         }
+    }
+
+    // MARK: trace
+
+    /// The `trace` tool: the cell's formula chain as indented lines, each cell cited.
+    func trace(sheet sheetArg: String?, cell text: String, call: ToolCall) async throws -> ToolOutcome {
+        guard let parsed = A1.parseRange(text.trimmingCharacters(in: .whitespaces)), parsed.range.rowCount == 1, parsed.range.columnCount == 1 else {
+            throw WorkbookError(.invalidRange, "'\(text)' is not one A1 cell (like F20)")
+        }
+        let wanted = parsed.sheet ?? sheetArg
+        let sheets = outline.sheets.filter { $0.info.kind == .worksheet }
+        let sheet: SheetOutline
+        if let wanted {
+            guard let s = sheets.first(where: { $0.info.name == wanted }) ?? sheets.first(where: { $0.info.name.lowercased() == wanted.lowercased() }) else {
+                throw WorkbookError(.unknownSheet, "no sheet named '\(wanted)'; the sheets are: \(sheets.map { "'\($0.info.name)'" }.joined(separator: ", "))")
+            }
+            sheet = s
+        } else if sheets.count == 1 {
+            sheet = sheets[0]
+        } else {
+            throw WorkbookError(.unknownSheet, "say which sheet: \(sheets.map { "'\($0.info.name)'" }.joined(separator: ", "))")
+        }
+        let path = outline.path, index = sheet.info.index, cell = parsed.range.start
+        let result = try await Offload.run { try Lineage.trace(path: path, sheet: index, cell: cell, depth: 3) }
+        var lines: [String] = []
+        var evidence: [Evidence] = []
+        var refs: [String] = []
+        func add(_ n: TraceNode, _ level: Int) {
+            let indent = String(repeating: "  ", count: level)
+            var line = indent
+            switch n.kind {
+            case .name: line += "name \(n.name ?? "") = \(n.range.isEmpty ? "(formula)" : n.qualified)"
+            case .range: line += "range \(n.qualified)"
+            case .cell:
+                line += n.qualified
+                if let f = n.formula { line += " = " + DataBlock.escape(f) }
+                if let v = n.value { line += " -> " + Self.cellText(CellValue(v)) + (n.computed ? " (computed by xlchat; the file saved no value)" : "") }
+            }
+            if n.truncated { line += " (more precedents not shown)" }
+            if !n.dynamic.isEmpty { line += " (uses \(n.dynamic.joined(separator: ", ")): precedents known only by evaluating)" }
+            lines.append(line)
+            if n.kind != .name, !n.range.isEmpty, let r = A1.parseRange(n.range) ?? wholeRange(n.range) {
+                evidence.append(Evidence(text: line.trimmingCharacters(in: .whitespaces), ranges: [SourceRange(sheet: n.sheet, range: r.range)], fromTool: true))
+                refs.append(n.qualified)
+            }
+            for p in n.precedents { add(p, level + 1) }
+        }
+        add(result.root, 0)
+        if !result.dependents.isEmpty {
+            lines.append("Used by:")
+            for d in result.dependents.prefix(20) { add(d, 1) }
+            if result.dependents.count > 20 { lines.append("  ... and \(result.dependents.count - 20) more") }
+        }
+        let ref = A1.qualified(sheet: sheet.info.name, range: CellRange(start: cell, end: cell))
+        let textOut = "Lineage of \(ref) (cite the cells):\n" + DataBlock.wrap("trace \(ref)", lines.joined(separator: "\n"))
+        return ToolOutcome(resultText: textOut,
+                           step: AgentStep(tool: "trace", arguments: call.argumentsText,
+                                           summary: "\(ref): \(refs.count) cell\(refs.count == 1 ? "" : "s") and ranges in the chain", ranges: refs, ok: true),
+                           evidence: evidence)
+    }
+
+    /// `A:C` / `2:5` as ranges (the trace writes whole columns and rows that way).
+    private func wholeRange(_ text: String) -> (sheet: String?, range: CellRange)? {
+        let parts = text.split(separator: ":")
+        guard parts.count == 2 else { return nil }
+        if let a = A1.columnIndex(parts[0]), let b = A1.columnIndex(parts[1]) {
+            return (nil, CellRange(rows: 0...(CellRef.maxRows - 1), columns: min(a, b)...max(a, b)))
+        }
+        if let a = Int(parts[0]), let b = Int(parts[1]), a >= 1, b >= 1 {
+            return (nil, CellRange(rows: (min(a, b) - 1)...(max(a, b) - 1), columns: 0...(CellRef.maxColumns - 1)))
+        }
+        return nil
     }
 
     // MARK: search

@@ -81,6 +81,7 @@ public final class Session: MessageHandler, Sendable {
         case WorkbookReadRequest.method: return try await readWorkbook(request.decodeParams())
         case WorkbookQueryRequest.method: return try await queryWorkbook(request.decodeParams())
         case WorkbookCloseRequest.method: return try closeWorkbook(request.decodeParams())
+        case WorkbookTraceRequest.method: return try await traceWorkbook(request.decodeParams())
         case IndexBuildRequest.method: return try await buildIndex(request.decodeParams(), context: context)
         case IndexSearchRequest.method: return try await searchIndex(request.decodeParams())
         case IndexStatusRequest.method: return try await indexStatus(request.decodeParams())

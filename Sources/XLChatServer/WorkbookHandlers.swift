@@ -59,6 +59,28 @@ extension Session {
                                   rows: read.rows.map { $0.map(WireFormat.cell) }, truncated: read.truncated)
     }
 
+    func traceWorkbook(_ params: WorkbookTraceRequest) async throws -> WorkbookTraceResult {
+        let entry = try await sessionEntry(params.workbookId)
+        guard let sheet = entry.outline.sheets.first(where: { $0.info.name == params.sheet })
+            ?? entry.outline.sheets.first(where: { $0.info.name.lowercased() == params.sheet.lowercased() }) else {
+            throw WorkbookError(.unknownSheet,
+                "no sheet named '\(params.sheet)'; the sheets are: \(entry.outline.sheets.map { "'\($0.info.name)'" }.joined(separator: ", "))")
+        }
+        guard let parsed = A1.parseRange(params.cell), parsed.range.rowCount == 1, parsed.range.columnCount == 1 else {
+            throw WorkbookError(.invalidRange, "'\(params.cell)' is not a single A1 cell (like F20)")
+        }
+        if let named = parsed.sheet, named.lowercased() != sheet.info.name.lowercased() {
+            throw WorkbookError(.invalidRange, "cell '\(params.cell)' names sheet '\(named)' but the request traces '\(sheet.info.name)'")
+        }
+        if let d = params.depth, d < 1 || d > 10 { throw ResponseError.invalidParams("invalid params: 'depth' must be 1...10") }
+        let path = entry.path, sheetIndex = sheet.info.index, cell = parsed.range.start, depth = params.depth ?? 3
+        let trace = try await Blocking.run { token in
+            try Lineage.trace(path: path, sheet: sheetIndex, cell: cell, depth: depth, isCancelled: { token.isCancelled })
+        }
+        return WorkbookTraceResult(cell: WireFormat.traceEntry(trace.root), dependents: trace.dependents.map(WireFormat.traceEntry),
+                                   dependentsTruncated: trace.dependentsTruncated)
+    }
+
     func closeWorkbook(_ params: WorkbookCloseRequest) throws -> VoidResponse {
         let known = state.withLock { $0.openWorkbooks.removeValue(forKey: params.workbookId) != nil }
         guard known else {
@@ -170,8 +192,41 @@ public enum WireFormat {
         }
     }
 
+    public static func formulaValue(_ v: FormulaValue) -> JSONValue { cell(CellValue(v)) }
+
+    public static func traceEntry(_ n: TraceNode) -> TraceEntry {
+        TraceEntry(kind: n.kind.rawValue, ref: n.range.isEmpty ? "" : A1.quoteSheet(n.sheet) + "!" + n.range, name: n.name,
+                   formula: n.formula, value: n.value.map(formulaValue), computed: n.computed,
+                   precedents: n.precedents.map(traceEntry), truncated: n.truncated, dynamic: n.dynamic)
+    }
+
+    static func formulaSummary(_ s: FormulaEvaluationStats?) -> FormulaSummary? {
+        guard let s, s.computed + s.notComputed > 0 else { return nil }
+        return FormulaSummary(computed: s.computed, notComputed: s.notComputed, volatile: s.volatile,
+                              problems: s.problems.map { FormulaProblemDescription(cell: A1.quoteSheet($0.sheet) + "!" + $0.cell.description,
+                                                                                   formula: $0.formula, reason: $0.reason) })
+    }
+
     static func openResult(_ entry: WorkbookStore.Entry) -> WorkbookOpenResult {
         openResult(outline: entry.outline, workbookId: entry.id, path: entry.path)
+    }
+
+    static func typed(_ v: TypedValue?) -> JSONValue? {
+        switch v {
+        case nil: return nil
+        case .null?: return .null
+        case let .integer(i)?: return .int(i)
+        case let .real(d)?: return number(d)
+        case let .text(s)?: return .string(s)
+        }
+    }
+
+    static func columnDescription(_ c: TableColumn) -> ColumnDescription {
+        let p = c.typing.profile
+        return ColumnDescription(name: c.name, header: c.header, type: c.type.rawValue, column: A1.columnName(c.sourceColumn),
+                                 rule: c.typing.rule, nulled: c.typing.nulled, nulledExamples: c.typing.nulledExamples,
+                                 profile: ColumnProfileDescription(values: p.values, distinct: p.distinct,
+                                                                   min: typed(p.min), max: typed(p.max)))
     }
 
     public static func openResult(outline: WorkbookOutline, workbookId: String, path: String) -> WorkbookOpenResult {
@@ -185,15 +240,13 @@ public enum WireFormat {
                     mergedRanges: sheet.summary.mergedRanges.map(\.description),
                     table: sheet.table.map { t in
                         TableDescription(name: t.name, headerRange: t.headerRange?.description, dataRange: t.dataRange?.description,
-                                         columns: t.columns.map {
-                                             ColumnDescription(name: $0.name, header: $0.header, type: $0.type.rawValue,
-                                                               column: A1.columnName($0.sourceColumn))
-                                         })
+                                         columns: t.columns.map(columnDescription))
                     })
             },
             definedNames: outline.definedNames.map { n in
                 DefinedNameDescription(name: n.name, refersTo: n.refersTo,
                                        sheet: n.localSheet.flatMap { i in outline.sheets.indices.contains(i) ? outline.sheets[i].info.name : nil })
-            })
+            },
+            formulas: formulaSummary(outline.formulas))
     }
 }

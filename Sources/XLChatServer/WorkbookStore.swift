@@ -47,6 +47,7 @@ final class WorkbookStore: Sendable {
         }
         try token.check()
         let reader = try Workbooks.open(path: path)
+        (reader as? EvaluatingReader)?.isCancelled = { token.isCancelled }
         let outline = try WorkbookOutline.build(reader: reader, path: path, contentHash: hash) { index, count, name in
             try token.check()
             progress?(Double(index) / Double(max(count, 1)), "reading sheet '\(name)'")

@@ -73,6 +73,7 @@ public final class XLChatServer: Sendable {
         InitializeRequest.method, ShutdownRequest.method,
         HealthRequest.method, MetricsRequest.method, PingRequest.method,
         WorkbookOpenRequest.method, WorkbookReadRequest.method, WorkbookQueryRequest.method, WorkbookCloseRequest.method,
+        WorkbookTraceRequest.method,
         IndexBuildRequest.method, IndexSearchRequest.method, IndexStatusRequest.method,
         ChatAskRequest.method, ChatHistoryRequest.method, ChatResetRequest.method,
     ]

@@ -84,7 +84,16 @@ public enum FormatSniffer {
 public enum Workbooks {
     static let binaryExtensions: Set<String> = ["xlsx", "xlsm", "xltx", "xltm", "xlsb", "xls", "xlt", "ods", "ots"]
 
-    public static func open(path: String, limits: ReadLimits = .default) throws -> any WorkbookReader {
+    /// Opens the workbook at `path`. With `evaluateFormulas` (the default), formula cells saved
+    /// without a cached value come back computed (`EvaluatingReader`); without it, such cells
+    /// have an `.empty` value and their formula text.
+    public static func open(path: String, limits: ReadLimits = .default, evaluateFormulas: Bool = true) throws -> any WorkbookReader {
+        let reader = try openFormat(path: path, limits: limits)
+        if evaluateFormulas, reader.format != .csv, reader.format != .tsv { return EvaluatingReader(reader) }
+        return reader
+    }
+
+    static func openFormat(path: String, limits: ReadLimits) throws -> any WorkbookReader {
         switch try FormatSniffer.sniff(path: path) {
         case .text(let hint):
             // Text named like a binary workbook is a broken (or mislabelled) file, not a CSV:

@@ -10,4 +10,11 @@ public protocol WorkbookReader: AnyObject {
     /// Returning `false` from the visitor stops early. Chart sheets deliver no rows.
     @discardableResult
     func readSheet(at index: Int, visitor: (SheetRow) throws -> Bool) throws -> SheetSummary
+    /// What evaluating formulas saved without a cached value did so far (see
+    /// `EvaluatingReader`); nil for a reader that does not evaluate.
+    var formulaStats: FormulaEvaluationStats? { get }
+}
+
+extension WorkbookReader {
+    public var formulaStats: FormulaEvaluationStats? { nil }
 }

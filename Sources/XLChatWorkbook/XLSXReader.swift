@@ -156,7 +156,9 @@ public final class XLSXReader: WorkbookReader {
     }
 
     /// Streams the sheet's cells. Cells whose value is empty (no `<v>`, an empty string) are not
-    /// delivered, and a formula cell without a cached value is left out with them. Merged ranges
+    /// delivered, except formula cells: one without a cached value comes with an `.empty` value
+    /// and its formula text (array and dynamic-array formulas, `t="array"`, keep their text on
+    /// the anchor cell). Merged ranges
     /// follow the cells in the XML, so when the visitor stops early the summary has only the
     /// cells seen so far and no merged ranges.
     @discardableResult
@@ -438,6 +440,12 @@ struct SheetHandler: XMLScanHandler {
             } else if let si = sharedIndex, let master = sharedMasters[si] {
                 formulaText = SharedFormula.translate(master.text, rows: rowIndex - master.row, columns: column - master.column)
             }
+        }
+        if formulaText != nil && value.isEmpty && type != .shared {
+            // A formula saved without a cached value (openpyxl, pandas, report generators):
+            // kept, value empty, for `EvaluatingReader` to compute.
+            cells.append(RowCell(column: column, value: .empty, formula: formulaText))
+            return
         }
         let v: CellValue
         switch type {

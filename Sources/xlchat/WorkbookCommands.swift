@@ -37,14 +37,24 @@ struct OpenCommand: AsyncParsableCommand {
                 if !s.mergedRanges.isEmpty { print("  merged: \(s.mergedRanges.prefix(8).joined(separator: ", "))\(s.mergedRanges.count > 8 ? ", …" : "")") }
                 if let t = s.table {
                     print("  table \(t.name): header \(t.headerRange ?? "none"), data \(t.dataRange ?? "none")")
-                    Output.table(header: ["column", "from", "type", "header"],
-                                 rows: t.columns.map { [$0.name, $0.column, $0.type, $0.header] })
-                        
+                    Output.table(header: ["column", "from", "type", "NULL", "header"],
+                                 rows: t.columns.map { c in
+                                     let nulled = c.nulled == 0 ? "" : "\(c.nulled)" + (c.nulledExamples.isEmpty ? ""
+                                         : " (" + c.nulledExamples.map { "\"\($0)\"" }.joined(separator: ", ") + ")")
+                                     return [c.name, c.column, c.type, nulled, c.header]
+                                 })
+                    // The typing rules in full (the plain ones, "number" and "text", go without saying).
+                    for c in t.columns where c.rule != "number" && c.rule != "text" { print("  \(c.name): \(c.rule)") }
                 }
             }
             if !wb.definedNames.isEmpty {
                 print("\nDefined names:")
                 for n in wb.definedNames { print("  \(n.name) = \(n.refersTo)\(n.sheet.map { " (local to \($0))" } ?? "")") }
+            }
+            if let f = wb.formulas {
+                print("\nFormulas saved without a value: \(f.computed) computed by xlchat, \(f.notComputed) could not be"
+                      + (f.volatile > 0 ? "; \(f.volatile) use TODAY/NOW (value as of now)" : ""))
+                for p in f.problems.prefix(10) { print("  \(p.cell)  =\(p.formula)  (\(p.reason))") }
             }
         } catch { throw Output.fail(error) }
     }

@@ -35,7 +35,7 @@ import XLChatWorkbook
         // The prompt carried the outline with typed columns and sample rows.
         let system = chatMessages(server, 0).first?["content"]?.stringValue ?? ""
         #expect(system.contains(f.table.name) && system.contains("\(amount) (real") && system.contains("Widget"))
-        #expect(server.requests(path: "/api/chat")[0].json?["tools"]?.arrayValue?.count == 3)
+        #expect(server.requests(path: "/api/chat")[0].json?["tools"]?.arrayValue?.count == 4)  // sql, read_range, search, trace
     }
 
     @Test func sqlErrorAndMalformedCallGoBackToTheModelWhichRetries() async throws {

@@ -59,15 +59,20 @@ import XLChatTestSupport
         let url = Self.protocolDir.appendingPathComponent("transcripts").appendingPathComponent(name)
         let text = try String(contentsOf: url, encoding: .utf8)
         let client = TestClient.inProcess()
+        // `"$set:NAME"` in a reply pattern matches anything and remembers it; `"$get:NAME"` in a
+        // later request stands for it (ids derived from a file's absolute path, for example).
+        var captured: [String: JSONValue] = [:]
         for (n, line) in text.split(separator: "\n").enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
             let step = try JSONDecoder().decode(JSONValue.self, from: Data(line.utf8))
             if let message = step["->"] {
-                try await client.sendRaw(client.framing.frame(Array(try JSONEncoder().encode(message))))
+                let resolved = Self.substitute(message, captured)
+                try await client.sendRaw(client.framing.frame(Array(try JSONEncoder().encode(resolved))))
             } else if let raw = step["->raw"]?.stringValue {
                 try await client.sendRaw(client.framing.frame(Array(raw.utf8)))
             } else if let pattern = step["<-"] {
                 let got = try await client.nextRawMessage()
                 var problems: [String] = []
+                Self.capture(pattern, got, into: &captured)
                 Self.match(pattern, got, path: "$", problems: &problems)
                 #expect(problems.isEmpty, "\(name):\(n + 1): \(problems.joined(separator: "; "))\n got: \(got)")
             } else {
@@ -77,8 +82,27 @@ import XLChatTestSupport
         await client.close()
     }
 
+    static func capture(_ pattern: JSONValue, _ value: JSONValue, into captured: inout [String: JSONValue]) {
+        switch (pattern, value) {
+        case let (.string(s), v) where s.hasPrefix("$set:"): captured[String(s.dropFirst(5))] = v
+        case let (.object(p), .object(v)): for (k, pv) in p { if let vv = v[k] { capture(pv, vv, into: &captured) } }
+        case let (.array(p), .array(v)): for (pv, vv) in zip(p, v) { capture(pv, vv, into: &captured) }
+        default: break
+        }
+    }
+
+    static func substitute(_ message: JSONValue, _ captured: [String: JSONValue]) -> JSONValue {
+        switch message {
+        case let .string(s) where s.hasPrefix("$get:"): return captured[String(s.dropFirst(5))] ?? message
+        case let .object(o): return .object(o.mapValues { substitute($0, captured) })
+        case let .array(a): return .array(a.map { substitute($0, captured) })
+        default: return message
+        }
+    }
+
     static func match(_ pattern: JSONValue, _ value: JSONValue, path: String, problems: inout [String]) {
         if pattern == "$any" { return }
+        if case .string(let s) = pattern, s.hasPrefix("$set:") { return }
         switch (pattern, value) {
         case let (.object(p), .object(v)):
             let open = p["..."] == "$more"

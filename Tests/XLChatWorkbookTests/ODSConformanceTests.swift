@@ -167,7 +167,7 @@ struct ODSConformanceTests {
     @Test("the corpus files open as ods through Workbooks.open, and the encrypted one is encryptedWorkbook")
     func dispatch() throws {
         guard let dir = xlsxCorpusDirectory() else { print("ODSConformanceTests: corpus absent; skipped"); return }
-        let base = try Workbooks.open(path: dir.appendingPathComponent("files/calamine__base.ods").path)
+        let base = try Workbooks.open(path: dir.appendingPathComponent("files/calamine__base.ods").path, evaluateFormulas: false)
         #expect(base is ODSReader && base.format == .ods)
         let kind = xlsxErrorKind { _ = try Workbooks.open(path: dir.appendingPathComponent("files/calamine__password.ods").path) }
         #expect(kind == .encryptedWorkbook)

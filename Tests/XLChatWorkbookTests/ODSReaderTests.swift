@@ -71,7 +71,7 @@ struct ODSReaderTests {
             + c(#"office:value-type="float" office:value="NaN""#, "not a number")
         let path = try ODSTestFile.write("<table:table table:name=\"S\"><table:table-row>\(row1)</table:table-row><table:table-row>\(row2)</table:table-row></table:table>")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let reader = try Workbooks.open(path: path)
+        let reader = try Workbooks.open(path: path, evaluateFormulas: false)
         #expect(reader is ODSReader)
         #expect(reader.format == .ods)
         let (cells, formulas, summary) = try ODSTestFile.cells(reader)

@@ -21,7 +21,7 @@ struct XLSBConformanceTests {
     @Test("the corpus xlsb opens as xlsb through Workbooks.open, the password one is encryptedWorkbook")
     func dispatch() throws {
         guard let dir = xlsxCorpusDirectory() else { print("XLSBConformanceTests: corpus absent; skipped"); return }
-        let base = try Workbooks.open(path: dir.appendingPathComponent("files/calamine__base.xlsb").path)
+        let base = try Workbooks.open(path: dir.appendingPathComponent("files/calamine__base.xlsb").path, evaluateFormulas: false)
         #expect(base is XLSBReader && base.format == .xlsb)
         let kind = xlsxErrorKind { _ = try Workbooks.open(path: dir.appendingPathComponent("files/calamine__password.xlsb").path) }
         #expect(kind == .encryptedWorkbook)

@@ -18,12 +18,38 @@ public struct ColumnDescription: Codable, Sendable, Hashable {
     public var name: String
     /// The header text as the sheet shows it.
     public var header: String
-    /// integer, real, text, date, datetime, boolean or mixed.
+    /// integer, real, text, date, datetime, time, duration (seconds) or boolean (1/0).
     public var type: String
     /// The sheet column letter it comes from (`B`).
     public var column: String
-    public init(name: String, header: String, type: String, column: String) {
+    /// The typing rule applied, e.g. `currency USD ($), thousands ','; placeholders → NULL (2: n/a, -)`,
+    /// `code: leading zeros kept as text`, `duration, seconds`, `text: no rule fits cleanly (…)`.
+    public var rule: String
+    /// Non-empty cells that are NULL in the typed column (placeholders, error cells, values
+    /// that did not fit the type); `workbook/read` still shows them as the file has them.
+    public var nulled: Int
+    /// Up to 3 of those cells' texts.
+    public var nulledExamples: [String]
+    public var profile: ColumnProfileDescription
+    public init(name: String, header: String, type: String, column: String, rule: String = "", nulled: Int = 0,
+                nulledExamples: [String] = [], profile: ColumnProfileDescription = ColumnProfileDescription()) {
         self.name = name; self.header = header; self.type = type; self.column = column
+        self.rule = rule; self.nulled = nulled; self.nulledExamples = nulledExamples; self.profile = profile
+    }
+}
+
+/// A short profile of a typed column.
+public struct ColumnProfileDescription: Codable, Sendable, Hashable {
+    /// Values that are not NULL in the typed column.
+    public var values: Int
+    /// The distinct values of a text column with at most 20 of them, most frequent first.
+    public var distinct: [String]?
+    /// Smallest and largest value of a number (number), date/time (ISO text) or duration
+    /// (seconds) column.
+    public var min: JSONValue?
+    public var max: JSONValue?
+    public init(values: Int = 0, distinct: [String]? = nil, min: JSONValue? = nil, max: JSONValue? = nil) {
+        self.values = values; self.distinct = distinct; self.min = min; self.max = max
     }
 }
 
@@ -77,10 +103,89 @@ public struct WorkbookOpenResult: Codable, Sendable, Hashable {
     public var contentHash: String
     public var sheets: [SheetDescription]
     public var definedNames: [DefinedNameDescription]
+    /// Formula cells the file saved without a cached value; absent when there are none.
+    public var formulas: FormulaSummary?
     public init(workbookId: String, path: String, format: String, contentHash: String, sheets: [SheetDescription],
-                definedNames: [DefinedNameDescription]) {
+                definedNames: [DefinedNameDescription], formulas: FormulaSummary? = nil) {
         self.workbookId = workbookId; self.path = path; self.format = format; self.contentHash = contentHash
-        self.sheets = sheets; self.definedNames = definedNames
+        self.sheets = sheets; self.definedNames = definedNames; self.formulas = formulas
+    }
+}
+
+/// What xlchat did with formula cells saved without a cached value (a cached value, what Excel
+/// saved, is always used as is).
+public struct FormulaSummary: Codable, Sendable, Hashable {
+    /// Cells whose value xlchat computed.
+    public var computed: Int
+    /// Cells it could not compute (unknown function, circular or external reference, text that
+    /// does not parse, budget); their value is an error such as `#NAME?` or `#CIRCULAR!`.
+    public var notComputed: Int
+    /// Computed cells using TODAY/NOW: their value is the time of opening.
+    public var volatile: Int
+    /// The first cells not computed, with the reason.
+    public var problems: [FormulaProblemDescription]
+    public init(computed: Int, notComputed: Int, volatile: Int, problems: [FormulaProblemDescription]) {
+        self.computed = computed; self.notComputed = notComputed; self.volatile = volatile; self.problems = problems
+    }
+}
+
+public struct FormulaProblemDescription: Codable, Sendable, Hashable {
+    /// `Sheet1!D7`.
+    public var cell: String
+    public var formula: String
+    public var reason: String
+    public init(cell: String, formula: String, reason: String) { self.cell = cell; self.formula = formula; self.reason = reason }
+}
+
+/// `workbook/trace`: how a cell is computed — its formula and value, its precedents (cells,
+/// ranges, names; across sheets) to `depth` levels, and the cells that use it.
+public struct WorkbookTraceRequest: RequestType, Hashable {
+    public static let method = "workbook/trace"
+    public typealias Response = WorkbookTraceResult
+    public var workbookId: String
+    public var sheet: String
+    /// The cell, `F20` (a `Sheet!` prefix naming the same sheet is allowed).
+    public var cell: String
+    /// Levels of precedents (default 3, at most 10).
+    public var depth: Int?
+    public init(workbookId: String, sheet: String, cell: String, depth: Int? = nil) {
+        self.workbookId = workbookId; self.sheet = sheet; self.cell = cell; self.depth = depth
+    }
+}
+
+public struct TraceEntry: Codable, Sendable, Hashable {
+    /// cell, range or name.
+    public var kind: String
+    /// `Sheet1!F20`, `Sheet1!B2:B19`; for a name, what it refers to.
+    public var ref: String
+    /// The defined name, for kind `name`.
+    public var name: String?
+    /// The formula without `=`; null for a constant cell, a range or a name.
+    public var formula: String?
+    /// The cell's value (as `workbook/read` writes cells); null for ranges and names.
+    public var value: JSONValue?
+    /// True when the file had no cached value and xlchat computed it.
+    public var computed: Bool
+    public var precedents: [TraceEntry]
+    /// More precedents exist past the depth or the reply's budget.
+    public var truncated: Bool
+    /// OFFSET / INDIRECT in the formula: precedents only known by evaluating.
+    public var dynamic: [String]
+    public init(kind: String, ref: String, name: String?, formula: String?, value: JSONValue?, computed: Bool,
+                precedents: [TraceEntry], truncated: Bool, dynamic: [String]) {
+        self.kind = kind; self.ref = ref; self.name = name; self.formula = formula; self.value = value
+        self.computed = computed; self.precedents = precedents; self.truncated = truncated; self.dynamic = dynamic
+    }
+}
+
+public struct WorkbookTraceResult: Codable, Sendable, Hashable {
+    /// The traced cell, with its precedents as a tree.
+    public var cell: TraceEntry
+    /// Formula cells that use the cell (directly, through a range or a name).
+    public var dependents: [TraceEntry]
+    public var dependentsTruncated: Bool
+    public init(cell: TraceEntry, dependents: [TraceEntry], dependentsTruncated: Bool) {
+        self.cell = cell; self.dependents = dependents; self.dependentsTruncated = dependentsTruncated
     }
 }
 

@@ -5,9 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
-# dpkg-shlibdeps (dpkg-dev) for the .deb's Depends, lintian to check it, man-db for `man xlchat`.
+# dpkg-shlibdeps (dpkg-dev) for the .deb's Depends, lintian to check it, man-db for `man xlchat`,
+# libcurl's link library (the static FoundationNetworking links -lcurl).
 need=()
-for pkg in dpkg-dev lintian man-db binutils; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
+for pkg in dpkg-dev lintian man-db binutils libcurl4-openssl-dev; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
 if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null; }
 fi

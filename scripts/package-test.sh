@@ -62,9 +62,13 @@ DEPENDS=$(dpkg-deb -f "$DEB" Depends)
 echo "  Depends: $DEPENDS"
 # Each NEEDED library's owner (dpkg -S) must be in Depends: the package that provides it here.
 for lib in $NEEDED; do
-  path=$(ldd "$BIN" | awk -v l="$lib" '$1 == l {print $3}')
-  owner=$(dpkg -S "$path" 2>/dev/null || dpkg -S "$(readlink -f "$path")" 2>/dev/null || dpkg -S "/usr$path" 2>/dev/null)
-  owner=${owner%%:*}
+  # "libz.so.1 => /lib/.../libz.so.1 (0x...)", but the loader's line is "/lib64/ld-linux-x86-64.so.2 (0x...)".
+  path=$(ldd "$BIN" | awk -v l="$lib" '$1 == l && $3 ~ /^\// {print $3; exit} $1 ~ "/" l "$" {print $1; exit}')
+  owner=
+  if [ -n "$path" ]; then
+    owner=$(dpkg -S "$path" 2>/dev/null || dpkg -S "$(readlink -f "$path")" 2>/dev/null || dpkg -S "/usr$path" 2>/dev/null)
+    owner=${owner%%:*}
+  fi
   if [ -n "$owner" ] && echo "$DEPENDS" | tr ',|' '\n\n' | awk '{print $1}' | grep -qxF "$owner"; then
     ok "Depends names $owner (owner of $lib)"
   else

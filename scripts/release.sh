@@ -40,6 +40,8 @@ EOF
 if cmp -s "$GEN.tmp" "$GEN"; then rm "$GEN.tmp"; else mv "$GEN.tmp" "$GEN"; fi
 
 # --- the release binary ---------------------------------------------------------------------
+# Swift's static FoundationNetworking (URLSession, used for https model servers) links -lcurl:
+# the build needs libcurl4-openssl-dev (scripts/ci-package.sh installs it); the binary, libcurl4.
 BUILD_FLAGS=(-c release --product xlchat --static-swift-stdlib -Xswiftc -DXLCHAT_RELEASE_BUILD_INFO
   --scratch-path "${SCRATCH:-.build}")
 if [ "${SKIP_BUILD:-0}" != 1 ]; then

@@ -28,7 +28,8 @@ umask 022
 install -D -m 0755 "$BIN" "$PKG/usr/bin/xlchat"
 install -d "$PKG/usr/share/bash-completion/completions" "$PKG/usr/share/zsh/vendor-completions" \
   "$PKG/usr/share/fish/vendor_completions.d" "$PKG/usr/share/man/man1" "$PKG/usr/share/doc/xlchat" "$PKG/DEBIAN"
-"$BIN" completions bash > "$PKG/usr/share/bash-completion/completions/xlchat"
+# Sourced, not run: without ArgumentParser's #! line (lintian: bash-completion-with-hashbang).
+"$BIN" completions bash | sed '1{/^#!/d}' > "$PKG/usr/share/bash-completion/completions/xlchat"
 "$BIN" completions zsh > "$PKG/usr/share/zsh/vendor-completions/_xlchat"
 "$BIN" completions fish > "$PKG/usr/share/fish/vendor_completions.d/xlchat.fish"
 chmod 0644 "$PKG"/usr/share/bash-completion/completions/xlchat "$PKG"/usr/share/zsh/vendor-completions/_xlchat \

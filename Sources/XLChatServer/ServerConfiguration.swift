@@ -1,7 +1,16 @@
 import Foundation
 
 public enum XLChatVersion {
+    /// The release version (semantic versioning); also `serverInfo.version` on the wire.
     public static let current = "0.1.0"
+    /// The git commit this binary was built from (12 hex digits, `+dirty` when the work tree had
+    /// uncommitted changes), embedded by `scripts/release.sh`; nil for a plain `swift build`.
+    public static let commit: String? = XLChatBuildInfo.commit
+    /// What `xlchat --version` prints: `0.1.0 (commit 1a2b3c4d5e6f)` for a release build,
+    /// `0.1.0 (development build: no commit embedded)` for a plain `swift build`.
+    public static var long: String {
+        "\(current) (\(commit.map { "commit \($0)" } ?? "development build: no commit embedded"))"
+    }
     /// The wire protocol's version (protocol/README.md); bumped on incompatible changes.
     public static let protocolVersion = "1.0"
 }

@@ -181,6 +181,7 @@ public final class Session: MessageHandler, Sendable {
         } else {
             checks["llm"] = "ok"
         }
+        if let commit = XLChatVersion.commit { details["commit"] = commit }
         let ok = checks.values.allSatisfy { $0 == "ok" }
         return HealthResult(status: ok ? .ok : .degraded, checks: checks, details: details, llm: llm)
     }

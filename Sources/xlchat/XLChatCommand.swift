@@ -12,10 +12,10 @@ struct XLChatCommand: AsyncParsableCommand {
             questions with a local model (Ollama or an OpenAI-compatible server), citing the cells \
             every answer rests on. Editors and scripts talk to it with `xlchat serve` (JSON-RPC 2.0).
             """,
-        version: XLChatVersion.current,
+        version: XLChatVersion.long,
         subcommands: [
             ServeCommand.self, OpenCommand.self, ReadCommand.self, QueryCommand.self, IndexCommand.self, AskCommand.self, EvalCommand.self,
-            MCPCommand.self, DoctorCommand.self, TraceCommand.self,
+            MCPCommand.self, DoctorCommand.self, TraceCommand.self, CompletionsCommand.self,
         ]
     )
 }

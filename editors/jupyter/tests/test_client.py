@@ -12,10 +12,21 @@ def kind_of(excinfo):
     return excinfo.value.kind
 
 
-def test_find_binary(binary, tmp_path):
+def test_find_binary(binary, tmp_path, monkeypatch):
     assert find_binary(binary) == binary
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match=r"not found at .*nope.*apt install \./xlchat_"):
         find_binary(str(tmp_path / "nope"))
+    plain = tmp_path / "xlchat"
+    plain.write_text("#!/bin/sh\n")
+    plain.chmod(0o644)
+    with pytest.raises(FileNotFoundError, match=r"not an executable file; fix it with: chmod \+x"):
+        find_binary(str(plain))
+    # Not given, not on PATH: the installed locations (/usr/bin/xlchat from the .deb), else how to install.
+    monkeypatch.delenv("XLCHAT_BIN", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert find_binary(installed=(str(tmp_path / "none"), binary)) == binary
+    with pytest.raises(FileNotFoundError, match=r"not on PATH, not in .*none\).*apt install"):
+        find_binary(installed=(str(tmp_path / "none"),))
 
 
 def test_initialize_and_methods(binary, data_env):

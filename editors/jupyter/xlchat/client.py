@@ -24,17 +24,33 @@ class ServerGone(XLChatError):
     pass
 
 
-def find_binary(explicit: Optional[str] = None) -> str:
-    """The xlchat binary: `explicit`, else $XLCHAT_BIN, else `xlchat` on PATH."""
-    for cand in (explicit, os.environ.get("XLCHAT_BIN")):
+#: Where the .deb installs the binary, and where the README says to put a downloaded one; looked
+#: at after PATH (a notebook server started from a desktop may have a short PATH).
+INSTALLED_PATHS = ("/usr/bin/xlchat", "/usr/local/bin/xlchat")
+INSTALL_HINT = ("Install xlchat: on Debian/Ubuntu `sudo apt install ./xlchat_<version>_<arch>.deb`, or put the "
+                "`xlchat` binary on PATH; see \"Install\" in the xlchat README.")
+
+
+def find_binary(explicit: Optional[str] = None, installed=INSTALLED_PATHS) -> str:
+    """The xlchat binary: `explicit`, else $XLCHAT_BIN, else `xlchat` on PATH, else the first of
+    `installed` that is executable. Raises FileNotFoundError saying what is wrong and how to fix
+    it (a path that does not exist or is not executable, or no binary anywhere)."""
+    for cand, where in ((explicit, "binary="), (os.environ.get("XLCHAT_BIN"), "$XLCHAT_BIN")):
         if cand:
-            if os.path.exists(cand):
-                return os.path.abspath(cand)
-            raise FileNotFoundError(f"xlchat binary not found at {cand}")
+            if not os.path.exists(cand):
+                raise FileNotFoundError(f"xlchat binary not found at {cand} ({where}). {INSTALL_HINT}")
+            if os.path.isdir(cand) or not os.access(cand, os.X_OK):
+                raise FileNotFoundError(f"xlchat binary at {cand} ({where}) is not an executable file; "
+                                        f"fix it with: chmod +x '{cand}'")
+            return os.path.abspath(cand)
     found = shutil.which("xlchat")
-    if not found:
-        raise FileNotFoundError("xlchat binary not found: pass binary=..., set XLCHAT_BIN or put xlchat on PATH")
-    return found
+    if found:
+        return found
+    for cand in installed:
+        if os.path.isfile(cand) and os.access(cand, os.X_OK):
+            return cand
+    raise FileNotFoundError(f"xlchat binary not found (not on PATH, not in {' or '.join(installed)}). {INSTALL_HINT} "
+                            "Or pass binary=... or set XLCHAT_BIN.")
 
 
 class _Pending:

@@ -201,6 +201,83 @@ run(':checkhealth xlchat', function()
   truthy(text:find('model server (Ollama) reachable', 1, true), text)
 end)
 
+-- The spec blocks of the top README, as a user copies them.
+local function readme_block(marker)
+  local text = table.concat(vim.fn.readfile(repo .. '/README.md'), '\n')
+  local block = text:match('<!%-%- ' .. marker .. ' %-%->(.-)<!%-%- /' .. marker .. ' %-%->')
+  truthy(block, 'README has the ' .. marker .. ' block')
+  return (block:gsub('```lua', ''):gsub('```', ''):gsub('`', ''))
+end
+
+run('README lazy.nvim spec loads the plugin from the repo subfolder', function()
+  -- What lazy.nvim does with the spec: clone the repo to plugin.dir, then call config(plugin).
+  -- Here in a fresh Neovim whose runtimepath lacks editors/nvim.
+  local spec_file = tmp .. '/lazy_spec.lua'
+  vim.fn.writefile(vim.split('return ' .. readme_block('nvim%-lazy%-spec'), '\n'), spec_file)
+  local probe = tmp .. '/lazy_probe.lua'
+  vim.fn.writefile({
+    'local spec = dofile(' .. vim.inspect(spec_file) .. ')',
+    'assert(type(spec[1]) == "string" and type(spec.config) == "function", "a lazy.nvim spec")',
+    'assert(vim.fn.exists(":XlchatOpen") == 0, "not loaded before config")',
+    'spec.config({ name = "xlchat", dir = ' .. vim.inspect(repo) .. ' })',
+    'local h = vim.api.nvim_get_runtime_file("lua/xlchat/health.lua", false)[1]',
+    'io.stdout:write(("commands=%d health=%s\\n"):format(vim.fn.exists(":XlchatAsk"), tostring(h ~= nil)))',
+  }, probe)
+  local out = vim.fn.system({ vim.v.progpath, '--headless', '-u', 'NONE', '-i', 'NONE', '-n',
+    '-c', 'luafile ' .. probe, '-c', 'qall!' })
+  eq(vim.v.shell_error, 0, out)
+  truthy(out:find('commands=2 health=true', 1, true), out)
+end)
+
+run('README packer spec names the plugin subfolder', function()
+  local spec = assert(loadstring('local s; local function use(x) s = x end; ' .. readme_block('nvim%-packer%-spec') .. '; return s'))()
+  eq(spec.rtp, 'editors/nvim')
+  truthy(vim.loop.fs_stat(repo .. '/' .. spec.rtp .. '/plugin/xlchat.lua'), 'plugin/xlchat.lua under rtp')
+  truthy(vim.loop.fs_stat(repo .. '/' .. spec.rtp .. '/lua/xlchat/health.lua'), 'lua/xlchat/health.lua under rtp')
+end)
+
+local function checkhealth_text()
+  vim.cmd('checkhealth xlchat')
+  return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')
+end
+
+run(':checkhealth xlchat without the binary says how to install it', function()
+  x.stop()
+  local saved = x.config.cmd
+  local ok, err = pcall(function()
+    x.setup({ cmd = tmp .. '/no-such-dir/xlchat' })
+    local text = checkhealth_text()
+    truthy(text:find('does not exist', 1, true), text)
+    truthy(text:find('apt install ./xlchat_', 1, true), text)
+    truthy(not text:find('server check', 1, true), 'no server started: ' .. text)
+    -- A file without its x bit.
+    local plain = tmp .. '/xlchat-noexec'
+    vim.fn.writefile({ '#!/bin/sh' }, plain)
+    x.setup({ cmd = plain })
+    text = checkhealth_text()
+    truthy(text:find('is not executable', 1, true), text)
+    truthy(text:find("chmod +x '" .. plain .. "'", 1, true), text)
+    -- Not set, not on PATH, not installed.
+    local path, installed = vim.env.PATH, x.installed_paths
+    x.config.cmd = nil
+    local xb = vim.env.XLCHAT_BIN
+    vim.env.XLCHAT_BIN = nil
+    vim.env.PATH = tmp .. '/empty-path'
+    x.installed_paths = { tmp .. '/nowhere/xlchat' }
+    local ok2, text2 = pcall(checkhealth_text)
+    vim.env.PATH, x.installed_paths, vim.env.XLCHAT_BIN = path, installed, xb
+    truthy(ok2, text2)
+    truthy(text2:find('xlchat binary not found (not on PATH', 1, true), text2)
+    truthy(text2:find('apt install ./xlchat_', 1, true), text2)
+    -- And a request says the same, without starting anything.
+    x.setup({ cmd = tmp .. '/no-such-dir/xlchat' })
+    local e = await(function(cb) x.ensure(cb) end, 3000)
+    truthy(e and e.message:find('does not exist', 1, true), vim.inspect(e))
+  end)
+  x.setup({ cmd = saved })
+  if not ok then error(err, 0) end
+end)
+
 x.stop()
 vim.fn.jobstop(job)
 log(('nvim: %d passed, %d failed, %d skipped (%s)'):format(passed, failed, skipped, tostring(vim.version().major) .. '.' .. vim.version().minor .. '.' .. vim.version().patch))

@@ -3,7 +3,7 @@
 // workbook of the active editor (or the file chosen in the explorer).
 const vscode = require('vscode');
 const path = require('path');
-const { XLChatClient, findBinary } = require('./rpc');
+const { XLChatClient, locateBinary } = require('./rpc');
 const { panelHtml } = require('./panel');
 
 const WORKBOOK_EXT = /\.(xlsx|xlsm|xls|csv|tsv)$/i;
@@ -13,12 +13,18 @@ const opened = new Map(); // key (path or buffer uri + version) → workbook/ope
 
 function config() { return vscode.workspace.getConfiguration('xlchat'); }
 
+/** An error whose message is for the user as it is (a missing binary and its fix). */
+class UserFacingError extends Error {}
+
 function getClient() {
   if (client) return client;
   const c = config();
-  const binary = findBinary(c.get('path') || null);
+  const found = locateBinary(c.get('path') || null);
+  // No binary: say what is wrong and how to install it, each time a command needs the server,
+  // and start nothing (a later fix of the setting or an install is picked up on the next try).
+  if (!found.binary) throw new UserFacingError(found.problem);
   client = new XLChatClient({
-    binary,
+    binary: found.binary,
     env: { ...process.env, ...(c.get('env') || {}) },
     maxRestarts: c.get('maxRestarts', 3),
     clientName: 'xlchat-vscode',
@@ -26,8 +32,13 @@ function getClient() {
   client.on('stderr', (s) => output.append(s));
   client.on('restart', (n) => { opened.clear(); output.appendLine(`xlchat died; restart ${n}`); });
   client.on('gaveUp', () => vscode.window.showErrorMessage('xlchat server keeps dying; gave up restarting it (see the xlchat output).'));
-  if (!binary) vscode.window.showErrorMessage('xlchat binary not found: set "xlchat.path" or put xlchat on PATH.');
   return client;
+}
+
+/** Shows an error as one line: the message, never a stack trace. */
+function showError(e) {
+  const message = e instanceof UserFacingError ? e.message : `xlchat: ${e && e.message ? e.message : String(e)}`;
+  vscode.window.showErrorMessage(message);
 }
 
 /** The workbook to work on: the explorer's uri, else the active editor's document. */
@@ -132,7 +143,7 @@ async function cmdOpen(uri) {
     for (const s of wb.sheets) output.appendLine(`  ${s.name}: ${s.range || 'empty'}${s.table ? ` table ${s.table.name}` : ''}`);
     output.show(true);
     return wb;
-  } catch (e) { vscode.window.showErrorMessage(`xlchat: ${e.message}`); }
+  } catch (e) { showError(e); }
 }
 
 async function cmdAsk(uri) {
@@ -143,7 +154,7 @@ async function cmdAsk(uri) {
     const panel = new ChatPanel(wb, t);
     const q = await vscode.window.showInputBox({ prompt: `Ask about ${path.basename(wb.path)}` });
     if (q) await panel.ask(q);
-  } catch (e) { vscode.window.showErrorMessage(`xlchat: ${e.message}`); }
+  } catch (e) { showError(e); }
 }
 
 function activate(context) {
@@ -152,7 +163,11 @@ function activate(context) {
     output,
     vscode.commands.registerCommand('xlchat.openWorkbook', cmdOpen),
     vscode.commands.registerCommand('xlchat.ask', cmdAsk),
-    vscode.commands.registerCommand('xlchat.restartServer', async () => { if (client) await client.stop(); client = null; opened.clear(); getClient().ready(); }),
+    vscode.commands.registerCommand('xlchat.restartServer', async () => {
+      if (client) await client.stop();
+      client = null; opened.clear();
+      try { await getClient().ready(); } catch (e) { showError(e); }
+    }),
     vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration('xlchat') && client) { client.stop(); client = null; opened.clear(); } }),
     { dispose: () => { if (client) client.stop(); } },
   );

@@ -52,15 +52,57 @@ function frame(obj) {
   return Buffer.concat([Buffer.from(`Content-Length: ${body.length}\r\n\r\n`, 'ascii'), body]);
 }
 
-/** Finds the xlchat binary: an explicit path, else `xlchat` on PATH. Returns null if absent. */
-function findBinary(explicit, envPath = process.env.PATH || '') {
-  if (explicit) return fs.existsSync(explicit) ? path.resolve(explicit) : null;
+/** Where the .deb installs the binary, and where the README says to put a downloaded one. */
+const INSTALLED_PATHS = ['/usr/bin/xlchat', '/usr/local/bin/xlchat'];
+
+/** How to get the binary, for messages: said once, here. */
+const INSTALL_HINT = 'Install xlchat: on Debian/Ubuntu `sudo apt install ./xlchat_<version>_<arch>.deb` '
+  + '(from `bash scripts/release.sh` or a release), or put the `xlchat` binary on PATH; '
+  + 'see "Install" in the xlchat README.';
+
+function isExecutableFile(p) {
+  try {
+    if (!fs.statSync(p).isFile()) return false;
+    fs.accessSync(p, fs.constants.X_OK);
+    return true;
+  } catch (_) { return false; }
+}
+
+/**
+ * Finds the xlchat binary: the `xlchat.path` setting when given, else `xlchat` on PATH, else
+ * /usr/bin/xlchat or /usr/local/bin/xlchat (an editor started from a desktop may have a short PATH).
+ * Returns { binary } or { problem }: a sentence saying what is wrong and how to fix it, meant to be
+ * shown to the user as it is (no stack trace).
+ */
+function locateBinary(explicit, { envPath = process.env.PATH || '', installed = INSTALLED_PATHS } = {}) {
+  if (explicit) {
+    const p = path.resolve(explicit);
+    let st;
+    try { st = fs.statSync(p); } catch (_) {
+      return { problem: `The xlchat binary set in "xlchat.path" (${p}) does not exist. Fix the setting, or clear it `
+        + `to use xlchat from PATH. ${INSTALL_HINT}` };
+    }
+    if (st.isDirectory()) {
+      return { problem: `"xlchat.path" (${p}) is a directory; set it to the xlchat binary itself (e.g. ${path.join(p, 'xlchat')}).` };
+    }
+    if (!isExecutableFile(p)) {
+      return { problem: `The xlchat binary set in "xlchat.path" (${p}) is not executable. Fix it with: chmod +x '${p}'` };
+    }
+    return { binary: p };
+  }
   for (const dir of envPath.split(path.delimiter)) {
     if (!dir) continue;
     const p = path.join(dir, 'xlchat');
-    try { fs.accessSync(p, fs.constants.X_OK); return p; } catch (_) { /* next */ }
+    if (isExecutableFile(p)) return { binary: p };
   }
-  return null;
+  for (const p of installed) if (isExecutableFile(p)) return { binary: p };
+  return { problem: `The xlchat binary was not found (not on PATH, not in ${installed.join(' or ')}). ${INSTALL_HINT} `
+    + 'Or set "xlchat.path" to the binary.' };
+}
+
+/** The binary's path, or null: `locateBinary` without the explanation. */
+function findBinary(explicit, envPath = process.env.PATH || '', installed = INSTALLED_PATHS) {
+  return locateBinary(explicit, { envPath, installed }).binary || null;
 }
 
 /**
@@ -299,4 +341,4 @@ class XLChatClient extends EventEmitter {
   }
 }
 
-module.exports = { XLChatClient, Connection, FrameReader, RpcError, findBinary, frame };
+module.exports = { XLChatClient, Connection, FrameReader, RpcError, findBinary, locateBinary, INSTALLED_PATHS, INSTALL_HINT, frame };

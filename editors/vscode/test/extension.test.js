@@ -4,61 +4,13 @@
 // cannot run here, so `vscode` is a small stand-in that records calls.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const Module = require('module');
 const path = require('path');
 const fs = require('fs');
 const h = require('./helpers');
 const { XLChatClient } = require('../src/rpc');
+const { makeVscode, loadExtension, doc } = require('./vscode-stub');
 
 const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8'));
-
-function makeVscode(settings) {
-  const calls = { commands: {}, errors: [], infos: [], output: [], panels: [] };
-  const vscode = {
-    calls,
-    ViewColumn: { Beside: -2 },
-    workspace: {
-      textDocuments: [],
-      getConfiguration: () => ({ get: (k, d) => (k in settings ? settings[k] : d) }),
-      onDidChangeConfiguration: () => ({ dispose() {} }),
-    },
-    window: {
-      activeTextEditor: undefined,
-      createOutputChannel: () => ({ append: (s) => calls.output.push(s), appendLine: (s) => calls.output.push(s + '\n'), show() {}, dispose() {} }),
-      showErrorMessage: (m) => calls.errors.push(m),
-      showWarningMessage: (m) => calls.errors.push(m),
-      showInformationMessage: (m) => calls.infos.push(m),
-      showInputBox: async () => settings.__question,
-      createWebviewPanel: (id, title) => {
-        const p = { id, title, messages: [], handler: null, onMessage: null, onDidDispose: () => ({}),
-          webview: { cspSource: 'vscode-resource:', html: '',
-            postMessage: (m) => { p.messages.push(m); if (p.onMessage) p.onMessage(m); },
-            onDidReceiveMessage: (fn) => { p.handler = fn; return { dispose() {} }; } } };
-        calls.panels.push(p);
-        return p;
-      },
-    },
-    commands: { registerCommand: (id, fn) => { calls.commands[id] = fn; return { dispose() {} }; } },
-  };
-  return vscode;
-}
-
-function loadExtension(vscode) {
-  const orig = Module._load;
-  Module._load = function (request, parent, isMain) {
-    if (request === 'vscode') return vscode;
-    return orig.call(this, request, parent, isMain);
-  };
-  try {
-    const p = require.resolve('../src/extension');
-    delete require.cache[p];
-    return require(p);
-  } finally { Module._load = orig; }
-}
-
-function doc(fsPath, text, { dirty = false, untitled = false, languageId = 'plaintext' } = {}) {
-  return { uri: { fsPath, path: fsPath, toString: () => 'file://' + fsPath }, isDirty: dirty, isUntitled: untitled, languageId, version: 1, getText: () => text };
-}
 
 test('package.json: main, commands, menus and settings', () => {
   assert.equal(pkg.main, './src/extension.js');
@@ -109,14 +61,62 @@ test('Open Workbook sends an unsaved csv buffer as its text, a saved file by pat
   } finally { await ext.deactivate(); }
 });
 
-test('a missing binary is reported, not thrown', async () => {
-  const vscode = makeVscode({ path: '/nonexistent/xlchat' });
+/** Runs Open Workbook and Ask with `xlchat.path` set to `binaryPath`; returns the messages shown. */
+async function commandsWithBinaryPath(binaryPath) {
+  const vscode = makeVscode({ path: binaryPath, __question: 'Which region sold the most units?' });
   const ext = loadExtension(vscode);
   ext.activate({ subscriptions: [] });
-  vscode.window.activeTextEditor = { document: doc(h.writeSalesCsv(h.tempDir()), '') };
-  await vscode.calls.commands['xlchat.openWorkbook']();
-  assert.ok(vscode.calls.errors.some((m) => /binary not found/.test(m)), vscode.calls.errors.join('\n'));
+  const file = h.writeSalesCsv(h.tempDir());
+  vscode.window.activeTextEditor = { document: doc(file, fs.readFileSync(file, 'utf8'), { languageId: 'csv' }) };
+  const t0 = Date.now();
+  assert.equal(await vscode.calls.commands['xlchat.openWorkbook'](), undefined);
+  await vscode.calls.commands['xlchat.ask']();
+  await vscode.calls.commands['xlchat.restartServer']();
+  assert.ok(Date.now() - t0 < 2000, 'answered at once, nothing spawned');
   await ext.deactivate();
+  assert.equal(vscode.calls.errors.length, 3, vscode.calls.errors.join('\n'));
+  assert.deepEqual(vscode.calls.panels, [], 'no chat panel without a binary');
+  for (const m of vscode.calls.errors) {
+    assert.doesNotMatch(m, /\n\s+at |Error:|TypeError|ENOENT|EACCES/, 'one clear line, no stack trace or errno');
+  }
+  return vscode.calls.errors;
+}
+
+test('xlchat.path that does not exist: says so and how to install, no stack trace', async () => {
+  const missing = path.join(h.tempDir(), 'no-such-dir', 'xlchat');
+  const [m] = await commandsWithBinaryPath(missing);
+  assert.ok(m.includes(missing), m);
+  assert.match(m, /does not exist/);
+  assert.match(m, /apt install \.\/xlchat_.*\.deb/);
+  assert.match(m, /xlchat\.path/);
+});
+
+test('xlchat.path that is not executable, or a directory: says how to fix it', async () => {
+  const dir = h.tempDir();
+  const plain = path.join(dir, 'xlchat');
+  fs.writeFileSync(plain, '#!/bin/sh\nexec xlchat "$@"\n', { mode: 0o644 }); // e.g. copied without its x bit
+  const [m] = await commandsWithBinaryPath(plain);
+  assert.match(m, /is not executable/);
+  assert.ok(m.includes(`chmod +x '${plain}'`), m);
+  const [d] = await commandsWithBinaryPath(dir);
+  assert.match(d, /is a directory/);
+  assert.ok(d.includes(path.join(dir, 'xlchat')), d);
+});
+
+test('no xlchat.path: found on PATH, else at /usr/bin/xlchat; none: how to install', async () => {
+  const { locateBinary, INSTALLED_PATHS } = require('../src/rpc');
+  assert.deepEqual(INSTALLED_PATHS.slice(0, 1), ['/usr/bin/xlchat']);
+  const bin = h.xlchatBinary();
+  assert.deepEqual(locateBinary(null, { envPath: `/nonexistent${path.delimiter}${path.dirname(bin)}`, installed: [] }), { binary: bin });
+  assert.deepEqual(locateBinary(null, { envPath: '/nonexistent', installed: ['/nonexistent/xlchat', bin] }), { binary: bin });
+  // A non-executable `xlchat` on PATH is passed over, as a shell would.
+  const dir = h.tempDir();
+  fs.writeFileSync(path.join(dir, 'xlchat'), '#!/bin/sh\n', { mode: 0o644 });
+  const none = locateBinary(null, { envPath: dir, installed: ['/nonexistent/xlchat'] });
+  assert.equal(none.binary, undefined);
+  assert.match(none.problem, /not found \(not on PATH, not in \/nonexistent\/xlchat\)/);
+  assert.match(none.problem, /apt install \.\/xlchat_.*\.deb/);
+  assert.match(none.problem, /"xlchat\.path"/);
 });
 
 test('the chat panel streams, links citations to cells, and cancels', async (t) => {

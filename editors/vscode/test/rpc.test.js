@@ -37,7 +37,9 @@ test('findBinary: explicit path, PATH lookup, absent', () => {
   assert.equal(findBinary(binary), binary);
   assert.equal(findBinary(null, path.dirname(binary)), path.join(path.dirname(binary), 'xlchat'));
   assert.equal(findBinary('/nonexistent/xlchat'), null);
-  assert.equal(findBinary(null, '/nonexistent-dir'), null);
+  assert.equal(findBinary(null, '/nonexistent-dir', []), null);
+  // Not on PATH: the installed locations (/usr/bin/xlchat from the .deb), in order.
+  assert.equal(findBinary(null, '/nonexistent-dir', ['/nonexistent/xlchat', binary]), binary);
 });
 
 test('initialize reports the server and its methods', () => withClient(async (c) => {

@@ -23,9 +23,12 @@ function M.check()
   start('xlchat')
   if vim.fn.has('nvim-0.7.2') == 1 then ok('Neovim ' .. tostring(vim.version().major) .. '.' .. vim.version().minor)
   else error('Neovim 0.7.2 or newer is needed') end
-  local bin = x.binary()
+  local bin, problem = x.locate_binary()
   if not bin then
-    error('xlchat binary not found', { 'Put xlchat on PATH, set $XLCHAT_BIN, or require("xlchat").setup({ cmd = "/path/to/xlchat" })' })
+    error('xlchat binary: ' .. problem, {
+      x.install_hint,
+      'Or point the plugin at a binary: require("xlchat").setup({ cmd = "/path/to/xlchat" }) or $XLCHAT_BIN',
+    })
     return
   end
   ok('binary: ' .. bin)

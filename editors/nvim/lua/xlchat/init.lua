@@ -3,7 +3,7 @@
 local M = {}
 
 M.config = {
-  cmd = nil,          -- path to the xlchat binary (default: $XLCHAT_BIN, else `xlchat` on PATH)
+  cmd = nil,          -- path to the xlchat binary (default: $XLCHAT_BIN, else `xlchat` on PATH, else /usr/bin/xlchat)
   env = {},           -- extra environment for `xlchat serve` (e.g. { OLLAMA_HOST = '127.0.0.1:11434' })
   model = nil,        -- chat model (default: the server's)
   timeout_ms = 30000, -- how long synchronous calls (range buffers) wait
@@ -34,13 +34,38 @@ local function fail(err)
   notify((err and err.message or tostring(err)) .. (kind and (' (' .. kind .. ')') or ''), vim.log.levels.ERROR)
 end
 
-function M.binary()
+-- Where the .deb installs the binary, and where the README says to put a downloaded one: looked
+-- at after PATH (Neovim started from a desktop may have a short PATH).
+M.installed_paths = { '/usr/bin/xlchat', '/usr/local/bin/xlchat' }
+M.install_hint = 'Install xlchat: on Debian/Ubuntu `sudo apt install ./xlchat_<version>_<arch>.deb` '
+  .. '(from `bash scripts/release.sh` or a release), or put the `xlchat` binary on PATH; see "Install" in the xlchat README.'
+
+-- The binary and nil, or nil and what is wrong with how to fix it: setup({ cmd }), else
+-- $XLCHAT_BIN, else `xlchat` on PATH, else M.installed_paths.
+function M.locate_binary()
   local cmd = M.config.cmd or vim.env.XLCHAT_BIN
   if cmd and cmd ~= '' then
-    return vim.fn.executable(cmd) == 1 and cmd or nil
+    local from = M.config.cmd and 'setup({ cmd })' or '$XLCHAT_BIN'
+    if vim.fn.executable(cmd) == 1 then return cmd, nil end
+    if vim.fn.isdirectory(cmd) == 1 then
+      return nil, ('%s (%s) is a directory; point it at the xlchat binary itself'):format(from, cmd)
+    end
+    if vim.fn.filereadable(cmd) == 1 or vim.loop.fs_stat(cmd) then
+      return nil, ("%s (%s) is not executable; fix it with: chmod +x '%s'"):format(from, cmd, cmd)
+    end
+    return nil, ('%s (%s) does not exist; fix it, or unset it to use xlchat from PATH. %s'):format(from, cmd, M.install_hint)
   end
   local p = vim.fn.exepath('xlchat')
-  return p ~= '' and p or nil
+  if p ~= '' then return p, nil end
+  for _, q in ipairs(M.installed_paths) do
+    if vim.fn.executable(q) == 1 then return q, nil end
+  end
+  return nil, ('xlchat binary not found (not on PATH, not in %s). %s Or set require("xlchat").setup({ cmd = "/path/to/xlchat" }).')
+    :format(table.concat(M.installed_paths, ' or '), M.install_hint)
+end
+
+function M.binary()
+  return (M.locate_binary())
 end
 
 local function on_notification(method, params)
@@ -86,10 +111,10 @@ function M.ensure(cb)
   if state.init and state.rpc then return cb(nil) end
   table.insert(state.waiters, cb)
   if state.starting then return end
-  local bin = M.binary()
+  local bin, problem = M.locate_binary()
   if not bin then
     local w = state.waiters; state.waiters = {}
-    for _, f in ipairs(w) do f({ message = 'xlchat binary not found: set XLCHAT_BIN or put xlchat on PATH' }) end
+    for _, f in ipairs(w) do f({ message = problem }) end
     return
   end
   state.starting = true

@@ -160,8 +160,13 @@ public struct RowCell: Sendable, Hashable {
     public var value: CellValue
     /// The formula text (without the leading `=`) when the cell has one.
     public var formula: String?
-    public init(column: Int, value: CellValue, formula: String? = nil) {
-        self.column = column; self.value = value; self.formula = formula
+    /// For a formula cell saved without a cached value: the date/time kind its number format
+    /// (the cell's style) shows, so a computed number comes back as that kind (`=DATE(2024,3,1)`
+    /// in a `yyyy-mm-dd` cell is a date, as Excel displays it, not the serial 45352). Nil
+    /// otherwise: a cell with a value already has it applied.
+    public var numberFormatKind: TemporalKind?
+    public init(column: Int, value: CellValue, formula: String? = nil, numberFormatKind: TemporalKind? = nil) {
+        self.column = column; self.value = value; self.formula = formula; self.numberFormatKind = numberFormatKind
     }
 }
 

@@ -14,6 +14,7 @@ struct Bench: AsyncParsableCommand {
             IndexBenchmark.self,
             ReadBenchmark.self,
             CorpusBenchmark.self,
+            LoadBenchmark.self,
             FormulaBenchmark.self,
         ]
     )

@@ -64,9 +64,9 @@ struct PromptBuilder: Sendable {
             let hidden = sheet.info.visibility == .visible ? "" : " (\(sheet.info.visibility.rawValue))"
             lines.append("Sheet \"\(DataBlock.escape(sheet.info.name))\"\(hidden): \(used)")
             guard let table = sheet.table else { continue }
-            let cols = table.columns.prefix(60).map { "\($0.name) (\($0.type.rawValue), column \(A1.columnName($0.sourceColumn)))" }
-            let more = table.columns.count > 60 ? ", ... \(table.columns.count - 60) more" : ""
-            lines.append("  SQL table \"\(DataBlock.escape(table.name))\"\(table.dataRange.map { ", data rows \($0)" } ?? ""): _row (sheet row number), \(cols.joined(separator: ", "))\(more)")
+            let more = table.columns.count > 60 ? "; ... \(table.columns.count - 60) more columns" : ""
+            lines.append("  SQL table \"\(DataBlock.escape(table.name))\"\(table.dataRange.map { ", data rows \($0)" } ?? ""): _row (sheet row number), then\(more)")
+            lines += table.columns.prefix(60).map { "    " + Self.describe($0) }
             if options.sampleRows > 0, let sample = try? await sampleRows(table) {
                 lines += sample.lines.map { "    " + $0 }
                 evidence += sample.evidence
@@ -84,6 +84,35 @@ struct PromptBuilder: Sendable {
             lines.append("Defined names: " + outline.definedNames.prefix(20).map { "\(DataBlock.escape($0.name)) = \(DataBlock.escape($0.refersTo))" }.joined(separator: "; "))
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// One column for the model: name, type, sheet column, the typing rule, what became NULL,
+    /// and its profile (the distinct values of a low-cardinality text column, so a filter is
+    /// spelled right; the range of a number, date or duration column).
+    /// `Amount (real, column C): currency USD ($), thousands ','; 2 → NULL e.g. "n/a"; from 12.5 to 4100`
+    static func describe(_ c: TableColumn) -> String {
+        var parts: [String] = []
+        let rule = c.typing.rule
+        if !rule.isEmpty && rule != c.type.rawValue && rule != "number" { parts.append(rule) }
+        if c.typing.nulled > 0 && !rule.contains("→ NULL") {
+            parts.append("\(c.typing.nulled) → NULL, e.g. " + c.typing.nulledExamples.map { "\"\($0)\"" }.joined(separator: ", "))
+        }
+        let p = c.typing.profile
+        if let d = p.distinct, !d.isEmpty {
+            parts.append("values " + d.prefix(20).map { "'\($0.count > 40 ? String($0.prefix(40)) + "…" : $0)'" }.joined(separator: ", "))
+        }
+        if let lo = p.min, let hi = p.max { parts.append("from \(Self.text(lo)) to \(Self.text(hi))") }
+        let head = "\(c.name) (\(c.type.rawValue)\(c.type == .duration ? ", seconds" : ""), column \(A1.columnName(c.sourceColumn)))"
+        return DataBlock.escape(parts.isEmpty ? head : head + ": " + parts.joined(separator: "; "))
+    }
+
+    static func text(_ v: TypedValue) -> String {
+        switch v {
+        case .null: return "NULL"
+        case let .integer(i): return String(i)
+        case let .real(d): return d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)
+        case let .text(s): return s
+        }
     }
 
     /// The first rows of a table, as lines, and as evidence (each with its sheet row).

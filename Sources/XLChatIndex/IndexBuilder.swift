@@ -51,7 +51,11 @@ enum IndexBuilder {
             feed(s.info.name); feed(String(s.info.index))
             if let t = s.table {
                 feed(t.name); feed(t.headerRange?.description ?? "-"); feed(t.dataRange?.description ?? "-")
-                for c in t.columns { feed(c.name); feed(c.header); feed(c.type.rawValue); feed(String(c.sourceColumn)) }
+                for c in t.columns {
+                    feed(c.name); feed(c.header); feed(c.type.rawValue); feed(String(c.sourceColumn))
+                    // The typing decision: how values convert (an index built under other rules is rebuilt).
+                    feed(c.typing.rule); feed(c.typing.decimalMark.rawValue); feed(String(c.typing.nulled))
+                }
             }
         }
         return String(h, radix: 16)
@@ -294,9 +298,8 @@ final class TableLoader {
     static func declaredType(_ t: ColumnType) -> String {
         switch t {
         case .integer, .boolean: return " INTEGER"
-        case .real: return " REAL"
-        case .text, .date, .datetime: return " TEXT"
-        case .mixed: return ""  // no affinity: each value keeps the type of its cell
+        case .real, .duration: return " REAL"
+        case .text, .date, .datetime, .time: return " TEXT"
         }
     }
 
@@ -320,7 +323,7 @@ final class TableLoader {
         var any = false
         for cell in row.cells {
             guard let k = slot[cell.column] else { continue }
-            bind(cell.value, type: kept[k].column.type, at: Int32(k + 2))
+            bind(kept[k].column.sqlValue(cell), at: Int32(k + 2))
             if let t = CellText.of(cell.value) {
                 any = true
                 stats[k].add(cell.value, text: t)
@@ -357,18 +360,14 @@ final class TableLoader {
         return CellRange(rows: a...b, columns: (cols.min() ?? 0)...(cols.max() ?? 0))
     }
 
-    func bind(_ v: CellValue, type: ColumnType, at i: Int32) {
+    /// Binds one typed value (the column's conversion: `TableColumn.sqlValue`). The search
+    /// chunks keep the cell's own text.
+    func bind(_ v: TypedValue, at i: Int32) {
         switch v {
-        case .empty: sqlite3_bind_null(insert, i)
-        case let .number(x):
-            if type != .real, x == x.rounded(), abs(x) < 9.0e15 { sqlite3_bind_int64(insert, i, Int64(x)) }
-            else { sqlite3_bind_double(insert, i, x) }
-        case let .string(s): sqlite3_bind_text(insert, i, s, -1, sqliteTransient)
-        case let .bool(b): sqlite3_bind_int64(insert, i, b ? 1 : 0)
-        case let .error(e):
-            if type == .text || type == .mixed { sqlite3_bind_text(insert, i, e, -1, sqliteTransient) } else { sqlite3_bind_null(insert, i) }
-        case let .temporal(kind, serial):
-            sqlite3_bind_text(insert, i, ExcelDate.iso(kind, serial: serial), -1, sqliteTransient)
+        case .null: sqlite3_bind_null(insert, i)
+        case let .integer(x): sqlite3_bind_int64(insert, i, x)
+        case let .real(x): sqlite3_bind_double(insert, i, x)
+        case let .text(s): sqlite3_bind_text(insert, i, s, -1, sqliteTransient)
         }
     }
 
@@ -397,7 +396,7 @@ final class TableLoader {
                 let colRange = CellRange(rows: tableRange.start.row...tableRange.end.row, columns: c.column.sourceColumn...c.column.sourceColumn)
                 let header = c.column.header.isEmpty ? "" : " '\(CellText.clip(c.column.header, 80))'"
                 out.append(Chunk(kind: "column", sheet: sheetName, range: colRange,
-                                 text: "\(sheetName), column \(A1.columnName(c.column.sourceColumn))\(header) = \(table.name).\(c.sql) (\(c.column.type.rawValue)): \(stats[k].describe())"))
+                                 text: "\(sheetName), column \(A1.columnName(c.column.sourceColumn))\(header) = \(table.name).\(c.sql) (\(c.column.type.rawValue); \(CellText.clip(c.column.typing.rule, 200))): \(stats[k].describe())"))
             }
         } else {
             out.append(Chunk(kind: "sheet", sheet: sheetName, range: used,

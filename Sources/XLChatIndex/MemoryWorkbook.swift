@@ -54,7 +54,7 @@ public final class MemoryWorkbookReader: WorkbookReader {
             if let t = types[s.info.name], let used = summary.usedRange, let header = s.rows.first, header.index == 0 {
                 let cols = header.cells.enumerated().map { i, c in
                     let h = CellText.of(c.value) ?? A1.columnName(c.column)
-                    return TableColumn(name: h, header: h, type: i < t.count ? t[i] : .mixed, sourceColumn: c.column)
+                    return TableColumn(name: h, header: h, type: i < t.count ? t[i] : .text, sourceColumn: c.column)
                 }
                 table = InferredTable(name: s.info.name.replacingOccurrences(of: " ", with: "_"), sheet: s.info.name,
                                       headerRange: CellRange(rows: 0...0, columns: used.start.column...used.end.column),
@@ -75,7 +75,7 @@ public enum SyntheticWorkbook {
         let names = ["OrderID", "Code", "Region", "Product", "Category", "Quantity", "UnitPrice", "Revenue", "Discount", "OrderDate",
                      "ShipDate", "Shipped", "Customer", "City", "Country", "Rep", "Score", "Margin", "Notes", "Priority"]
         let types: [ColumnType] = [.integer, .text, .text, .text, .text, .integer, .real, .real, .real, .date,
-                                   .datetime, .boolean, .text, .text, .text, .text, .integer, .real, .text, .mixed]
+                                   .datetime, .boolean, .text, .text, .text, .text, .integer, .real, .text, .text]
         let regions = ["North", "South", "East", "West", "Central"]
         let products = ["Gizmo", "Widget", "Sprocket", "Doohickey", "Gadget", "Thingamajig", "Whatsit"]
         let categories = ["Hardware", "Software", "Services", "Parts"]

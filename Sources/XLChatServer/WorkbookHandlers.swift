@@ -211,6 +211,24 @@ public enum WireFormat {
         openResult(outline: entry.outline, workbookId: entry.id, path: entry.path)
     }
 
+    static func typed(_ v: TypedValue?) -> JSONValue? {
+        switch v {
+        case nil: return nil
+        case .null?: return .null
+        case let .integer(i)?: return .int(i)
+        case let .real(d)?: return number(d)
+        case let .text(s)?: return .string(s)
+        }
+    }
+
+    static func columnDescription(_ c: TableColumn) -> ColumnDescription {
+        let p = c.typing.profile
+        return ColumnDescription(name: c.name, header: c.header, type: c.type.rawValue, column: A1.columnName(c.sourceColumn),
+                                 rule: c.typing.rule, nulled: c.typing.nulled, nulledExamples: c.typing.nulledExamples,
+                                 profile: ColumnProfileDescription(values: p.values, distinct: p.distinct,
+                                                                   min: typed(p.min), max: typed(p.max)))
+    }
+
     public static func openResult(outline: WorkbookOutline, workbookId: String, path: String) -> WorkbookOpenResult {
         WorkbookOpenResult(
             workbookId: workbookId, path: path, format: outline.format.rawValue, contentHash: outline.contentHash,
@@ -222,10 +240,7 @@ public enum WireFormat {
                     mergedRanges: sheet.summary.mergedRanges.map(\.description),
                     table: sheet.table.map { t in
                         TableDescription(name: t.name, headerRange: t.headerRange?.description, dataRange: t.dataRange?.description,
-                                         columns: t.columns.map {
-                                             ColumnDescription(name: $0.name, header: $0.header, type: $0.type.rawValue,
-                                                               column: A1.columnName($0.sourceColumn))
-                                         })
+                                         columns: t.columns.map(columnDescription))
                     })
             },
             definedNames: outline.definedNames.map { n in

@@ -199,7 +199,15 @@ private struct RowAssembler {
                     // in runtime generic-metadata lookups (measured with perf).
                     text = TextEncodingDetector.isValidUTF8(bytes) ? String(decoding: bytes, as: UTF8.self) : CP1252.decode(bytes)
                 }
-                cells.append(RowCell(column: f, value: infer ? CSVValueTyping.value(of: text) : .string(text)))
+                guard infer else { cells.append(RowCell(column: f, value: .string(text))); continue }
+                let value = CSVValueTyping.value(of: text)
+                // A number written with a point or comma (`1.200`) keeps its text: column typing
+                // may read it with a decimal comma (the cell itself stays as typed here).
+                if case .number = value, bytes.contains(where: { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: ",") }) {
+                    cells.append(RowCell(column: f, value: value, text: text))
+                } else {
+                    cells.append(RowCell(column: f, value: value))
+                }
             }
         }
         guard !cells.isEmpty else { return true }

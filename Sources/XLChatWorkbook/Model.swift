@@ -160,13 +160,17 @@ public struct RowCell: Sendable, Hashable {
     public var value: CellValue
     /// The formula text (without the leading `=`) when the cell has one.
     public var formula: String?
+    /// The file's own text when a text-format reader (csv/tsv) typed `value` from a number
+    /// written with a point, comma or exponent (`1.200`, `1,234.5`): column typing re-reads it
+    /// under the column's decimal convention. Nil otherwise (and for every binary format).
+    public var text: String?
     /// For a formula cell saved without a cached value: the date/time kind its number format
     /// (the cell's style) shows, so a computed number comes back as that kind (`=DATE(2024,3,1)`
     /// in a `yyyy-mm-dd` cell is a date, as Excel displays it, not the serial 45352). Nil
     /// otherwise: a cell with a value already has it applied.
     public var numberFormatKind: TemporalKind?
-    public init(column: Int, value: CellValue, formula: String? = nil, numberFormatKind: TemporalKind? = nil) {
-        self.column = column; self.value = value; self.formula = formula; self.numberFormatKind = numberFormatKind
+    public init(column: Int, value: CellValue, formula: String? = nil, text: String? = nil, numberFormatKind: TemporalKind? = nil) {
+        self.column = column; self.value = value; self.formula = formula; self.text = text; self.numberFormatKind = numberFormatKind
     }
 }
 
@@ -237,9 +241,11 @@ public enum WorkbookFormat: String, Sendable, Hashable, Codable {
 
 // MARK: - Inferred tables: what the index loads and `workbook/open` reports
 
-/// The type of an inferred column, decided over all its data cells.
+/// The type of an inferred column, decided over all its data cells (ColumnTyping.swift).
+/// In SQL: integer and boolean (1/0) are INTEGER; real and duration (seconds) are REAL; text,
+/// date (`2024-03-01`), datetime (`2024-03-01T12:30:00`) and time (`12:30:00`) are TEXT.
 public enum ColumnType: String, Sendable, Hashable, Codable {
-    case integer, real, text, date, datetime, boolean, mixed
+    case integer, real, text, date, datetime, time, duration, boolean
 }
 
 public struct TableColumn: Sendable, Hashable {
@@ -250,8 +256,11 @@ public struct TableColumn: Sendable, Hashable {
     public var type: ColumnType
     /// The sheet column (0-based) this column comes from.
     public var sourceColumn: Int
-    public init(name: String, header: String, type: ColumnType, sourceColumn: Int) {
+    /// How the column's cells become typed values: the rule, the NULLed values, a profile.
+    public var typing: ColumnTyping
+    public init(name: String, header: String, type: ColumnType, sourceColumn: Int, typing: ColumnTyping? = nil) {
         self.name = name; self.header = header; self.type = type; self.sourceColumn = sourceColumn
+        self.typing = typing ?? .plain(type)
     }
 }
 

@@ -10,6 +10,7 @@ extension WorkbookOutline {
         var usedNames = Set<String>()
         var sheets: [SheetOutline] = []
         let declared = reader.declaredTables
+        let hint = NumberHint.of(reader)
         for info in reader.sheets {
             try beforeSheet?(info.index, reader.sheets.count, info.name)
             if info.kind == .chartsheet {
@@ -18,7 +19,7 @@ extension WorkbookOutline {
                 continue
             }
             let table = declared.filter { $0.sheet == info.name }.min { $0.range.start < $1.range.start }
-            var inferrer = TableInferrer(declared: table)
+            var inferrer = TableInferrer(declared: table, hint: hint)
             let summary = try reader.readSheet(at: info.index) { row in
                 inferrer.add(row)
                 return true

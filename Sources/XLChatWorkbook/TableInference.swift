@@ -18,9 +18,8 @@
 //   spans several columns), provided a row with a non-text cell follows (so an all-text table
 //   never loses data rows to its header).
 // - Data: every row below the header (or from the first non-title row when there is none).
-// - Column types: over all data cells; empty and error cells are ignored; integer + real ->
-//   real; date + datetime -> datetime; times and durations count as text; anything else that
-//   differs -> mixed; a column with no data cells is text.
+// - Column types: decided over all data cells by `ColumnStats` (ColumnTyping.swift); a column
+//   with no data cells is text.
 
 struct TableInferrer {
     static let lookahead = 30
@@ -37,8 +36,12 @@ struct TableInferrer {
     private var stats: [Int: ColumnStats] = [:]
     private var dataMinRow = Int.max, dataMaxRow = -1
 
-    init(declared: DeclaredTable?) {
+    /// The file's signal for ambiguous numbers (a `;`-delimited csv).
+    private let hint: NumberHint
+
+    init(declared: DeclaredTable?, hint: NumberHint = .none) {
         self.declared = declared
+        self.hint = hint
         if let d = declared {
             decided = true
             dataStart = d.range.start.row + d.headerRowCount
@@ -64,7 +67,7 @@ struct TableInferrer {
             guard row.index >= dataStart, row.index <= d.range.end.row else { return }
             var any = false
             for cell in row.cells where cell.column >= d.range.start.column && cell.column <= d.range.end.column {
-                if stats[cell.column, default: ColumnStats()].add(cell.value) { any = true }
+                if stats[cell.column, default: ColumnStats()].add(cell) { any = true }
             }
             if any { dataMinRow = min(dataMinRow, row.index); dataMaxRow = max(dataMaxRow, row.index) }
             return
@@ -72,7 +75,7 @@ struct TableInferrer {
         guard row.index >= dataStart else { return }
         var any = false
         for cell in row.cells {
-            if stats[cell.column, default: ColumnStats()].add(cell.value) { any = true }
+            if stats[cell.column, default: ColumnStats()].add(cell) { any = true }
         }
         if any { dataMinRow = min(dataMinRow, row.index); dataMaxRow = max(dataMaxRow, row.index) }
     }
@@ -184,6 +187,7 @@ struct TableInferrer {
         let lo = columns.first!, hi = columns.last!
 
         let texts = Self.headerTexts(header, columns: lo...hi, merges: summary.mergedRanges)
+        let typings = decideTypes(columns)
         var names = UniqueNames()
         var out: [TableColumn] = []
         for c in columns {
@@ -196,7 +200,7 @@ struct TableInferrer {
                 base = clean.isEmpty ? "column_" + A1.columnName(c) : clean
             }
             out.append(TableColumn(name: names.claim(base), header: headerText,
-                                   type: stats[c]?.type ?? .text, sourceColumn: c))
+                                   type: typings[c]!.type, sourceColumn: c, typing: typings[c]!.typing))
         }
         let headerRange = header.isEmpty ? nil
             : CellRange(rows: header.first!.index...header.last!.index, columns: lo...hi)
@@ -208,6 +212,7 @@ struct TableInferrer {
     private func finishDeclared(_ d: DeclaredTable, sheet: SheetInfo, summary: SheetSummary, usedNames: inout Set<String>) -> InferredTable? {
         let cols = d.range.start.column...d.range.end.column
         let texts = Self.headerTexts(headerRows, columns: cols, merges: summary.mergedRanges)
+        let typings = decideTypes(Array(cols))
         var names = UniqueNames()
         var out: [TableColumn] = []
         for (k, c) in cols.enumerated() {
@@ -215,7 +220,7 @@ struct TableInferrer {
             let headerText = declaredName.isEmpty ? (texts[c] ?? "") : declaredName
             let clean = Self.cleanName(headerText)
             out.append(TableColumn(name: names.claim(clean.isEmpty ? "column_" + A1.columnName(c) : clean),
-                                   header: headerText, type: stats[c]?.type ?? .text, sourceColumn: c))
+                                   header: headerText, type: typings[c]!.type, sourceColumn: c, typing: typings[c]!.typing))
         }
         let headerRange = d.headerRowCount > 0
             ? CellRange(rows: d.range.start.row...(d.range.start.row + d.headerRowCount - 1), columns: cols) : nil
@@ -225,6 +230,14 @@ struct TableInferrer {
         if base.isEmpty { base = Self.cleanIdentifier(sheet.name) }
         return InferredTable(name: Self.unique(base.isEmpty ? "table" : base, in: &usedNames), sheet: sheet.name,
                              headerRange: headerRange, dataRange: dataRange, columns: out)
+    }
+
+    /// Each column's type and typing, with the table's hint for ambiguous numbers.
+    private func decideTypes(_ columns: [Int]) -> [Int: (type: ColumnType, typing: ColumnTyping)] {
+        let tableHint = ColumnStats.hint(for: columns.compactMap { stats[$0] }, file: hint)
+        var out: [Int: (type: ColumnType, typing: ColumnTyping)] = [:]
+        for c in columns { out[c] = (stats[c] ?? ColumnStats()).decide(hint: tableHint) }
+        return out
     }
 
     /// Per column, the header rows' texts joined with " / " after filling merged cells across
@@ -313,40 +326,6 @@ struct TableInferrer {
 struct UniqueNames {
     private var used = Set<String>()
     mutating func claim(_ base: String) -> String { TableInferrer.unique(base, in: &used) }
-}
-
-struct ColumnStats {
-    private var mask: UInt8 = 0
-    static let integer: UInt8 = 1, real: UInt8 = 2, text: UInt8 = 4, date: UInt8 = 8, dateTime: UInt8 = 16, boolean: UInt8 = 32
-
-    /// Records a data cell; false for cells that do not count (empty, error).
-    mutating func add(_ v: CellValue) -> Bool {
-        switch v {
-        case .empty, .error: return false
-        case .string: mask |= Self.text
-        case .bool: mask |= Self.boolean
-        case .number(let d): mask |= (d == d.rounded() && abs(d) < 9_007_199_254_740_992) ? Self.integer : Self.real
-        case .temporal(let kind, _):
-            switch kind {
-            case .date: mask |= Self.date
-            case .dateTime: mask |= Self.dateTime
-            case .time, .duration: mask |= Self.text
-            }
-        }
-        return true
-    }
-
-    var type: ColumnType {
-        switch mask {
-        case 0, Self.text: return .text
-        case Self.integer: return .integer
-        case Self.real, Self.integer | Self.real: return .real
-        case Self.date: return .date
-        case Self.dateTime, Self.date | Self.dateTime: return .datetime
-        case Self.boolean: return .boolean
-        default: return .mixed
-        }
-    }
 }
 
 extension String {

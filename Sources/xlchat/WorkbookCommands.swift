@@ -37,9 +37,14 @@ struct OpenCommand: AsyncParsableCommand {
                 if !s.mergedRanges.isEmpty { print("  merged: \(s.mergedRanges.prefix(8).joined(separator: ", "))\(s.mergedRanges.count > 8 ? ", …" : "")") }
                 if let t = s.table {
                     print("  table \(t.name): header \(t.headerRange ?? "none"), data \(t.dataRange ?? "none")")
-                    Output.table(header: ["column", "from", "type", "header"],
-                                 rows: t.columns.map { [$0.name, $0.column, $0.type, $0.header] })
-                        
+                    Output.table(header: ["column", "from", "type", "NULL", "header"],
+                                 rows: t.columns.map { c in
+                                     let nulled = c.nulled == 0 ? "" : "\(c.nulled)" + (c.nulledExamples.isEmpty ? ""
+                                         : " (" + c.nulledExamples.map { "\"\($0)\"" }.joined(separator: ", ") + ")")
+                                     return [c.name, c.column, c.type, nulled, c.header]
+                                 })
+                    // The typing rules in full (the plain ones, "number" and "text", go without saying).
+                    for c in t.columns where c.rule != "number" && c.rule != "text" { print("  \(c.name): \(c.rule)") }
                 }
             }
             if !wb.definedNames.isEmpty {

@@ -47,7 +47,7 @@ enum Fixture {
         let s0 = try r.readSheet(at: 0) { _ in true }
         let s1 = try r.readSheet(at: 1) { _ in true }
         let names = ["Region", "Product", "Revenue", "Date", "Paid", "Code", "Note"]
-        let types: [ColumnType] = [.text, .text, .real, .date, .boolean, .text, .mixed]
+        let types: [ColumnType] = [.text, .text, .real, .date, .boolean, .text, .text]
         let table = InferredTable(name: "Orders_2024", sheet: "Orders 2024",
                                   headerRange: CellRange(rows: 2...2, columns: 1...7),
                                   dataRange: CellRange(rows: 3...8, columns: 1...7),

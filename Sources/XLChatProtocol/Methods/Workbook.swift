@@ -18,12 +18,38 @@ public struct ColumnDescription: Codable, Sendable, Hashable {
     public var name: String
     /// The header text as the sheet shows it.
     public var header: String
-    /// integer, real, text, date, datetime, boolean or mixed.
+    /// integer, real, text, date, datetime, time, duration (seconds) or boolean (1/0).
     public var type: String
     /// The sheet column letter it comes from (`B`).
     public var column: String
-    public init(name: String, header: String, type: String, column: String) {
+    /// The typing rule applied, e.g. `currency USD ($), thousands ','; placeholders → NULL (2: n/a, -)`,
+    /// `code: leading zeros kept as text`, `duration, seconds`, `text: no rule fits cleanly (…)`.
+    public var rule: String
+    /// Non-empty cells that are NULL in the typed column (placeholders, error cells, values
+    /// that did not fit the type); `workbook/read` still shows them as the file has them.
+    public var nulled: Int
+    /// Up to 3 of those cells' texts.
+    public var nulledExamples: [String]
+    public var profile: ColumnProfileDescription
+    public init(name: String, header: String, type: String, column: String, rule: String = "", nulled: Int = 0,
+                nulledExamples: [String] = [], profile: ColumnProfileDescription = ColumnProfileDescription()) {
         self.name = name; self.header = header; self.type = type; self.column = column
+        self.rule = rule; self.nulled = nulled; self.nulledExamples = nulledExamples; self.profile = profile
+    }
+}
+
+/// A short profile of a typed column.
+public struct ColumnProfileDescription: Codable, Sendable, Hashable {
+    /// Values that are not NULL in the typed column.
+    public var values: Int
+    /// The distinct values of a text column with at most 20 of them, most frequent first.
+    public var distinct: [String]?
+    /// Smallest and largest value of a number (number), date/time (ISO text) or duration
+    /// (seconds) column.
+    public var min: JSONValue?
+    public var max: JSONValue?
+    public init(values: Int = 0, distinct: [String]? = nil, min: JSONValue? = nil, max: JSONValue? = nil) {
+        self.values = values; self.distinct = distinct; self.min = min; self.max = max
     }
 }
 

@@ -4,6 +4,7 @@ import XLChatLLM
 import XLChatProtocol
 import XLChatServer
 import XLChatTestSupport
+import XLChatWorkbook
 
 func fidelityCase(_ name: String) -> String {
     let path = BuiltBinary.packageRoot().deletingLastPathComponent().appendingPathComponent("shared/cases/fidelity/\(name)").path
@@ -151,10 +152,15 @@ func generatedXLSX(sheets: [(name: String, rows: String)], styles: String? = nil
         let result = try await client.send(ChatAskRequest(workbookId: wb.workbookId, question: "How is the total in F20 computed?"))
         let step = try #require(result.steps?.first)
         #expect(step.tool == "trace" && !step.summary.hasPrefix("error"), "\(step.summary)")
-        let cited = result.citations.compactMap { c in A1.parseRange(c.range).map { (c.sheet, $0.range) } }
+        var cited: [(String, CellRange)] = []
+        for c in result.citations { if let r = A1.parseRange(c.range) { cited.append((c.sheet, r.range)) } }
         func isCited(_ cell: String) -> Bool {
-            let ref = A1.parseRange(cell)!.range.start
-            return cited.contains { $0.0 == "Invoice" && $0.1.start.row <= ref.row && $0.1.end.row >= ref.row && $0.1.start.column <= ref.column && $0.1.end.column >= ref.column }
+            let ref: CellRef = A1.parseRange(cell)!.range.start
+            for (sheet, range) in cited where sheet == "Invoice" {
+                let rows = range.start.row...range.end.row, columns = range.start.column...range.end.column
+                if rows.contains(ref.row) && columns.contains(ref.column) { return true }
+            }
+            return false
         }
         // Every cell of the chain: the total, the line totals, the quantities and prices.
         var chain = ["F20"]

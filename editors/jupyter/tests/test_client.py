@@ -107,7 +107,7 @@ def test_corpus_xlsx(binary, data_env, corpus):
 def test_trace_a_cell_and_a_citation(binary, data_env):
     from xlchat.client import first_cell
     assert [first_cell(r) for r in ["C3:C4", "$F$20", "a:a", "3:5"]] == ["C3", "F20", "A1", "A3"]
-    d = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "files"
+    d = Path(__file__).resolve().parents[4] / "shared" / "corpus" / "files"
     assert d.is_dir(), f"the corpus is missing: {d}"
     with XLChat(d / "xlcalculator__use_case_01.xlsm", binary=binary, env=data_env) as wb:
         t = wb.trace({"sheet": "Tenth", "range": "C3:C4"})  # a citation: its first cell

@@ -212,6 +212,8 @@ run(':XlchatTrace on a citation shows the formula chain in a scratch buffer', fu
   vim.cmd('enew')
   local e4 = await(function(cb) x.trace(nil, cb) end)
   truthy(e4 and e4.message:find('no citation here', 1, true), vim.inspect(e4))
+  -- Let the (scheduled) error notifications show here, not inside the next test.
+  vim.wait(200, function() return false end, 10)
 end)
 
 run(':checkhealth xlchat', function()

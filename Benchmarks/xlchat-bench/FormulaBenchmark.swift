@@ -6,7 +6,10 @@
 // 2. 100,000 generated formula cells (a third each: arithmetic, SUMIF, exact VLOOKUP) over a
 //    10,000-row sheet, all without cached values: CPU seconds and peak RSS (target <= 2 s CPU,
 //    release build). Peer: none runs in this session (LibreOffice is not installed here), so the
-//    figure stands against the target.
+//    figure stands against the target. Measured on the shared 2-core machine, -O with
+//    whole-module optimisation (what `swift build -c release` does): 5.26 s CPU before, 0.53 s
+//    after (the conditional-aggregate cache, criteria parsed once, the parser's byte-wise text).
+//    The wall time there was 4-77 s: the load of other builds, hence the CPU-time budget.
 import ArgumentParser
 import Foundation
 import XLChatWorkbook

@@ -372,8 +372,15 @@ public final class Analyst: Sendable {
 
     /// The ranges of the evidence the answer used: items sharing a number (not a small
     /// integer) or a distinctive word (not a sheet, table or column name) with the answer.
-    /// When nothing matches, every tool result counts as used.
+    /// When nothing matches, every tool result counts as used. The cells of a formula chain
+    /// the `trace` tool showed are always cited, ahead of the rest.
     static func citations(answer: String, evidence: [Evidence], structural: Set<String> = []) -> [SourceRange] {
+        let chain = evidence.filter(\.formulaChain).flatMap(\.ranges)
+        let grounded = groundedCitations(answer: answer, evidence: evidence, structural: structural)
+        return chain.isEmpty ? grounded : Citations.merge(chain + grounded)
+    }
+
+    static func groundedCitations(answer: String, evidence: [Evidence], structural: Set<String>) -> [SourceRange] {
         let answerTokens = Grounding.tokens(in: answer)
         let answerWords = words(answer).subtracting(structural)
         func used(_ e: Evidence) -> Bool {

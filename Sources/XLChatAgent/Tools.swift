@@ -12,9 +12,13 @@ struct Evidence: Sendable {
     /// A search hit over many rows (a window, a column, a sheet): cited only when no
     /// single-row item matches the answer.
     var coarse = false
+    /// A cell or range of a formula chain the `trace` tool showed (the traced cell and its
+    /// precedents): an answer that used the trace cites all of them, whatever its numbers
+    /// (issue 11: "answered with the formula chain, and cites every cell in it").
+    var formulaChain = false
 
-    init(text: String, ranges: [SourceRange], fromTool: Bool, coarse: Bool = false) {
-        self.text = text; self.ranges = ranges; self.fromTool = fromTool; self.coarse = coarse
+    init(text: String, ranges: [SourceRange], fromTool: Bool, coarse: Bool = false, formulaChain: Bool = false) {
+        self.text = text; self.ranges = ranges; self.fromTool = fromTool; self.coarse = coarse; self.formulaChain = formulaChain
     }
 
     init(hit: SearchHit, fromTool: Bool) {
@@ -337,7 +341,15 @@ struct ToolRunner: Sendable {
         var lines: [String] = []
         var evidence: [Evidence] = []
         var refs: [String] = []
-        func add(_ n: TraceNode, _ level: Int) {
+        // Ranges are cited as far as the sheet has data (`A:A` is the column's used rows).
+        let usedRanges = Dictionary(outline.sheets.compactMap { s in s.summary.usedRange.map { (s.info.name, $0) } }, uniquingKeysWith: { a, _ in a })
+        func clip(_ r: CellRange, sheet: String) -> CellRange {
+            guard let u = usedRanges[sheet] else { return r }
+            let start = CellRef(row: max(r.start.row, u.start.row), column: max(r.start.column, u.start.column))
+            let end = CellRef(row: min(r.end.row, u.end.row), column: min(r.end.column, u.end.column))
+            return start.row <= end.row && start.column <= end.column ? CellRange(start: start, end: end) : r
+        }
+        func add(_ n: TraceNode, _ level: Int, chain: Bool) {
             let indent = String(repeating: "  ", count: level)
             var line = indent
             switch n.kind {
@@ -352,15 +364,16 @@ struct ToolRunner: Sendable {
             if !n.dynamic.isEmpty { line += " (uses \(n.dynamic.joined(separator: ", ")): precedents known only by evaluating)" }
             lines.append(line)
             if n.kind != .name, !n.range.isEmpty, let r = A1.parseRange(n.range) ?? wholeRange(n.range) {
-                evidence.append(Evidence(text: line.trimmingCharacters(in: .whitespaces), ranges: [SourceRange(sheet: n.sheet, range: r.range)], fromTool: true))
+                evidence.append(Evidence(text: line.trimmingCharacters(in: .whitespaces), ranges: [SourceRange(sheet: n.sheet, range: clip(r.range, sheet: n.sheet))],
+                                         fromTool: true, formulaChain: chain))
                 refs.append(n.qualified)
             }
-            for p in n.precedents { add(p, level + 1) }
+            for p in n.precedents { add(p, level + 1, chain: chain) }
         }
-        add(result.root, 0)
+        add(result.root, 0, chain: true)
         if !result.dependents.isEmpty {
             lines.append("Used by:")
-            for d in result.dependents.prefix(20) { add(d, 1) }
+            for d in result.dependents.prefix(20) { add(d, 1, chain: false) }
             if result.dependents.count > 20 { lines.append("  ... and \(result.dependents.count - 20) more") }
         }
         let ref = A1.qualified(sheet: sheet.info.name, range: CellRange(start: cell, end: cell))

@@ -167,8 +167,15 @@ public struct RowCell: Sendable, Hashable {
     /// written with a point, comma or exponent (`1.200`, `1,234.5`): column typing re-reads it
     /// under the column's decimal convention. Nil otherwise (and for every binary format).
     public var text: String?
-    public init(column: Int, value: CellValue, formula: String? = nil, text: String? = nil, formulaError: String? = nil) {
+    /// For a formula cell saved without a cached value: the date/time kind its number format
+    /// (the cell's style) shows, so a computed number comes back as that kind (`=DATE(2024,3,1)`
+    /// in a `yyyy-mm-dd` cell is a date, as Excel displays it, not the serial 45352). Nil
+    /// otherwise: a cell with a value already has it applied.
+    public var numberFormatKind: TemporalKind?
+    public init(column: Int, value: CellValue, formula: String? = nil, text: String? = nil, formulaError: String? = nil,
+                numberFormatKind: TemporalKind? = nil) {
         self.column = column; self.value = value; self.formula = formula; self.text = text; self.formulaError = formulaError
+        self.numberFormatKind = numberFormatKind
     }
 }
 

@@ -458,7 +458,9 @@ struct SheetHandler: XMLScanHandler {
         if formulaText != nil && value.isEmpty && type != .shared {
             // A formula saved without a cached value (openpyxl, pandas, report generators):
             // kept, value empty, for `EvaluatingReader` to compute.
-            cells.append(RowCell(column: column, value: .empty, formula: formulaText))
+            // The style's number format still applies to the value xlchat computes.
+            let kind = style < styleKinds.count ? styleKinds[style] : nil
+            cells.append(RowCell(column: column, value: .empty, formula: formulaText, numberFormatKind: kind))
             return
         }
         let v: CellValue

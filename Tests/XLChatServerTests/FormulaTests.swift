@@ -4,6 +4,7 @@ import XLChatLLM
 import XLChatProtocol
 import XLChatServer
 import XLChatTestSupport
+import XLChatWorkbook
 
 func fidelityCase(_ name: String) -> String {
     let path = BuiltBinary.packageRoot().deletingLastPathComponent().appendingPathComponent("shared/cases/fidelity/\(name)").path
@@ -86,6 +87,90 @@ func requiredCorpusFile(_ name: String) -> String {
         // The tool's text reached the model: the formula chain with values.
         let sent = model.requests.last.map { String(decoding: $0.body, as: UTF8.self) } ?? ""
         #expect(sent.contains("Order!D3 = B3*C3 -> 120"))
+        await client.close()
+    }
+}
+
+/// A minimal xlsx package (workbook, sheets, optional styles) zipped by the system `zip`
+/// (the test fails when it is missing): the server tests' own generated workbooks.
+func generatedXLSX(sheets: [(name: String, rows: String)], styles: String? = nil) async throws -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("xlchat-gen-\(UUID().uuidString)")
+    let main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    let rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    var parts: [String: String] = [
+        "[Content_Types].xml": #"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/></Types>"#,
+        "_rels/.rels": #"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="\#(rel)/officeDocument" Target="xl/workbook.xml"/></Relationships>"#,
+    ]
+    var list = "", rels = ""
+    for (i, s) in sheets.enumerated() {
+        list += #"<sheet name="\#(s.name)" sheetId="\#(i + 1)" r:id="rId\#(i + 1)"/>"#
+        rels += #"<Relationship Id="rId\#(i + 1)" Type="\#(rel)/worksheet" Target="worksheets/sheet\#(i + 1).xml"/>"#
+        parts["xl/worksheets/sheet\(i + 1).xml"] = #"<?xml version="1.0"?><worksheet xmlns="\#(main)"><sheetData>\#(s.rows)</sheetData></worksheet>"#
+    }
+    if let styles {
+        rels += #"<Relationship Id="rIdT" Type="\#(rel)/styles" Target="styles.xml"/>"#
+        parts["xl/styles.xml"] = #"<styleSheet xmlns="\#(main)">\#(styles)</styleSheet>"#
+    }
+    parts["xl/workbook.xml"] = #"<?xml version="1.0"?><workbook xmlns="\#(main)" xmlns:r="\#(rel)"><sheets>\#(list)</sheets></workbook>"#
+    parts["xl/_rels/workbook.xml.rels"] = #"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">\#(rels)</Relationships>"#
+    for (name, text) in parts {
+        let url = dir.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(text.utf8).write(to: url)
+    }
+    let out = dir.path + ".xlsx"
+    let zip = try await SpawnedProcess.run("/usr/bin/env", ["sh", "-c", "cd '\(dir.path)' && zip -q -X -r '\(out)' '[Content_Types].xml' _rels xl"])
+    precondition(zip.status == 0, "zip failed (is /usr/bin/zip installed?): \(zip.stderr)")
+    return out
+}
+
+/// The analyst's answer to "how is the total computed?" cites every cell of the chain.
+@Suite(.timeLimit(.minutes(3))) struct TraceCitationTests {
+    @Test func anAnswerThatUsedTheTraceCitesEveryCellOfTheFormulaChain() async throws {
+        // Invoice: A item, B quantity, C price, F = B*C (no cached values), F20 = SUM(F2:F19).
+        var rows = #"<row r="1"><c r="A1" t="inlineStr"><is><t>Item</t></is></c><c r="B1" t="inlineStr"><is><t>Qty</t></is></c><c r="C1" t="inlineStr"><is><t>Price</t></is></c><c r="F1" t="inlineStr"><is><t>Line total</t></is></c></row>"#
+        var total = 0.0
+        for r in 2...19 {
+            let qty = r % 5 + 1, price = Double(r) * 2.5
+            total += Double(qty) * price
+            rows += #"<row r="\#(r)"><c r="A\#(r)" t="inlineStr"><is><t>Part \#(r)</t></is></c><c r="B\#(r)"><v>\#(qty)</v></c><c r="C\#(r)"><v>\#(price)</v></c><c r="F\#(r)"><f>B\#(r)*C\#(r)</f></c></row>"#
+        }
+        rows += #"<row r="20"><c r="E20" t="inlineStr"><is><t>Total</t></is></c><c r="F20"><f>SUM(F2:F19)</f></c></row>"#
+        let path = try await generatedXLSX(sheets: [("Invoice", rows)])
+        let model = ScriptedModelServer(models: ["test-chat:latest"])
+        try await model.start()
+        defer { Task { await model.shutdown() } }
+        var config = TestClient.temporaryConfiguration()
+        config.ollamaHost = model.hostAndPort
+        config.model = "test-chat"
+        let client = TestClient.inProcess(configuration: config)
+        try await client.initialize()
+        let wb = try await client.send(WorkbookOpenRequest(path: path))
+        model.enqueue(.stream([.toolCalls([ScriptedToolCall(name: "trace", argumentsText: LLMJSON.object(["sheet": "Invoice", "cell": "F20"]).jsonText)])]))
+        // The answer names only the total: grounding alone would cite F20 and nothing else.
+        model.enqueue(.text(["F20 adds up the line totals above it, each quantity times price: \(Int(total)) in all."]))
+        let result = try await client.send(ChatAskRequest(workbookId: wb.workbookId, question: "How is the total in F20 computed?"))
+        let step = try #require(result.steps?.first)
+        #expect(step.tool == "trace" && !step.summary.hasPrefix("error"), "\(step.summary)")
+        var cited: [(String, CellRange)] = []
+        for c in result.citations { if let r = A1.parseRange(c.range) { cited.append((c.sheet, r.range)) } }
+        func isCited(_ cell: String) -> Bool {
+            let ref: CellRef = A1.parseRange(cell)!.range.start
+            for (sheet, range) in cited where sheet == "Invoice" {
+                let rows = range.start.row...range.end.row, columns = range.start.column...range.end.column
+                if rows.contains(ref.row) && columns.contains(ref.column) { return true }
+            }
+            return false
+        }
+        // Every cell of the chain: the total, the line totals, the quantities and prices.
+        var chain = ["F20"]
+        for r in 2...19 { chain += ["F\(r)", "B\(r)", "C\(r)"] }
+        let missing = chain.filter { !isCited($0) }
+        #expect(missing.isEmpty, "not cited: \(missing); citations: \(result.citations)")
+        // Nothing outside the chain (the item names, the "Total" label) is cited.
+        #expect(!isCited("A2") && !isCited("E20"), "\(result.citations)")
+        // The chain's ranges are the step's, too.
+        #expect(step.ranges.contains("Invoice!F20"), "\(step.ranges)")
         await client.close()
     }
 }

@@ -68,4 +68,32 @@ struct EvaluatingReaderTests {
         #expect(reasons["D1"]?.contains("SORT") == true)
         #expect(stats.notComputed == 5 && stats.computed == 4, "\(stats)")
     }
+
+    @Test("a computed number in a date/time-formatted cell comes back as that date/time kind; text and plain cells do not")
+    func computedCellsKeepTheirNumberFormat() throws {
+        var wb = XLSXTestWorkbook()
+        // Styles (XLSXReaderTests.styles): 1 yyyy-mm-dd, 2 m/d/yy h:mm, 3 h:mm:ss, 4 [h]:mm:ss.
+        wb.styles = XLSXReaderTests.styles
+        wb.sheets = [("S", XLSXTestWorkbook.sheetXML(
+            #"<row r="1"><c r="A1" s="1"><f>DATE(2024,3,1)</f></c><c r="B1" s="1"><f>A1+30</f></c><c r="C1"><f>EDATE(A1,1)</f></c>"#
+            + #"<c r="D1" s="2"><f>A1+0.5</f></c><c r="E1" s="3"><f>1/24</f></c><c r="F1" s="4"><f>E1*30</f></c>"#
+            + #"<c r="G1" s="1" t="str"><f>"x"&amp;1</f></c><c r="H1"><f>YEAR(B1)</f></c><c r="I1" s="1"><f>A1</f><v>45000</v></c>"#
+            + #"<c r="J1" s="1"><f>1/0</f></c></row>"#), nil, "worksheet")]
+        let path = try wb.write()
+        let cells = try Self.cells(try Workbooks.open(path: path))
+        #expect(cells["A1"]?.value == .temporal(.date, serial: 45352))              // 2024-03-01
+        #expect(cells["A1"]?.value.isoText == "2024-03-01")
+        #expect(cells["B1"]?.value == .temporal(.date, serial: 45382))
+        #expect(cells["C1"]?.value == .number(45383))                               // General: the serial, as Excel shows it
+        #expect(cells["D1"]?.value == .temporal(.dateTime, serial: 45352.5))
+        #expect(cells["E1"]?.value == .temporal(.time, serial: 1.0 / 24))
+        #expect(cells["F1"]?.value == .temporal(.duration, serial: 30.0 / 24))
+        #expect(cells["G1"]?.value == .string("x1"))                                // text is not formatted
+        #expect(cells["H1"]?.value == .number(2024))
+        #expect(cells["I1"]?.value == .temporal(.date, serial: 45000))              // cached: as before
+        #expect(cells["J1"]?.value == .error("#DIV/0!"))
+        // The raw reader keeps the style's kind on the uncached cells for the evaluator.
+        let raw = try Self.cells(try Workbooks.open(path: path, evaluateFormulas: false))
+        #expect(raw["A1"]?.numberFormatKind == .date && raw["C1"]?.numberFormatKind == nil && raw["E1"]?.numberFormatKind == .time)
+    }
 }

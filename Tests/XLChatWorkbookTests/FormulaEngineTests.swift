@@ -271,6 +271,21 @@ struct FormulaEngineTests {
         #expect(limited > 0)
         #expect(Date().timeIntervalSince(start) < 20)
 
+        // The budget is CPU time: an engine whose thread keeps being descheduled (a loaded
+        // machine; here it sleeps at each cancellation poll) computes a cheap sheet fully, in
+        // far more wall time than its budget.
+        var cheap: [String: Any] = [:]
+        for r in 1...3_000 { cheap["A\(r)"] = r; cheap["B\(r)"] = "=A\(r)*2+SUM(A$1:A$20)" }
+        let loaded = formulaEngine([("Sheet1", cheap)], limits: FormulaLimits(timeBudget: 0.3))
+        var polls = 0
+        loaded.isCancelled = { polls += 1; Thread.sleep(forTimeInterval: 0.1); return false }
+        let wall0 = Date()
+        var notComputed = 0
+        for row in 0..<3_000 where try loaded.value(sheet: 0, cell: CellRef(row: row, column: 1)).problem != nil { notComputed += 1 }
+        #expect(notComputed == 0)
+        #expect(polls >= 4 && Date().timeIntervalSince(wall0) > 0.3, "\(polls) polls")
+        #expect(try loaded.value(sheet: 0, cell: CellRef(row: 2_999, column: 1)).value == .number(6000 + 210))
+
         let cancelled = formulaEngine([("Sheet1", cells)])
         cancelled.isCancelled = { true }
         #expect(throws: CancellationError.self) {

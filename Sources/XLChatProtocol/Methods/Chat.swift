@@ -28,7 +28,7 @@ public struct Citation: Codable, Sendable, Hashable {
 
 /// One tool call of the agent (in `chat/step` and in the result's `steps`).
 public struct ChatStepInfo: Codable, Sendable, Hashable {
-    /// `sql`, `describe_table`, `read_range` or `search`.
+    /// `sql`, `describe_table`, `read_range`, `search` or `trace`.
     public var tool: String
     /// The arguments as the model wrote them (JSON text).
     public var arguments: String

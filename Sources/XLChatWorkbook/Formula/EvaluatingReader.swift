@@ -80,7 +80,9 @@ public final class EvaluatingReader: WorkbookReader {
                 let ref = CellRef(row: row.index, column: out.cells[k].column)
                 let result = try engine.value(sheet: index, cell: ref)
                 record(result, sheet: index, cell: ref, formula: out.cells[k].formula!)
-                let value = CellValue(result.value)
+                var value = CellValue(result.value)
+                // A number in a cell formatted as a date (time, duration) is one, as Excel shows it.
+                if case .number(let d) = value, let kind = out.cells[k].numberFormatKind { value = .temporal(kind, serial: d) }
                 out.cells[k].value = value
                 if value.isEmpty { drop = true }
             }

@@ -1,9 +1,13 @@
 import Foundation
 
-/// Bounds on evaluating one workbook's formulas. Defaults: 30 s of wall time, 20 million
+/// Bounds on evaluating one workbook's formulas. Defaults: 30 s of CPU time, 20 million
 /// loaded cells (about 1.5 GB at worst; a typical cell costs ~60 bytes here), 500 million
 /// evaluation steps. Past a bound, the cells not yet computed get `FormulaErrors.limit`.
+/// The time is the evaluating thread's CPU time, not wall time: on a loaded machine (7 builds
+/// sharing 2 cores) a cheap workbook's wall time stretches arbitrarily, and it must never be
+/// cut short for that; a runaway evaluation is still stopped at the same CPU cost.
 public struct FormulaLimits: Sendable {
+    /// CPU seconds spent evaluating (summed over the threads the engine ran on).
     public var timeBudget: Double
     public var maxLoadedCells: Int
     public var maxSteps: Int
@@ -46,6 +50,13 @@ enum Operand {
 }
 
 struct EvalAbort: Error { var reason: String }
+
+struct ConditionalKey: Hashable {
+    var kind: String
+    var target: SheetArea
+    var criteria: [SheetArea]
+    var tests: [Criterion]
+}
 struct DeepChain: Error { var key: CellKey }
 
 struct CellKey: Hashable {
@@ -129,7 +140,9 @@ public final class FormulaEngine {
     var chainDepth = 0
     static let maxChainDepth = 200
     var steps = 0
-    var deadline: Date
+    /// CPU seconds spent so far, sampled every 4,096 steps (see `tick`).
+    var cpuSpent = 0.0
+    var cpuSample: (thread: UInt, seconds: Double)? = nil
     var aborted: String? = nil
     var parsed: [String: Result<FormulaExpr, FormulaParseError>] = [:]
     var nameExprs: [String: FormulaExpr] = [:]
@@ -137,6 +150,19 @@ public final class FormulaEngine {
     var matrices: [SheetArea: FormulaArray] = [:]
     var exactIndexes: [SheetArea: [LookupKey: Int]] = [:]
     var multiIndexes: [SheetArea: [LookupKey: [Int]]] = [:]
+    /// Results of conditional aggregates (SUMIF(S), COUNTIF(S), ...) by their areas and
+    /// criteria: a summary column repeating the same criterion (a category's SUMIF on every
+    /// row) pays for the matching cells once. Values never change within an engine.
+    var conditionalResults: [ConditionalKey: FormulaValue] = [:]
+    /// Criteria by their value: a criterion's text is parsed once per workbook, not per call.
+    var criteria: [FormulaValue: Criterion] = [:]
+
+    func criterion(_ v: FormulaValue) -> Criterion {
+        if let c = criteria[v] { return c }
+        let c = Criterion(v)
+        if criteria.count < 100_000 { criteria[v] = c }
+        return c
+    }
 
     /// - Parameters:
     ///   - sheetNames: the workbook's sheets, by index.
@@ -148,7 +174,6 @@ public final class FormulaEngine {
         self.limits = limits
         self.load = load
         self.now = now
-        self.deadline = Date().addingTimeInterval(limits.timeBudget)
     }
 
     /// An engine over a reader's sheets (the reader must allow a `readSheet` while another is
@@ -292,7 +317,12 @@ public final class FormulaEngine {
         steps += 1
         if steps & 0xFFF == 0 {
             if isCancelled() { throw CancellationError() }
-            if Date() > deadline { throw EvalAbort(reason: "evaluation took longer than \(Int(limits.timeBudget)) s") }
+            // CPU time between two samples on the same thread; a sample on another thread (the
+            // reader may be driven from several) restarts the count, losing < 4,096 steps.
+            let thread = ThreadCPU.threadID(), now = ThreadCPU.seconds()
+            if let last = cpuSample, last.thread == thread { cpuSpent += max(0, now - last.seconds) }
+            cpuSample = (thread, now)
+            if cpuSpent > limits.timeBudget { throw EvalAbort(reason: "evaluation took longer than \(Int(limits.timeBudget)) s of CPU time") }
         }
         if steps > limits.maxSteps { throw EvalAbort(reason: "more than \(limits.maxSteps) evaluation steps") }
     }
@@ -428,5 +458,22 @@ public final class FormulaEngine {
             }
             p += 1
         }
+    }
+}
+
+/// The calling thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`, POSIX).
+enum ThreadCPU {
+    static func seconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    static func threadID() -> UInt {
+        #if os(Linux)
+        return UInt(pthread_self())
+        #else
+        return UInt(bitPattern: pthread_self())
+        #endif
     }
 }

@@ -269,7 +269,7 @@ extension EvalContext {
         case "SUMIF", "AVERAGEIF":
             try need(args, 2, 3)
             guard let range = try area(args[0]) else { return v(.error(FormulaErrors.value)) }
-            let crit = Criterion(try scalarArg(args[1]))
+            let crit = engine.criterion(try scalarArg(args[1]))
             var target = range
             if args.count == 3 { guard let t = try area(args[2]) else { return v(.error(FormulaErrors.value)) }; target = t }
             // The sum range is the criteria range's size, from the given top-left (Excel's rule).
@@ -284,7 +284,7 @@ extension EvalContext {
             while k < args.count {
                 guard let a = try area(args[k]) else { return v(.error(FormulaErrors.value)) }
                 guard a.range.rowCount == target.range.rowCount, a.range.columnCount == target.range.columnCount else { return v(.error(FormulaErrors.value)) }
-                criteria.append((a, Criterion(try scalarArg(args[k + 1]))))
+                criteria.append((a, engine.criterion(try scalarArg(args[k + 1]))))
                 k += 2
             }
             let kind = ["SUMIFS": "SUM", "AVERAGEIFS": "AVERAGE", "MINIFS": "MIN", "MAXIFS": "MAX"][name]!
@@ -292,7 +292,7 @@ extension EvalContext {
         case "COUNTIF":
             try need(args, 2, 2)
             guard let range = try area(args[0]) else { return v(.error(FormulaErrors.value)) }
-            return v(try conditional("COUNT", target: range, criteria: [(range, Criterion(try scalarArg(args[1])))]))
+            return v(try conditional("COUNT", target: range, criteria: [(range, engine.criterion(try scalarArg(args[1])))]))
         case "COUNTIFS":
             try need(args, 2)
             guard args.count % 2 == 0 else { return v(.error(FormulaErrors.value)) }
@@ -303,7 +303,7 @@ extension EvalContext {
                 if let first = criteria.first, first.0.range.rowCount != a.range.rowCount || first.0.range.columnCount != a.range.columnCount {
                     return v(.error(FormulaErrors.value))
                 }
-                criteria.append((a, Criterion(try scalarArg(args[k + 1]))))
+                criteria.append((a, engine.criterion(try scalarArg(args[k + 1]))))
                 k += 2
             }
             return v(try conditional("COUNT", target: criteria[0].0, criteria: criteria))
@@ -835,8 +835,8 @@ enum Wildcard {
 /// A criterion of SUMIF / COUNTIF(S) / AVERAGEIF(S) / MINIFS / MAXIFS, as Excel documents it:
 /// a value (equality), or text with an operator prefix (`">=10"`, `"<>x"`); `=` / `<>` with
 /// text use wildcards; `""` matches blank cells, `"<>"` non-blank ones.
-struct Criterion {
-    enum Op { case eq, ne, lt, le, gt, ge }
+struct Criterion: Hashable {
+    enum Op: Hashable { case eq, ne, lt, le, gt, ge }
     var op: Op
     var operand: FormulaValue
     var wildcard: Bool

@@ -15,6 +15,14 @@ extension EvalContext {
     /// criterion that matches blanks counts the missing cells arithmetically), so `A:XFD` costs
     /// the sheet's cells, not 17 billion.
     mutating func conditional(_ kind: String, target: SheetArea, criteria: [(SheetArea, Criterion)]) throws -> FormulaValue {
+        let key = ConditionalKey(kind: kind, target: target, criteria: criteria.map(\.0), tests: criteria.map(\.1))
+        if let known = engine.conditionalResults[key] { return known }
+        let result = try computeConditional(kind, target: target, criteria: criteria)
+        if engine.conditionalResults.count < 1_000_000 { engine.conditionalResults[key] = result }
+        return result
+    }
+
+    private mutating func computeConditional(_ kind: String, target: SheetArea, criteria: [(SheetArea, Criterion)]) throws -> FormulaValue {
         let rows = criteria[0].0.range.rowCount, cols = criteria[0].0.range.columnCount
         func valueAt(_ a: SheetArea, _ r: Int, _ c: Int) throws -> FormulaValue {
             let row = a.range.start.row + r, col = a.range.start.column + c
@@ -22,7 +30,11 @@ extension EvalContext {
             return try engine.value(a.sheet, row, col)
         }
         var candidates: [(Int, Int)]? = nil
-        for (a, c) in criteria {
+        // The criterion whose hash index gave the candidates: they all pass it (the index
+        // groups values as its test does: numbers by value, text case-insensitively, plus text
+        // reading as the number), so it is not tested again.
+        var indexed: Int? = nil
+        for (n, (a, c)) in criteria.enumerated() {
             guard let key = c.equalityKey else { continue }
             let idx = try engine.multiIndex(a)
             var list = idx[key] ?? []
@@ -31,7 +43,7 @@ extension EvalContext {
                 for (tk, positions) in idx { if case .text(let t) = tk, Coerce.number(fromText: t) == d { list += positions } }
                 list.sort()
             }
-            if candidates == nil || list.count < candidates!.count { candidates = list.map { ($0 / cols, $0 % cols) } }
+            if candidates == nil || list.count < candidates!.count { candidates = list.map { ($0 / cols, $0 % cols) }; indexed = n }
         }
         var blanksToAdd = 0
         if candidates == nil {
@@ -64,7 +76,9 @@ extension EvalContext {
         for (r, c) in candidates! {
             try engine.tick()
             var ok = true
-            for (a, crit) in criteria where !crit.test(try valueAt(a, r, c)) { ok = false; break }
+            for (n, (a, crit)) in criteria.enumerated() where n != indexed {
+                if try !crit.test(valueAt(a, r, c)) { ok = false; break }
+            }
             guard ok else { continue }
             count += 1
             guard kind != "COUNT" else { continue }

@@ -54,8 +54,11 @@ enum Coerce {
     /// and times. nil when the text is not a number.
     static func number(fromText raw: String) -> Double? {
         var t = raw.trimmingCharacters(in: .whitespaces)
-        if t.isEmpty { return nil }
-        if let d = Double(t), !t.lowercased().contains("n"), !t.lowercased().contains("x") { return d }
+        guard let first = t.utf8.first else { return nil }
+        // Text starting with a letter is never a number here (`inf`, `nan`, `e5` are not; the
+        // date forms all start with a digit): SUMIF criteria such as "North" stop at once.
+        if (first | 0x20) >= 97 && (first | 0x20) <= 122 { return nil }
+        if let d = Double(t), !Self.hasLetter(t, "n"), !Self.hasLetter(t, "x") { return d }
         var negative = false
         if t.hasPrefix("(") && t.hasSuffix(")") { negative = true; t = String(t.dropFirst().dropLast()) }
         if t.hasPrefix("-") { negative.toggle(); t.removeFirst() }
@@ -64,15 +67,21 @@ enum Coerce {
         if t.hasSuffix("%") { scale = 0.01; t.removeLast() }
         t = t.trimmingCharacters(in: .whitespaces)
         // Thousands separators only between digit groups of three.
-        if t.contains(",") {
+        if t.utf8.contains(UInt8(ascii: ",")) {
             let parts = t.split(separator: ".", maxSplits: 1)
             let groups = parts[0].split(separator: ",", omittingEmptySubsequences: false)
             guard groups.count > 1, groups.dropFirst().allSatisfy({ $0.count == 3 }), !groups[0].isEmpty else { return date(t).map { negative ? -$0 : $0 } }
             t = groups.joined() + (parts.count > 1 ? "." + parts[1] : "")
         }
-        if let d = Double(t), !t.lowercased().contains("n"), !t.lowercased().contains("x") { return (negative ? -d : d) * scale }
+        if let d = Double(t), !Self.hasLetter(t, "n"), !Self.hasLetter(t, "x") { return (negative ? -d : d) * scale }
         if scale == 1, let d = date(t) { return negative ? -d : d }
         return nil
+    }
+
+    /// Whether `t` holds the ASCII letter (either case); bytes, not Foundation's substring search.
+    static func hasLetter(_ t: String, _ letter: Unicode.Scalar) -> Bool {
+        let l = UInt8(letter.value) | 0x20
+        return t.utf8.contains { $0 | 0x20 == l }
     }
 
     /// `2024-03-01`, `2024-03-01 10:30`, `3/1/2024` (month first, as Excel in en-US), `10:30`,
@@ -82,13 +91,13 @@ enum Coerce {
         var dayPart: Double? = nil
         var timePart: Double = 0
         for p in parts {
-            if p.contains(":") {
+            if p.contains(":" as Character) {
                 let f = p.split(separator: ":").map { Double($0) }
                 guard f.count >= 2, f.count <= 3, f.allSatisfy({ $0 != nil }) else { return nil }
                 let h = f[0]!, m = f[1]!, s = f.count == 3 ? f[2]! : 0
                 guard h >= 0, h < 10000, m >= 0, m < 60, s >= 0, s < 60 else { return nil }
                 timePart = (h * 3600 + m * 60 + s) / 86400
-            } else if p.contains("-") || p.contains("/") {
+            } else if p.contains("-" as Character) || p.contains("/" as Character) {
                 let f = p.split(whereSeparator: { $0 == "-" || $0 == "/" }).map(String.init)
                 guard f.count == 3 else { return nil }
                 if f[0].count == 4, let y = Int(f[0]), let m = Int(f[1]), let d = Int(f[2]) {

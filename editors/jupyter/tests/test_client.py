@@ -1,5 +1,6 @@
 """The Python client and the IPython extension against the real `xlchat serve`."""
 import threading
+from pathlib import Path
 import time
 
 import pytest
@@ -112,6 +113,26 @@ def test_corpus_xlsx(binary, data_env, corpus):
     with XLChat(corpus / "csvkit__dummy.xlsx", binary=binary, env=data_env) as wb:
         assert wb.outline["format"] == "xlsx"
         assert len(wb.read(limit=2)) >= 1
+
+
+def test_trace_a_cell_and_a_citation(binary, data_env):
+    from xlchat.client import first_cell
+    assert [first_cell(r) for r in ["C3:C4", "$F$20", "a:a", "3:5"]] == ["C3", "F20", "A1", "A3"]
+    d = Path(__file__).resolve().parents[4] / "shared" / "corpus" / "files"
+    assert d.is_dir(), f"the corpus is missing: {d}"
+    with XLChat(d / "xlcalculator__use_case_01.xlsm", binary=binary, env=data_env) as wb:
+        t = wb.trace({"sheet": "Tenth", "range": "C3:C4"})  # a citation: its first cell
+        assert t["cell"]["formula"] == "SUM(A3,Hundred)"
+        lines = str(t).split("\n")
+        assert lines[0] == "Tenth!C3  =SUM(A3,Hundred)  → 102"
+        assert any("Hundred (name) = Eighth!B1" in l for l in lines), lines
+        assert any(l.endswith("└─ Eighth!B1  → 100") for l in lines), lines
+        assert "<pre>" in t._repr_html_()
+        dep = wb.trace("Eighth!B1", depth=1)
+        assert str(dep).startswith("Eighth!B1  → 100\nUsed by:\n") and "Tenth!C3" in str(dep)
+        with pytest.raises(XLChatError) as e:
+            wb.trace("Nope!A1")
+        assert "no sheet named 'Nope'" in str(e.value)
 
 
 def test_citations_html_escapes():

@@ -230,6 +230,78 @@ class Client:
         self.close()
 
 
+def first_cell(range_text: str) -> str:
+    """The first cell of an A1 range: `B2:D9` -> `B2`, `A:A` -> `A1`, `3:5` -> `A3`."""
+    first = range_text.split(":")[0].replace("$", "").upper()
+    if first.isalpha():
+        return first + "1"
+    if first.isdigit():
+        return "A" + first
+    return first
+
+
+def _trace_value(v: Any) -> str:
+    if v is None:
+        return "(empty)"
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, str):
+        return '"' + v + '"'
+    if isinstance(v, dict):
+        return v.get("error") or str(v)
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return str(v)
+
+
+def trace_line(e: Dict[str, Any]) -> str:
+    """One workbook/trace entry as a line (the shape `xlchat trace` prints)."""
+    if e.get("kind") == "name":
+        s = f"{e.get('name') or ''} (name)" + (f" = {e['ref']}" if e.get("ref") else "")
+    elif e.get("kind") == "range":
+        s = e["ref"]
+    else:
+        s = e["ref"]
+        if e.get("formula"):
+            s += "  =" + e["formula"]
+        if "value" in e:
+            s += "  → " + _trace_value(e["value"]) + ("  (computed: no value saved in the file)" if e.get("computed") else "")
+    if e.get("dynamic"):
+        s += "  [uses " + ", ".join(e["dynamic"]) + "]"
+    if e.get("truncated"):
+        s += "  …"
+    return s
+
+
+class Trace(dict):
+    """A workbook/trace result; `str()` is the tree of precedents, then the dependents."""
+
+    def lines(self) -> List[str]:
+        out: List[str] = []
+
+        def walk(e, prefix, last, root):
+            out.append(trace_line(e) if root else prefix + ("└─ " if last else "├─ ") + trace_line(e))
+            child = "" if root else prefix + ("   " if last else "│  ")
+            ps = e.get("precedents") or []
+            for i, p in enumerate(ps):
+                walk(p, child, i == len(ps) - 1, False)
+
+        walk(self["cell"], "", True, True)
+        if self.get("dependents"):
+            out.append("Used by:")
+            out.extend("  " + trace_line(d) for d in self["dependents"])
+            if self.get("dependentsTruncated"):
+                out.append("  …")
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def _repr_html_(self) -> str:
+        import html
+        return "<pre>" + html.escape(str(self)) + "</pre>"
+
+
 class Answer(str):
     """The answer text, with the rest of the chat/ask result as attributes."""
 
@@ -308,6 +380,23 @@ class XLChat:
             return self.client.request("index/build", params)
         finally:
             self.client.remove_listener(listener)
+
+    def trace(self, cell: Any, sheet: Optional[str] = None, depth: Optional[int] = None) -> "Trace":
+        """How a cell is computed (workbook/trace): `wb.trace("Sheet1!F20")`, `wb.trace("F20")`
+        (the first sheet), or a citation dict from an answer (`wb.trace(answer.citations[0])`,
+        its first cell). The result is the trace dict; `str()` / the notebook show the tree."""
+        if isinstance(cell, dict):
+            sheet, cell = cell.get("sheet"), cell.get("range")
+        text = str(cell)
+        if "!" in text and sheet is None:
+            sheet, text = text.rsplit("!", 1)
+            if sheet.startswith("'") and sheet.endswith("'"):
+                sheet = sheet[1:-1].replace("''", "'")
+        params: Dict[str, Any] = {"workbookId": self.workbook_id, "sheet": sheet or self.sheets[0],
+                                  "cell": first_cell(text)}
+        if depth:
+            params["depth"] = depth
+        return Trace(self.client.request("workbook/trace", params))
 
     def search(self, query: str, limit: Optional[int] = None):
         params: Dict[str, Any] = {"workbookId": self.workbook_id, "query": query}

@@ -10,6 +10,8 @@ vim.api.nvim_create_user_command('XlchatAsk', function(o) x().ask(o.args) end,
   { nargs = '+', desc = 'xlchat: ask about the current workbook' })
 vim.api.nvim_create_user_command('XlchatQuery', function(o) x().query(o.args) end,
   { nargs = '+', desc = 'xlchat: read-only SQL over the current workbook' })
+vim.api.nvim_create_user_command('XlchatTrace', function(o) x().trace(o.args) end,
+  { nargs = '?', desc = 'xlchat: how a cell is computed (default: the citation under the cursor)' })
 vim.api.nvim_create_user_command('XlchatIndex', function() x().index() end,
   { nargs = 0, desc = 'xlchat: build the current workbook\'s index' })
 vim.api.nvim_create_user_command('XlchatCancel', function() x().cancel() end,

@@ -3,7 +3,7 @@
 // workbook of the active editor (or the file chosen in the explorer).
 const vscode = require('vscode');
 const path = require('path');
-const { XLChatClient, locateBinary } = require('./rpc');
+const { XLChatClient, locateBinary, firstCell, traceText } = require('./rpc');
 const { panelHtml } = require('./panel');
 
 const WORKBOOK_EXT = /\.(xlsx|xlsm|xls|csv|tsv)$/i;
@@ -87,6 +87,11 @@ class ChatPanel {
     else if (m.type === 'openRange') {
       const r = await c.read(m.workbookId || this.workbook.workbookId, m.sheet, m.range, 200);
       this.post({ type: 'range', sheet: r.sheet, range: r.range, rows: r.rows, truncated: r.truncated });
+    } else if (m.type === 'traceCell') {
+      // "Trace this cell" on a citation: its first cell's formula chain, as a tree.
+      const cell = firstCell(m.range);
+      const r = await this.withWorkbook(() => c.trace(m.workbookId || this.workbook.workbookId, m.sheet, cell));
+      this.post({ type: 'trace', sheet: m.sheet, cell, result: r, text: traceText(r) });
     } else if (m.type === 'index') await this.index();
   }
 
@@ -157,12 +162,35 @@ async function cmdAsk(uri) {
   } catch (e) { showError(e); }
 }
 
+/** Command palette "Trace Cell": asks for `Sheet!F20` (or takes {sheet, cell}), prints the tree. */
+async function cmdTrace(arg) {
+  const t = target(arg && arg.uri);
+  if (!t) { vscode.window.showWarningMessage('xlchat: open a workbook first (or pick one in the explorer).'); return; }
+  try {
+    const wb = await openTarget(t);
+    let sheet = arg && arg.sheet, cell = arg && arg.cell;
+    if (!cell) {
+      const text = await vscode.window.showInputBox({ prompt: `Trace which cell of ${path.basename(wb.path)}? (Sheet!F20)` });
+      if (!text) return;
+      const bang = text.lastIndexOf('!');
+      if (bang >= 0) { sheet = text.slice(0, bang).replace(/^'(.*)'$/, '$1').replace(/''/g, "'"); cell = text.slice(bang + 1); } else cell = text;
+    }
+    sheet = sheet || (wb.sheets[0] && wb.sheets[0].name);
+    const r = await getClient().trace(wb.workbookId, sheet, firstCell(cell));
+    const text = traceText(r);
+    output.appendLine(text);
+    output.show(true);
+    return { result: r, text };
+  } catch (e) { vscode.window.showErrorMessage(`xlchat: ${e.message}`); }
+}
+
 function activate(context) {
   output = vscode.window.createOutputChannel('xlchat');
   context.subscriptions.push(
     output,
     vscode.commands.registerCommand('xlchat.openWorkbook', cmdOpen),
     vscode.commands.registerCommand('xlchat.ask', cmdAsk),
+    vscode.commands.registerCommand('xlchat.traceCell', cmdTrace),
     vscode.commands.registerCommand('xlchat.restartServer', async () => {
       if (client) await client.stop();
       client = null; opened.clear();

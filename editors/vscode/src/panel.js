@@ -26,6 +26,7 @@ function panelHtml(webview, workbook) {
  body { font-family: var(--vscode-font-family); color: var(--vscode-foreground); }
  #log .q { font-weight: bold; margin-top: 1em; }
  #log .a { white-space: pre-wrap; }
+ pre { white-space: pre; font-family: var(--vscode-editor-font-family); }
  #log .step { color: var(--vscode-descriptionForeground); font-size: 90%; }
  .cite a { margin-right: .6em; cursor: pointer; }
  table { border-collapse: collapse; margin: .5em 0; } td, th { border: 1px solid var(--vscode-panel-border); padding: 2px 6px; }
@@ -66,6 +67,10 @@ window.addEventListener('message', (ev) => {
       const a = document.createElement('a'); a.textContent = cit.sheet + '!' + cit.range;
       a.onclick = () => vscode.postMessage({ type: 'openRange', workbookId: cit.workbookId, sheet: cit.sheet, range: cit.range });
       c.appendChild(a);
+      // "Trace this cell": how the citation's (first) cell is computed.
+      const tr = document.createElement('a'); tr.textContent = 'ƒ'; tr.title = 'Trace this cell';
+      tr.onclick = () => vscode.postMessage({ type: 'traceCell', workbookId: cit.workbookId, sheet: cit.sheet, range: cit.range });
+      c.appendChild(tr);
     }
     if ((m.result.ungrounded || []).length) add('step', 'Not found in the cells the model saw: ' + m.result.ungrounded.join(', '));
     $('log').appendChild(c); answerEl = null;
@@ -74,6 +79,10 @@ window.addEventListener('message', (ev) => {
     const t = document.createElement('table');
     for (const row of m.rows) { const tr = t.insertRow(); for (const v of row) tr.insertCell().textContent = cell(v); }
     const box = $('range'); box.textContent = m.sheet + '!' + (m.range || '') + (m.truncated ? ' (truncated)' : ''); box.appendChild(t);
+  }
+  else if (m.type === 'trace') {
+    const box = $('range'); box.textContent = '';
+    const pre = document.createElement('pre'); pre.textContent = m.text; box.appendChild(pre);
   }
   else if (m.type === 'progress') {
     const v = m.value; $('progress').textContent = v.kind === 'end' ? '' : (v.title || v.message || 'working') + (v.percentage != null ? ' ' + v.percentage + '%' : '');

@@ -284,6 +284,13 @@ class XLChatClient extends EventEmitter {
 
   close(workbookId) { return this.request('workbook/close', { workbookId }); }
 
+  /** workbook/trace: how one cell is computed (its formula chain and dependents). */
+  trace(workbookId, sheet, cell, depth) {
+    const p = { workbookId, sheet, cell };
+    if (depth) p.depth = depth;
+    return this.request('workbook/trace', p);
+  }
+
   /**
    * index/build with progress: onProgress(value) gets each $/progress value.
    * Returns {id, promise, cancel}.
@@ -341,4 +348,52 @@ class XLChatClient extends EventEmitter {
   }
 }
 
-module.exports = { XLChatClient, Connection, FrameReader, RpcError, findBinary, locateBinary, INSTALLED_PATHS, INSTALL_HINT, frame };
+/** The first cell of an A1 range (`B2:D9` → `B2`, `A:A` → `A1`, `3:5` → `A3`): the cell a
+ * "trace this cell" on a citation traces. */
+function firstCell(range) {
+  const first = String(range).split(':')[0].replace(/\$/g, '');
+  if (/^[A-Za-z]+$/.test(first)) return first.toUpperCase() + '1';
+  if (/^\d+$/.test(first)) return 'A' + first;
+  return first.toUpperCase();
+}
+
+function traceValue(v) {
+  if (v === null || v === undefined) return '(empty)';
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'object') return v.error || JSON.stringify(v);
+  return String(v);
+}
+
+/** One entry of a workbook/trace tree as a line (the same shape `xlchat trace` prints). */
+function traceLine(e) {
+  let s;
+  if (e.kind === 'name') s = `${e.name || ''} (name)` + (e.ref ? ` = ${e.ref}` : '');
+  else if (e.kind === 'range') s = e.ref;
+  else {
+    s = e.ref;
+    if (e.formula) s += '  =' + e.formula;
+    if ('value' in e) s += '  → ' + traceValue(e.value) + (e.computed ? '  (computed: no value saved in the file)' : '');
+  }
+  if (e.dynamic && e.dynamic.length) s += `  [uses ${e.dynamic.join(', ')}]`;
+  if (e.truncated) s += '  …';
+  return s;
+}
+
+/** A workbook/trace result as text: the precedents as a tree, then the dependents. */
+function traceText(result) {
+  const out = [];
+  const walk = (e, prefix, last, root) => {
+    out.push(root ? traceLine(e) : prefix + (last ? '└─ ' : '├─ ') + traceLine(e));
+    const child = root ? '' : prefix + (last ? '   ' : '│  ');
+    (e.precedents || []).forEach((p, i, all) => walk(p, child, i === all.length - 1, false));
+  };
+  walk(result.cell, '', true, true);
+  if ((result.dependents || []).length) {
+    out.push('Used by:');
+    for (const d of result.dependents) out.push('  ' + traceLine(d));
+    if (result.dependentsTruncated) out.push('  …');
+  }
+  return out.join('\n');
+}
+
+module.exports = { XLChatClient, Connection, FrameReader, RpcError, findBinary, locateBinary, INSTALLED_PATHS, INSTALL_HINT, frame, firstCell, traceText };

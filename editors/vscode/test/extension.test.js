@@ -16,10 +16,10 @@ test('package.json: main, commands, menus and settings', () => {
   assert.equal(pkg.main, './src/extension.js');
   assert.ok(fs.existsSync(path.join(__dirname, '..', pkg.main)));
   const ids = pkg.contributes.commands.map((c) => c.command);
-  assert.deepEqual(ids.sort(), ['xlchat.ask', 'xlchat.openWorkbook', 'xlchat.restartServer']);
+  assert.deepEqual(ids.sort(), ['xlchat.ask', 'xlchat.openWorkbook', 'xlchat.restartServer', 'xlchat.traceCell']);
   const titles = pkg.contributes.commands.map((c) => `${c.category}: ${c.title}`);
   assert.ok(titles.includes('xlchat: Open Workbook') && titles.includes('xlchat: Ask About Workbook'));
-  for (const id of ['xlchat.openWorkbook', 'xlchat.ask']) assert.ok(pkg.activationEvents.includes(`onCommand:${id}`));
+  for (const id of ['xlchat.openWorkbook', 'xlchat.ask', 'xlchat.traceCell']) assert.ok(pkg.activationEvents.includes(`onCommand:${id}`));
   const menu = pkg.contributes.menus['explorer/context'];
   for (const ext of ['xlsx', 'xlsm', 'xls', 'csv', 'tsv']) {
     for (const m of menu) assert.ok(new RegExp(m.when.match(/=~ \/(.*)\/i$/)[1].replace(/\\\\/g, '\\'), 'i').test(`.${ext}`), `${m.command} on .${ext}`);
@@ -179,4 +179,44 @@ test('the chat panel streams, links citations to cells, and cancels', async (t) 
     assert.ok(panel.messages.some((m) => m.type === 'cancelled'), JSON.stringify(panel.messages.slice(-3)));
     assert.ok(Date.now() - t0 < 5000);
   } finally { await ext.deactivate(); ollama.stop(); }
+});
+
+test('"trace this cell" on a citation shows the formula chain in the panel; the command prints it', async () => {
+  const corpus = h.corpusDir();
+  assert.ok(corpus, 'the corpus (../shared/corpus/files) is missing');
+  const file = path.join(corpus, 'xlcalculator__use_case_01.xlsm');
+  const { firstCell } = require('../src/rpc');
+  assert.deepEqual(['C3:C4', '$F$20', 'a:a', '3:5', 'B2'].map(firstCell), ['C3', 'F20', 'A1', 'A3', 'B2']);
+  const vscode = makeVscode({ path: h.xlchatBinary(), env: { XLCHAT_DATA_DIR: h.tempDir('xlchat-data-') } });
+  const ext = loadExtension(vscode);
+  ext.activate({ subscriptions: [] });
+  try {
+    vscode.window.activeTextEditor = { document: doc(file, '') };
+    await vscode.calls.commands['xlchat.ask']();  // no question: the panel only
+    assert.deepEqual(vscode.calls.errors, []);
+    const panel = vscode.calls.panels[0];
+    assert.match(panel.webview.html, /traceCell/, 'each citation has a trace link');
+    // A citation Tenth!C3:C4: its first cell, C3 = SUM(A3,Hundred), Hundred = Eighth!$B$1.
+    await panel.handler({ type: 'traceCell', sheet: 'Tenth', range: 'C3:C4' });
+    const shown = panel.messages.filter((m) => m.type === 'trace').pop();
+    assert.ok(shown, JSON.stringify(panel.messages.slice(-2)));
+    assert.equal(shown.cell, 'C3');
+    assert.equal(shown.result.cell.formula, 'SUM(A3,Hundred)');
+    const lines = shown.text.split('\n');
+    assert.equal(lines[0], 'Tenth!C3  =SUM(A3,Hundred)  → 102');
+    assert.ok(lines.some((l) => l.includes('Hundred (name) = Eighth!B1')), shown.text);
+    assert.ok(lines.some((l) => /└─ Eighth!B1  → 100$/.test(l)), shown.text);
+    // The command palette: by argument, and by the input box (with dependents).
+    const byArg = await vscode.calls.commands['xlchat.traceCell']({ sheet: 'Tenth', cell: 'C3' });
+    assert.equal(byArg.text, shown.text);
+    vscode.window.showInputBox = async () => 'Eighth!B1';
+    const byBox = await vscode.calls.commands['xlchat.traceCell']();
+    assert.match(byBox.text, /^Eighth!B1  → 100\nUsed by:\n/);
+    assert.match(byBox.text, /Tenth!C3/);
+    assert.ok(vscode.calls.output.join('').includes('Tenth!C3  =SUM(A3,Hundred)  → 102'));
+    // A bad cell: an error message, not a throw.
+    vscode.window.showInputBox = async () => 'Nope!A1';
+    assert.equal(await vscode.calls.commands['xlchat.traceCell'](), undefined);
+    assert.ok(vscode.calls.errors.some((m) => /no sheet named 'Nope'/.test(m)), vscode.calls.errors.join('\n'));
+  } finally { await ext.deactivate(); }
 });

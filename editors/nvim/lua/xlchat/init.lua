@@ -425,6 +425,99 @@ function M.index(cb)
   end)
 end
 
+-- Trace: how a cell is computed ------------------------------------------------------------
+
+--- The first cell of an A1 range (`B2:D9` -> `B2`, `A:A` -> `A1`, `3:5` -> `A3`): what "trace
+--- this cell" on a citation traces.
+function M.first_cell(range)
+  local first = (range or ''):match('^([^:]*)'):gsub('%$', ''):upper()
+  if first:match('^%a+$') then return first .. '1' end
+  if first:match('^%d+$') then return 'A' .. first end
+  return first
+end
+
+local function trace_value(v)
+  if v == nil or v == vim.NIL then return '(empty)' end
+  if type(v) == 'string' then return '"' .. v .. '"' end
+  return cell_text(v)
+end
+
+--- One workbook/trace entry as a line (the shape `xlchat trace` prints).
+function M.trace_line(e)
+  local s
+  if e.kind == 'name' then s = (e.name or '') .. ' (name)' .. ((e.ref or '') ~= '' and (' = ' .. e.ref) or '')
+  elseif e.kind == 'range' then s = e.ref
+  else
+    s = e.ref
+    if e.formula and e.formula ~= vim.NIL then s = s .. '  =' .. e.formula end
+    if e.value ~= nil then s = s .. '  → ' .. trace_value(e.value) .. (e.computed and '  (computed: no value saved in the file)' or '') end
+  end
+  if e.dynamic and #e.dynamic > 0 then s = s .. '  [uses ' .. table.concat(e.dynamic, ', ') .. ']' end
+  if e.truncated then s = s .. '  …' end
+  return s
+end
+
+--- A workbook/trace result as lines: the precedents as a tree, then the dependents.
+function M.trace_lines(res)
+  local out = {}
+  local function walk(e, prefix, last, root)
+    table.insert(out, root and M.trace_line(e) or (prefix .. (last and '└─ ' or '├─ ') .. M.trace_line(e)))
+    local child = root and '' or (prefix .. (last and '   ' or '│  '))
+    local ps = e.precedents or {}
+    for i, p in ipairs(ps) do walk(p, child, i == #ps, false) end
+  end
+  walk(res.cell, '', true, true)
+  if res.dependents and #res.dependents > 0 then
+    table.insert(out, 'Used by:')
+    for _, d in ipairs(res.dependents) do table.insert(out, '  ' .. M.trace_line(d)) end
+    if res.dependentsTruncated then table.insert(out, '  …') end
+  end
+  return out
+end
+
+--- The citation under the cursor: the quickfix list's current entry (in the quickfix window,
+--- the line under the cursor) or the xlchat://range buffer being shown. Nil when none.
+function M.citation_under_cursor()
+  local name
+  if vim.bo.buftype == 'quickfix' then
+    local item = vim.fn.getqflist()[vim.fn.line('.')]
+    if item and item.bufnr > 0 then name = vim.api.nvim_buf_get_name(item.bufnr) end
+  else
+    name = vim.api.nvim_buf_get_name(0)
+  end
+  local id, sheet, range = (name or ''):match('xlchat://range/([^/]+)/(.+)/([^/]+)$')
+  if not id then return nil end
+  return { workbookId = id, sheet = sheet, range = range }
+end
+
+--- :XlchatTrace [Sheet!F20]: how a cell is computed, as a tree in the xlchat://trace buffer.
+--- Without an argument: the citation under the cursor (its first cell).
+function M.trace(target, cb)
+  local wbid, sheet, cell
+  if target and target ~= '' then
+    local wb = state.workbook
+    if not wb then local e = { message = 'no workbook open: :XlchatOpen first' }; fail(e); if cb then cb(e) end; return end
+    wbid = wb.workbookId
+    local s, c = target:match('^(.*)!([^!]+)$')
+    if s then sheet = s:gsub("^'(.*)'$", '%1'):gsub("''", "'"); cell = c else cell = target; sheet = wb.sheets[1] and wb.sheets[1].name end
+  else
+    local cit = M.citation_under_cursor()
+    if not cit then
+      local e = { message = 'no citation here: run :XlchatTrace on a citation (quickfix list or range buffer), or give Sheet!F20' }
+      fail(e); if cb then cb(e) end; return
+    end
+    wbid, sheet, cell = cit.workbookId, cit.sheet, cit.range
+  end
+  cell = M.first_cell(cell)
+  M.request('workbook/trace', { workbookId = wbid, sheet = sheet, cell = cell }, function(err, res)
+    if err then fail(err); if cb then cb(err) end; return end
+    local buf = scratch('xlchat://trace')
+    vim.bo[buf].filetype = 'text'
+    vim.api.nvim_buf_set_lines(buf, 0, -1, false, M.trace_lines(res))
+    if cb then cb(nil, res) end
+  end)
+end
+
 --- Fills an xlchat://range/{workbookId}/{sheet}/{range} buffer (BufReadCmd).
 function M.read_range_buffer(buf, name)
   local id, sheet, range = name:match('^xlchat://range/([^/]+)/(.+)/([^/]+)$')

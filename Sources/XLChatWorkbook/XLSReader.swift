@@ -157,6 +157,7 @@ public final class XLSReader: WorkbookReader, Sendable {
                 var id = implicitFormatIndex
                 let code: String
                 if version == 8 {
+                    guard rec.length >= 5 else { throw WorkbookError.corrupt("FORMAT record too short.") }
                     id = Int(s.u16(p)); p += 2
                     code = try XLSReader.unicodeString(s, &p, end: rec.end, lengthBytes: 2)
                 } else {
@@ -508,6 +509,7 @@ public final class XLSReader: WorkbookReader, Sendable {
 
     /// ShortXLUnicodeString: cch u8, flags u8, characters.
     static func shortUnicodeString(_ s: [UInt8], _ p: inout Int, end: Int) throws -> String {
+        guard p <= end else { throw WorkbookError.corrupt("a string runs past the end of its record.") }
         var seg = BIFFSegments(s, first: p..<end, continues: [])
         let str = try seg.unicodeString(lengthBytes: 1)
         p = seg.position
@@ -516,6 +518,7 @@ public final class XLSReader: WorkbookReader, Sendable {
 
     /// XLUnicodeString (cch u16 or u8, flags, characters) within one record.
     static func unicodeString(_ s: [UInt8], _ p: inout Int, end: Int, lengthBytes: Int) throws -> String {
+        guard p <= end else { throw WorkbookError.corrupt("a string runs past the end of its record.") }
         var seg = BIFFSegments(s, first: p..<end, continues: [])
         let str = try seg.unicodeString(lengthBytes: lengthBytes)
         p = seg.position

@@ -83,11 +83,50 @@ public struct OpenAIClient: ModelClient {
 
     public func chat(model: String, messages: [ChatMessage], tools: [ToolDefinition], options: ChatOptions)
         -> AsyncThrowingStream<ChatEvent, Error> {
+        let key = endpoint.baseURL.absoluteString
+        guard !tools.isEmpty, streamsToolCalls, !Self.refusesStreamedTools.contains(key) else {
+            return send(model: model, messages: messages, tools: tools, options: options,
+                        streamTools: streamsToolCalls && !Self.refusesStreamedTools.contains(key))
+        }
+        // Some servers accept a streamed request with tools and then drop it (llama-cpp-python:
+        // "Automatic streaming tool choice is not supported"). When the stream fails before any
+        // event, the step is sent again unstreamed, and this server is asked unstreamed from
+        // then on (for the process's lifetime), instead of failing the question.
+        let first = send(model: model, messages: messages, tools: tools, options: options, streamTools: true)
+        let client = self
+        let retry: @Sendable () -> AsyncThrowingStream<ChatEvent, Error> = {
+            client.send(model: model, messages: messages, tools: tools, options: options, streamTools: false)
+        }
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                var sawEvent = false
+                do {
+                    for try await e in first { sawEvent = true; continuation.yield(e) }
+                    continuation.finish()
+                } catch let e as LLMError where e.kind == .streamFailed && !sawEvent {
+                    Self.refusesStreamedTools.insert(key)
+                    do {
+                        for try await e in retry() { continuation.yield(e) }
+                        continuation.finish()
+                    } catch { continuation.finish(throwing: error) }
+                } catch { continuation.finish(throwing: error) }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    /// Base URLs of servers that dropped a streamed request with tools, this process.
+    static let refusesStreamedTools = LockedStringSet()
+
+    private func send(model: String, messages: [ChatMessage], tools: [ToolDefinition], options: ChatOptions,
+                      streamTools: Bool) -> AsyncThrowingStream<ChatEvent, Error> {
+        var client = self
+        client.streamsToolCalls = streamTools
         let request = endpoint.request("/chat/completions", method: "POST",
-                                       body: chatBody(model: model, messages: messages, tools: tools, options: options))
+                                       body: client.chatBody(model: model, messages: messages, tools: tools, options: options))
         return ChatStreamDriver.run(request: request, endpoint: endpoint, model: model,
                                     decoder: OpenAIChatDecoder(endpoint: endpoint, model: model,
-                                                               wholeReply: !(streamsToolCalls || tools.isEmpty),
+                                                               wholeReply: !(streamTools || tools.isEmpty),
                                                                offeredTools: !tools.isEmpty))
     }
 
@@ -232,6 +271,8 @@ struct OpenAIChatDecoder: ChatLineDecoder {
 
     /// Non-streaming mode: the body is one JSON reply, decoded whole in `finish()`.
     private var wholeReply: Bool
+    /// The reply was one JSON body (`stream: false`), decoded as if it were one streamed event.
+    private var unstreamed = false
     private var body = ""
     private let offeredTools: Bool
     private var sawEvent = false
@@ -299,12 +340,16 @@ struct OpenAIChatDecoder: ChatLineDecoder {
                 throw LLMError(.streamFailed, "\(endpoint.description) reported an error: \(err["message"]?.stringValue ?? err.jsonText)")
             }
             wholeReply = false  // decode the reply as if it were one streamed event
+            unstreamed = true
             var (events, _) = try decode(line: "data: " + json.jsonText)
             events += try finish()
             sawFinish = true
             return events
         }
         guard !calls.isEmpty else {
+            if offeredTools && !sawEvent && !sawFinish && unstreamed {
+                throw LLMError(.badResponse, "\(endpoint.description) answered a request with tools with neither text nor a tool call.")
+            }
             if offeredTools && !sawEvent && !sawFinish {
                 throw LLMError(.streamFailed, "\(endpoint.description) accepted a streaming request with tools and then sent nothing; some servers (llama-cpp-python) cannot stream tool calls: set XLCHAT_OPENAI_STREAM_TOOLS=0.")
             }
@@ -352,4 +397,12 @@ struct OpenAIChatDecoder: ChatLineDecoder {
         }
         return LLMError(.badResponse, "\(endpoint.description) answered HTTP \(status): \(text)", httpStatus: status)
     }
+}
+
+/// A set of strings shared across tasks (a lock around a `Set`).
+final class LockedStringSet: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: Set<String> = []
+    func contains(_ s: String) -> Bool { lock.lock(); defer { lock.unlock() }; return items.contains(s) }
+    func insert(_ s: String) { lock.lock(); items.insert(s); lock.unlock() }
 }

@@ -126,12 +126,21 @@ let sqlTool = ToolDefinition(name: "sql", description: "Run a read-only SQL quer
         }
     }
 
-    @Test func anEmptyToolStreamSaysTheServerMayNotStreamTools() async throws {
-        // What llama-cpp-python does: 200, then the stream ends with nothing in it.
-        try await withServer([.stream([.endWithoutDone])]) { server in
-            let (_, error) = await collect(OpenAIClient(baseURL: server.baseURL).chat(model: "test-chat", messages: [.user("q")], tools: [sqlTool], options: .default))
-            let e = try #require(error as? LLMError)
-            #expect(e.kind == .streamFailed && e.message.contains("XLCHAT_OPENAI_STREAM_TOOLS=0"))
+    @Test func anEmptyToolStreamIsRetriedUnstreamedAndTheServerRemembered() async throws {
+        // What llama-cpp-python does: 200, then the stream ends with nothing in it. The step is
+        // sent again with `stream: false`, and later requests with tools go unstreamed at once.
+        let calls = [ScriptedToolCall(id: "call_1", name: "sql", argumentsText: #"{"query":"SELECT 1"}"#)]
+        try await withServer([.stream([.endWithoutDone]), .stream([.toolCalls(calls)]), .stream([.text("done")])]) { server in
+            let client = OpenAIClient(baseURL: server.baseURL)
+            let (events, error) = await collect(client.chat(model: "test-chat", messages: [.user("q")], tools: [sqlTool], options: .default))
+            #expect(error == nil, "\(String(describing: error))")
+            #expect(events.contains { if case .toolCalls(let c) = $0 { return c.first?.id == "call_1" } else { return false } })
+            var sent = server.requests(path: "/v1/chat/completions").map { $0.json?["stream"] }
+            #expect(sent == [true, false])
+            let (again, error2) = await collect(client.chat(model: "test-chat", messages: [.user("q")], tools: [sqlTool], options: .default))
+            #expect(error2 == nil && text(again) == "done")
+            sent = server.requests(path: "/v1/chat/completions").map { $0.json?["stream"] }
+            #expect(sent == [true, false, false], "the server is asked unstreamed from then on")
         }
     }
 

@@ -97,7 +97,7 @@ struct ToolRunner: Sendable {
                                     "required": ["range"]]),
         ToolDefinition(name: "search", description: "Find rows whose text matches some words (names, codes).",
                        parameters: ["type": "object", "properties": ["query": ["type": "string", "description": "Words to look for."]], "required": ["query"]]),
-        ToolDefinition(name: "trace", description: "How a cell is computed ('how is F20 calculated?'): its formula and value, the cells it uses, a few levels deep, and the cells that use it.",
+        ToolDefinition(name: "trace", description: "How a cell is computed: its formula and value, the cells it uses (a few levels deep) and the cells using it.",
                        parameters: ["type": "object", "properties": ["sheet": ["type": "string", "description": "Sheet name."],
                                                                       "cell": ["type": "string", "description": "One A1 cell such as F20."]],
                                     "required": ["cell"]]),

@@ -110,7 +110,8 @@ public struct AgentOptions: Sendable, Hashable {
     public var maxResultRows: Int
     /// Search hits put in the prompt.
     public var promptHits: Int
-    /// Sample rows per table in the prompt.
+    /// Sample rows per table in the prompt (one: the column profiles carry the distinct values
+    /// and ranges that more sample rows used to show).
     public var sampleRows: Int
     public var queryTimeout: Double
     /// The model's context window in tokens, overriding what the server says (`--context`,
@@ -119,8 +120,8 @@ public struct AgentOptions: Sendable, Hashable {
     /// Interval of `waiting` status events, seconds.
     public var statusInterval: Double
 
-    public init(maxSteps: Int = 6, chat: ChatOptionsValue = .init(), maxResultRows: Int = 50, promptHits: Int = 3,
-                sampleRows: Int = 2, queryTimeout: Double = 3, contextTokens: Int? = nil, statusInterval: Double = 1) {
+    public init(maxSteps: Int = 6, chat: ChatOptionsValue = .init(), maxResultRows: Int = 50, promptHits: Int = 2,
+                sampleRows: Int = 1, queryTimeout: Double = 3, contextTokens: Int? = nil, statusInterval: Double = 1) {
         self.maxSteps = maxSteps; self.chat = chat; self.maxResultRows = maxResultRows
         self.promptHits = promptHits; self.sampleRows = sampleRows; self.queryTimeout = queryTimeout
         self.contextTokens = contextTokens; self.statusInterval = statusInterval

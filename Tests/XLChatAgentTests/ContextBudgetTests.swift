@@ -109,7 +109,7 @@ func openAIAnalyst(_ f: Fixture, _ server: ScriptedModelServer, maxSteps: Int = 
         let full = context.system(.full), matched = context.system(.matchedColumns)
         #expect(full.contains("sample rows:") && full.contains("Metric37Value"))
         #expect(!context.system(.noSamples).contains("sample rows:"))
-        #expect(context.system(.noSamples).contains("(integer, C)") || context.system(.noSamples).contains(", C)"))
+        #expect(context.system(.noSamples).contains("(integer, C)"))
         #expect(!context.system(.noProfiles).contains(", C)"))
         #expect(matched.contains("Region (text)") && matched.contains("Revenue (real)") && !matched.contains("Metric0Value"), "\(matched)")
         #expect(matched.contains("and 38 more (describe_table)"))
@@ -135,11 +135,11 @@ func openAIAnalyst(_ f: Fixture, _ server: ScriptedModelServer, maxSteps: Int = 
         #expect(system.contains("Revenue (real)") && !system.contains("Metric5Value"))
         #expect(answer.steps.first?.tool == "describe_table" && answer.steps.first?.ok == true)
         let tool = chatMessages(server, 1).first { $0["role"]?.stringValue == "tool" }?["content"]?.stringValue ?? ""
-        #expect(tool.contains("Metric0Value (integer, sheet column C)"), "\(tool.prefix(400))")
+        #expect(tool.contains("Metric0Value (integer, C)"), "\(tool.prefix(400))")
         // Alone, describe_table lists every column, with a few rows.
         let runner = ToolRunner(outline: f.outline, index: f.index, embedder: HashingEmbedder(), options: AgentOptions())
         let described = await runner.run(ToolCall(name: "describe_table", arguments: ["table": .string(f.table.name.uppercased())]))
-        #expect(described.step.ok && described.resultText.contains("Metric37Value (integer, sheet column AN)") && described.resultText.contains("first rows:"))
+        #expect(described.step.ok && described.resultText.contains("Metric37Value (integer, AN)") && described.resultText.contains("first rows:"))
         #expect(described.step.ranges == ["\(f.sheet)!A2:AN21"], "\(described.step.ranges)")
         let unknown = await runner.run(ToolCall(name: "describe_table", arguments: ["table": "nope"]))
         #expect(!unknown.step.ok && unknown.resultText.contains("the tables are: '\(f.table.name)'"))
@@ -232,7 +232,9 @@ func openAIAnalyst(_ f: Fixture, _ server: ScriptedModelServer, maxSteps: Int = 
         let client = OpenAIClient(baseURL: server.baseURL)
         #expect(await client.tokenCount(model: "test-chat", text: String(repeating: "abcd", count: 100)) == 100)
         let a = try await Analyst(client: client, index: f.index, embedder: HashingEmbedder(), sessions: nil).ask(outline: f.outline, question: "q", model: "test-chat")
-        #expect(a.tokenCounting.hasPrefix("the model server's tokenizer (4.00 bytes a token"), "\(a.tokenCounting)")
+        // The scripted server counts 4 bytes a token, rounding up per message: 3.9x-4.00.
+        #expect(a.tokenCounting.hasPrefix("the model server's tokenizer (4.00 bytes a token")
+                || a.tokenCounting.hasPrefix("the model server's tokenizer (3.9"), "\(a.tokenCounting)")
         // Ours over-counts a little (template allowance per message and tool), never under.
         let ours = Double(a.usage[0].promptTokens), theirs = Double(server.promptTokens[0])
         #expect(ours >= theirs && (ours - theirs) / theirs < 0.25, "ours \(ours), server \(theirs)")

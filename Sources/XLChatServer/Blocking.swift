@@ -24,7 +24,7 @@ enum Blocking {
                 EnginePool.shared.submit(owner: owner) {
                     if token.isCancelled { c.resume(throwing: CancellationError()); return }
                     do {
-                        let value = try ReadCancellation.$isCancelled.withValue({ token.isCancelled }) { try work(token) }
+                        let value = try ReadCancellation.withThreadBinding({ token.isCancelled }) { try work(token) }
                         c.resume(returning: value)
                     } catch { c.resume(throwing: error) }
                 }
@@ -128,7 +128,7 @@ final class EngineExecutor: TaskExecutor {
 extension Blocking {
     static func runAsync<T: Sendable>(_ work: @Sendable () async throws -> T) async throws -> T {
         try await withTaskExecutorPreference(EngineExecutor.shared) {
-            try await ReadCancellation.$isCancelled.withValue({ Task.isCancelled }) { try await work() }
+            try await work()
         }
     }
 }

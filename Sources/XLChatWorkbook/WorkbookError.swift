@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Why a workbook could not be read. The server maps `kind` to the wire's error kinds in one
 /// place; the message says what happened and, where it can, what to do.
 public struct WorkbookError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -51,17 +59,48 @@ public struct ReadLimits: Sendable, Hashable {
 }
 
 /// Cancellation for readers, which are synchronous and run on the engine's threads. The server
-/// binds `isCancelled` around each piece of engine work (`ReadCancellation.$isCancelled.withValue`);
-/// readers call `check()` once per row delivered (each repeat of a repeated row too) and per
-/// inflated zip chunk, so cancelled work stops within one row or 256 KiB, not at the end of the
-/// sheet (issue 14, item 5: an 805-byte ods repeating one cell over the whole grid kept a core
-/// busy after cancel).
+/// binds a cancellation check around each job on one of its own threads (`withThreadBinding`);
+/// inside a task with no binding, `check()` follows the task's own cancellation. Readers call
+/// `check()` once per row delivered (each repeat of a repeated row too) and per inflated zip
+/// chunk, so cancelled work stops within one row or 256 KiB, not at the end of the sheet
+/// (issue 14, item 5: an 805-byte ods repeating one cell over the whole grid kept a core busy
+/// after cancel).
+///
+/// Not a `@TaskLocal`: binding one crashed in `swift_task_localValuePush` in the release build
+/// with the static Swift runtime (Swift 6.3.1, Linux; both on a plain thread and inside a task;
+/// the debug build worked), so the binding is a pthread key.
 public enum ReadCancellation {
-    @TaskLocal public static var isCancelled: (@Sendable () -> Bool)? = nil
+    private final class Binding {
+        let isCancelled: @Sendable () -> Bool
+        init(_ f: @escaping @Sendable () -> Bool) { isCancelled = f }
+    }
+
+    private static let key: pthread_key_t = {
+        var k = pthread_key_t()
+        precondition(pthread_key_create(&k, nil) == 0, "pthread_key_create failed")
+        return k
+    }()
+
+    /// Runs `body` on this thread with `isCancelled` as the check `check()` consults; the
+    /// previous binding (if any) is restored afterwards. For synchronous work on a plain thread.
+    public static func withThreadBinding<T>(_ isCancelled: @escaping @Sendable () -> Bool, _ body: () throws -> T) rethrows -> T {
+        let previous = pthread_getspecific(key)
+        let binding = Unmanaged.passRetained(Binding(isCancelled))
+        pthread_setspecific(key, binding.toOpaque())
+        defer {
+            pthread_setspecific(key, previous)
+            binding.release()
+        }
+        return try body()
+    }
 
     /// Throws `CancellationError` once the bound work was cancelled.
     @inline(__always)
     public static func check() throws {
-        if let f = isCancelled, f() { throw CancellationError() }
+        if let raw = pthread_getspecific(key) {
+            if Unmanaged<Binding>.fromOpaque(raw).takeUnretainedValue().isCancelled() { throw CancellationError() }
+            return
+        }
+        if Task.isCancelled { throw CancellationError() }
     }
 }

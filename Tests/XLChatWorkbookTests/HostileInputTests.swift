@@ -188,7 +188,7 @@ import Glibc
         var rows = 0
         let cancelled = ManagedAtomicFlag()
         #expect(throws: CancellationError.self) {
-            try ReadCancellation.$isCancelled.withValue({ cancelled.value }) {
+            try ReadCancellation.withThreadBinding({ cancelled.value }) {
                 try reader.readSheet(at: 0) { _ in
                     rows += 1
                     if rows == 10 { cancelled.set() }

@@ -42,9 +42,11 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),  // SHA-256 content hashes (BoringSSL speed)
         ]),
 
-        // Engine: the SQLite index (typed tables, read-only SQL, FTS5 + vectors).
+        // Engine: the SQLite index (typed tables, read-only SQL, FTS5 + vectors). Vectors come
+        // from the built-in hashing embedder or the model server's (`ModelServerEmbedder`, over
+        // XLChatLLM's client).
         .target(name: "XLChatIndex", dependencies: [
-            "XLChatWorkbook",
+            "XLChatWorkbook", "XLChatLLM",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
 
@@ -106,7 +108,7 @@ let package = Package(
         .testTarget(name: "XLChatIndexTests", dependencies: ["XLChatIndex", "XLChatWorkbook"]),
         .testTarget(name: "XLChatLLMTests", dependencies: ["XLChatLLM", "XLChatTestSupport"]),
         .testTarget(name: "XLChatMCPTests", dependencies: [
-            "XLChatMCP", "XLChatProtocol", "JSONRPC", "XLChatTestSupport", "XLChatLLM",
+            "XLChatMCP", "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatTestSupport", "XLChatLLM",
         ]),
         .testTarget(name: "XLChatServerTests", dependencies: [
             "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatTestSupport", "XLChatWorkbook", "XLChatLLM",

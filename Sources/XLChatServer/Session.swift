@@ -136,7 +136,7 @@ public final class Session: MessageHandler, Sendable {
             capabilities: ServerCapabilities(
                 methods: XLChatServer.requestMethods,
                 notifications: XLChatServer.serverNotifications,
-                formats: WorkbookStore.supportedFormats))
+                formats: XLChatServer.formats))
     }
 
     func shutdown() -> VoidResponse {

@@ -6,6 +6,7 @@ import XLChatAgent
 import XLChatIndex
 import XLChatLLM
 import XLChatProtocol
+import XLChatWorkbook
 
 /// The server: state shared by every connection (configuration, metrics, open workbooks,
 /// indexes), and a `Session` per connection. Transports live in `JSONRPC`; `xlchat serve`
@@ -72,6 +73,10 @@ public final class XLChatServer: Sendable {
     /// Every request method the server answers, in the order the spec lists them (the
     /// request registry's, `RequestRegistry.routes`).
     public static let requestMethods: [String] = RequestRegistry.routes.map(\.method)
+
+    /// The workbook formats `workbook/open` reads, as `initialize` lists them: the engine's one
+    /// list (`WorkbookFormat`).
+    public static let formats: [String] = WorkbookFormat.allCases.map(\.rawValue)
 
     /// Notifications the server accepts from clients.
     public static let clientNotifications: [String] = [

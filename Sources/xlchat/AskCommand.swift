@@ -21,7 +21,7 @@ struct AskCommand: AsyncParsableCommand {
     static let exitNoModelServer: Int32 = 3
     static let exitModelNotFound: Int32 = 4
 
-    @Argument(help: "The workbook: xlsx, xlsm, xls, xlsb, ods, csv or tsv.")
+    @Argument(help: "The workbook (\(WorkbookFormat.list)).")
     var file: String
 
     @Argument(help: "The question.")

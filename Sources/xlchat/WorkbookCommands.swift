@@ -19,7 +19,7 @@ struct OpenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "open", abstract: "Print a workbook's outline: sheets, used ranges, tables and their columns.")
 
-    @Argument(help: "The workbook (xlsx, xlsm, xls, csv, tsv).") var file: String
+    @Argument(help: "The workbook (\(WorkbookFormat.list)).") var file: String
     @Flag(help: "Print the outline as JSON (the workbook/open result).") var json = false
     @OptionGroup var engine: EngineOptions
 

@@ -303,3 +303,13 @@ import XLChatTestSupport
         #expect(throws: LLMError.self) { try ServerConfiguration.fromEnvironment(["XLCHAT_BASE_URL": "ftp://x/v1"]).modelClientConfiguration() }
     }
 }
+
+extension ModelConfigurationTests {
+    /// The data directory is read with the rest (the index had a second reader of its own).
+    @Test func dataDirectoryFollowsTheEnvironment() {
+        #expect(ServerConfiguration.defaultDataDirectory(environment: ["XLCHAT_DATA_DIR": "/d", "XDG_CACHE_HOME": "/x"]) == "/d")
+        #expect(ServerConfiguration.defaultDataDirectory(environment: ["XDG_CACHE_HOME": "/x", "HOME": "/h"]) == "/x/xlchat")
+        #expect(ServerConfiguration.defaultDataDirectory(environment: ["HOME": "/h"]) == "/h/.cache/xlchat")
+        #expect(ServerConfiguration.fromEnvironment(["XLCHAT_DATA_DIR": "/d"]).dataDirectory == "/d")
+    }
+}

@@ -4,12 +4,13 @@ import Synchronization
 import XLChatProtocol
 import XLChatServer
 
-/// The notifications an in-process client received, in order (method, params).
+/// The notifications an in-process client received, in order, as the typed values sent.
 public final class NotificationLog: Sendable {
-    private let state = Mutex<[(String, JSONValue)]>([])
+    private let state = Mutex<[any NotificationType]>([])
     public init() {}
-    public func record(_ method: String, _ params: JSONValue) { state.withLock { $0.append((method, params)) } }
-    public func all(method: String) -> [JSONValue] { state.withLock { $0.filter { $0.0 == method }.map(\.1) } }
+    public func record(_ notification: any NotificationType) { state.withLock { $0.append(notification) } }
+    /// Those of one type, in order.
+    public func all<N: NotificationType>(_ type: N.Type) -> [N] { state.withLock { $0.compactMap { $0 as? N } } }
 }
 
 extension InProcessClient {
@@ -19,8 +20,8 @@ extension InProcessClient {
                                 notifications: NotificationLog? = nil) async throws -> InProcessClient {
         var logger = Logger(label: "xlchat.test")
         logger.logLevel = .critical
-        return try await InProcessClient(configuration: configuration, logger: logger, clientName: "xlchat-tests") { method, params in
-            notifications?.record(method, params)
+        return try await InProcessClient(configuration: configuration, logger: logger, clientName: "xlchat-tests") { notification in
+            notifications?.record(notification)
         }
     }
 }

@@ -49,24 +49,21 @@ struct AskCommand: AsyncParsableCommand {
         let workbook: WorkbookOpenResult
         do {
             Logs.bootstrap(level: .error)
-            client = try await InProcessClient(configuration: engine.configuration()) { method, params in
-                switch method {
-                case ProgressNotification.method:
-                    guard let value = params["value"] else { return }
-                    if value["kind"]?.stringValue == "end" { bar.finish(); return }
-                    bar.show(fraction: (value["percentage"]?.doubleValue ?? 0) / 100, message: value["message"]?.stringValue ?? "")
-                case ChatStatusNotification.method:
-                    guard let phase = params["phase"]?.stringValue.flatMap(AgentStatus.Phase.init(rawValue:)) else { return }
-                    status.show(AgentStatus(phase: phase, step: Int(params["step"]?.doubleValue ?? 0),
-                                            promptTokens: params["promptTokens"]?.doubleValue.map { Int($0) },
-                                            contextTokens: params["contextTokens"]?.doubleValue.map { Int($0) },
-                                            elapsedMs: params["elapsedMs"]?.doubleValue ?? 0))
-                case ChatDeltaNotification.method:
+            client = try await InProcessClient(configuration: engine.configuration()) { notification in
+                switch notification {
+                case let p as ProgressNotification:
+                    if p.value.kind == .end { bar.finish(); return }
+                    bar.show(fraction: Double(p.value.percentage ?? 0) / 100, message: p.value.message ?? "")
+                case let s as ChatStatusNotification:
+                    guard let phase = AgentStatus.Phase(rawValue: s.phase) else { return }
+                    status.show(AgentStatus(phase: phase, step: s.step, promptTokens: s.promptTokens,
+                                            contextTokens: s.contextTokens, elapsedMs: s.elapsedMs))
+                case let d as ChatDeltaNotification:
                     status.clear()
-                    if streaming, let text = params["text"]?.stringValue { Output.out(text) }
-                case ChatStepNotification.method:
+                    if streaming { Output.out(d.text) }
+                case let step as ChatStepNotification:
                     status.clear()
-                    if streaming { Output.err("  [\(params["tool"]?.stringValue ?? "")] \(params["summary"]?.stringValue ?? "")\n") }
+                    if streaming { Output.err("  [\(step.tool)] \(step.summary)\n") }
                 default:
                     break
                 }

@@ -8,8 +8,8 @@ import XLChatWorkbook
 /// Opens FILE through an in-process session (the same handlers as `xlchat serve`).
 func openLocally(_ file: String, engine: EngineOptions, progress: ProgressLine? = nil) async throws -> (LocalClient, WorkbookOpenResult) {
     Logs.bootstrap(level: .error)
-    let client = try await LocalClient(configuration: engine.configuration()) { method, params in
-        progress?.handle(method, params)
+    let client = try await LocalClient(configuration: engine.configuration()) { notification in
+        progress?.handle(notification)
     }
     let wb = try await client.send(WorkbookOpenRequest(path: file))
     return (client, wb)

@@ -99,7 +99,7 @@ let package = Package(
         .executableTarget(name: "xlchat-bench", dependencies: [
             "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatWorkbook", "XLChatIndex", "XLChatLLM", "XLChatAgent", "XLChatTestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], path: "Benchmarks/xlchat-bench", exclude: ["sqlite_vec_scan.py", "gen_xlsb.py"]),
+        ], path: "Benchmarks/xlchat-bench", exclude: ["sqlite_vec_scan.py", "gen_xlsb.py", "gen_workspace.py"]),
 
         // Test support: JSON-RPC clients (in-process channels, pipes, sockets, the binary), the typed
         // in-process client for tests, scripted model server.

@@ -60,6 +60,9 @@ enum RequestRegistry {
         route(ChatAskRequest.self) { s, r, c in try await s.chatAsk(r, context: c) },
         route(ChatHistoryRequest.self) { s, r, _ in try s.chatHistory(r) },
         route(ChatResetRequest.self) { s, r, _ in try s.chatReset(r) },
+        route(WorkspaceOpenRequest.self) { s, r, c in try await s.openWorkspace(r, context: c) },
+        route(WorkspaceQueryRequest.self) { s, r, _ in try await s.queryWorkspace(r) },
+        route(WorkspaceCloseRequest.self) { s, r, _ in try s.closeWorkspace(r) },
     ]
 
     static let byMethod: [String: RequestRoute] = Dictionary(uniqueKeysWithValues: routes.map { ($0.method, $0) })

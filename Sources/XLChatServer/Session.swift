@@ -17,6 +17,8 @@ public final class Session: MessageHandler, Sendable {
         var exitCode: Int32?
         /// The workbooks this session opened (ids → paths).
         var openWorkbooks: [String: String] = [:]
+        /// The workspaces this session opened (ids).
+        var openWorkspaces: Set<String> = []
     }
 
     let server: XLChatServer
@@ -106,6 +108,7 @@ public final class Session: MessageHandler, Sendable {
     }
 
     public func connectionClosed(_ connection: Connection) async {
+        server.workspaces.unsubscribe(connection)
         server.metrics.connectionClosed()
     }
 

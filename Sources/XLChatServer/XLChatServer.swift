@@ -16,6 +16,7 @@ public final class XLChatServer: Sendable {
     public let metrics: ServerMetrics
     public let logger: Logger
     let workbooks: WorkbookStore
+    let workspaces = WorkspaceStore()
     private let indexState = Mutex<WorkbookIndex?>(nil)
     private let sessionState = Mutex<SessionStore?>(nil)
     private let embedderState = Mutex<(any Embedder)?>(nil)
@@ -86,6 +87,7 @@ public final class XLChatServer: Sendable {
     /// Notifications the server sends.
     public static let serverNotifications: [String] = [
         ProgressNotification.method, ChatDeltaNotification.method, ChatStepNotification.method, ChatStatusNotification.method,
+        WorkspaceDidChangeNotification.method,
     ]
 }
 

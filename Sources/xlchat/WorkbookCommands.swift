@@ -8,8 +8,8 @@ import XLChatWorkbook
 /// Opens FILE through an in-process session (the same handlers as `xlchat serve`).
 func openLocally(_ file: String, engine: EngineOptions, progress: ProgressLine? = nil) async throws -> (LocalClient, WorkbookOpenResult) {
     Logs.bootstrap(level: .error)
-    let client = try await LocalClient(configuration: engine.configuration()) { method, params in
-        progress?.handle(method, params)
+    let client = try await LocalClient(configuration: engine.configuration()) { notification in
+        progress?.handle(notification)
     }
     let wb = try await client.send(WorkbookOpenRequest(path: file))
     return (client, wb)
@@ -19,7 +19,7 @@ struct OpenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "open", abstract: "Print a workbook's outline: sheets, used ranges, tables and their columns.")
 
-    @Argument(help: "The workbook (xlsx, xlsm, xlsb, xls, ods, csv, tsv), or a folder (its workspace: every workbook under it).") var file: String
+    @Argument(help: "The workbook (\(WorkbookFormat.list)), or a folder (its workspace: every workbook under it).") var file: String
     @Flag(help: "Print the outline as JSON (the workbook/open result, or workspace/open's for a folder).") var json = false
     @OptionGroup var engine: EngineOptions
 
@@ -167,7 +167,7 @@ func isFolder(_ path: String) -> Bool {
 func openWorkspaceLocally(_ folder: String, engine: EngineOptions) async throws -> (LocalClient, WorkspaceOpenResult) {
     let progress = ProgressLine()
     Logs.bootstrap(level: .error)
-    let client = try await LocalClient(configuration: engine.configuration()) { method, params in progress.handle(method, params) }
+    let client = try await LocalClient(configuration: engine.configuration()) { notification in progress.handle(notification) }
     let ws = try await client.send(WorkspaceOpenRequest(path: folder, workDoneToken: .string("workspace")))
     progress.close()
     for w in ws.workbooks where w.status == "error" {

@@ -6,7 +6,6 @@ const path = require('path');
 const { XLChatClient, locateBinary, firstCell, traceText } = require('./rpc');
 const { panelHtml } = require('./panel');
 
-const WORKBOOK_EXT = /\.(xlsx|xlsm|xls|csv|tsv)$/i;
 let client = null;
 let output = null;
 const opened = new Map(); // key (path or buffer uri + version) → workbook/open result
@@ -68,7 +67,11 @@ async function openTarget(t) {
     if (!opened.has(key)) opened.set(key, await c.open({ text: doc.getText(), format, name }));
     return opened.get(key);
   }
-  if (!t.uri.fsPath || !WORKBOOK_EXT.test(t.uri.fsPath)) throw new Error(`${name} is not a workbook (xlsx, xlsm, xls, csv or tsv)`);
+  // The formats are the server's (its `initialize` result), not a list of our own.
+  await c.ready();
+  const formats = c.formats();
+  const ext = path.extname(t.uri.fsPath || '').slice(1).toLowerCase();
+  if (!t.uri.fsPath || !formats.includes(ext)) throw new Error(`${name} is not a workbook (${formats.join(', ')})`);
   return c.open(t.uri.fsPath);
 }
 

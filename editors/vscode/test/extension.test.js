@@ -21,11 +21,30 @@ test('package.json: main, commands, menus and settings', () => {
   assert.ok(titles.includes('xlchat: Open Workbook') && titles.includes('xlchat: Ask About Workbook'));
   for (const id of ['xlchat.openWorkbook', 'xlchat.ask', 'xlchat.traceCell']) assert.ok(pkg.activationEvents.includes(`onCommand:${id}`));
   const menu = pkg.contributes.menus['explorer/context'];
-  for (const ext of ['xlsx', 'xlsm', 'xls', 'csv', 'tsv']) {
-    for (const m of menu) assert.ok(new RegExp(m.when.match(/=~ \/(.*)\/i$/)[1].replace(/\\\\/g, '\\'), 'i').test(`.${ext}`), `${m.command} on .${ext}`);
+  for (const ext of ['xlsx', 'xlsm', 'xlsb', 'xls', 'ods', 'csv', 'tsv']) {
+    for (const m of menu) assert.ok(menuRegex(m).test(`.${ext}`), `${m.command} on .${ext}`);
   }
   assert.ok(pkg.contributes.configuration.properties['xlchat.path']);
   assert.ok(pkg.contributes.configuration.properties['xlchat.maxRestarts']);
+});
+
+/** The file-extension pattern of a menu's `when` clause. */
+function menuRegex(m) { return new RegExp(m.when.match(/=~ \/(.*)\/i$/)[1].replace(/\\\\/g, '\\'), 'i'); }
+
+// The menus need their extensions before any server runs, so package.json spells them out; this
+// keeps them equal to the formats the server lists in `initialize` (the one list).
+test('package.json menus offer exactly the formats the server lists in initialize', async () => {
+  const c = new XLChatClient({ binary: h.xlchatBinary(), env: h.serverEnv(), maxRestarts: 0 });
+  try {
+    const init = await c.ready();
+    const formats = init.capabilities.formats;
+    assert.ok(formats.includes('ods') && formats.includes('xlsb'), `${formats}`);
+    assert.deepEqual(c.formats(), formats.map((f) => f.toLowerCase()));
+    for (const m of [...pkg.contributes.menus['explorer/context'], ...pkg.contributes.menus['editor/title/context']]) {
+      const offered = m.when.match(/=~ \/\^\\\.\((.*)\)\$\/i$/)[1].split('|').sort();
+      assert.deepEqual(offered, [...formats].sort(), `${m.command} (${m.when})`);
+    }
+  } finally { await c.stop(); }
 });
 
 test('activate registers every contributed command', () => {
@@ -54,6 +73,13 @@ test('Open Workbook sends an unsaved csv buffer as its text, a saved file by pat
     const saved = await vscode.calls.commands['xlchat.openWorkbook']();
     assert.equal(saved.path, file);
     assert.equal(saved.sheets[0].rows, 5);
+    // An ods file (the server reads it; the client used to refuse it): opened by path.
+    const ods = path.join(dir, 'formulas.ods');
+    fs.copyFileSync(path.join(h.repoRoot, 'Tests', 'Data', 'formula-text-fixture.ods'), ods);
+    vscode.window.activeTextEditor = { document: doc(ods, '') };
+    const opened = await vscode.calls.commands['xlchat.openWorkbook']();
+    assert.deepEqual(vscode.calls.errors, []);
+    assert.equal(opened.format, 'ods');
     // Not a workbook: an error message, no request.
     vscode.window.activeTextEditor = { document: doc(path.join(dir, 'notes.txt'), 'hi') };
     assert.equal(await vscode.calls.commands['xlchat.openWorkbook'](), undefined);

@@ -39,7 +39,8 @@ import XLChatTestSupport
             Case(name: "corrupt file", kind: .corruptWorkbook, method: WorkbookOpenRequest.method, params: ["path": .string(corrupt)],
                  cli: ["ask", corrupt, "How many orders?"], tool: "open_workbook", toolArguments: ["path": .string(corrupt)]),
             Case(name: "a folder", kind: .unsupportedFormat, method: WorkbookOpenRequest.method, params: ["path": .string(folder)],
-                 cli: ["open", folder], tool: "open_workbook", toolArguments: ["path": .string(folder)]),
+                 // `xlchat open`/`query` take a folder as its workspace (issue 12); `read` takes a workbook only.
+                 cli: ["read", folder, "Sheet1"], tool: "open_workbook", toolArguments: ["path": .string(folder)]),
             Case(name: "unknown workbook id", kind: .unknownWorkbook, method: WorkbookQueryRequest.method,
                  params: ["workbookId": .string(unknown), "sql": "SELECT 1"],
                  cli: nil, tool: "query", toolArguments: ["workbookId": .string(unknown), "sql": "SELECT 1"]),

@@ -121,7 +121,7 @@ import XLChatWorkbook
     }
 
     /// A conservative count of a first prompt for a function-calling chat template: 1 token
-    /// per 2.6 UTF-8 bytes of message text and tool parameters, plus 4 per message, plus 200 for
+    /// per 2.4 UTF-8 bytes of message text and tool parameters, plus 4 per message, plus 200 for
     /// the template's own text (llama-cpp-python's chatml-function-calling: ~150 tokens of
     /// instructions, and it HTML-escapes the system prompt, so a quote costs 3-4 tokens).
     /// Checked against the real count whenever the server is up.
@@ -129,7 +129,7 @@ import XLChatWorkbook
         var bytes = 0
         for m in messages { bytes += (m["content"]?.stringValue ?? "").utf8.count }
         for t in tools { bytes += (t["function"]?["name"]?.stringValue ?? "").utf8.count + (t["function"]?["parameters"]?.jsonText ?? "").utf8.count }
-        return Int((Double(bytes) / 2.6).rounded(.up)) + 4 * messages.count + 200
+        return Int((Double(bytes) / 2.4).rounded(.up)) + 4 * messages.count + 200
     }
 
     /// `usage.prompt_tokens` of the real server for this prompt, or nil when no server answers.

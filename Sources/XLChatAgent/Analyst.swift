@@ -118,8 +118,11 @@ public final class Analyst: Sendable {
     private func tokenCounter(model: String, sample: String) async -> TokenCounter {
         let key = client.endpointDescription + "\u{1}" + model
         if let known = Self.counters.get(key) { return known }
-        let counter = await client.tokenCount(model: model, text: sample).flatMap { TokenCounter.calibrated(text: sample, tokens: $0) }
-            ?? .estimate
+        // Only a calibrated counter is kept: a tokenizer that failed (a busy one-thread server
+        // times out) is asked again on the next question, the estimate serving meanwhile.
+        guard let counter = await client.tokenCount(model: model, text: sample).flatMap({ TokenCounter.calibrated(text: sample, tokens: $0) }) else {
+            return .estimate
+        }
         Self.counters.set(key, counter)
         return counter
     }

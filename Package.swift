@@ -103,7 +103,9 @@ let package = Package(
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "XLChatTestSupport"]),
         .testTarget(name: "XLChatWorkbookTests", dependencies: ["XLChatWorkbook"], exclude: ["FuzzRegressions"]),
         .testTarget(name: "XLChatAgentTests", dependencies: ["XLChatAgent", "XLChatTestSupport", "XLChatWorkbook", "XLChatIndex", "XLChatLLM"]),
-        .testTarget(name: "XLChatIndexTests", dependencies: ["XLChatIndex", "XLChatWorkbook"]),
+        .testTarget(name: "XLChatIndexTests", dependencies: [
+            "XLChatIndex", "XLChatWorkbook", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .testTarget(name: "XLChatLLMTests", dependencies: ["XLChatLLM", "XLChatTestSupport"]),
         .testTarget(name: "XLChatMCPTests", dependencies: [
             "XLChatMCP", "XLChatProtocol", "JSONRPC", "XLChatTestSupport", "XLChatLLM",

@@ -66,6 +66,9 @@ public struct QueryResult: Sendable, Hashable {
     /// sheet row (a plain SELECT from one table, no aggregation); nil otherwise.
     public var sourceRanges: [SourceRange?]
     public var durationMs: Double
+    /// What the caller should know before trusting the numbers: join fan-out (a join whose
+    /// key repeats on the joined side, `JoinFanoutWarning.message`). Empty for most queries.
+    public var warnings: [String] = []
 }
 
 public struct ProgressUpdate: Sendable, Hashable {

@@ -94,8 +94,8 @@ struct ToolRunner: Sendable {
     /// Every string has a `maxLength`: servers that turn the schema into a grammar (llama.cpp,
     /// llama-cpp-python) then cannot generate without end inside a call. llama-cpp-python
     /// applies no `max_tokens` to tool-call arguments; SmolLM2-135M was seen writing 2,669 and
-    /// 3,076 tokens into one string (100-120 s). The limits are far above real use: the longest
-    /// SQL the eval's questions need is 121 characters, Excel sheet names are at most 31.
+    /// 3,076 tokens in one tool-call reply (100-120 s). The limits are far above real use: the longest
+    /// SQL the eval's questions need is 111 characters, Excel sheet names are at most 31.
     static let definitions: [ToolDefinition] = [
         tool("sql", "Run one read-only SQLite SELECT on the outline's tables (_row = sheet row); up to 50 rows.",
              ["query": maxQueryLength]),

@@ -71,7 +71,8 @@ public struct StepUsage: Sendable, Hashable, Codable {
     public var outline: OutlineDetail
     /// What the budget had to do for this call ("compacted 2 results", "10 of 50 rows", ...).
     public var budgetActions: [String]
-    /// How the call ended: "ok", "contextExceeded", "empty", "error: ...".
+    /// How the call ended: "ok", "contextExceeded", "empty", "runaway" (stopped by its
+    /// `ReplyBound`), "error: ...".
     public var outcome: String
     /// Time the budget took to fit this call's prompt, ms.
     public var budgetMs: Double

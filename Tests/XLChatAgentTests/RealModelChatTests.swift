@@ -70,11 +70,12 @@ enum RealModelBounds {
     }
 
     /// The server goes on generating an abandoned unstreamed reply (one thread): wait until it
-    /// answers again, so the tests after this one get an idle server.
+    /// is idle again, so the tests after this one get an idle server. `/v1/models` answers even
+    /// while it generates; its tokenizer waits for the model, so it is the probe (5 s each).
     static func settle() async {
         let probe = OpenAIClient(baseURL: URL(string: "http://127.0.0.1:8094/v1")!,
                                  policy: HTTPPolicy(firstByteTimeout: 5, stallTimeout: 5, maxAttempts: 1, replyDeadline: 5))
-        for _ in 0..<40 { if (try? await probe.hasModel(RealChatServer.model)) != nil { break } }
+        for _ in 0..<60 { if await probe.tokenCount(model: RealChatServer.model, text: "idle?") != nil { break } }
     }
 }
 

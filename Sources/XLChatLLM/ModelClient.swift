@@ -33,6 +33,9 @@ public struct LLMError: Error, Sendable, Hashable, CustomStringConvertible {
     var connectionRefused = false
     /// For `.contextExceeded`: the context window (tokens) the server's message named.
     public var contextTokens: Int?
+    /// For `.timeout`: the client stopped the reply (`ReplyBound`): it ran past its token or
+    /// time bound, so the model was running away rather than the server being unreachable.
+    public var stoppedByClient = false
 
     public init(_ kind: Kind, _ message: String, httpStatus: Int? = nil) {
         self.kind = kind

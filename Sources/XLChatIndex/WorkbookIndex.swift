@@ -560,32 +560,36 @@ final class FileLock: @unchecked Sendable {
     private var fd: Int32
     private init(fd: Int32) { self.fd = fd }
 
-    static func acquire(path: String) async throws -> FileLock {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+    /// Opens the lock file and tries the lock once: the lock, nil while another holds it.
+    private static func tryOnce(_ path: String, fd existing: Int32?) throws -> (fd: Int32, locked: Bool) {
+        let fd = existing ?? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw IndexError(.storage, "cannot open the lock file \(path): \(String(cString: strerror(errno)))") }
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            if errno != EWOULDBLOCK && errno != EINTR {
-                close(fd)
-                throw IndexError(.storage, "cannot lock \(path): \(String(cString: strerror(errno)))")
-            }
-            do { try await Task.sleep(nanoseconds: 20_000_000) } catch { close(fd); throw error }
+        if flock(fd, LOCK_EX | LOCK_NB) == 0 { return (fd, true) }
+        if errno != EWOULDBLOCK && errno != EINTR {
+            close(fd)
+            throw IndexError(.storage, "cannot lock \(path): \(String(cString: strerror(errno)))")
         }
-        return FileLock(fd: fd)
+        return (fd, false)
+    }
+
+    static func acquire(path: String) async throws -> FileLock {
+        var attempt = try tryOnce(path, fd: nil)
+        while !attempt.locked {
+            do { try await Task.sleep(nanoseconds: 20_000_000) } catch { close(attempt.fd); throw error }
+            attempt = try tryOnce(path, fd: attempt.fd)
+        }
+        return FileLock(fd: attempt.fd)
     }
 
     /// Waits (blocking the thread, polling) for the lock while `isCancelled` stays false.
     static func acquireBlocking(path: String, isCancelled: () -> Bool) throws -> FileLock {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw IndexError(.storage, "cannot open the lock file \(path): \(String(cString: strerror(errno)))") }
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            if errno != EWOULDBLOCK && errno != EINTR {
-                close(fd)
-                throw IndexError(.storage, "cannot lock \(path): \(String(cString: strerror(errno)))")
-            }
-            if isCancelled() { close(fd); throw CancellationError() }
+        var attempt = try tryOnce(path, fd: nil)
+        while !attempt.locked {
+            if isCancelled() { close(attempt.fd); throw CancellationError() }
             usleep(20_000)
+            attempt = try tryOnce(path, fd: attempt.fd)
         }
-        return FileLock(fd: fd)
+        return FileLock(fd: attempt.fd)
     }
 
     /// Waits (blocking the thread) for the lock: for short critical sections at start-up.

@@ -90,7 +90,7 @@ let package = Package(
         .executableTarget(name: "xlchat-bench", dependencies: [
             "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatWorkbook", "XLChatIndex", "XLChatLLM", "XLChatAgent", "XLChatTestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], path: "Benchmarks/xlchat-bench", exclude: ["sqlite_vec_scan.py", "gen_xlsb.py"]),
+        ], path: "Benchmarks/xlchat-bench", exclude: ["sqlite_vec_scan.py", "gen_xlsb.py", "gen_workspace.py"]),
 
         // Test support: in-process client, pipe/socket clients, scripted model server.
         .target(name: "XLChatTestSupport", dependencies: [
@@ -103,7 +103,9 @@ let package = Package(
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "XLChatTestSupport"]),
         .testTarget(name: "XLChatWorkbookTests", dependencies: ["XLChatWorkbook"], exclude: ["FuzzRegressions"]),
         .testTarget(name: "XLChatAgentTests", dependencies: ["XLChatAgent", "XLChatTestSupport", "XLChatWorkbook", "XLChatIndex", "XLChatLLM"]),
-        .testTarget(name: "XLChatIndexTests", dependencies: ["XLChatIndex", "XLChatWorkbook"]),
+        .testTarget(name: "XLChatIndexTests", dependencies: [
+            "XLChatIndex", "XLChatWorkbook", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .testTarget(name: "XLChatLLMTests", dependencies: ["XLChatLLM", "XLChatTestSupport"]),
         .testTarget(name: "XLChatMCPTests", dependencies: [
             "XLChatMCP", "XLChatProtocol", "JSONRPC", "XLChatTestSupport", "XLChatLLM",

@@ -20,6 +20,7 @@ struct Bench: AsyncParsableCommand {
             FirstAnswerBenchmark.self,
             FormulaBenchmark.self,
             FormulaTextBenchmark.self,
+            WorkspaceBenchmark.self,
         ]
     )
 }

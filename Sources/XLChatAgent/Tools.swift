@@ -167,7 +167,8 @@ struct ToolRunner: Sendable {
         }
         let merged = Citations.merge(allRanges)
         let rowsNote = "\(result.rows.count) row\(result.rows.count == 1 ? "" : "s")\(result.truncated ? " (more exist; narrow the query)" : "")"
-        let block = ResultBlock(intro: "Result of the SQL query, \(rowsNote):", label: "sql result", header: [lines[0]], rows: Array(lines.dropFirst()))
+        let warned = result.warnings.map { "WARNING: \($0)." }.joined(separator: " ")
+        let block = ResultBlock(intro: (warned.isEmpty ? "" : warned + "\n") + "Result of the SQL query, \(rowsNote):", label: "sql result", header: [lines[0]], rows: Array(lines.dropFirst()))
         let summary = result.rows.isEmpty ? "no rows" : "\(rowsNote): \(result.columns.joined(separator: ", "))"
         return ToolOutcome(block: block,
                            step: AgentStep(tool: "sql", arguments: call.argumentsText, summary: summary, ranges: merged.map(\.a1), ok: true),

@@ -72,6 +72,11 @@ public struct QueryResult: Sendable, Hashable {
     /// sheet row (a plain SELECT from one table, no aggregation); nil otherwise.
     public var sourceRanges: [SourceRange?]
     public var durationMs: Double
+    /// What the caller should know before trusting the numbers: join fan-out (a join whose
+    /// key repeats on the joined side, `JoinFanoutWarning.message`). Empty for most queries.
+    public var warnings: [String] = []
+    /// The table `sourceRanges` come from, when they come from one (a plain SELECT of one table).
+    public var citedTable: String? = nil
 }
 
 public struct ProgressUpdate: Sendable, Hashable {

@@ -368,8 +368,21 @@ enum ReadOnlyQuery {
                 sources.append(nil)
             }
         }
+        // Join fan-out: only when the query read two tables or more; each key is measured with
+        // one GROUP BY on the joined table, under the same time budget and authorizer.
+        var warnings: [String] = []
+        if Set(read).count >= 2 {
+            let keys = JoinFanout.keys(in: sql, tables: Set(tables.map(\.name)))
+            warnings = JoinFanout.warnings(for: keys) { measure in
+                let s = try prepare(db, measure, auth: auth, budget: budget)
+                defer { sqlite3_finalize(s) }
+                guard sqlite3_step(s) == SQLITE_ROW else { throw IndexError(.invalidQuery, "no row") }
+                return (Int(sqlite3_column_int64(s, 0)), Int(sqlite3_column_int64(s, 1)))
+            }.map(\.message)
+        }
         let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
-        return QueryResult(columns: columns, rows: rows, truncated: truncated, sourceRanges: sources, durationMs: ms)
+        return QueryResult(columns: columns, rows: rows, truncated: truncated, sourceRanges: sources, durationMs: ms, warnings: warnings,
+                           citedTable: citationTable?.name)
     }
 
     /// For "no such column: X" / "no such table: X": the closest real names of this workbook

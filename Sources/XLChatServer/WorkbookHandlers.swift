@@ -115,7 +115,7 @@ extension Session {
         }
         return WorkbookQueryResult(columns: result.columns, rows: result.rows.map { $0.map(WireFormat.sql) },
                                    truncated: result.truncated, ranges: result.sourceRanges.map { $0?.a1 },
-                                   durationMs: result.durationMs)
+                                   durationMs: result.durationMs, warnings: result.warnings.isEmpty ? nil : result.warnings)
     }
 
     func buildIndex(_ params: IndexBuildRequest, context: RequestContext) async throws -> IndexBuildResult {

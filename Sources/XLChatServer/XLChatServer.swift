@@ -15,6 +15,7 @@ public final class XLChatServer: Sendable {
     public let metrics: ServerMetrics
     public let logger: Logger
     let workbooks: WorkbookStore
+    let workspaces = WorkspaceStore()
     private let indexState: LazyIndex
     /// Search builds in flight (the search part is built after the typed tables).
     let searchBuilds = SearchBuilds()
@@ -75,6 +76,7 @@ public final class XLChatServer: Sendable {
         WorkbookTraceRequest.method,
         IndexBuildRequest.method, IndexSearchRequest.method, IndexStatusRequest.method,
         ChatAskRequest.method, ChatHistoryRequest.method, ChatResetRequest.method,
+        WorkspaceOpenRequest.method, WorkspaceQueryRequest.method, WorkspaceCloseRequest.method,
     ]
 
     /// Notifications the server accepts from clients.
@@ -85,6 +87,7 @@ public final class XLChatServer: Sendable {
     /// Notifications the server sends.
     public static let serverNotifications: [String] = [
         ProgressNotification.method, ChatDeltaNotification.method, ChatStepNotification.method, ChatStatusNotification.method,
+        WorkspaceDidChangeNotification.method,
     ]
 }
 

@@ -126,6 +126,7 @@ struct QueryCommand: AsyncParsableCommand {
             let cite = r.ranges.contains { $0 != nil }
             Output.table(header: r.columns + (cite ? ["cells"] : []),
                          rows: r.rows.enumerated().map { i, row in row.map(Output.text) + (cite ? [r.ranges[i] ?? ""] : []) })
+            for w in r.warnings ?? [] { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
             FileHandle.standardError.write(Data("(\(r.rows.count) row\(r.rows.count == 1 ? "" : "s")\(r.truncated ? ", truncated" : ""), \(String(format: "%.1f", r.durationMs)) ms)\n".utf8))
         } catch { throw Output.fail(error) }
     }

@@ -83,3 +83,46 @@ import XLChatTestSupport
         #expect(message.contains(#"did you mean "Revenue""#), "\(message)")
     }
 }
+
+/// Join fan-out through the real server: a join whose key repeats on the joined side carries a
+/// warning in `workbook/query`'s result (issue 12), one on a unique key does not.
+@Suite(.timeLimit(.minutes(3))) struct JoinFanoutServerTests {
+    static func cell(_ ref: String, _ v: String) -> String {
+        Double(v) != nil ? #"<c r="\#(ref)"><v>\#(v)</v></c>"# : #"<c r="\#(ref)" t="inlineStr"><is><t>\#(v)</t></is></c>"#
+    }
+    static func sheet(_ rows: [[String]]) -> String {
+        rows.enumerated().map { r, values in
+            #"<row r="\#(r + 1)">"# + values.enumerated().map { c, v in cell("\(Character(UnicodeScalar(65 + c)!))\(r + 1)", v) }.joined() + "</row>"
+        }.joined()
+    }
+
+    @Test func aRepeatingJoinKeyIsWarnedAndAUniqueOneIsNot() async throws {
+        let orders = [["OrderId", "CustomerId", "Amount"]] + (1...40).map { ["\($0)", "\(100 + $0 % 8)", "\($0 * 10)"] }
+        // Customer 101 and 102 were exported twice (two addresses); the rest once.
+        var customers = [["CustomerId", "Segment", "City"]] + (100..<108).map { ["\($0)", $0 % 2 == 0 ? "Retail" : "Trade", "City \($0)"] }
+        customers += [["101", "Trade", "Second address"], ["102", "Retail", "Second address"]]
+        let segments = [["Segment", "Manager"], ["Retail", "Ann"], ["Trade", "Bo"]]
+        let path = try await generatedXLSX(sheets: [("Orders", Self.sheet(orders)), ("Customers", Self.sheet(customers)), ("Segments", Self.sheet(segments))])
+        let c = TestClient.inProcess()
+        try await c.initialize()
+        let wb = try await c.send(WorkbookOpenRequest(path: path))
+        let names = wb.sheets.flatMap { $0.tables.map(\.name) }
+        #expect(Set(names) == ["Orders", "Customers", "Segments"])
+
+        let inflated = try await c.send(WorkbookQueryRequest(workbookId: wb.workbookId, sql: """
+            SELECT c.Segment, sum(o.Amount) AS total FROM Orders o JOIN Customers c ON o.CustomerId = c.CustomerId GROUP BY c.Segment ORDER BY 1
+            """))
+        let warnings = try #require(inflated.warnings)
+        #expect(warnings.count == 1)
+        #expect(warnings[0].contains("Customers.CustomerId is not unique"))
+        #expect(warnings[0].contains("2 key values repeat (up to 2 rows each)"))
+
+        let fine = try await c.send(WorkbookQueryRequest(workbookId: wb.workbookId, sql: """
+            SELECT s.Manager, count(*) FROM Customers c JOIN Segments s USING (Segment) GROUP BY 1
+            """))
+        #expect(fine.warnings == nil)
+        let single = try await c.send(WorkbookQueryRequest(workbookId: wb.workbookId, sql: "SELECT sum(Amount) FROM Orders"))
+        #expect(single.warnings == nil)
+        #expect(single.rows == [[.int(8200)]] || single.rows == [[.double(8200)]])
+    }
+}

@@ -23,8 +23,12 @@ public struct WorkbookQueryResult: Codable, Sendable, Hashable {
     /// from one sheet row; null for computed rows (aggregates, joins, DISTINCT).
     public var ranges: [String?]
     public var durationMs: Double
-    public init(columns: [String], rows: [[JSONValue]], truncated: Bool, ranges: [String?], durationMs: Double) {
+    /// Reasons to doubt the numbers, in words; absent when there are none. Today: join
+    /// fan-out (a join whose key is not unique on the joined side inflates totals).
+    public var warnings: [String]?
+    public init(columns: [String], rows: [[JSONValue]], truncated: Bool, ranges: [String?], durationMs: Double, warnings: [String]? = nil) {
         self.columns = columns; self.rows = rows; self.truncated = truncated; self.ranges = ranges; self.durationMs = durationMs
+        self.warnings = warnings
     }
 }
 

@@ -20,6 +20,7 @@ struct Bench: AsyncParsableCommand {
             FirstAnswerBenchmark.self,
             FormulaBenchmark.self,
             FormulaTextBenchmark.self,
+            DecodeBenchmark.self,
             WorkspaceBenchmark.self,
         ]
     )

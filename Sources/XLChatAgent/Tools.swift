@@ -470,12 +470,10 @@ enum DataBlock {
     }
 }
 
-/// Synchronous engine work (SQL, reading cells) off the cooperative pool.
+/// Synchronous engine work (SQL, reading cells) off the cooperative pool, on the engine's one
+/// bounded pool (`Blocking`, `EnginePool`), cancellable like the server's own work.
 enum Offload {
-    private static let queue = DispatchQueue(label: "xlchat.agent", qos: .userInitiated, attributes: .concurrent)
     static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
-            queue.async { c.resume(with: Result { try work() }) }
-        }
+        try await Blocking.run { _ in try work() }
     }
 }

@@ -17,6 +17,7 @@ struct Bench: AsyncParsableCommand {
             CorpusBenchmark.self,
             LoadBenchmark.self,
             BudgetBenchmark.self,
+            FirstAnswerBenchmark.self,
             FormulaBenchmark.self,
             FormulaTextBenchmark.self,
             DecodeBenchmark.self,

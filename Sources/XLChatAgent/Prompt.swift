@@ -76,7 +76,7 @@ struct PromptBuilder: Sendable {
         let text = try await gatherOutline(question: question, evidence: &hits)
         var hitLines: [String] = []
         if options.promptHits > 0, !question.isEmpty {
-            let found = (try? await index.search(hash: outline.contentHash, query: question, limit: options.promptHits, embedder: embedder)) ?? []
+            let found = (try? await index.search(hash: outline.contentHash, query: question, limit: options.promptHits, embedder: embedder, waitForBuild: false)) ?? []
             // A hit on a row the sample rows show already says nothing new.
             let sampled = Set(hits.flatMap(\.ranges).filter { $0.range.rowCount == 1 }.map { "\($0.sheet)\u{1}\($0.range.start.row)" })
             for h in found where !(h.range.rowCount == 1 && sampled.contains("\(h.sheet)\u{1}\(h.range.start.row)")) {

@@ -1,4 +1,11 @@
-// Writing one index file (into a staging path; WorkbookIndex renames it into place).
+// Writing index files into staging paths; WorkbookIndex renames them into place.
+//
+// Two files per workbook version (content hash), each built aside and renamed:
+//   <hash>.sqlite         the typed tables (what SQL needs) and the outline: written first, in
+//                         the same pass over the file that infers the outline (`buildTables`);
+//   <hash>.search.sqlite  chunks, FTS5 and vectors (what search needs): written after, from a
+//                         second read, when search is first wanted (`buildSearch`).
+// So `workbook/query` waits only for the typed tables, and a reopen reads only the outline.
 import Foundation
 import GRDB
 import GRDBSQLite
@@ -7,9 +14,55 @@ import XLChatWorkbook
 /// `SQLITE_TRANSIENT` is not importable from Swift (stack.md).
 let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
-/// The meta rows of a built index file.
+/// The meta rows of an index file (`_xl_meta` key/value), read as a dictionary.
+enum MetaRows {
+    static func read(_ db: Database) throws -> [String: String] {
+        var m: [String: String] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT key, value FROM _xl_meta") { m[row["key"]] = row["value"] }
+        return m
+    }
+
+    static func read(path: String) throws -> [String: String] {
+        guard FileManager.default.fileExists(atPath: path) else { throw IndexError(.indexNotBuilt, "no index") }
+        var config = Configuration()
+        config.readonly = true
+        let q = try DatabaseQueue(path: path, configuration: config)
+        defer { try? q.close() }
+        return try q.read { try read($0) }
+    }
+
+    static func write(_ db: Database, _ values: [String: String]) throws {
+        for (k, v) in values {
+            try db.execute(sql: "INSERT OR REPLACE INTO _xl_meta(key, value) VALUES (?, ?)", arguments: [k, v])
+        }
+    }
+}
+
+/// The meta of a complete tables file.
 struct IndexMeta: Sendable, Hashable {
     var schema: String
+    var layout: String
+    var builtAt: Double
+    var durationMs: Double
+
+    func isCurrent(layout: String) -> Bool { schema == WorkbookIndex.schemaVersion && self.layout == layout }
+
+    static func parse(_ m: [String: String]) throws -> IndexMeta {
+        guard m["complete"] == "1", let schema = m["schema"], let layout = m["layout"] else {
+            throw IndexError(.indexNotBuilt, "the index file is incomplete")
+        }
+        return IndexMeta(schema: schema, layout: layout, builtAt: m["built_at"].flatMap(Double.init) ?? 0,
+                         durationMs: m["duration_ms"].flatMap(Double.init) ?? 0)
+    }
+
+    static func read(_ db: Database) throws -> IndexMeta { try parse(try MetaRows.read(db)) }
+    static func read(path: String) throws -> IndexMeta { try parse(try MetaRows.read(path: path)) }
+}
+
+/// The meta of a complete search file.
+struct SearchMeta: Sendable, Hashable {
+    var schema: String
+    /// The layout of the tables the chunks describe (`IndexMeta.layout`).
     var layout: String
     var embedder: String
     var dimensions: Int
@@ -17,29 +70,18 @@ struct IndexMeta: Sendable, Hashable {
     var builtAt: Double
     var durationMs: Double
 
-    func isCurrent(layout: String) -> Bool { schema == WorkbookIndex.schemaVersion && self.layout == layout }
-
-    static func read(_ db: Database) throws -> IndexMeta {
-        var m: [String: String] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT key, value FROM _xl_meta") { m[row["key"]] = row["value"] }
-        guard m["complete"] == "1", let schema = m["schema"], let layout = m["layout"], let emb = m["embedder"],
+    static func parse(_ m: [String: String]) throws -> SearchMeta {
+        guard m["complete"] == "1", let schema = m["schema"], let emb = m["embedder"], let layout = m["layout"],
               let dims = m["dimensions"].flatMap(Int.init), let chunks = m["chunks"].flatMap(Int.init) else {
-            throw IndexError(.indexNotBuilt, "the index file is incomplete")
+            throw IndexError(.indexNotBuilt, "the search index file is incomplete")
         }
-        return IndexMeta(schema: schema, layout: layout, embedder: emb, dimensions: dims, chunks: chunks,
-                         builtAt: m["built_at"].flatMap(Double.init) ?? 0, durationMs: m["duration_ms"].flatMap(Double.init) ?? 0)
+        return SearchMeta(schema: schema, layout: layout, embedder: emb, dimensions: dims, chunks: chunks,
+                          builtAt: m["built_at"].flatMap(Double.init) ?? 0, durationMs: m["duration_ms"].flatMap(Double.init) ?? 0)
     }
 
-    /// Reads the meta of the file at `path` (nil-equivalent errors when missing or incomplete).
-    static func read(path: String) throws -> IndexMeta {
-        guard FileManager.default.fileExists(atPath: path) else { throw IndexError(.indexNotBuilt, "no index") }
-        var config = Configuration()
-        config.readonly = true
-        let q = try DatabaseQueue(path: path, configuration: config)
-        defer { try? q.close() }
-        return try q.read { try IndexMeta.read($0) }
-    }
+    static func read(path: String) throws -> SearchMeta { try parse(try MetaRows.read(path: path)) }
 }
+
 
 enum IndexBuilder {
     /// What the outline says about the tables: a change (new inference, other columns or
@@ -64,90 +106,223 @@ enum IndexBuilder {
         return String(h, radix: 16)
     }
 
-    static func migrator() -> DatabaseMigrator {
-        var m = DatabaseMigrator()
-        m.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE _xl_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
-                CREATE TABLE _xl_tables (name TEXT PRIMARY KEY NOT NULL, sheet TEXT NOT NULL, mapping TEXT NOT NULL);
-                CREATE TABLE _xl_chunks (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, sheet TEXT NOT NULL,
-                    r0 INTEGER NOT NULL, c0 INTEGER NOT NULL, r1 INTEGER NOT NULL, c1 INTEGER NOT NULL, text TEXT NOT NULL);
-                CREATE VIRTUAL TABLE _xl_chunks_fts USING fts5(text, content='_xl_chunks', content_rowid='id',
-                    tokenize='unicode61 remove_diacritics 2');
-                CREATE VIRTUAL TABLE _xl_vocab USING fts5vocab('_xl_chunks_fts', 'row');
-                CREATE TABLE _xl_common_terms (term TEXT PRIMARY KEY NOT NULL, df INTEGER NOT NULL) WITHOUT ROWID;
-                CREATE TABLE _xl_vectors (chunk_id INTEGER PRIMARY KEY, v BLOB NOT NULL);
-                """)
-        }
-        return m
-    }
+    static let tablesSchema = """
+        CREATE TABLE _xl_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+        CREATE TABLE _xl_tables (name TEXT PRIMARY KEY NOT NULL, sheet TEXT NOT NULL, mapping TEXT NOT NULL);
+        """
 
-    static func openStaging(_ path: String) throws -> DatabaseQueue {
+    /// Chunk texts are stored once (`_xl_chunks`); FTS5 indexes them as external content.
+    /// Vectors are int8 (one byte per dimension of a unit vector, scaled by 127): a quarter of
+    /// Float32, and the ranking of a cosine scan over them matches Float32's to within ties.
+    static let searchSchema = """
+        CREATE TABLE _xl_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+        CREATE TABLE _xl_chunks (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, sheet TEXT NOT NULL,
+            r0 INTEGER NOT NULL, c0 INTEGER NOT NULL, r1 INTEGER NOT NULL, c1 INTEGER NOT NULL, text TEXT NOT NULL);
+        CREATE VIRTUAL TABLE _xl_chunks_fts USING fts5(text, content='_xl_chunks', content_rowid='id',
+            tokenize='unicode61 remove_diacritics 2');
+        CREATE VIRTUAL TABLE _xl_vocab USING fts5vocab('_xl_chunks_fts', 'row');
+        CREATE TABLE _xl_common_terms (term TEXT PRIMARY KEY NOT NULL, df INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE _xl_vectors (chunk_id INTEGER PRIMARY KEY, v BLOB NOT NULL);
+        """
+
+    /// A staging file: private to its builder and thrown away on any failure, so no journal,
+    /// no syncs and an exclusive lock while writing (the finished file is fsynced once before
+    /// the rename). 8 KiB pages: fewer B-tree pages (and page headers) for wide rows than
+    /// the 4 KiB default; not yet compared against 4 KiB on the bench files. An 8 MB page cache: rows are
+    /// appended at the B-tree's right edge, so dirty pages spill to the file as the load goes
+    /// (memory stays flat; a kill -9 leaves a growing staging file, never a final one).
+    /// `maxPageCount` caps the
+    /// file (SQLITE_FULL past it, reported as `storageFull`).
+    static func openStaging(_ path: String, schema: String?, maxPageCount: Int? = nil) throws -> DatabaseQueue {
         var config = Configuration()
         config.prepareDatabase { db in
-            // A staging file is thrown away on any failure, so no journal and no syncs while
-            // writing; the finished file is fsynced once before the rename.
-            try db.execute(sql: "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -65536; PRAGMA locking_mode = EXCLUSIVE")
+            try db.execute(sql: "PRAGMA page_size = 8192; PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -8192; PRAGMA locking_mode = EXCLUSIVE; PRAGMA temp_store = MEMORY")
+            if let maxPageCount { try db.execute(sql: "PRAGMA max_page_count = \(maxPageCount)") }
         }
-        return try DatabaseQueue(path: path, configuration: config)
+        do {
+            let q = try DatabaseQueue(path: path, configuration: config)
+            if let schema { try q.write { try $0.execute(sql: schema) } }
+            return q
+        } catch {
+            throw storageError(error, doing: "cannot create the index file")
+        }
     }
 
-    static func build(path: String, outline: WorkbookOutline, layout: String, reader: any WorkbookReader,
-                      embedder: any Embedder, started: UInt64,
-                      progress: (@Sendable (ProgressUpdate) -> Void)?) async throws -> Int {
-        let q: DatabaseQueue
-        do { q = try openStaging(path); try migrator().migrate(q) } catch {
-            throw IndexError(.storage, "cannot create the index file: \(error)")
+    /// SQLite's "disk full" (a full file system, or the file's page cap) as `storageFull`;
+    /// anything else as `storage`. Other IndexErrors, workbook errors and cancellation pass.
+    static func storageError(_ error: any Error, doing: String) -> any Error {
+        switch error {
+        case is CancellationError, is IndexError, is WorkbookError: return error
+        case let e as DatabaseError where e.resultCode == .SQLITE_FULL:
+            return IndexError(.storageFull, "\(doing): the disk (or the index size limit) is full: \(e.message ?? "")")
+        default:
+            return IndexError(.storage, "\(doing): \(error)")
         }
+    }
+
+    // MARK: - Typed tables, one pass
+
+    /// Infers the outline of `reader`'s workbook and loads its typed tables in ONE read of the
+    /// file: `WorkbookOutline.build` streams each sheet through the table inference while its
+    /// rows go to a `RowSpool`; when the sheet ends (its tables and column types decided from
+    /// all values, as issue 10 requires) the spooled rows are replayed through `SheetLoader`,
+    /// one transaction per sheet. Then the outline (JSON) and the meta are written, `complete`
+    /// last. Returns the outline (`path` and `contentHash` as given).
+    /// Throws the reader's `WorkbookError`s, `storageFull` when the disk or `maxPageCount`
+    /// fills, `storage` for other write failures, `CancellationError` when `isCancelled`.
+    static func buildTables(path: String, reader: any WorkbookReader, filePath: String, contentHash: String,
+                            maxPageCount: Int?, started: UInt64, progress: ((ProgressUpdate) -> Void)?,
+                            isCancelled: @escaping () -> Bool) throws -> WorkbookOutline {
+        let q = try openStaging(path, schema: tablesSchema, maxPageCount: maxPageCount)
         defer { try? q.close() }
-        let chunks = try loadSheets(q, outline: outline, reader: reader, progress: progress)
-        try Task.checkCancellation()
-        progress?(ProgressUpdate(fraction: 0.6, message: "writing \(chunks.count) search chunks"))
-        try writeChunks(q, chunks)
-        try await embedAndStore(q, texts: chunks.map(\.text), embedder: embedder, from: 0.7, progress: progress)
-        // Meta last: a file without `complete` is never served.
-        let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
-        try writeMeta(q, ["schema": WorkbookIndex.schemaVersion, "layout": layout, "embedder": embedder.identifier,
-                          "dimensions": String(embedder.dimensions), "chunks": String(chunks.count),
-                          "built_at": String(Date().timeIntervalSince1970), "duration_ms": String(ms),
-                          "source_path": outline.path, "content_hash": outline.contentHash, "complete": "1"])
-        return chunks.count
+        let spool = RowSpool(spillPath: path + ".spool")
+        defer { spool.reset() }
+        let loadable = Set(reader.sheets.filter { $0.kind == .worksheet || $0.kind == .macrosheet }.map(\.index))
+        var rowsSeen = 0
+        do {
+            let outline = try q.writeWithoutTransaction { db -> WorkbookOutline in
+                let conn = db.sqliteConnection!
+                var sheetName = "", sheetFraction = 0.0
+                return try WorkbookOutline.build(reader: reader, path: filePath, contentHash: contentHash, beforeSheet: { index, count, name in
+                    if isCancelled() { throw CancellationError() }
+                    spool.reset()
+                    sheetName = name
+                    sheetFraction = Double(index) / Double(max(count, 1))
+                    progress?(ProgressUpdate(fraction: sheetFraction, message: "reading sheet '\(name)'"))
+                }, row: { sheetIndex, row in
+                    guard loadable.contains(sheetIndex) else { return }
+                    try spool.append(row)
+                    rowsSeen += 1
+                    if rowsSeen % 4096 == 0 {
+                        if isCancelled() { throw CancellationError() }
+                        progress?(ProgressUpdate(fraction: sheetFraction, message: "reading sheet '\(sheetName)': row \(row.index + 1)"))
+                    }
+                }, afterSheet: { sheet in
+                    guard loadable.contains(sheet.info.index), sheet.tables.contains(where: { !$0.columns.isEmpty }) else { return }
+                    try db.inTransaction {
+                        let loader = try SheetLoader(db: conn, sheet: sheet, collectChunks: false)
+                        defer { loader.finish() }
+                        var replayed = 0
+                        try spool.replay { row in
+                            try loader.add(row)
+                            replayed += 1
+                            if replayed % 4096 == 0, isCancelled() { throw CancellationError() }
+                        }
+                        try loader.writeMappings(db)
+                        return .commit
+                    }
+                    spool.reset()
+                })
+            }
+            try writeTablesMeta(q, outline: outline, started: started)
+            return outline
+        } catch {
+            throw storageError(error, doing: "cannot write the index")
+        }
     }
 
-    /// Typed tables and chunk texts, sheet by sheet (synchronous: the reader streams rows to a
-    /// visitor; cancellation is checked every few thousand rows).
-    static func loadSheets(_ q: DatabaseQueue, outline: WorkbookOutline, reader: any WorkbookReader,
+    /// Loads the typed tables of a known `outline` from a read of `reader` (an index whose
+    /// outline came from elsewhere: `WorkbookIndex.build(outline:)`), and collects the search
+    /// chunks in the same read when `collectChunks`.
+    static func buildTables(path: String, outline: WorkbookOutline, layout: String, reader: any WorkbookReader,
+                            maxPageCount: Int?, started: UInt64, collectChunks: Bool,
+                            progress: (@Sendable (ProgressUpdate) -> Void)?) throws -> [Chunk]? {
+        let q = try openStaging(path, schema: tablesSchema, maxPageCount: maxPageCount)
+        defer { try? q.close() }
+        do {
+            let chunks = try q.writeWithoutTransaction { db in
+                try readSheets(outline: outline, reader: reader, db: db, collectChunks: collectChunks, progress: progress)
+            }
+            try writeTablesMeta(q, outline: outline, started: started)
+            return collectChunks ? chunks : nil
+        } catch {
+            throw storageError(error, doing: "cannot write the index")
+        }
+    }
+
+    static func writeTablesMeta(_ q: DatabaseQueue, outline: WorkbookOutline, started: UInt64) throws {
+        let json = String(decoding: try JSONEncoder().encode(outline), as: UTF8.self)
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+        try writeMeta(q, ["schema": WorkbookIndex.schemaVersion, "layout": layoutFingerprint(outline), "outline": json,
+                          "built_at": String(Date().timeIntervalSince1970), "duration_ms": String(ms),
+                          "source_path": outline.path, "content_hash": outline.contentHash])
+    }
+
+    /// Reads every loadable sheet of `outline` once: into typed tables when `db` is given (one
+    /// transaction per sheet), and into search chunks when `collectChunks`.
+    static func readSheets(outline: WorkbookOutline, reader: any WorkbookReader, db: Database?, collectChunks: Bool,
                            progress: (@Sendable (ProgressUpdate) -> Void)?) throws -> [Chunk] {
         let totalRows = max(1, outline.sheets.reduce(0) { $0 + max($1.rowCount, 0) })
         var rowsDone = 0
         var chunks: [Chunk] = []
         for sheet in outline.sheets where sheet.info.kind == .worksheet || sheet.info.kind == .macrosheet {
+            let hasTable = sheet.tables.contains { !$0.columns.isEmpty }
+            guard collectChunks || (db != nil && hasTable) else { continue }
             if Task.isCancelled { throw CancellationError() }
             progress?(ProgressUpdate(fraction: 0.6 * Double(rowsDone) / Double(totalRows), message: "indexing sheet \(sheet.info.name)"))
-            do {
-                try q.write { db in
-                    let loader = try SheetLoader(db: db.sqliteConnection!, sheet: sheet)
-                    defer { loader.finish() }
-                    try reader.readSheet(at: sheet.info.index) { row in
-                        try loader.add(row)
-                        rowsDone += 1
-                        if rowsDone % 4096 == 0 {
-                            if Task.isCancelled { throw CancellationError() }
-                            progress?(ProgressUpdate(fraction: 0.6 * Double(min(rowsDone, totalRows)) / Double(totalRows),
-                                                     message: "indexing sheet \(sheet.info.name): row \(row.index + 1)"))
-                        }
-                        return true
+            func load(_ conn: OpaquePointer?) throws {
+                let loader = try SheetLoader(db: conn, sheet: sheet, collectChunks: collectChunks)
+                defer { loader.finish() }
+                try reader.readSheet(at: sheet.info.index) { row in
+                    try loader.add(row)
+                    rowsDone += 1
+                    if rowsDone % 4096 == 0 {
+                        if Task.isCancelled { throw CancellationError() }
+                        progress?(ProgressUpdate(fraction: 0.6 * Double(min(rowsDone, totalRows)) / Double(totalRows),
+                                                 message: "indexing sheet \(sheet.info.name): row \(row.index + 1)"))
                     }
-                    chunks.append(contentsOf: try loader.complete(db))
+                    return true
                 }
-            } catch let e as CancellationError { throw e
-            } catch let e as IndexError { throw e
-            } catch let e as WorkbookError { throw e
-            } catch {
-                throw IndexError(.storage, "cannot write sheet \(sheet.info.name) into the index: \(error)")
+                if let db { try loader.writeMappings(db) }
+                if collectChunks { chunks.append(contentsOf: loader.chunks()) }
+            }
+            if let db {
+                try db.inTransaction { try load(db.sqliteConnection!); return .commit }
+            } else {
+                try load(nil)
             }
         }
         return chunks
+    }
+
+    // MARK: - Search
+
+    /// Chunks (descriptions, text-bearing rows, windows of loose cells), FTS5 and vectors.
+    static func buildSearch(path: String, outline: WorkbookOutline, reader: any WorkbookReader, embedder: any Embedder,
+                            chunks collected: [Chunk]?, maxPageCount: Int?, started: UInt64,
+                            progress: (@Sendable (ProgressUpdate) -> Void)?) async throws -> Int {
+        let q = try openStaging(path, schema: searchSchema, maxPageCount: maxPageCount)
+        defer { try? q.close() }
+        do {
+            let chunks = try collected ?? collectChunks(outline: outline, reader: reader, progress: progress)
+            try Task.checkCancellation()
+            progress?(ProgressUpdate(fraction: 0.6, message: "writing \(chunks.count) search chunks"))
+            try writeChunks(q, chunks)
+            try await embedAndStore(q, texts: chunks.map(\.text), embedder: embedder, from: 0.7, progress: progress)
+            let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+            try writeMeta(q, ["schema": WorkbookIndex.schemaVersion, "embedder": embedder.identifier,
+                              "layout": layoutFingerprint(outline),
+                              "dimensions": String(embedder.dimensions), "chunks": String(chunks.count),
+                              "built_at": String(Date().timeIntervalSince1970), "duration_ms": String(ms),
+                              "content_hash": outline.contentHash])
+            return chunks.count
+        } catch {
+            throw storageError(error, doing: "cannot write the search index")
+        }
+    }
+
+    /// The meta rows, then `complete` last: a file without it is never served.
+    static func writeMeta(_ q: DatabaseQueue, _ values: [String: String]) throws {
+        try q.write { db in
+            try MetaRows.write(db, values)
+            try MetaRows.write(db, ["complete": "1"])
+        }
+    }
+
+    /// Chunk texts, sheet by sheet (a read of the file that writes no table).
+    static func collectChunks(outline: WorkbookOutline, reader: any WorkbookReader,
+                              progress: (@Sendable (ProgressUpdate) -> Void)?) throws -> [Chunk] {
+        try readSheets(outline: outline, reader: reader, db: nil, collectChunks: true, progress: progress)
     }
 
     /// Chunk rows and the full-text index.
@@ -166,15 +341,47 @@ enum IndexBuilder {
                 sqlite3_bind_int64(stmt, 6, Int64(c.range.end.row))
                 sqlite3_bind_int64(stmt, 7, Int64(c.range.end.column))
                 sqlite3_bind_text(stmt, 8, c.text, -1, sqliteTransient)
-                guard sqlite3_step(stmt) == SQLITE_DONE else { throw DatabaseError(resultCode: .SQLITE_ERROR, message: String(cString: sqlite3_errmsg(conn))) }
+                let rc = sqlite3_step(stmt)
+                guard rc == SQLITE_DONE else { throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(conn))) }
                 sqlite3_reset(stmt)
             }
             try db.execute(sql: "INSERT INTO _xl_chunks_fts(rowid, text) SELECT id, text FROM _xl_chunks")
             // Document counts of the frequent terms, so search can skip them without asking
             // fts5vocab (which counts by walking the term's whole posting list).
             try db.execute(sql: "INSERT INTO _xl_common_terms(term, df) SELECT term, doc FROM _xl_vocab WHERE doc > ?",
-                           arguments: [LoadedIndex.commonTermThreshold])
+                           arguments: [LoadedSearch.commonTermThreshold])
         }
+    }
+
+    /// Recomputes the vectors of a copied search file with another embedder, from its stored
+    /// chunk texts (the workbook is not read).
+    static func reembed(path: String, embedder: any Embedder, progress: (@Sendable (ProgressUpdate) -> Void)?) async throws -> Int {
+        let q = try openStaging(path, schema: nil)
+        defer { try? q.close() }
+        do {
+            let texts = try chunkTextsClearingVectors(q)
+            try await embedAndStore(q, texts: texts, embedder: embedder, from: 0, progress: progress)
+            try writeMeta(q, ["embedder": embedder.identifier, "dimensions": String(embedder.dimensions),
+                              "built_at": String(Date().timeIntervalSince1970)])
+            return texts.count
+        } catch {
+            throw storageError(error, doing: "cannot re-embed the search index")
+        }
+    }
+
+    /// The stored chunk texts, in id order; the old vectors are deleted.
+    static func chunkTextsClearingVectors(_ q: DatabaseQueue) throws -> [String] {
+        let texts = try q.read { db in try String.fetchAll(db, sql: "SELECT text FROM _xl_chunks ORDER BY id") }
+        try q.write { db in try db.execute(sql: "DELETE FROM _xl_vectors") }
+        return texts
+    }
+
+    /// A vector as int8: scaled to unit length (cosine ranking does not change), then each
+    /// component x 127, rounded. A quarter of Float32 on disk.
+    static func quantize(_ v: [Float]) -> [Int8] {
+        let norm = v.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
+        let scale: Float = norm > 0 ? 127 / norm : 0
+        return v.map { Int8(clamping: Int(($0 * scale).rounded())) }
     }
 
     static func writeVectors(_ q: DatabaseQueue, firstID: Int, _ vectors: [[Float]]) throws {
@@ -185,40 +392,12 @@ enum IndexBuilder {
             defer { sqlite3_finalize(stmt) }
             for (k, v) in vectors.enumerated() {
                 sqlite3_bind_int64(stmt, 1, Int64(firstID + k))
-                v.withUnsafeBytes { b in _ = sqlite3_bind_blob(stmt, 2, b.baseAddress, Int32(b.count), sqliteTransient) }
-                guard sqlite3_step(stmt) == SQLITE_DONE else { throw DatabaseError(resultCode: .SQLITE_ERROR, message: String(cString: sqlite3_errmsg(conn))) }
+                quantize(v).withUnsafeBytes { b in _ = sqlite3_bind_blob(stmt, 2, b.baseAddress, Int32(b.count), sqliteTransient) }
+                let rc = sqlite3_step(stmt)
+                guard rc == SQLITE_DONE else { throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(conn))) }
                 sqlite3_reset(stmt)
             }
         }
-    }
-
-    static func chunkTexts(_ q: DatabaseQueue) throws -> [String] {
-        try q.read { db in try String.fetchAll(db, sql: "SELECT text FROM _xl_chunks ORDER BY id") }
-    }
-
-    static func deleteVectors(_ q: DatabaseQueue) throws {
-        try q.write { db in try db.execute(sql: "DELETE FROM _xl_vectors") }
-    }
-
-    static func writeMeta(_ q: DatabaseQueue, _ values: [String: String]) throws {
-        try q.write { db in
-            for (k, v) in values {
-                try db.execute(sql: "INSERT OR REPLACE INTO _xl_meta(key, value) VALUES (?, ?)", arguments: [k, v])
-            }
-        }
-    }
-
-    /// Recomputes the vectors of a copied index with another embedder.
-    static func reembed(path: String, embedder: any Embedder, progress: (@Sendable (ProgressUpdate) -> Void)?) async throws -> Int {
-        let q: DatabaseQueue
-        do { q = try openStaging(path) } catch { throw IndexError(.storage, "cannot open the index copy: \(error)") }
-        defer { try? q.close() }
-        let texts = try chunkTexts(q)
-        try deleteVectors(q)
-        try await embedAndStore(q, texts: texts, embedder: embedder, from: 0, progress: progress)
-        try writeMeta(q, ["embedder": embedder.identifier, "dimensions": String(embedder.dimensions),
-                          "built_at": String(Date().timeIntervalSince1970)])
-        return texts.count
     }
 
     static func embedAndStore(_ q: DatabaseQueue, texts: [String], embedder: any Embedder, from: Double,
@@ -249,17 +428,24 @@ enum IndexBuilder {
 /// hold it (side-by-side tables share rows), limited to that table's columns; header rows are
 /// skipped; flagged totals, subtotals and repeated headers are no table's data: their cells
 /// join the loose-cell windows (searchable, and readable through `workbook/read`).
+/// With a connection it writes the typed tables; with `collectChunks` it builds the search
+/// chunks. The index does the two in separate passes (SQL is served before search is built),
+/// or both in one when a full build reads the file anyway.
 final class SheetLoader {
     let sheet: SheetOutline
     let sheetName: String
     let tables: [TableLoader]
     var windows: WindowChunker
+    let collectChunks: Bool
 
-    init(db: OpaquePointer, sheet: SheetOutline) throws {
+    init(db: OpaquePointer?, sheet: SheetOutline, collectChunks: Bool) throws {
         self.sheet = sheet
         self.sheetName = sheet.info.name
+        self.collectChunks = collectChunks
         self.windows = WindowChunker(sheet: sheet.info.name)
-        tables = try sheet.tables.filter { !$0.columns.isEmpty }.map { try TableLoader(db: db, sheet: sheet.info.name, table: $0) }
+        tables = try sheet.tables.filter { !$0.columns.isEmpty }.map {
+            try TableLoader(db: db, sheet: sheet.info.name, table: $0, collectChunks: collectChunks)
+        }
     }
 
     func add(_ row: SheetRow) throws {
@@ -268,7 +454,7 @@ final class SheetLoader {
             let t = tables[0]
             if t.table.isDataRow(row.index) { try t.add(row.index, row.cells); return }
             if t.inHeader(row.index) { return }
-            windows.add(row)
+            if collectChunks { windows.add(row) }
             return
         }
         var rest: [RowCell] = []
@@ -285,13 +471,18 @@ final class SheetLoader {
                 if !cells.isEmpty { try t.add(row.index, cells) }
             }
         }
-        if !rest.isEmpty { windows.add(SheetRow(index: row.index, cells: rest)) }
+        if collectChunks, !rest.isEmpty { windows.add(SheetRow(index: row.index, cells: rest)) }
     }
 
     func finish() { for t in tables { t.finish() } }
 
-    /// Writes the tables' mappings and returns the sheet's chunks: descriptions first, then rows.
-    func complete(_ db: Database) throws -> [Chunk] {
+    /// Writes the mapping of every table part (`_xl_tables`).
+    func writeMappings(_ db: Database) throws {
+        for t in tables { try t.writeMappings(db) }
+    }
+
+    /// The sheet's chunks: descriptions first, then rows and windows of loose cells.
+    func chunks() -> [Chunk] {
         windows.flush()
         var out: [Chunk] = []
         let used = sheet.summary.usedRange ?? CellRange(rows: 0...0, columns: 0...0)
@@ -304,7 +495,7 @@ final class SheetLoader {
             }
             out.append(Chunk(kind: "sheet", sheet: sheetName, range: used,
                              text: CellText.clip("Sheet \(sheetName): \(sheet.rowCount) rows × \(sheet.columnCount) columns in \(used); " + list.joined(separator: "; "), 4000)))
-            for t in tables { out.append(contentsOf: try t.complete(db, used: used)) }
+            for t in tables { out.append(contentsOf: t.descriptions(used: used)) }
         }
         for t in tables { out.append(contentsOf: t.rowChunks); t.rowChunks = [] }
         out.append(contentsOf: windows.out)
@@ -322,7 +513,8 @@ final class TableLoader {
         var first: Int
         var count: Int
     }
-    let conn: OpaquePointer
+    let conn: OpaquePointer?
+    let collectChunks: Bool
     let sheetName: String
     let table: InferredTable
     /// The table's columns with their SQL names.
@@ -341,8 +533,9 @@ final class TableLoader {
     let headers: [String]
     let columnSpan: ClosedRange<Int>
 
-    init(db: OpaquePointer, sheet: String, table: InferredTable) throws {
+    init(db: OpaquePointer?, sheet: String, table: InferredTable, collectChunks: Bool) throws {
         self.conn = db
+        self.collectChunks = collectChunks
         self.sheetName = sheet
         self.table = table
         let dataRows = table.dataRange?.rowCount ?? 0
@@ -366,6 +559,11 @@ final class TableLoader {
         bindAt = Array(repeating: (0, 0), count: kept.count)
         for (p, part) in table.parts.enumerated() {
             let range = part.columns.clamped(to: 0..<kept.count)
+            for (k, i) in range.enumerated() { bindAt[i] = (p, Int32(k + 2)) }
+            guard conn != nil else {
+                parts.append(Part(name: part.name, insert: nil, first: range.lowerBound, count: range.count))
+                continue
+            }
             let defs = range.map { quoteIdentifier(kept[$0].sql) + Self.declaredType(kept[$0].column.type) }
             let create = "CREATE TABLE \(quoteIdentifier(part.name)) (\(quoteIdentifier(rowColumn)) INTEGER PRIMARY KEY\(defs.isEmpty ? "" : ", " + defs.joined(separator: ", ")))"
             try exec(create)
@@ -375,7 +573,6 @@ final class TableLoader {
                 throw sqliteError("preparing the insert into \(part.name)")
             }
             parts.append(Part(name: part.name, insert: insert, first: range.lowerBound, count: range.count))
-            for (k, i) in range.enumerated() { bindAt[i] = (p, Int32(k + 2)) }
         }
     }
 
@@ -392,7 +589,12 @@ final class TableLoader {
     }
 
     func sqliteError(_ doing: String) -> IndexError {
-        IndexError(.storage, "\(doing): \(String(cString: sqlite3_errmsg(conn)))")
+        let code = conn.map { sqlite3_errcode($0) } ?? SQLITE_ERROR
+        let message = conn.map { String(cString: sqlite3_errmsg($0)) } ?? "no connection"
+        if code & 0xff == SQLITE_FULL {
+            return IndexError(.storageFull, "\(doing): the disk (or the index size limit) is full: \(message)")
+        }
+        return IndexError(.storage, "\(doing): \(message)")
     }
 
     func inHeader(_ row: Int) -> Bool { table.headerRange.map { row >= $0.start.row && row <= $0.end.row } ?? false }
@@ -401,21 +603,22 @@ final class TableLoader {
 
     /// One data row's cells (those of this table's columns).
     func add(_ rowIndex: Int, _ cells: [RowCell]) throws {
+        if conn != nil { try insert(rowIndex, cells) }
+        if collectChunks { addChunkText(rowIndex, cells) }
+    }
+
+    /// Binds the row's typed values (`TableColumn.sqlValue`) into each part's reused INSERT.
+    private func insert(_ rowIndex: Int, _ cells: [RowCell]) throws {
         for part in parts {
             sqlite3_bind_int64(part.insert, 1, Int64(rowIndex + 1))
             for k in 0..<part.count { sqlite3_bind_null(part.insert, Int32(k + 2)) }
         }
-        var texts: [String] = []
         var any = false
         for cell in cells {
             guard let k = slot[cell.column] else { continue }
             let at = bindAt[k]
             bind(parts[at.part].insert, kept[k].column.sqlValue(cell), at: at.index)
-            if let t = CellText.of(cell.value) {
-                any = true
-                stats[k].add(cell.value, text: t)
-                texts.append(headers[k] + "=" + CellText.clip(t, 300))
-            }
+            if Self.counts(cell.value) { any = true }
         }
         guard any else {
             for part in parts { sqlite3_reset(part.insert) }
@@ -423,11 +626,40 @@ final class TableLoader {
         }
         for part in parts {
             guard sqlite3_step(part.insert) == SQLITE_DONE else {
-                throw sqliteError("inserting row \(rowIndex + 1) of \(sheetName) into \(part.name)")
+                let e = sqliteError("inserting row \(rowIndex + 1) of \(sheetName) into \(part.name)")
+                sqlite3_reset(part.insert)
+                throw e
             }
             sqlite3_reset(part.insert)
         }
         rowsLoaded += 1
+    }
+
+    /// Whether a value makes its row worth storing (what `CellText.of` gives text for).
+    @inline(__always) static func counts(_ v: CellValue) -> Bool {
+        switch v {
+        case .empty: return false
+        case let .string(s): return !s.isEmpty
+        default: return true
+        }
+    }
+
+    /// A row's search text. Rows without a text cell (numbers, dates, booleans only) get no
+    /// chunk: their values are in the typed table, and words are what search is for (issue 13:
+    /// no FTS text or vector for purely numeric rows). Column profiles still see every value.
+    private func addChunkText(_ rowIndex: Int, _ cells: [RowCell]) {
+        var texts: [String] = []
+        var any = false, words = false
+        for cell in cells {
+            guard let k = slot[cell.column], let t = CellText.of(cell.value) else { continue }
+            any = true
+            if case .string = cell.value { words = true }
+            stats[k].add(cell.value, text: t)
+            texts.append(headers[k] + "=" + CellText.clip(t, 300))
+        }
+        guard any else { return }
+        if conn == nil { rowsLoaded += 1 }
+        guard words else { return }
         let text = texts.joined(separator: "; ")
         if rowsPerChunk == 1 {
             rowChunks.append(Chunk(kind: "row", sheet: sheetName, range: rowRange(rowIndex, rowIndex),
@@ -468,9 +700,8 @@ final class TableLoader {
         for k in parts.indices { sqlite3_finalize(parts[k].insert); parts[k].insert = nil }
     }
 
-    /// Writes the mapping of each part and returns the table's description chunks.
-    func complete(_ db: Database, used: CellRange) throws -> [Chunk] {
-        flushPending()
+    /// Writes the mapping of each part (`_xl_tables`).
+    func writeMappings(_ db: Database) throws {
         for part in parts {
             let cols = kept[part.first..<(part.first + part.count)]
             let mapping = TableMapping(name: part.name, sheet: sheetName, rowColumn: rowColumn,
@@ -479,6 +710,11 @@ final class TableLoader {
             let json = String(decoding: try JSONEncoder().encode(mapping), as: UTF8.self)
             try db.execute(sql: "INSERT INTO _xl_tables(name, sheet, mapping) VALUES (?, ?, ?)", arguments: [part.name, sheetName, json])
         }
+    }
+
+    /// The table's description chunks (the table, then each column with its profile).
+    func descriptions(used: CellRange) -> [Chunk] {
+        flushPending()
         var out: [Chunk] = []
         let span = (table.headerRange.map { [$0.start.row, $0.end.row] } ?? []) + (table.dataRange.map { [$0.start.row, $0.end.row] } ?? [])
         let tableRange = rowRange(span.min() ?? used.start.row, span.max() ?? used.end.row)

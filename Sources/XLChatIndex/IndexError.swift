@@ -21,6 +21,12 @@ public struct IndexError: Error, Sendable, Hashable, CustomStringConvertible {
         case embedderFailed
         /// The data directory or an index file could not be read or written.
         case storage
+        /// The disk (or `WorkbookIndex.maxIndexFileBytes`) filled during a build; the previous
+        /// index, if any, is still there and served.
+        case storageFull
+        /// The workbook file changed while it was being read (its identity before and after
+        /// the pass differ), twice in a row.
+        case fileChanged
     }
     public var kind: Kind
     public var message: String
@@ -107,6 +113,13 @@ public struct IndexStatus: Sendable, Hashable {
     public var dimensions: Int
     public var tables: [IndexedTableInfo]
     public var durationMs: Double?
+    /// The typed tables are built: SQL can be answered.
+    public var tablesReady: Bool
+    /// The search file (chunks, FTS5, vectors) is built.
+    public var searchReady: Bool
+    public var searchDurationMs: Double?
+    /// Both index files together, in bytes.
+    public var bytesOnDisk: Int64
 }
 
 public struct SearchHit: Sendable, Hashable {

@@ -4,11 +4,41 @@ import Foundation
 import GRDB
 import XLChatWorkbook
 
+/// The tables file of a built index, opened for reading: meta, outline and table mappings.
 final class LoadedIndex: @unchecked Sendable {
     let path: String
     let identity: FileIdentity
     let meta: IndexMeta
     let tables: [TableMapping]
+    /// The outline stored at build time (nil in files built without one).
+    let outline: WorkbookOutline?
+
+    init(path: String, identity: FileIdentity) throws {
+        self.path = path
+        self.identity = identity
+        var config = Configuration()
+        config.readonly = true
+        let queue = try DatabaseQueue(path: path, configuration: config)
+        defer { try? queue.close() }
+        (meta, tables, outline) = try queue.read { db in
+            let rows = try MetaRows.read(db)
+            let meta = try IndexMeta.parse(rows)
+            guard meta.schema == WorkbookIndex.schemaVersion else { throw IndexError(.indexNotBuilt, "old index schema \(meta.schema)") }
+            let tables = try String.fetchAll(db, sql: "SELECT mapping FROM _xl_tables ORDER BY rowid").map {
+                try JSONDecoder().decode(TableMapping.self, from: Data($0.utf8))
+            }
+            let outline = try rows["outline"].map { try JSONDecoder().decode(WorkbookOutline.self, from: Data($0.utf8)) }
+            return (meta, tables, outline)
+        }
+    }
+}
+
+/// The search file of a built index, opened for reading: chunks, FTS5, and (on first search)
+/// its vectors as one contiguous matrix plus the chunks' positions.
+final class LoadedSearch: @unchecked Sendable {
+    let path: String
+    let identity: FileIdentity
+    let meta: SearchMeta
     let queue: DatabaseQueue
     /// Document counts of the terms in more than `commonTermThreshold` chunks.
     let commonTerms: [String: Int]
@@ -29,18 +59,12 @@ final class LoadedIndex: @unchecked Sendable {
         var config = Configuration()
         config.readonly = true
         queue = try DatabaseQueue(path: path, configuration: config)
-        commonTerms = try queue.read { db in
+        (meta, commonTerms) = try queue.read { db in
+            let meta = try SearchMeta.parse(try MetaRows.read(db))
+            guard meta.schema == WorkbookIndex.schemaVersion else { throw IndexError(.indexNotBuilt, "old index schema \(meta.schema)") }
             var m: [String: Int] = [:]
             for r in try Row.fetchAll(db, sql: "SELECT term, df FROM _xl_common_terms") { m[r[0]] = r[1] }
-            return m
-        }
-        (meta, tables) = try queue.read { db in
-            let meta = try IndexMeta.read(db)
-            guard meta.schema == WorkbookIndex.schemaVersion else { throw IndexError(.indexNotBuilt, "old index schema \(meta.schema)") }
-            let tables = try String.fetchAll(db, sql: "SELECT mapping FROM _xl_tables ORDER BY rowid").map {
-                try JSONDecoder().decode(TableMapping.self, from: Data($0.utf8))
-            }
-            return (meta, tables)
+            return (meta, m)
         }
     }
 
@@ -54,9 +78,11 @@ final class LoadedIndex: @unchecked Sendable {
                 while let row = try cursor.next() {
                     let id: Int = row[0]
                     let blob: Data = row[1]
-                    guard id >= 1, id <= n, blob.count == dims * 4 else { continue }
+                    guard id >= 1, id <= n, blob.count == dims else { continue }
+                    // int8 on disk (IndexBuilder.quantize), Float32 in memory for the SIMD scan.
+                    let row = out.baseAddress!.advanced(by: (id - 1) * dims * 4).assumingMemoryBound(to: Float.self)
                     blob.withUnsafeBytes { b in
-                        out.baseAddress!.advanced(by: (id - 1) * dims * 4).copyMemory(from: b.baseAddress!, byteCount: dims * 4)
+                        for k in 0..<dims { row[k] = Float(b.load(fromByteOffset: k, as: Int8.self)) / 127 }
                     }
                 }
             }

@@ -1,16 +1,19 @@
 // The index of workbooks under a data directory.
 //
-// Layout (one file per workbook version, plus a small catalog):
-//   <data>/catalog.sqlite          WAL, DatabaseMigrator: which workbooks were registered (so
-//                                  `unknownWorkbook` and `indexNotBuilt` can be told apart).
-//   <data>/index/<hash>.sqlite     one complete index per content hash: typed tables, chunks,
-//                                  FTS5, vectors, meta. Written once, then only read.
-//   <data>/index/<hash>.lock       flock(2): one builder per hash across processes.
-//   <data>/index/<hash>.staging-*  a build in progress; renamed over <hash>.sqlite when done.
+// Layout (per workbook version, plus a small catalog):
+//   <data>/catalog.sqlite               WAL, DatabaseMigrator: which workbooks were registered (so
+//                                       `unknownWorkbook` and `indexNotBuilt` can be told apart),
+//                                       and each opened file's identity -> content hash.
+//   <data>/index/<hash>.sqlite          the typed tables and the outline. Written once, then only read.
+//   <data>/index/<hash>.search.sqlite   chunks, FTS5, vectors: built after the tables, on demand.
+//   <data>/index/<hash>.lock            flock(2): one builder per hash across processes
+//                                       (<hash>.search.lock for the search file).
+//   <data>/index/<hash>.staging-*       a build in progress; renamed over its final name when done
+//                                       (<hash>.search.staging-* for the search file).
 // Why per-hash files: an index is immutable once renamed into place, so a crash (kill -9) can
 // only ever leave a stale staging file (removed by the next builder) next to the previous
-// complete index; readers never see a half-built one, and an unchanged file (same hash) is
-// answered from its meta row without reading a cell.
+// complete index; readers never see a half-built one. A file whose identity (device, inode,
+// size, mtime) is recorded in the catalog is answered from the index without reading it.
 import Foundation
 import GRDB
 import GRDBSQLite
@@ -27,12 +30,17 @@ public final class WorkbookIndex: @unchecked Sendable {
     private var loaded: [String: LoadedIndex] = [:]
 
     /// Bumped when the index file layout changes; older files are rebuilt.
-    static let schemaVersion = "1"
+    static let schemaVersion = "2"
     /// Above this many data rows a table gets one chunk per window of rows instead of per row.
     public static let maxRowChunks = 200_000
 
-    public init(dataDirectory: URL) throws {
+    /// The largest index file a build may write (bytes), or nil for no limit beyond the disk's.
+    /// Past it a build fails with `storageFull` and the previous index stays.
+    public let maxIndexFileBytes: Int?
+
+    public init(dataDirectory: URL, maxIndexFileBytes: Int? = nil) throws {
         self.dataDirectory = dataDirectory
+        self.maxIndexFileBytes = maxIndexFileBytes
         self.indexDirectory = dataDirectory.appendingPathComponent("index")
         do {
             try FileManager.default.createDirectory(at: indexDirectory, withIntermediateDirectories: true)
@@ -61,6 +69,15 @@ public final class WorkbookIndex: @unchecked Sendable {
                         embedder TEXT)
                     """)
             }
+            migrator.registerMigration("v2-file-identity") { db in
+                // What a file looked like when it was last opened: same identity -> same content.
+                try db.execute(sql: """
+                    CREATE TABLE file_identity (
+                        path TEXT PRIMARY KEY NOT NULL,
+                        dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+                        hash TEXT NOT NULL)
+                    """)
+            }
             try migrator.migrate(catalog)
         } catch let e as IndexError {
             throw e
@@ -85,6 +102,8 @@ public final class WorkbookIndex: @unchecked Sendable {
     }
 
     func indexPath(_ hash: String) -> String { indexDirectory.appendingPathComponent(hash + ".sqlite").path }
+    func searchPath(_ hash: String) -> String { indexDirectory.appendingPathComponent(hash + ".search.sqlite").path }
+    var maxPageCount: Int? { maxIndexFileBytes.map { max(16, $0 / 8192) } }
 
     private func checkedHash(_ hash: String) throws -> String {
         guard Self.validHash(hash) else { throw IndexError(.unknownWorkbook, "no workbook has content hash \(hash.debugDescription)") }
@@ -122,7 +141,17 @@ public final class WorkbookIndex: @unchecked Sendable {
 
     // MARK: - Opening built indexes
 
-    /// The built index for `hash`, or the right error.
+    private var loadedSearches: [String: LoadedSearch] = [:]
+
+    /// Builds (or waits for the build of) the search file of a content hash whose tables are
+    /// built: installed by the server, which knows the workbook's path and the embedder, so
+    /// that a search (`search(waitForBuild: true)`, the analyst's search tool) builds the
+    /// search part on first use.
+    public typealias SearchBuilder = @Sendable (_ hash: String) async throws -> Void
+    private var searchBuilderHook: SearchBuilder?
+    public func setSearchBuilder(_ builder: SearchBuilder?) { lock.withLock { searchBuilderHook = builder } }
+
+    /// The built tables of `hash`, or the right error.
     func loadedIndex(_ rawHash: String) throws -> LoadedIndex {
         let hash = try checkedHash(rawHash)
         let path = indexPath(hash)
@@ -142,25 +171,55 @@ public final class WorkbookIndex: @unchecked Sendable {
         return l
     }
 
+    /// The built search file of `hash`, or `indexNotBuilt`.
+    func loadedSearch(_ rawHash: String) throws -> LoadedSearch {
+        let hash = try checkedHash(rawHash)
+        let tables = try loadedIndex(hash)
+        let path = searchPath(hash)
+        guard let identity = FileIdentity(path: path) else {
+            lock.withLock { _ = loadedSearches.removeValue(forKey: hash) }
+            throw IndexError(.indexNotBuilt, "the workbook's search index has not been built yet")
+        }
+        if let l = lock.withLock({ loadedSearches[hash] }), l.identity == identity, l.meta.layout == tables.meta.layout { return l }
+        let l: LoadedSearch
+        do {
+            l = try LoadedSearch(path: path, identity: identity)
+        } catch {
+            throw IndexError(.indexNotBuilt, "the search index for \(hash) is unreadable or from an older version; rebuild it (\(error))")
+        }
+        // Chunks describe the tables of one layout; after a re-inference they are stale.
+        guard l.meta.layout == tables.meta.layout else {
+            throw IndexError(.indexNotBuilt, "the search index of \(hash) describes other tables; rebuild it")
+        }
+        lock.withLock { loadedSearches[hash] = l }
+        return l
+    }
+
     // MARK: - Status
 
+    /// `built` is true when both parts are: the typed tables (`tablesReady`, what SQL needs)
+    /// and the search file (`searchReady`).
     public func status(hash rawHash: String) throws -> IndexStatus {
         let hash = try checkedHash(rawHash)
-        do {
-            let l = try loadedIndex(hash)
-            return IndexStatus(contentHash: hash, built: true, builtAt: Date(timeIntervalSince1970: l.meta.builtAt),
-                               chunks: l.meta.chunks, embeddingModel: l.meta.embedder, dimensions: l.meta.dimensions,
-                               tables: l.tables.map { IndexedTableInfo(name: $0.name, sheet: $0.sheet, rows: $0.rows, columns: $0.columnOrder, omittedColumns: $0.omittedColumns) },
-                               durationMs: l.meta.durationMs)
-        } catch let e as IndexError where e.kind == .indexNotBuilt {
-            return IndexStatus(contentHash: hash, built: false, builtAt: nil, chunks: 0, embeddingModel: nil, dimensions: 0, tables: [], durationMs: nil)
+        let l: LoadedIndex
+        do { l = try loadedIndex(hash) } catch let e as IndexError where e.kind == .indexNotBuilt {
+            return IndexStatus(contentHash: hash, built: false, builtAt: nil, chunks: 0, embeddingModel: nil, dimensions: 0, tables: [],
+                               durationMs: nil, tablesReady: false, searchReady: false, searchDurationMs: nil, bytesOnDisk: 0)
         }
+        let search = try? loadedSearch(hash)
+        let bytes = [indexPath(hash), searchPath(hash)].reduce(Int64(0)) { $0 + (FileIdentity(path: $1)?.size ?? 0) }
+        return IndexStatus(contentHash: hash, built: search != nil, builtAt: Date(timeIntervalSince1970: l.meta.builtAt),
+                           chunks: search?.meta.chunks ?? 0, embeddingModel: search?.meta.embedder, dimensions: search?.meta.dimensions ?? 0,
+                           tables: l.tables.map { IndexedTableInfo(name: $0.name, sheet: $0.sheet, rows: $0.rows, columns: $0.columnOrder, omittedColumns: $0.omittedColumns) },
+                           durationMs: l.meta.durationMs, tablesReady: true, searchReady: search != nil,
+                           searchDurationMs: search?.meta.durationMs, bytesOnDisk: bytes)
     }
 
     // MARK: - Query
 
     /// Runs one read-only SELECT against the workbook's typed tables. `limit` caps the rows
     /// returned (`truncated` says more existed); `timeout` is the time budget in seconds.
+    /// Needs only the typed tables, not the search file.
     /// `isCancelled` is polled while SQLite runs (a cancelled query throws `CancellationError`);
     /// `limits` bounds each value and the whole reply (`truncated` says when one applied).
     public func query(hash: String, sql: String, limit: Int = 500, timeout: Double = 3,
@@ -175,59 +234,217 @@ public final class WorkbookIndex: @unchecked Sendable {
         try query(hash: outline.contentHash, sql: sql, limit: limit, timeout: timeout, limits: limits, isCancelled: isCancelled)
     }
 
+    // MARK: - Open: the outline and the typed tables in one pass, or from the index
+
+    /// Opens the workbook file at `path` for SQL: returns its outline with the typed tables of
+    /// its current content built.
+    /// - Same identity (device, inode, size, mtime to the nanosecond) as recorded when it was
+    ///   last opened, and that index is complete: the outline comes from the index; the file
+    ///   is not read (`reused`, `read == false`).
+    /// - Otherwise its content is hashed (one read of the bytes); an index for that hash
+    ///   (a touched, copied or renamed file) is reused likewise.
+    /// - Otherwise one pass over the file infers the outline and loads the typed tables
+    ///   (`IndexBuilder.buildTables`); the search file is left for `buildSearch`.
+    /// The identity is taken before the hash and again after the pass: when they differ the
+    /// file changed while it was read, and the open starts over once, then fails with
+    /// `fileChanged`. Never stores a mix of two versions.
+    /// Throws `WorkbookError` for unreadable files, `storageFull`/`storage` when the index
+    /// cannot be written (a previous index stays), `CancellationError` when `isCancelled`.
+    public func open(path: String, progress: ((ProgressUpdate) -> Void)? = nil,
+                     isCancelled: @escaping @Sendable () -> Bool = { false }) throws -> OpenedWorkbook {
+        let started = DispatchTime.now().uptimeNanoseconds
+        func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6 }
+        for attempt in 0..<2 {
+            guard let before = FileIdentity(path: path) else { throw WorkbookError(.fileNotFound, "no such file: \(path)") }
+            if let hash = knownHash(path: path, identity: before), let outline = storedOutline(hash: hash, path: path) {
+                return OpenedWorkbook(outline: outline, reused: true, readFile: false, durationMs: elapsed())
+            }
+            if isCancelled() { throw CancellationError() }
+            progress?(ProgressUpdate(fraction: 0, message: "hashing the file"))
+            let hash = try ContentHash.sha256(path: path)
+            if let outline = storedOutline(hash: hash, path: path) {
+                if FileIdentity(path: path) == before { recordIdentity(path: path, identity: before, hash: hash) }
+                return OpenedWorkbook(outline: outline, reused: true, readFile: true, durationMs: elapsed())
+            }
+            let fileLock = try FileLock.acquireBlocking(path: indexDirectory.appendingPathComponent(hash + ".lock").path, isCancelled: isCancelled)
+            defer { fileLock.release() }
+            if let outline = storedOutline(hash: hash, path: path) {
+                return OpenedWorkbook(outline: outline, reused: true, readFile: true, durationMs: elapsed())
+            }
+            removeStaleStaging(hash + ".staging-")
+            let staging = indexDirectory.appendingPathComponent("\(hash).staging-\(getpid())-\(UUID().uuidString).sqlite").path
+            defer { for suffix in ["", "-journal", "-wal", "-shm", ".spool"] { unlink(staging + suffix) } }
+            let reader = try Workbooks.open(path: path)
+            (reader as? EvaluatingReader)?.isCancelled = isCancelled
+            let outline = try IndexBuilder.buildTables(path: staging, reader: reader, filePath: path, contentHash: hash,
+                                                       maxPageCount: maxPageCount, started: started, progress: progress,
+                                                       isCancelled: isCancelled)
+            guard FileIdentity(path: path) == before else {
+                if attempt == 0 { continue }
+                throw IndexError(.fileChanged, "\(path) changed while it was being read (twice); open it again once it is saved")
+            }
+            if isCancelled() { throw CancellationError() }
+            try Self.durableRename(from: staging, to: indexPath(hash), directory: indexDirectory.path)
+            lock.withLock { _ = loaded.removeValue(forKey: hash) }
+            try? register(outline)
+            recordIdentity(path: path, identity: before, hash: hash)
+            progress?(ProgressUpdate(fraction: 1, message: "tables ready"))
+            return OpenedWorkbook(outline: outline, reused: false, readFile: true, durationMs: elapsed())
+        }
+        throw IndexError(.fileChanged, "\(path) changed while it was being read; open it again once it is saved")
+    }
+
+    /// The content hash recorded for `path` when its identity was `identity`.
+    func knownHash(path: String, identity: FileIdentity) -> String? {
+        try? catalog.read { db in
+            try String.fetchOne(db, sql: "SELECT hash FROM file_identity WHERE path = ? AND dev = ? AND ino = ? AND size = ? AND mtime_ns = ?",
+                                arguments: [path, Int64(bitPattern: identity.dev), Int64(bitPattern: identity.ino), identity.size, identity.mtimeNs])
+        }
+    }
+
+    func recordIdentity(path: String, identity: FileIdentity, hash: String) {
+        try? catalog.write { db in
+            try db.execute(sql: """
+                INSERT INTO file_identity(path, dev, ino, size, mtime_ns, hash) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT(path) DO UPDATE SET dev = excluded.dev, ino = excluded.ino, size = excluded.size,
+                    mtime_ns = excluded.mtime_ns, hash = excluded.hash
+                """, arguments: [path, Int64(bitPattern: identity.dev), Int64(bitPattern: identity.ino), identity.size, identity.mtimeNs, hash])
+        }
+    }
+
+    /// The outline stored in the complete, current index of `hash`, with `path` as given.
+    func storedOutline(hash: String, path: String) -> WorkbookOutline? {
+        guard let l = try? loadedIndex(hash), var outline = l.outline else { return nil }
+        outline.path = path
+        return outline
+    }
+
     // MARK: - Build
 
-    /// Builds (or reuses) the index of `outline`'s workbook. Reads every sheet once through
-    /// `reader`; an index already built for the same content hash, layout and embedder is
-    /// reused without reading anything. A different embedder only recomputes the vectors.
+    /// Builds (or reuses) both parts of the index of `outline`'s workbook: the typed tables
+    /// (one read through `reader`, kept when built for the same content hash and layout) and
+    /// the search file (a second read; kept when built with the same embedder).
     /// Cancelling the task stops between batches with `CancellationError`, leaving the
-    /// previous complete index (if any) in place.
+    /// previous complete files (if any) in place.
     public func build(outline: WorkbookOutline, reader: any WorkbookReader, embedder: any Embedder,
                       force: Bool = false, progress: (@Sendable (ProgressUpdate) -> Void)? = nil) async throws -> BuildResult {
         let started = DispatchTime.now().uptimeNanoseconds
         func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6 }
         let hash = try checkedHash(outline.contentHash)
         let layout = IndexBuilder.layoutFingerprint(outline)
-        let finalPath = indexPath(hash)
+        let existingSearch = try? SearchMeta.read(path: searchPath(hash))
+        let searchUsable = existingSearch.map { $0.schema == Self.schemaVersion && $0.layout == layout } ?? false
+        let searchCurrent = !force && searchUsable && existingSearch?.embedder == embedder.identifier
+        // Only the embedder differs: its vectors are recomputed from the stored chunk texts.
+        let reembed = !force && searchUsable && !searchCurrent
+        let tables = try await buildTables(outline: outline, reader: reader, force: force, started: started,
+                                           collectChunks: !searchCurrent && !reembed, progress: progress)
+        let search: BuildResult
+        if reembed {
+            search = try await reembedSearch(hash: hash, embedder: embedder, progress: progress)
+        } else {
+            search = try await buildSearch(hash: hash, reader: reader, embedder: embedder, force: force, chunks: tables.chunks, progress: progress)
+        }
+        return BuildResult(chunks: search.chunks, embeddingModel: search.embeddingModel, reused: tables.reused && search.reused, durationMs: elapsed())
+    }
 
-        // Fast path, no lock: an unchanged file is never read again.
-        if !force, let meta = try? IndexMeta.read(path: finalPath), meta.isCurrent(layout: layout), meta.embedder == embedder.identifier {
+    /// A copy of the search file with its vectors recomputed by `embedder`, renamed over it.
+    private func reembedSearch(hash: String, embedder: any Embedder, progress: (@Sendable (ProgressUpdate) -> Void)?) async throws -> BuildResult {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let fileLock = try await FileLock.acquire(path: indexDirectory.appendingPathComponent(hash + ".search.lock").path)
+        defer { fileLock.release() }
+        let finalPath = searchPath(hash)
+        removeStaleStaging(hash + ".search.staging-")
+        let staging = indexDirectory.appendingPathComponent("\(hash).search.staging-\(getpid())-\(UUID().uuidString).sqlite").path
+        defer { for suffix in ["", "-journal", "-wal", "-shm", ".spool"] { unlink(staging + suffix) } }
+        do { try FileManager.default.copyItem(atPath: finalPath, toPath: staging) } catch {
+            throw IndexError(.storage, "cannot copy the search index for re-embedding: \(error.localizedDescription)")
+        }
+        let chunks = try await IndexBuilder.reembed(path: staging, embedder: embedder, progress: progress)
+        try Task.checkCancellation()
+        try Self.durableRename(from: staging, to: finalPath, directory: indexDirectory.path)
+        lock.withLock { _ = loadedSearches.removeValue(forKey: hash) }
+        recordBuild(hash: hash, chunks: chunks, embedder: embedder.identifier)
+        return BuildResult(chunks: chunks, embeddingModel: embedder.identifier, reused: false,
+                           durationMs: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6)
+    }
+
+    /// Builds (or keeps) only the typed tables of `outline`'s workbook, reading it once
+    /// through `reader`: what SQL needs. True when an existing file was kept.
+    @discardableResult
+    public func buildTables(outline: WorkbookOutline, reader: any WorkbookReader, force: Bool = false,
+                            progress: (@Sendable (ProgressUpdate) -> Void)? = nil) async throws -> Bool {
+        try await buildTables(outline: outline, reader: reader, force: force, started: DispatchTime.now().uptimeNanoseconds,
+                              collectChunks: false, progress: progress).reused
+    }
+
+    private func buildTables(outline: WorkbookOutline, reader: any WorkbookReader, force: Bool, started: UInt64,
+                             collectChunks: Bool, progress: (@Sendable (ProgressUpdate) -> Void)?) async throws -> (reused: Bool, chunks: [Chunk]?) {
+        let hash = try checkedHash(outline.contentHash)
+        let layout = IndexBuilder.layoutFingerprint(outline)
+        let finalPath = indexPath(hash)
+        if !force, let meta = try? IndexMeta.read(path: finalPath), meta.isCurrent(layout: layout) {
             try? register(outline)
-            return BuildResult(chunks: meta.chunks, embeddingModel: meta.embedder, reused: true, durationMs: elapsed())
+            return (true, nil)
         }
         try register(outline)
         let fileLock = try await FileLock.acquire(path: indexDirectory.appendingPathComponent(hash + ".lock").path)
         defer { fileLock.release() }
-
         // Another process may have finished the same build while we waited.
-        let existing = try? IndexMeta.read(path: finalPath)
-        if !force, let meta = existing, meta.isCurrent(layout: layout), meta.embedder == embedder.identifier {
-            return BuildResult(chunks: meta.chunks, embeddingModel: meta.embedder, reused: true, durationMs: elapsed())
-        }
-        removeStaleStaging(hash)
+        if !force, let meta = try? IndexMeta.read(path: finalPath), meta.isCurrent(layout: layout) { return (true, nil) }
+        removeStaleStaging(hash + ".staging-")
         let staging = indexDirectory.appendingPathComponent("\(hash).staging-\(getpid())-\(UUID().uuidString).sqlite").path
-        defer { for suffix in ["", "-journal", "-wal", "-shm"] { unlink(staging + suffix) } }
-
-        let chunks: Int
-        if !force, let meta = existing, meta.isCurrent(layout: layout) {
-            // Same tables, other embedder: copy the index and recompute its vectors only.
-            do {
-                try FileManager.default.copyItem(atPath: finalPath, toPath: staging)
-            } catch {
-                throw IndexError(.storage, "cannot copy the index for re-embedding: \(error.localizedDescription)")
-            }
-            chunks = try await IndexBuilder.reembed(path: staging, embedder: embedder, progress: progress)
-        } else {
-            chunks = try await IndexBuilder.build(path: staging, outline: outline, layout: layout, reader: reader,
-                                                  embedder: embedder, started: started, progress: progress)
-        }
+        defer { for suffix in ["", "-journal", "-wal", "-shm", ".spool"] { unlink(staging + suffix) } }
+        let chunks = try IndexBuilder.buildTables(path: staging, outline: outline, layout: layout, reader: reader,
+                                                  maxPageCount: maxPageCount, started: started, collectChunks: collectChunks,
+                                                  progress: progress)
         try Task.checkCancellation()
         try Self.durableRename(from: staging, to: finalPath, directory: indexDirectory.path)
         lock.withLock { _ = loaded.removeValue(forKey: hash) }
-        let ms = elapsed()
+        return (false, chunks)
+    }
+
+    /// Builds (or keeps) the search file of `hash` (chunks, FTS5, vectors) from the outline
+    /// stored with its tables, reading the workbook once through `reader`. Needs the tables
+    /// (`indexNotBuilt` otherwise). Kept when built with the same embedder, unless `force`.
+    public func buildSearch(hash rawHash: String, reader: any WorkbookReader, embedder: any Embedder, force: Bool = false,
+                            progress: (@Sendable (ProgressUpdate) -> Void)? = nil) async throws -> BuildResult {
+        try await buildSearch(hash: rawHash, reader: reader, embedder: embedder, force: force, chunks: nil, progress: progress)
+    }
+
+    /// `chunks`: collected by the tables' pass already (then `reader` is not read).
+    func buildSearch(hash rawHash: String, reader: any WorkbookReader, embedder: any Embedder, force: Bool,
+                     chunks collected: [Chunk]?, progress: (@Sendable (ProgressUpdate) -> Void)?) async throws -> BuildResult {
+        let started = DispatchTime.now().uptimeNanoseconds
+        func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6 }
+        let hash = try checkedHash(rawHash)
+        let finalPath = searchPath(hash)
+        let tablesLayout = try loadedIndex(hash).meta.layout
+        func current(_ meta: SearchMeta) -> Bool {
+            meta.schema == Self.schemaVersion && meta.embedder == embedder.identifier && meta.layout == tablesLayout
+        }
+        if !force, let meta = try? SearchMeta.read(path: finalPath), current(meta) {
+            return BuildResult(chunks: meta.chunks, embeddingModel: meta.embedder, reused: true, durationMs: elapsed())
+        }
+        let fileLock = try await FileLock.acquire(path: indexDirectory.appendingPathComponent(hash + ".search.lock").path)
+        defer { fileLock.release() }
+        if !force, let meta = try? SearchMeta.read(path: finalPath), current(meta) {
+            return BuildResult(chunks: meta.chunks, embeddingModel: meta.embedder, reused: true, durationMs: elapsed())
+        }
+        guard let outline = try loadedIndex(hash).outline else {
+            throw IndexError(.indexNotBuilt, "the index of \(hash) has no outline; rebuild it")
+        }
+        removeStaleStaging(hash + ".search.staging-")
+        let staging = indexDirectory.appendingPathComponent("\(hash).search.staging-\(getpid())-\(UUID().uuidString).sqlite").path
+        defer { for suffix in ["", "-journal", "-wal", "-shm", ".spool"] { unlink(staging + suffix) } }
+        let chunks = try await IndexBuilder.buildSearch(path: staging, outline: outline, reader: reader, embedder: embedder,
+                                                        chunks: collected, maxPageCount: maxPageCount, started: started, progress: progress)
+        try Task.checkCancellation()
+        try Self.durableRename(from: staging, to: finalPath, directory: indexDirectory.path)
+        lock.withLock { _ = loadedSearches.removeValue(forKey: hash) }
         recordBuild(hash: hash, chunks: chunks, embedder: embedder.identifier)
         progress?(ProgressUpdate(fraction: 1, message: "index ready: \(chunks) chunks"))
-        return BuildResult(chunks: chunks, embeddingModel: embedder.identifier, reused: false, durationMs: ms)
+        return BuildResult(chunks: chunks, embeddingModel: embedder.identifier, reused: false, durationMs: elapsed())
     }
 
     /// Deletes the index of `hash` and forgets the workbook (for an older version of a changed
@@ -236,19 +453,25 @@ public final class WorkbookIndex: @unchecked Sendable {
         let hash = try checkedHash(rawHash)
         let fileLock = try await FileLock.acquire(path: indexDirectory.appendingPathComponent(hash + ".lock").path)
         defer { fileLock.release() }
+        let searchLock = try await FileLock.acquire(path: indexDirectory.appendingPathComponent(hash + ".search.lock").path)
+        defer { searchLock.release() }
         unlink(indexPath(hash))
-        lock.withLock { _ = loaded.removeValue(forKey: hash) }
+        unlink(searchPath(hash))
+        lock.withLock { _ = loaded.removeValue(forKey: hash); _ = loadedSearches.removeValue(forKey: hash) }
         forget(hash)
     }
 
     private func forget(_ hash: String) {
-        try? catalog.write { db in try db.execute(sql: "DELETE FROM workbook WHERE hash = ?", arguments: [hash]) }
+        try? catalog.write { db in
+            try db.execute(sql: "DELETE FROM workbook WHERE hash = ?", arguments: [hash])
+            try db.execute(sql: "DELETE FROM file_identity WHERE hash = ?", arguments: [hash])
+        }
     }
 
-    /// Staging files of builds that died (the caller holds the hash's lock, so none is live).
-    private func removeStaleStaging(_ hash: String) {
+    /// Staging files of builds that died (the caller holds the lock, so none is live).
+    private func removeStaleStaging(_ prefix: String) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: indexDirectory.path)) ?? []
-        for n in names where n.hasPrefix(hash + ".staging-") {
+        for n in names where n.hasPrefix(prefix) {
             unlink(indexDirectory.appendingPathComponent(n).path)
         }
     }
@@ -256,23 +479,36 @@ public final class WorkbookIndex: @unchecked Sendable {
     /// Flushes the finished file, renames it over the previous index and flushes the directory,
     /// so after a crash either the old or the new file is there, complete.
     static func durableRename(from: String, to: String, directory: String) throws {
-        let fd = open(from, O_RDONLY)
+        let fd = Glibc.open(from, O_RDONLY)
         guard fd >= 0 else { throw IndexError(.storage, "the finished index vanished: \(from)") }
-        fsync(fd); close(fd)
+        let synced = fsync(fd); let err = errno; close(fd)
+        if synced != 0 && (err == ENOSPC || err == EDQUOT) { throw IndexError(.storageFull, "the disk is full: cannot flush the index") }
         guard rename(from, to) == 0 else {
             throw IndexError(.storage, "cannot move the finished index into place: \(String(cString: strerror(errno)))")
         }
-        let dfd = open(directory, O_RDONLY)
+        let dfd = Glibc.open(directory, O_RDONLY)
         if dfd >= 0 { fsync(dfd); close(dfd) }
     }
 
     // MARK: - Search
 
     /// Hybrid search: FTS5 BM25 and cosine similarity ranks fused by reciprocal rank fusion.
-    /// Never builds implicitly: before a build it throws `indexNotBuilt`. When `embedder` is not
-    /// the one the index was built with, only BM25 ranks (the vectors would not be comparable).
-    public func search(hash: String, query: String, limit: Int = 10, embedder: any Embedder) async throws -> [SearchHit] {
-        let l = try loadedIndex(hash)
+    /// Never builds implicitly: before `buildSearch` (or `build`) it throws `indexNotBuilt`.
+    /// When `embedder` is not the one the index was built with, only BM25 ranks (the vectors
+    /// would not be comparable).
+    /// `waitForBuild`: when the tables are built but the search file is not, and a
+    /// `searchBuilder` is installed, wait for it to build the file (the first search of a
+    /// workbook version builds its search part); false: `indexNotBuilt` at once.
+    public func search(hash: String, query: String, limit: Int = 10, embedder: any Embedder,
+                       waitForBuild: Bool = true) async throws -> [SearchHit] {
+        let l: LoadedSearch
+        do {
+            l = try loadedSearch(hash)
+        } catch let e as IndexError where e.kind == .indexNotBuilt && waitForBuild {
+            guard let builder = lock.withLock({ searchBuilderHook }), (try? loadedIndex(hash)) != nil else { throw e }
+            try await builder(try checkedHash(hash))
+            l = try loadedSearch(hash)
+        }
         var queryVector: [Float]? = nil
         if embedder.identifier == l.meta.embedder, !query.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             let v: [[Float]]
@@ -286,6 +522,16 @@ public final class WorkbookIndex: @unchecked Sendable {
         }
         return try l.search(query: query, vector: queryVector, limit: max(0, limit))
     }
+}
+
+/// What `WorkbookIndex.open` found.
+public struct OpenedWorkbook: Sendable {
+    public var outline: WorkbookOutline
+    /// The typed tables were already built for this content (nothing was loaded).
+    public var reused: Bool
+    /// Whether the file's bytes were read at all (false: its identity matched the catalog).
+    public var readFile: Bool
+    public var durationMs: Double
 }
 
 /// dev + inode + mtime: a rebuilt index is a new file (renamed into place).
@@ -306,17 +552,36 @@ final class FileLock: @unchecked Sendable {
     private var fd: Int32
     private init(fd: Int32) { self.fd = fd }
 
-    static func acquire(path: String) async throws -> FileLock {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+    /// Opens the lock file and tries the lock once: the lock, nil while another holds it.
+    private static func tryOnce(_ path: String, fd existing: Int32?) throws -> (fd: Int32, locked: Bool) {
+        let fd = existing ?? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw IndexError(.storage, "cannot open the lock file \(path): \(String(cString: strerror(errno)))") }
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            if errno != EWOULDBLOCK && errno != EINTR {
-                close(fd)
-                throw IndexError(.storage, "cannot lock \(path): \(String(cString: strerror(errno)))")
-            }
-            do { try await Task.sleep(nanoseconds: 20_000_000) } catch { close(fd); throw error }
+        if flock(fd, LOCK_EX | LOCK_NB) == 0 { return (fd, true) }
+        if errno != EWOULDBLOCK && errno != EINTR {
+            close(fd)
+            throw IndexError(.storage, "cannot lock \(path): \(String(cString: strerror(errno)))")
         }
-        return FileLock(fd: fd)
+        return (fd, false)
+    }
+
+    static func acquire(path: String) async throws -> FileLock {
+        var attempt = try tryOnce(path, fd: nil)
+        while !attempt.locked {
+            do { try await Task.sleep(nanoseconds: 20_000_000) } catch { close(attempt.fd); throw error }
+            attempt = try tryOnce(path, fd: attempt.fd)
+        }
+        return FileLock(fd: attempt.fd)
+    }
+
+    /// Waits (blocking the thread, polling) for the lock while `isCancelled` stays false.
+    static func acquireBlocking(path: String, isCancelled: () -> Bool) throws -> FileLock {
+        var attempt = try tryOnce(path, fd: nil)
+        while !attempt.locked {
+            if isCancelled() { close(attempt.fd); throw CancellationError() }
+            usleep(20_000)
+            attempt = try tryOnce(path, fd: attempt.fd)
+        }
+        return FileLock(fd: attempt.fd)
     }
 
     /// Waits (blocking the thread) for the lock: for short critical sections at start-up.

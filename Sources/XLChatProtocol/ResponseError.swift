@@ -50,4 +50,8 @@ public enum ErrorKind: String, Sendable, Hashable, Codable, CaseIterable {
     case llmUnavailable, modelNotFound
     /// The socket server wants a token (`--token-file`) and the connection did not present it.
     case unauthorized
+    /// The file changed while it was read (twice); open it again once it is saved.
+    case fileChanged
+    /// The disk (or the index size limit) filled during an index build; the previous index stays.
+    case storageFull
 }

@@ -19,7 +19,10 @@ extension Session {
         let entry = try await sessionEntry(params.workbookId)
         let index = try server.index()
         let embedder = try await server.embedder()
-        try await ensureBuilt(entry, index: index, token: params.workDoneToken, connection: context.connection)
+        // SQL needs only the typed tables (usually built by workbook/open); the search part
+        // builds in the background, and the analyst's search tool waits for it if it asks first.
+        try await ensureTables(entry, index: index, token: params.workDoneToken, connection: context.connection)
+        await startSearchInBackground(entry, index: index)
         let analyst = Analyst(client: try server.modelClient(), index: index, embedder: embedder, sessions: try server.sessionStore(),
                               options: AgentOptions(queryTimeout: Double(server.configuration.queryTimeoutMs) / 1000,
                                                     contextTokens: server.configuration.contextTokens))

@@ -22,6 +22,8 @@ enum ErrorMapping {
             case .queryTimeout: return .work(.invalidQuery, e.message, extra: ["timeout": .bool(true)])
             case .indexNotBuilt: return .work(.indexNotBuilt, e.message)
             case .unknownWorkbook: return .work(.unknownWorkbook, e.message)
+            case .fileChanged: return .work(.fileChanged, e.message)
+            case .storageFull: return .work(.storageFull, e.message)
             case .embedderFailed, .storage:
                 logger.error("index error in \(method): \(e)")
                 return .internalError("\(method) failed: \(e.message)")

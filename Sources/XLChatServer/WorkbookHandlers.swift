@@ -101,7 +101,7 @@ extension Session {
     func queryWorkbook(_ params: WorkbookQueryRequest) async throws -> WorkbookQueryResult {
         let entry = try await sessionEntry(params.workbookId)
         let index = try server.index()
-        try await ensureBuilt(entry, index: index, connection: connection)
+        try await ensureTables(entry, index: index, connection: connection)
         let limit = min(max(params.limit ?? 500, 1), 100_000)
         // The client may ask for less time than the server's budget, never more (issue 14:
         // `timeoutMs: 600000` used to be accepted as is).
@@ -125,8 +125,8 @@ extension Session {
                                 reused: result.reused, durationMs: result.durationMs)
     }
 
-    /// Builds (or reuses) the index of `entry` on the engine's threads, reporting progress when
-    /// the client gave a token. index/build, workbook/query and chat/ask all build through here.
+    /// Builds (or reuses) both parts of the index of `entry` (typed tables, then search) on the
+    /// engine's threads, reporting progress when the client gave a token.
     func build(_ entry: WorkbookStore.Entry, force: Bool = false, token: ProgressToken?, connection: Connection) async throws -> BuildResult {
         let index = try server.index()
         let embedder = try await server.embedder()
@@ -140,9 +140,32 @@ extension Session {
         }
     }
 
+    /// Builds the search part when the workbook's current version has none (first search),
+    /// joining a build already running (`SearchBuilds`).
+    func ensureSearch(_ entry: WorkbookStore.Entry, index: WorkbookIndex, token: ProgressToken? = nil, connection: Connection) async throws {
+        try await ensureTables(entry, index: index, connection: connection)
+        if (try? index.status(hash: entry.outline.contentHash).searchReady) == true { return }
+        let embedder = try await server.embedder()
+        let builds = server.searchBuilds
+        try await withProgress(token: token, connection: connection, title: "Building search for \(entry.displayName)") { progress in
+            try await builds.wait(hash: entry.outline.contentHash, path: entry.path, index: index, embedder: embedder) { update in
+                progress.report(fraction: update.fraction, message: update.message)
+            }
+        }
+    }
+
+    /// Starts building the search part in the background when it is missing (after a
+    /// `chat/ask` answered from the tables); never waits.
+    func startSearchInBackground(_ entry: WorkbookStore.Entry, index: WorkbookIndex) async {
+        if (try? index.status(hash: entry.outline.contentHash).searchReady) == true { return }
+        guard let embedder = try? await server.embedder() else { return }
+        server.searchBuilds.start(hash: entry.outline.contentHash, path: entry.path, index: index, embedder: embedder)
+    }
+
     func searchIndex(_ params: IndexSearchRequest) async throws -> IndexSearchResult {
         let entry = try await sessionEntry(params.workbookId)
         let index = try server.index()
+        try await ensureSearch(entry, index: index, connection: connection)
         let limit = min(max(params.limit ?? 10, 1), 100)
         let hash = entry.outline.contentHash
         var fallback: String? = nil
@@ -171,11 +194,15 @@ extension Session {
     func indexStatus(_ params: IndexStatusRequest) async throws -> IndexStatusResult {
         let entry = try await sessionEntry(params.workbookId)
         let status = try server.index().status(hash: entry.outline.contentHash)
+        let building = server.searchBuilds.progress(status.contentHash)
+        let search = status.searchReady ? "ready" : (building != nil ? "building" : "notBuilt")
         return IndexStatusResult(
             workbookId: entry.id, contentHash: status.contentHash, built: status.built,
             builtAt: status.builtAt.map { ISO8601DateFormatter().string(from: $0) }, chunks: status.chunks,
             embeddingModel: status.embeddingModel,
-            tables: status.tables.map { IndexedTable(name: $0.name, sheet: $0.sheet, rows: $0.rows, columns: $0.columns, omittedColumns: $0.omittedColumns) })
+            tables: status.tables.map { IndexedTable(name: $0.name, sheet: $0.sheet, rows: $0.rows, columns: $0.columns, omittedColumns: $0.omittedColumns) },
+            tablesReady: status.tablesReady, search: search, searchProgress: status.searchReady ? nil : building,
+            bytesOnDisk: Int(status.bytesOnDisk))
     }
 
     /// The session's workbook, re-read if the file changed since it was opened.
@@ -187,10 +214,24 @@ extension Session {
         return try await Blocking.run(owner: connection.id) { token in try store.entry(id, token: token) }
     }
 
-    /// Builds the index when the workbook's current version has none (queries need its tables).
+    /// Builds the typed tables when the workbook's current version has none (queries need
+    /// only them). Usually `workbook/open` built them in its pass already.
+    func ensureTables(_ entry: WorkbookStore.Entry, index: WorkbookIndex, token: ProgressToken? = nil, connection: Connection) async throws {
+        if (try? index.status(hash: entry.outline.contentHash).tablesReady) == true { return }
+        _ = try await withProgress(token: token, connection: connection, title: "Indexing \(entry.displayName)") { progress in
+            try await Blocking.runAsync {
+                let reader = try Workbooks.open(path: entry.path)
+                return try await index.buildTables(outline: entry.outline, reader: reader) { update in
+                    progress.report(fraction: update.fraction, message: update.message)
+                }
+            }
+        }
+    }
+
+    /// Builds both parts of the index when the current version lacks one.
     func ensureBuilt(_ entry: WorkbookStore.Entry, index: WorkbookIndex, token: ProgressToken? = nil, connection: Connection) async throws {
-        if (try? index.status(hash: entry.outline.contentHash).built) == true { return }
-        _ = try await build(entry, token: token, connection: connection)
+        try await ensureTables(entry, index: index, token: token, connection: connection)
+        try await ensureSearch(entry, index: index, token: token, connection: connection)
     }
 }
 

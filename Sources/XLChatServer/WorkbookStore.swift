@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import XLChatIndex
 import XLChatProtocol
 import XLChatWorkbook
 
@@ -19,8 +20,13 @@ final class WorkbookStore: Sendable {
     private let entries = Mutex<[String: Entry]>([:])
     let bufferDirectory: String
 
-    init(dataDirectory: String) {
+    /// The index, when the data directory is usable: opening through it builds the typed
+    /// tables in the same pass as the outline, and reopens without reading the file.
+    let index: @Sendable () -> WorkbookIndex?
+
+    init(dataDirectory: String, index: @escaping @Sendable () -> WorkbookIndex? = { nil }) {
         bufferDirectory = dataDirectory + "/buffers"
+        self.index = index
     }
 
     static func workbookID(forPath path: String) -> String {
@@ -35,6 +41,19 @@ final class WorkbookStore: Sendable {
         let fingerprint = try FileFingerprint(path: path)
         if let cached = entries.withLock({ $0[id] }), cached.fingerprint == fingerprint {
             return cached
+        }
+        if let index = index() {
+            do {
+                let opened = try index.open(path: path, progress: { u in progress?(u.fraction, u.message) },
+                                            isCancelled: { token.isCancelled })
+                let name = displayName ?? entries.withLock({ $0[id]?.displayName }) ?? (path as NSString).lastPathComponent
+                let entry = Entry(id: id, path: path, displayName: name, fingerprint: fingerprint, outline: opened.outline)
+                entries.withLock { $0[id] = entry }
+                return entry
+            } catch let e as IndexError where e.kind == .storage || e.kind == .storageFull {
+                // The index cannot be written: the outline alone still serves workbook/read;
+                // a query will report the storage error when it needs the tables.
+            }
         }
         let hash = try ContentHash.sha256(path: path)
         if let cached = entries.withLock({ $0[id] }), cached.outline.contentHash == hash {
@@ -92,6 +111,11 @@ final class WorkbookStore: Sendable {
         return try open(path: cached.path, displayName: cached.displayName, token: token)
     }
 
+    /// The path of an open workbook whose current version has `hash`.
+    func path(forHash hash: String) -> String? {
+        entries.withLock { $0.values.first { $0.outline.contentHash == hash }?.path }
+    }
+
     func forget(_ id: String) {
         entries.withLock { _ = $0.removeValue(forKey: id) }
     }
@@ -122,5 +146,26 @@ struct FileFingerprint: Sendable, Hashable {
         }
         device = UInt64(st.st_dev); inode = UInt64(st.st_ino); size = Int64(st.st_size)
         mtimeNanos = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+    }
+}
+
+/// The index under a data directory, opened on first use (shared by the server and its
+/// `WorkbookStore`, which opens files through it).
+final class LazyIndex: Sendable {
+    let dataDirectory: String
+    private let state = Mutex<WorkbookIndex?>(nil)
+    private let onCreate = Mutex<(@Sendable (WorkbookIndex) -> Void)?>(nil)
+    init(dataDirectory: String) { self.dataDirectory = dataDirectory }
+    /// Called once with the index when it is first opened.
+    func setOnCreate(_ f: @escaping @Sendable (WorkbookIndex) -> Void) { onCreate.withLock { $0 = f } }
+    func get() throws -> WorkbookIndex {
+        let (index, created) = try state.withLock { state -> (WorkbookIndex, Bool) in
+            if let state { return (state, false) }
+            let index = try WorkbookIndex(dataDirectory: URL(fileURLWithPath: dataDirectory))
+            state = index
+            return (index, true)
+        }
+        if created, let f = onCreate.withLock({ $0 }) { f(index) }
+        return index
     }
 }

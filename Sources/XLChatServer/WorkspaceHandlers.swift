@@ -98,7 +98,7 @@ extension Session {
     }
 
     /// Re-indexes what changed in the folder: each added or changed file is opened and its
-    /// workbook index built (reused by content hash), one file at a time, so memory follows
+    /// typed tables built (reused by content hash; the search part is not needed), one file at a time, so memory follows
     /// the largest file, not the sum.
     func refreshWorkspace(_ workspace: WorkspaceStore.Workspace, progress: (@Sendable (Int, Int, String) -> Void)? = nil) async throws -> WorkspaceRefresh {
         let store = server.workbooks
@@ -109,7 +109,8 @@ extension Session {
                 try await workspace.index.refresh(build: { file in
                     do {
                         let entry = try await Blocking.run(owner: owner) { token in try store.open(path: file.path, token: token) }
-                        _ = try await session.build(entry, token: nil, connection: session.connection)
+                        // A workspace needs only the typed tables (issue 13: open built them in its pass).
+                        try await session.ensureTables(entry, index: try session.server.index(), connection: session.connection)
                         return entry.outline.contentHash
                     } catch let e as WorkbookError {
                         throw WorkspaceFileError(kind: e.kind.rawValue, message: e.message)

@@ -17,7 +17,9 @@ public final class XLChatServer: Sendable {
     public let logger: Logger
     let workbooks: WorkbookStore
     let workspaces = WorkspaceStore()
-    private let indexState = Mutex<WorkbookIndex?>(nil)
+    private let indexState: LazyIndex
+    /// Search builds in flight (the search part is built after the typed tables).
+    let searchBuilds = SearchBuilds()
     private let sessionState = Mutex<SessionStore?>(nil)
     private let embedderState = Mutex<(any Embedder)?>(nil)
 
@@ -25,20 +27,16 @@ public final class XLChatServer: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.metrics = ServerMetrics()
-        self.workbooks = WorkbookStore(dataDirectory: configuration.dataDirectory)
+        let lazy = LazyIndex(dataDirectory: configuration.dataDirectory)
+        self.indexState = lazy
+        self.workbooks = WorkbookStore(dataDirectory: configuration.dataDirectory, index: { try? lazy.get() })
         DataDirectoryPermissions.secure(configuration.dataDirectory, logger: logger)
+        lazy.setOnCreate { [weak self] index in self?.installSearchBuilder(on: index) }
     }
 
     /// The index under the data directory, opened on first use (so a bad data directory shows
     /// in `server/health` and in the requests that need it, not as a failed start).
-    func index() throws -> WorkbookIndex {
-        try indexState.withLock { state in
-            if let state { return state }
-            let index = try WorkbookIndex(dataDirectory: URL(fileURLWithPath: configuration.dataDirectory))
-            state = index
-            return index
-        }
-    }
+    func index() throws -> WorkbookIndex { try indexState.get() }
 
     /// The embedder that builds and searches vectors: the model server's `embedModel` when one
     /// is configured (its vector size probed once), else the built-in one, which needs no network.

@@ -44,7 +44,7 @@ public struct NumberHint: Sendable, Hashable {
 }
 
 /// A value as the typed SQL table stores it.
-public enum TypedValue: Sendable, Hashable {
+public enum TypedValue: Sendable, Hashable, Codable {
     case null
     case integer(Int64)
     case real(Double)
@@ -53,7 +53,7 @@ public enum TypedValue: Sendable, Hashable {
 
 /// A short profile of a column for the model: the distinct values of a low-cardinality text
 /// column, the range of a number, date, time or duration column.
-public struct ColumnProfile: Sendable, Hashable {
+public struct ColumnProfile: Sendable, Hashable, Codable {
     /// Values that are not NULL in the typed column.
     public var values: Int
     /// At most `ColumnStats.maxDistinct` distinct values, most frequent first; nil when the
@@ -69,7 +69,7 @@ public struct ColumnProfile: Sendable, Hashable {
 }
 
 /// How a column's cells become its typed values, and what that cost.
-public struct ColumnTyping: Sendable, Hashable {
+public struct ColumnTyping: Sendable, Hashable, Codable {
     /// The rule applied, for people and the model: `number; currency USD ($), thousands ','`,
     /// `percent → fraction`, `decimal comma`, `placeholders → NULL (n/a, -)`,
     /// `code: leading zeros kept as text`, `duration, seconds`, `text: no rule fits (…)`.

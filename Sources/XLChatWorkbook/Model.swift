@@ -25,7 +25,7 @@ public enum CellValue: Sendable, Hashable {
 }
 
 /// A cell's position, 0-based (row 0, column 0 is A1).
-public struct CellRef: Sendable, Hashable, Comparable, CustomStringConvertible {
+public struct CellRef: Sendable, Hashable, Codable, Comparable, CustomStringConvertible {
     public var row: Int
     public var column: Int
     public init(row: Int, column: Int) { self.row = row; self.column = column }
@@ -43,7 +43,7 @@ public struct CellRef: Sendable, Hashable, Comparable, CustomStringConvertible {
 }
 
 /// A rectangular range, inclusive at both ends, 0-based.
-public struct CellRange: Sendable, Hashable, CustomStringConvertible {
+public struct CellRange: Sendable, Hashable, Codable, CustomStringConvertible {
     public var start: CellRef
     public var end: CellRef
     public init(start: CellRef, end: CellRef) {
@@ -194,7 +194,7 @@ public enum SheetKind: String, Sendable, Hashable, Codable {
     case worksheet, chartsheet, macrosheet, dialogsheet
 }
 
-public struct SheetInfo: Sendable, Hashable {
+public struct SheetInfo: Sendable, Hashable, Codable {
     public var name: String
     public var index: Int
     public var visibility: SheetVisibility
@@ -205,7 +205,7 @@ public struct SheetInfo: Sendable, Hashable {
 }
 
 /// A workbook- or sheet-scoped defined name (`Totals` -> `Sheet1!$B$2:$B$9`).
-public struct DefinedName: Sendable, Hashable {
+public struct DefinedName: Sendable, Hashable, Codable {
     public var name: String
     public var refersTo: String
     /// The index of the sheet it is local to; nil for workbook scope.
@@ -242,7 +242,7 @@ public struct TableProblem: Sendable, Hashable {
 }
 
 /// What reading one sheet's cells found besides the cells.
-public struct SheetSummary: Sendable, Hashable {
+public struct SheetSummary: Sendable, Hashable, Codable {
     /// The range actually holding non-empty cells (never the file's claimed dimension).
     public var usedRange: CellRange?
     public var mergedRanges: [CellRange]
@@ -271,7 +271,7 @@ public enum ColumnType: String, Sendable, Hashable, Codable {
     case integer, real, text, date, datetime, time, duration, boolean
 }
 
-public struct TableColumn: Sendable, Hashable {
+public struct TableColumn: Sendable, Hashable, Codable {
     /// Unique within the table, usable as an SQL column name (quoted).
     public var name: String
     /// The header text as the sheet shows it (multi-row headers joined).
@@ -296,7 +296,7 @@ public enum TableSource: String, Sendable, Hashable, Codable {
 }
 
 /// A row inside a table's data range that is not data.
-public struct ExcludedRow: Sendable, Hashable {
+public struct ExcludedRow: Sendable, Hashable, Codable {
     public enum Kind: String, Sendable, Hashable, Codable {
         /// A ListObject's totals row (`totalsRowCount`).
         case totalsRow
@@ -316,7 +316,7 @@ public struct ExcludedRow: Sendable, Hashable {
 
 /// One SQL table of a table too wide for one: every part has `_row` (the sheet row) and a run
 /// of the table's columns, so parts join on `_row`.
-public struct TablePart: Sendable, Hashable {
+public struct TablePart: Sendable, Hashable, Codable {
     /// The SQL table name of this part (the first part keeps the table's name).
     public var name: String
     /// Indices into `InferredTable.columns`.
@@ -325,7 +325,7 @@ public struct TablePart: Sendable, Hashable {
 }
 
 /// A table found on a sheet (declared in the file as a ListObject, or inferred).
-public struct InferredTable: Sendable, Hashable {
+public struct InferredTable: Sendable, Hashable, Codable {
     /// SQLite allows 2,000 columns per table (SQLITE_MAX_COLUMN's default); `_row` takes one.
     public static let maxSQLColumns = 1999
 
@@ -385,7 +385,7 @@ public struct InferredTable: Sendable, Hashable {
     }
 }
 
-public struct SheetOutline: Sendable, Hashable {
+public struct SheetOutline: Sendable, Hashable, Codable {
     public var info: SheetInfo
     public var summary: SheetSummary
     /// The sheet's tables, top to bottom and left to right (ListObjects when the sheet declares
@@ -413,7 +413,7 @@ public struct SheetOutline: Sendable, Hashable {
 }
 
 /// Everything `workbook/open` reports, computed by streaming every sheet once.
-public struct WorkbookOutline: Sendable, Hashable {
+public struct WorkbookOutline: Sendable, Hashable, Codable {
     public var path: String
     public var format: WorkbookFormat
     /// SHA-256 of the file's bytes, hex; the identity of this version of the file.

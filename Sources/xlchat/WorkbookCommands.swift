@@ -128,7 +128,7 @@ struct QueryCommand: AsyncParsableCommand {
             if isFolder(file) { try await runWorkspace(); return }
             let progress = ProgressLine()
             let (client, wb) = try await openLocally(file, engine: engine, progress: progress)
-            _ = try await client.send(IndexBuildRequest(workbookId: wb.workbookId, workDoneToken: .string("index")))
+            // workbook/open built the typed tables in its pass; the search index is not needed.
             progress.close()
             let r = try await client.send(WorkbookQueryRequest(workbookId: wb.workbookId, sql: sql, limit: limit))
             if json { try Output.json(r); return }

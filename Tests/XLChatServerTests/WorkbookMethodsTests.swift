@@ -158,9 +158,14 @@ func errorKind(_ reply: JSONValue) -> String? { reply["error"]?["data"]?["kind"]
         var csv = "order,region,product,amount\n"
         for i in 0..<500 { csv += "ORD-\(10000 + i),\(["West", "East", "North"][i % 3]),\(["Gizmo", "Widget", "Sprocket", "Flange"][i % 4]),\(i * 3)\n" }
         let wb = try await c.send(WorkbookOpenRequest(text: csv, format: "csv", name: "orders.csv"))
-        let early = try await c.request(method: "index/search", params: ["workbookId": .string(wb.workbookId), "query": "Sprocket"])
-        #expect(errorKind(early) == "indexNotBuilt")
-        let built = try await c.send(IndexBuildRequest(workbookId: wb.workbookId, workDoneToken: .string("tok-1")))
+        // Open built the typed tables (SQL is ready); the search part waits for the first search.
+        let opened = try await c.send(IndexStatusRequest(workbookId: wb.workbookId))
+        #expect(opened.tablesReady == true && opened.search == "notBuilt" && !opened.built && opened.tables.first?.rows == 500)
+        let first = try await c.send(IndexSearchRequest(workbookId: wb.workbookId, query: "Sprocket"))
+        #expect(first.results.contains { $0.text.contains("Sprocket") })
+        let searched = try await c.send(IndexStatusRequest(workbookId: wb.workbookId))
+        #expect(searched.search == "ready" && searched.built && (searched.bytesOnDisk ?? 0) > 0)
+        let built = try await c.send(IndexBuildRequest(workbookId: wb.workbookId, workDoneToken: .string("tok-1"), force: true))
         #expect(!built.reused && built.chunks >= 500)
         var kinds: [String] = []
         while let n = try? await c.nextNotification(method: "$/progress", timeout: .milliseconds(500)) {

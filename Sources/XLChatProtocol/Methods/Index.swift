@@ -56,8 +56,8 @@ public struct IndexBuildResult: Codable, Sendable, Hashable {
     }
 }
 
-/// `index/search`: hybrid (BM25 + vector) search over row texts and descriptions. Needs
-/// `index/build` first (`indexNotBuilt` otherwise).
+/// `index/search`: hybrid (BM25 + vector) search over row texts and descriptions. The first
+/// search of a workbook version builds its search part (after the typed tables) and waits for it.
 public struct IndexSearchRequest: RequestType, Hashable {
     public static let method = "index/search"
     public typealias Response = IndexSearchResult
@@ -121,9 +121,20 @@ public struct IndexStatusResult: Codable, Sendable, Hashable {
     public var chunks: Int
     public var embeddingModel: String?
     public var tables: [IndexedTable]
+    /// The typed tables are built: `workbook/query` answers without waiting.
+    public var tablesReady: Bool?
+    /// The search part (chunks, FTS5, vectors), built after the tables on first search or by
+    /// `index/build`: "notBuilt", "building" or "ready".
+    public var search: String?
+    /// 0...1 while `search` is "building".
+    public var searchProgress: Double?
+    /// Both index files, in bytes.
+    public var bytesOnDisk: Int?
     public init(workbookId: String, contentHash: String, built: Bool, builtAt: String?, chunks: Int,
-                embeddingModel: String?, tables: [IndexedTable]) {
+                embeddingModel: String?, tables: [IndexedTable], tablesReady: Bool? = nil, search: String? = nil,
+                searchProgress: Double? = nil, bytesOnDisk: Int? = nil) {
         self.workbookId = workbookId; self.contentHash = contentHash; self.built = built; self.builtAt = builtAt
         self.chunks = chunks; self.embeddingModel = embeddingModel; self.tables = tables
+        self.tablesReady = tablesReady; self.search = search; self.searchProgress = searchProgress; self.bytesOnDisk = bytesOnDisk
     }
 }

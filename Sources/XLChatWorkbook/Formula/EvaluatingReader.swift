@@ -1,7 +1,7 @@
 import Foundation
 
 /// One formula cell xlchat could not compute, as the outline reports it.
-public struct FormulaProblem: Sendable, Hashable {
+public struct FormulaProblem: Sendable, Hashable, Codable {
     public var sheet: String
     public var cell: CellRef
     public var formula: String
@@ -14,7 +14,7 @@ public struct FormulaProblem: Sendable, Hashable {
 }
 
 /// What evaluating a workbook's formulas without cached values did.
-public struct FormulaEvaluationStats: Sendable, Hashable {
+public struct FormulaEvaluationStats: Sendable, Hashable, Codable {
     /// Formula cells without a cached value whose value xlchat computed.
     public var computed: Int = 0
     /// Formula cells without a cached value that could not be computed (see `problems`).

@@ -68,7 +68,8 @@ struct AskCommand: AsyncParsableCommand {
                     break
                 }
             }
-            workbook = try await client.send(WorkbookOpenRequest(path: file))
+            // The one-pass open reads the file and loads its tables: its progress is the bar.
+            workbook = try await client.send(WorkbookOpenRequest(path: file, workDoneToken: .string("index")))
         } catch {
             try fail(error)
         }

@@ -102,12 +102,13 @@ final class LoadedSheet {
     }
 }
 
-/// Key used by lookup indexes: Excel matches numbers by value, text case-insensitively.
+/// Key used by lookup indexes: Excel matches numbers by value at 15 significant digits (as
+/// `ExcelPrecision.compare`), text case-insensitively.
 enum LookupKey: Hashable {
     case number(Double), text(String), bool(Bool)
     init?(_ v: FormulaValue) {
         switch v {
-        case .number(let d): self = .number(d)
+        case .number(let d): self = .number(ExcelPrecision.round15(d))
         case .string(let s): self = .text(s.lowercased())
         case .bool(let b): self = .bool(b)
         default: return nil

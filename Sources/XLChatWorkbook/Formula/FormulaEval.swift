@@ -207,8 +207,9 @@ struct EvalContext {
         }
     }
 
-    /// Excel's comparison: numbers < text < logical values; text compares case-insensitively;
-    /// a blank compares as 0, "" or FALSE according to the other side.
+    /// Excel's comparison: numbers < text < logical values; numbers at 15 significant digits
+    /// (`ExcelPrecision`); text compares case-insensitively; a blank compares as 0, "" or FALSE
+    /// according to the other side.
     static func compare(_ a: FormulaValue, _ b: FormulaValue) -> Int {
         var a = a, b = b
         if case .empty = a {
@@ -223,7 +224,7 @@ struct EvalContext {
         let ra = rank(a), rb = rank(b)
         if ra != rb { return ra < rb ? -1 : 1 }
         switch (a, b) {
-        case (.number(let x), .number(let y)): return x < y ? -1 : (x > y ? 1 : 0)
+        case (.number(let x), .number(let y)): return ExcelPrecision.compare(x, y)
         case (.string(let x), .string(let y)):
             let cx = x.lowercased(), cy = y.lowercased()
             return cx < cy ? -1 : (cx > cy ? 1 : 0)

@@ -20,6 +20,9 @@ extension EvalContext {
         "TRUE", "FALSE", "NA", "PI", "SIGN", "EXP", "LN", "LOG", "LOG10", "CHAR", "CODE", "REPT", "EXACT", "N", "T",
         "ISERR", "ISLOGICAL", "ISNONTEXT", "ISEVEN", "ISODD", "CEILING", "FLOOR", "STDEVP", "STDEV.P", "VARP", "VAR.P",
         "HOUR", "MINUTE", "SECOND", "TIME", "TRUNC", "COUNTIFS", "AVERAGEA", "MAXA", "MINA", "FV", "PV", "NPER",
+        // FormulaMoreFunctions.swift (by use in the corpus: scripts/corpus-functions.py).
+        "LOOKUP", "SLN", "DB", "DEC2BIN", "DEC2OCT", "DEC2HEX", "BIN2DEC", "BIN2OCT", "BIN2HEX",
+        "OCT2BIN", "OCT2DEC", "OCT2HEX", "HEX2BIN", "HEX2DEC", "HEX2OCT",
     ]
 
     // MARK: Argument helpers
@@ -660,6 +663,7 @@ extension EvalContext {
             let xs = try numbers([args[0]])
             return v(Self.irr(xs, guess: try optNum(args, 1, 0.1)))
         default:
+            if let op = try callMore(name, args) { return op }
             unknownFunction = unknownFunction ?? name
             note("unknown function \(name)")
             return v(.error(FormulaErrors.name))
@@ -879,7 +883,7 @@ struct Criterion: Hashable {
             return op == .ne ? !blank : (op == .eq ? blank : false)
         }
         switch (operand, v) {
-        case (.number(let a), .number(let b)): return cmp(b < a ? -1 : (b > a ? 1 : 0))
+        case (.number(let a), .number(let b)): return cmp(ExcelPrecision.compare(b, a))
         case (.string(let a), .string(let b)):
             if wildcard { return (op == .eq) == Wildcard.matches(a, b) }
             let x = b.lowercased(), y = a.lowercased()

@@ -140,3 +140,60 @@ struct FormulaPrecisionLookupTests {
         #expect(try Self.eval("DB(-1,0,6,1)") == .error("#NUM!"))
     }
 }
+
+@Suite("3-D references")
+struct ThreeDReferenceTests {
+    static var months: [(String, [String: Any])] { [
+        ("Summary", ["A1": "x"]),
+        ("Jan", ["B2": 10, "B3": 1]), ("Feb", ["B2": 20, "B3": "text"]), ("Mar", ["B2": 30, "C9": 5]),
+        ("Mar Extra", ["B2": 1000]), ("Notes", ["B2": 7]),
+    ] }
+
+    static func eval(_ f: String) throws -> FormulaResult {
+        try formulaEngine(months).evaluate(formula: f, sheet: 0, cell: CellRef(row: 5, column: 5))
+    }
+
+    @Test("SUM, AVERAGE, COUNT, COUNTA, MIN, MAX over Jan:Mar!B2 read the sheets from the first to the last in workbook order")
+    func aggregates() throws {
+        #expect(try Self.eval("SUM(Jan:Mar!B2)").value == .number(60))
+        #expect(try Self.eval("SUM(Mar:Jan!B2)").value == .number(60))              // either order
+        #expect(try Self.eval("SUM(Jan:Feb!B2:B3)").value == .number(31))           // text in a reference is skipped
+        #expect(try Self.eval("AVERAGE(Jan:Mar!B2)").value == .number(20))
+        #expect(try Self.eval("COUNT(Jan:Mar!B2:B3)").value == .number(4))
+        #expect(try Self.eval("COUNTA(Jan:Mar!B2:B3)").value == .number(5))
+        #expect(try Self.eval("MIN(Jan:Mar!B2)").value == .number(10) && Self.eval("MAX(Jan:Mar!B2)").value == .number(30))
+        #expect(try Self.eval("SUM(Jan:Mar!B2,1)").value == .number(61))
+        #expect(try Self.eval("SUM('Feb:Mar Extra'!B2)").value == .number(1050)) // quoted, names with spaces
+        #expect(try Self.eval("SUM(Jan:Mar!A:C)").value == .number(66))              // whole columns
+        #expect(try Self.eval("SUM(Summary:Notes!B2)").value == .number(1067))
+    }
+
+    @Test("a missing sheet is #REF!; a 3-D reference outside an aggregate is #VALUE! and reported as not computed")
+    func errors() throws {
+        #expect(try Self.eval("SUM(Jan:Dec!B2)").value == .error("#REF!"))
+        let r = try Self.eval("Jan:Mar!B2*2")
+        #expect(r.value == .error("#VALUE!") && r.problem?.contains("3-D reference") == true)
+        #expect(try FormulaParser.parse("SUM(Jan:Mar!B2)") == .call("SUM", [.reference(FormulaArea(sheet: "Jan", range: CellRange(start: CellRef(row: 1, column: 1), end: CellRef(row: 1, column: 1)), lastSheet: "Mar"))]))
+    }
+
+    @Test("an xlsx whose summary sums the month sheets with a 3-D reference, saved without cached values")
+    func workbook() throws {
+        var wb = XLSXTestWorkbook()
+        wb.sheets = [
+            ("Summary", XLSXTestWorkbook.sheetXML(#"<row r="1"><c r="A1" t="inlineStr"><is><t>Total</t></is></c><c r="B1"><f>SUM(Jan:Mar!B2:B4)</f></c></row>"#), nil, "worksheet"),
+            ("Jan", XLSXTestWorkbook.sheetXML(#"<row r="2"><c r="B2"><v>1.5</v></c></row><row r="3"><c r="B3"><v>2</v></c></row>"#), nil, "worksheet"),
+            ("Feb", XLSXTestWorkbook.sheetXML(#"<row r="2"><c r="B2"><v>3</v></c></row>"#), nil, "worksheet"),
+            ("Mar", XLSXTestWorkbook.sheetXML(#"<row r="4"><c r="B4"><f>2*2</f></c></row>"#), nil, "worksheet"),
+        ]
+        let path = try wb.write()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let reader = try Workbooks.open(path: path)
+        var total: CellValue? = nil
+        try reader.readSheet(at: 0) { row in
+            if let c = row.cells.first(where: { $0.column == 1 }) { total = c.value }
+            return true
+        }
+        #expect(total == .number(10.5))
+        #expect(reader.formulaStats?.notComputed == 0)
+    }
+}

@@ -32,6 +32,11 @@ struct EvalContext {
         case .error(let c): return .value(.error(c))
         case .missing: return .value(.empty)
         case .reference(let area):
+            if area.lastSheet != nil {
+                // Outside the aggregates that read one (see `operands3D`), Excel gives #VALUE!.
+                note("3-D reference outside SUM, AVERAGE, COUNT, MIN, MAX and the like")
+                return .value(.error(FormulaErrors.value))
+            }
             return try reference(area)
         case .name(let n, let sheetName):
             let scope = sheetName.flatMap { engine.sheetIndex($0) } ?? sheet

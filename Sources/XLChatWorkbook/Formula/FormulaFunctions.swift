@@ -95,7 +95,8 @@ extension EvalContext {
                           logicalsInRefs: Bool = false) throws -> [Double] {
         var out: [Double] = []
         for a in args {
-            switch try eval(a) {
+          for op in try operands3D(a) {
+            switch op {
             case .value(let v):
                 switch v {
                 case .error(let c): if !skipErrors { throw ErrorValue(code: c) }
@@ -128,17 +129,32 @@ extension EvalContext {
                 }
                 if let c = firstError { throw ErrorValue(code: c) }
             }
+          }
         }
         return out
+    }
+
+    /// An argument's operands: one per sheet for a 3-D reference (`Jan:Dec!B2`, the sheets from
+    /// the first to the last in workbook order, as Excel's SUM, AVERAGE, COUNT, COUNTA, MIN,
+    /// MAX, PRODUCT, STDEV and VAR read them); else the argument evaluated. #REF! when a sheet
+    /// of the span does not exist.
+    mutating func operands3D(_ e: FormulaExpr) throws -> [Operand] {
+        guard case .reference(let fa) = e, let last = fa.lastSheet, fa.externalBook == nil else { return [try eval(e)] }
+        guard let i = fa.sheet.flatMap({ engine.sheetIndex($0) }), let j = engine.sheetIndex(last) else {
+            throw ErrorValue(code: FormulaErrors.ref)
+        }
+        return (min(i, j)...max(i, j)).map { .area(SheetArea(sheet: $0, range: fa.range)) }
     }
 
     /// Every value of the arguments, flattened (areas: existing cells only, plus a count of cells).
     mutating func values(_ args: [FormulaExpr], _ body: (FormulaValue, Bool) throws -> Void) throws {
         for a in args {
-            switch try eval(a) {
-            case .value(let v): if a != .missing { try body(v, true) }
-            case .array(let m): for v in m.values { try body(v, false) }
-            case .area(let ar): try engine.forEachCell(ar) { _, _, v, _ in try body(v, false); return true }
+            for op in try operands3D(a) {
+                switch op {
+                case .value(let v): if a != .missing { try body(v, true) }
+                case .array(let m): for v in m.values { try body(v, false) }
+                case .area(let ar): try engine.forEachCell(ar) { _, _, v, _ in try body(v, false); return true }
+                }
             }
         }
     }

@@ -13,8 +13,11 @@ public struct FormulaArea: Sendable, Hashable {
     /// The external workbook (`[1]` in `[1]Sheet1!A1`); nil for this workbook.
     public var externalBook: String?
     public var range: CellRange
-    public init(sheet: String?, externalBook: String? = nil, range: CellRange) {
-        self.sheet = sheet; self.externalBook = externalBook; self.range = range
+    /// The last sheet of a 3-D reference (`Jan:Dec!B2`: `sheet` Jan, `lastSheet` Dec), which
+    /// spans the sheets from `sheet` to `lastSheet` in workbook order; nil otherwise.
+    public var lastSheet: String?
+    public init(sheet: String?, externalBook: String? = nil, range: CellRange, lastSheet: String? = nil) {
+        self.sheet = sheet; self.externalBook = externalBook; self.range = range; self.lastSheet = lastSheet
     }
     public var isWholeColumns: Bool { range.start.row == 0 && range.end.row == CellRef.maxRows - 1 }
     public var isWholeRows: Bool { range.start.column == 0 && range.end.column == CellRef.maxColumns - 1 }
@@ -455,14 +458,19 @@ private struct Parser {
             if j < s.count, s[j] == "!", j > i {
                 sheet = text(i..<j)
                 i = j + 1
-            } else if j < s.count, s[j] == ":", j > i, cellRef(at: i) == nil, columnOnly(at: i) == nil {
-                // `Sheet1:Sheet3!A1`: a 3-D reference.
+            } else if j < s.count, s[j] == ":", j > i {
+                // `Sheet1:Sheet3!A1`, `Jan:Mar!B2`: a 3-D reference (names that read as columns
+                // too: the `!` after the second decides).
                 var k = j + 1
                 while k < s.count, Parser.isIdent(s[k]) { k += 1 }
                 if k < s.count, s[k] == "!" {
+                    let first = text(i..<j), last = text((j + 1)..<k)
                     i = k + 1
-                    _ = try area(sheet: nil, book: nil)
-                    return .unsupported("3-D reference " + text(start..<i))
+                    guard case .reference(var a)? = try area(sheet: first, book: nil) else {
+                        return .unsupported("3-D reference " + text(start..<i))
+                    }
+                    a.lastSheet = last
+                    return .reference(a)
                 }
             }
         }
@@ -471,6 +479,11 @@ private struct Parser {
             // '[1]Sheet 1'!A1 or 'C:\path\[Book.xlsx]Sheet'!A1
             book = String(sheetName[sheetName.index(after: open)..<close])
             sheet = String(sheetName[sheetName.index(after: close)...])
+        }
+        // 'Jan 2024:Dec 2024'!B2: a 3-D reference (Excel allows no ':' in a sheet's name).
+        if book == nil, let name = sheet, let colon = name.firstIndex(of: ":"), case .reference(var a)? = try area(sheet: String(name[..<colon]), book: nil) {
+            a.lastSheet = String(name[name.index(after: colon)...])
+            return .reference(a)
         }
         if let r = try area(sheet: sheet, book: book) { return r }
         if sheet != nil && peek() == "#" {

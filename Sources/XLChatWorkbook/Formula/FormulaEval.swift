@@ -38,8 +38,19 @@ struct EvalContext {
                 return .value(.error(FormulaErrors.value))
             }
             return try reference(area)
+        case .structured(let table, let spec):
+            switch engine.structuredArea(table: table, spec: spec, sheet: sheet, cell: cell) {
+            case .success(let a): return .area(a)
+            case .failure(let e):
+                if let why = e.why { note(why) }
+                return .value(.error(e.code))
+            }
         case .name(let n, let sheetName):
             let scope = sheetName.flatMap { engine.sheetIndex($0) } ?? sheet
+            if sheetName == nil, engine.nameExpr(n, sheet: scope) == nil, engine.table(named: n) != nil {
+                // A table's name alone is its data (`SUM(Table1)`).
+                return try eval(.structured(table: n, spec: "[#Data]"))
+            }
             guard let expr = engine.nameExpr(n, sheet: scope) else {
                 note("unknown name \(n)")
                 return .value(.error(FormulaErrors.name))

@@ -55,8 +55,10 @@ public indirect enum FormulaExpr: Sendable, Hashable {
     case binary(FormulaOperator, FormulaExpr, FormulaExpr)
     /// An array constant `{1,2;3,4}`: rows of columns.
     case array([[FormulaExpr]])
-    /// A construct the evaluator does not take (structured `Table[Column]` references,
-    /// 3-D `Sheet1:Sheet3!A1` references, unions, intersections), kept with its text.
+    /// A structured reference to a table (ListObject): `Table1[Amount]`, `Table1[[#Totals],[Amount]]`,
+    /// `[@Qty]` (no table: the one holding the formula). `spec` is the bracketed part as written.
+    case structured(table: String?, spec: String)
+    /// A construct the evaluator does not take (unions, intersections), kept with its text.
     case unsupported(String)
 }
 
@@ -422,6 +424,20 @@ private struct Parser {
         return nil
     }
 
+    /// The position after the bracket opening at `p` and its nested brackets (`'` escapes the
+    /// next character in a structured reference's column name); the text's end when unclosed.
+    func bracketEnd(from p: Int) -> Int {
+        var level = 0, k = p
+        while k < s.count {
+            let d = s[k]
+            if d == "'" { k += 2; continue }
+            if d == "[" { level += 1 } else if d == "]" { level -= 1 }
+            k += 1
+            if level == 0 { break }
+        }
+        return min(k, s.count)
+    }
+
     mutating func referenceOrName() throws -> FormulaExpr {
         let start = i
         var sheet: String? = nil
@@ -437,6 +453,12 @@ private struct Parser {
             guard j + 1 < s.count, s[j + 1] == "!" else { throw fail("a quoted name must be followed by '!'") }
             i = j + 2
             sheet = String(name)
+        } else if peek() == "[", case let end = bracketEnd(from: i), !(end < s.count && (s[end] == "!" || Parser.isIdent(s[end]))) {
+            // `[@Qty]`, `[Amount]`, `[[#This Row],[Qty]]`: a structured reference inside a table
+            // (an external reference `[1]Sheet1!A1` has a sheet name and `!` after the bracket).
+            let specStart = i
+            i = end
+            return .structured(table: nil, spec: text(specStart..<end))
         } else if peek() == "[" {
             var j = i + 1
             while j < s.count, s[j] != "]" { j += 1 }
@@ -513,9 +535,9 @@ private struct Parser {
         }
         if peek() == "[" {
             // A structured reference `Table1[Column]` / `Table1[[#This Row],[Col]]`.
-            var level = 0
-            while let d = peek() { if d == "[" { level += 1 } else if d == "]" { level -= 1 }; i += 1; if level == 0 { break } }
-            return .unsupported("structured reference " + text(start..<i))
+            let specStart = i
+            i = bracketEnd(from: i)
+            return .structured(table: word, spec: text(specStart..<i))
         }
         if book != nil { return .reference(FormulaArea(sheet: sheet, externalBook: book, range: CellRange(start: CellRef(row: 0, column: 0), end: CellRef(row: 0, column: 0)))) }
         let upper = word.uppercased()

@@ -243,8 +243,18 @@ public final class CompoundFile: Sendable {
         if isEncryptedOOXML { throw Self.encryptedOOXMLError }
     }
 
-    public static let encryptedOOXMLError = WorkbookError(.encryptedWorkbook,
-        "The workbook is encrypted with a password (an encrypted xlsx inside an OLE container). Open it in Excel, remove the password (File > Info > Protect Workbook > Encrypt with Password, clear it), save, and try again.")
+    public static let encryptedOOXMLError = encryptedOOXMLError(path: nil)
+
+    /// The error for an encrypted OOXML container. The container ([MS-OFFCRYPTO] 2.3.4.4,
+    /// EncryptionInfo + EncryptedPackage) holds the zip package encrypted, so which workbook
+    /// format it is (xlsx, xlsm, xlsb, template) is known only from the file's extension:
+    /// "an encrypted xlsb workbook" for `Book.xlsb`, else "an encrypted Office workbook".
+    public static func encryptedOOXMLError(path: String?) -> WorkbookError {
+        let ext = path.map { URL(fileURLWithPath: $0).pathExtension.lowercased() } ?? ""
+        let what = ["xlsx", "xlsm", "xlsb", "xltx", "xltm", "xlam"].contains(ext) ? "an encrypted \(ext) workbook" : "an encrypted Office workbook"
+        return WorkbookError(.encryptedWorkbook,
+            "The workbook is encrypted with a password (\(what)). Open it in Excel, remove the password (File > Info > Protect Workbook > Encrypt with Password, clear it), save, and try again.")
+    }
 
     /// True when the file at `path` is a compound file holding an encrypted OOXML package.
     public static func isEncryptedOOXML(path: String) -> Bool {

@@ -653,7 +653,9 @@ struct ODSSheetHandler: XMLScanHandler {
             let s = String(decoding: text, as: UTF8.self)
             v = isError && s.hasPrefix("#") ? .error(s) : .string(s)
         }
-        if v.isEmpty {
+        // A formula cell without a value (no office:value-type, as odfpy and report generators
+        // write them) stays, value empty, for `EvaluatingReader` to compute, as in xlsx.
+        if v.isEmpty && formula == nil {
             column += cellRepeat
             return
         }

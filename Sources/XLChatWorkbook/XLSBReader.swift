@@ -203,7 +203,12 @@ public final class XLSBReader: WorkbookReader {
         var pending = XLSBFormulaSources(workbook: formulaWorkbook)
         func flush() throws {
             guard !cells.isEmpty else { return }
-            if formulas { pending.resolve(into: &cells, row: row) }
+            if pending.hasCells {
+                pending.resolve(into: &cells, row: row)
+                // A formula without a cached value whose text did not decode has nothing to show.
+                cells.removeAll { $0.value.isEmpty && $0.formula == nil }
+                guard !cells.isEmpty else { return }
+            }
             cells.sort { $0.column < $1.column }
             count += cells.count
             minRow = min(minRow, row); maxRow = max(maxRow, row)
@@ -269,15 +274,21 @@ public final class XLSBReader: WorkbookReader {
                         default:  // BrtCellBlank
                             v = .empty
                         }
-                        if !v.isEmpty {
-                            if formulas && type >= 0x08 && type <= 0x0B {
+                        // A BrtFmlaString with an empty string is a formula without a cached value
+                        // (as `<v></v>` in xlsx): kept, value empty, with its text, for
+                        // `EvaluatingReader` to compute; its number format applies to the result.
+                        let uncached = type == 0x08 && v.isEmpty
+                        if !v.isEmpty || uncached {
+                            if (formulas || uncached) && type >= 0x08 && type <= 0x0B {
                                 pending.cell(index: cells.count, column: col, r, formulaAt: XLSBFormulaSources.formulaOffset(type, r))
                             }
-                            cells.append(RowCell(column: col, value: v))
+                            cells.append(RowCell(column: col, value: v, numberFormatKind: uncached && style < kinds.count ? kinds[style] : nil))
                         }
-                    case 0x1AA where formulas:  // BrtArrFmla: RfX, flags, formula
+                    // Shared and array formulas are kept even when text was not asked for: an
+                    // uncached cell may use one (they are few; their bytes are copied).
+                    case 0x1AA:  // BrtArrFmla: RfX, flags, formula
                         pending.master(r, kind: .array, formulaAt: 17)
-                    case 0x1AB where formulas:  // BrtShrFmla: RfX, formula
+                    case 0x1AB:  // BrtShrFmla: RfX, formula
                         pending.master(r, kind: .shared, formulaAt: 16)
                     case 0xB0:  // BrtMergeCell
                         guard r.count >= 16 else { return }

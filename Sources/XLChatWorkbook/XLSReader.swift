@@ -35,7 +35,12 @@ public final class XLSReader: WorkbookReader, Sendable {
     /// Opens an .xls file: a compound file, or a bare BIFF2-4 stream.
     public convenience init(path: String, limits: ReadLimits = .default) throws {
         let bytes = try CompoundFile.readFile(path: path, limits: limits)
-        try self.init(bytes: bytes, limits: limits)
+        do {
+            try self.init(bytes: bytes, limits: limits)
+        } catch let e as WorkbookError where e.kind == .encryptedWorkbook && CompoundFile.hasSignature(bytes) {
+            // The container does not say which OOXML format it encrypts; the file's name does.
+            throw CompoundFile.encryptedOOXMLError(path: path)
+        }
     }
 
     /// Reads an .xls file held in memory (a compound file or a bare BIFF stream).
@@ -316,9 +321,14 @@ public final class XLSReader: WorkbookReader, Sendable {
         }
         var cells = BIFFCellBuffer()
         var merged: [CellRange] = []
-        var sources: BIFFFormulaSources? = formulas && biffVersion == 8 ? BIFFFormulaSources() : nil
+        // Formula positions are always gathered (offsets only): a formula saved without a cached
+        // result needs its text for `EvaluatingReader` even when text was not asked for.
+        var sources: BIFFFormulaSources? = biffVersion == 8 ? BIFFFormulaSources() : nil
         try scanSheet(from: start, cells: &cells, merged: &merged, formulas: &sources)
-        if let sources { cells.formulas = sources.texts(stream, workbook: formulaWorkbook) }
+        if let sources, formulas || sources.hasUncached {
+            cells.formulas = sources.texts(stream, workbook: formulaWorkbook, onlyUncached: !formulas)
+            cells.uncached = sources.uncachedKinds
+        }
         return try cells.deliver(merged: merged, visitor: visitor)
     }
 
@@ -349,8 +359,10 @@ public final class XLSReader: WorkbookReader, Sendable {
                 break
             }
             guard depth == 1 else { continue }
-            if pendingString != nil && rec.type != 0x0207 && rec.type != 0x0007 && rec.type != 0x04BC && rec.type != 0x0221 {
-                pendingString = nil  // a string result without its STRING record: leave the cell out
+            if let p = pendingString, rec.type != 0x0207 && rec.type != 0x0007 && rec.type != 0x04BC && rec.type != 0x0221 {
+                // A string result without its STRING record: no cached value.
+                try cells.add(p.row, p.col, .empty, maxRows, maxCols)
+                pendingString = nil
             }
             switch rec.type {
             case 0x0203 where len >= 14:  // NUMBER
@@ -386,11 +398,14 @@ public final class XLSReader: WorkbookReader, Sendable {
             case 0x0205 where len >= 8:  // BOOLERR
                 try cells.add(Int(s.u16(d)), Int(s.u16(d + 2)), XLSReader.boolErr(s[d + 6], isError: s[d + 7] != 0), maxRows, maxCols)
             case 0x0006 where v >= 5 && len >= 20, 0x0206 where len >= 16, 0x0406 where len >= 16:  // FORMULA
-                let row = Int(s.u16(d)), col = Int(s.u16(d + 2))
-                if let value = try formulaResult(at: d + 6, row: row, col: col, xf: Int(s.u16(d + 4)), pending: &pendingString) {
-                    try cells.add(row, col, value, maxRows, maxCols)
+                let row = Int(s.u16(d)), col = Int(s.u16(d + 2)), xf = Int(s.u16(d + 4))
+                let value = try formulaResult(at: d + 6, row: row, col: col, xf: xf, pending: &pendingString)
+                if let value { try cells.add(row, col, value, maxRows, maxCols) }
+                if v == 8 {
+                    // Uncached until a value says otherwise (a string result's STRING record follows).
+                    formulas?.cell(row: row, column: col, formulaAt: d + 20, end: rec.end,
+                                   uncached: value?.isEmpty ?? true, kind: xf < xfKinds.count ? xfKinds[xf] : nil)
                 }
-                if v == 8 { formulas?.cell(row: row, column: col, s, formulaAt: d + 20, end: rec.end) }
             case 0x04BC where v == 8:  // SHRFMLA: RefU, reserved, cUse, formula
                 formulas?.master(s, d, formulaAt: d + 8, end: rec.end, kind: .shared)
             case 0x0221 where v == 8:  // ARRAY: RefU, flags, chn, formula
@@ -407,7 +422,9 @@ public final class XLSReader: WorkbookReader, Sendable {
                         let n = Int(s.u16(d))
                         text = XLSCodePages.decode(s[min(d + 2, rec.end)..<min(d + 2 + n, rec.end)], codepage: codepage)
                     }
-                    try cells.add(row, col, .string(text), maxRows, maxCols)
+                    // An empty string result is no cached value (as `<v></v>` in xlsx): see `formulaResult`.
+                    try cells.add(row, col, text.isEmpty ? .empty : .string(text), maxRows, maxCols)
+                    if !text.isEmpty { formulas?.cached(row: row, column: col) }
                     pendingString = nil
                 }
             case 0x00E5:  // MERGEDCELLS
@@ -446,8 +463,14 @@ public final class XLSReader: WorkbookReader, Sendable {
         }
     }
 
-    /// A FORMULA record's cached result (8 bytes at `p`): a number, or when the last two bytes
-    /// are 0xFFFF, a string (in the next STRING record), a boolean, an error or an empty string.
+    /// A FORMULA record's cached result ([MS-XLS] 2.5.133 FormulaValue, 8 bytes at `p`): a
+    /// number (Xnum), or when fExprO (the last two bytes) is 0xFFFF, by byte1: 0 a string (in the
+    /// STRING record that follows; nil here), 1 a boolean, 2 an error, 3 an empty string.
+    /// An empty-string result is `.empty`, "no cached value", for `EvaluatingReader` to compute:
+    /// xlwt writes 0xFFFF000000000003 (an empty string) as the result of every formula it writes,
+    /// with no STRING record, so a computed value is the only one such a file has; Excel writes
+    /// the same bytes for a formula that evaluates to "" (xlrd reads them as ""), and computing
+    /// it gives "" again. It is the same rule as xlsx's `<v></v>`. An unknown byte1 is no value.
     private func formulaResult(at p: Int, row: Int, col: Int, xf: Int, pending: inout (row: Int, col: Int)?) throws -> CellValue? {
         let s = stream
         if s[p + 6] == 0xFF && s[p + 7] == 0xFF {
@@ -455,8 +478,7 @@ public final class XLSReader: WorkbookReader, Sendable {
             case 0: pending = (row, col); return nil
             case 1: return .bool(s[p + 2] != 0)
             case 2: return XLSReader.boolErr(s[p + 2], isError: true)
-            case 3: return .string("")
-            default: return nil
+            default: return .empty
             }
         }
         return temporal(s.f64(p), kind: xf < xfKinds.count ? xfKinds[xf] : nil)
@@ -777,8 +799,11 @@ struct BIFFCellBuffer {
     var cols: [Int32] = []
     var values: [CellValue] = []
     var sorted = true
-    /// Formula text by position (`key`), when asked for.
+    /// Formula text by position (`key`), when asked for (and always for uncached formulas).
     var formulas: [Int: BIFFFormulaText] = [:]
+    /// Formula cells saved without a cached value, by position, with their number format's
+    /// date/time kind: delivered with an `.empty` value and their text.
+    var uncached: [Int: TemporalKind?] = [:]
 
     static func key(_ row: Int, _ column: Int) -> Int { row << 16 | column }
 
@@ -801,7 +826,11 @@ struct BIFFCellBuffer {
         // Kept cells: non-empty, and not replaced by a later record at the same position.
         @inline(__always) func kept(_ k: Int) -> Bool {
             let i = at(k)
-            if values[i].isEmpty { return false }
+            if values[i].isEmpty {
+                // A formula without a cached value stays when its text decoded.
+                let key = BIFFCellBuffer.key(Int(rows[i]), Int(cols[i]))
+                guard uncached[key] != nil, case .text = formulas[key] else { return false }
+            }
             if k + 1 < rows.count { let j = at(k + 1); if rows[j] == rows[i] && cols[j] == cols[i] { return false } }
             return true
         }
@@ -832,6 +861,7 @@ struct BIFFCellBuffer {
                 case .text(let t): cell.formula = t
                 case .error(let e): cell.formulaError = e
                 }
+                if cell.value.isEmpty, let kind = uncached[BIFFCellBuffer.key(r, cell.column)] { cell.numberFormatKind = kind }
             }
             current.append(cell)
         }

@@ -119,6 +119,32 @@ import Testing
         #expect(kind { _ = try XLSReader(path: path) } == .encryptedWorkbook)
     }
 
+    @Test("an encrypted OOXML container is named by its file's extension (xlsb, xlsm, xlsx, ...), else 'an encrypted Office workbook'")
+    func encryptedOOXMLNamesTheFormat() throws {
+        let bytes = CFBBuilder(streams: [("EncryptionInfo", [4, 0, 4, 0, 0x40, 0, 0, 0]),
+                                         ("EncryptedPackage", [UInt8](repeating: 0xAB, count: 700))]).build()
+        let cases: [(String, String)] = [("xlsb", "an encrypted xlsb workbook"), ("xlsm", "an encrypted xlsm workbook"),
+                                         ("XLSX", "an encrypted xlsx workbook"), ("xltx", "an encrypted xltx workbook"),
+                                         ("xls", "an encrypted Office workbook"), ("", "an encrypted Office workbook"),
+                                         ("bin", "an encrypted Office workbook")]
+        for (ext, want) in cases {
+            let name = "enc-\(UUID().uuidString)" + (ext.isEmpty ? "" : ".\(ext)")
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
+            _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let e = #expect(throws: WorkbookError.self) { try Workbooks.open(path: path) }
+            #expect(e?.kind == .encryptedWorkbook, "\(ext)")
+            #expect(e?.message.contains("(\(want))") == true, "\(ext): \(e?.message ?? "")")
+            #expect(e?.message.contains("xlsx inside") == false)
+        }
+        // The corpus's password-protected xlsb (calamine's test file).
+        let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("shared/corpus/files/calamine__password.xlsb").path
+        try #require(FileManager.default.fileExists(atPath: corpus), "the corpus is missing: \(corpus)")
+        let e = #expect(throws: WorkbookError.self) { try Workbooks.open(path: corpus) }
+        #expect(e?.kind == .encryptedWorkbook && e?.message.contains("(an encrypted xlsb workbook)") == true, "\(e?.message ?? "")")
+    }
+
     @Test func compoundFileWithoutWorkbookStreamIsUnsupported() throws {
         let bytes = CFBBuilder(streams: [("WordDocument", [1, 2, 3])]).build()
         #expect(kind { _ = try XLSReader(bytes: bytes) } == .unsupportedFormat)

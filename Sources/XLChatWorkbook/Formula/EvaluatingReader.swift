@@ -83,6 +83,9 @@ public final class EvaluatingReader: WorkbookReader {
                 var value = CellValue(result.value)
                 // A number in a cell formatted as a date (time, duration) is one, as Excel shows it.
                 if case .number(let d) = value, let kind = out.cells[k].numberFormatKind { value = .temporal(kind, serial: d) }
+                // A computed plain number is read at 15 significant digits, as Excel shows it
+                // (0.1+0.2 is 0.3); dates and times keep their serial; a cached value is never touched.
+                if case .number(let d) = value { value = .number(ExcelPrecision.round15(d)) }
                 out.cells[k].value = value
                 if value.isEmpty { drop = true }
             }

@@ -102,12 +102,13 @@ final class LoadedSheet {
     }
 }
 
-/// Key used by lookup indexes: Excel matches numbers by value, text case-insensitively.
+/// Key used by lookup indexes: Excel matches numbers by value at 15 significant digits (as
+/// `ExcelPrecision.compare`), text case-insensitively.
 enum LookupKey: Hashable {
     case number(Double), text(String), bool(Bool)
     init?(_ v: FormulaValue) {
         switch v {
-        case .number(let d): self = .number(d)
+        case .number(let d): self = .number(ExcelPrecision.round15(d))
         case .string(let s): self = .text(s.lowercased())
         case .bool(let b): self = .bool(b)
         default: return nil
@@ -126,6 +127,8 @@ enum LookupKey: Hashable {
 public final class FormulaEngine {
     public let sheetNames: [String]
     let definedNames: [DefinedName]
+    /// The workbook's tables (ListObjects), for structured references.
+    let tables: [DeclaredTable]
     let load: (Int, (SheetRow) throws -> Void) throws -> Void
     let limits: FormulaLimits
     /// Polled during evaluation: return true to stop (the evaluation throws `CancellationError`).
@@ -167,10 +170,11 @@ public final class FormulaEngine {
     /// - Parameters:
     ///   - sheetNames: the workbook's sheets, by index.
     ///   - load: streams sheet `index`'s rows (cached values and formula text) to the closure.
-    public init(sheetNames: [String], definedNames: [DefinedName], limits: FormulaLimits = .default, now: Date = Date(),
-                load: @escaping (Int, (SheetRow) throws -> Void) throws -> Void) {
+    public init(sheetNames: [String], definedNames: [DefinedName], tables: [DeclaredTable] = [], limits: FormulaLimits = .default,
+                now: Date = Date(), load: @escaping (Int, (SheetRow) throws -> Void) throws -> Void) {
         self.sheetNames = sheetNames
         self.definedNames = definedNames
+        self.tables = tables
         self.limits = limits
         self.load = load
         self.now = now
@@ -179,7 +183,8 @@ public final class FormulaEngine {
     /// An engine over a reader's sheets (the reader must allow a `readSheet` while another is
     /// running: the xlsx, ods and csv readers do, reading their parts by offset).
     public convenience init(reader: any WorkbookReader, limits: FormulaLimits = .default, now: Date = Date()) {
-        self.init(sheetNames: reader.sheets.map(\.name), definedNames: reader.definedNames, limits: limits, now: now) { index, visit in
+        self.init(sheetNames: reader.sheets.map(\.name), definedNames: reader.definedNames, tables: reader.declaredTables,
+                  limits: limits, now: now) { index, visit in
             // Formula text too: xls / xlsb decode their tokens only when asked, and the engine
             // (an uncached value, a trace) is when they are needed.
             try reader.readSheet(at: index, formulas: true) { row in try visit(row); return true }

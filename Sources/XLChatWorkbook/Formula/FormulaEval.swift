@@ -32,9 +32,25 @@ struct EvalContext {
         case .error(let c): return .value(.error(c))
         case .missing: return .value(.empty)
         case .reference(let area):
+            if area.lastSheet != nil {
+                // Outside the aggregates that read one (see `operands3D`), Excel gives #VALUE!.
+                note("3-D reference outside SUM, AVERAGE, COUNT, MIN, MAX and the like")
+                return .value(.error(FormulaErrors.value))
+            }
             return try reference(area)
+        case .structured(let table, let spec):
+            switch engine.structuredArea(table: table, spec: spec, sheet: sheet, cell: cell) {
+            case .success(let a): return .area(a)
+            case .failure(let e):
+                if let why = e.why { note(why) }
+                return .value(.error(e.code))
+            }
         case .name(let n, let sheetName):
             let scope = sheetName.flatMap { engine.sheetIndex($0) } ?? sheet
+            if sheetName == nil, engine.nameExpr(n, sheet: scope) == nil, engine.table(named: n) != nil {
+                // A table's name alone is its data (`SUM(Table1)`).
+                return try eval(.structured(table: n, spec: "[#Data]"))
+            }
             guard let expr = engine.nameExpr(n, sheet: scope) else {
                 note("unknown name \(n)")
                 return .value(.error(FormulaErrors.name))
@@ -207,8 +223,9 @@ struct EvalContext {
         }
     }
 
-    /// Excel's comparison: numbers < text < logical values; text compares case-insensitively;
-    /// a blank compares as 0, "" or FALSE according to the other side.
+    /// Excel's comparison: numbers < text < logical values; numbers at 15 significant digits
+    /// (`ExcelPrecision`); text compares case-insensitively; a blank compares as 0, "" or FALSE
+    /// according to the other side.
     static func compare(_ a: FormulaValue, _ b: FormulaValue) -> Int {
         var a = a, b = b
         if case .empty = a {
@@ -223,7 +240,7 @@ struct EvalContext {
         let ra = rank(a), rb = rank(b)
         if ra != rb { return ra < rb ? -1 : 1 }
         switch (a, b) {
-        case (.number(let x), .number(let y)): return x < y ? -1 : (x > y ? 1 : 0)
+        case (.number(let x), .number(let y)): return ExcelPrecision.compare(x, y)
         case (.string(let x), .string(let y)):
             let cx = x.lowercased(), cy = y.lowercased()
             return cx < cy ? -1 : (cx > cy ? 1 : 0)

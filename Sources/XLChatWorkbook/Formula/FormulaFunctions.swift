@@ -20,6 +20,9 @@ extension EvalContext {
         "TRUE", "FALSE", "NA", "PI", "SIGN", "EXP", "LN", "LOG", "LOG10", "CHAR", "CODE", "REPT", "EXACT", "N", "T",
         "ISERR", "ISLOGICAL", "ISNONTEXT", "ISEVEN", "ISODD", "CEILING", "FLOOR", "STDEVP", "STDEV.P", "VARP", "VAR.P",
         "HOUR", "MINUTE", "SECOND", "TIME", "TRUNC", "COUNTIFS", "AVERAGEA", "MAXA", "MINA", "FV", "PV", "NPER",
+        // FormulaMoreFunctions.swift (by use in the corpus: scripts/corpus-functions.py).
+        "LOOKUP", "SLN", "DB", "DEC2BIN", "DEC2OCT", "DEC2HEX", "BIN2DEC", "BIN2OCT", "BIN2HEX",
+        "OCT2BIN", "OCT2DEC", "OCT2HEX", "HEX2BIN", "HEX2DEC", "HEX2OCT",
     ]
 
     // MARK: Argument helpers
@@ -92,7 +95,8 @@ extension EvalContext {
                           logicalsInRefs: Bool = false) throws -> [Double] {
         var out: [Double] = []
         for a in args {
-            switch try eval(a) {
+          for op in try operands3D(a) {
+            switch op {
             case .value(let v):
                 switch v {
                 case .error(let c): if !skipErrors { throw ErrorValue(code: c) }
@@ -125,17 +129,32 @@ extension EvalContext {
                 }
                 if let c = firstError { throw ErrorValue(code: c) }
             }
+          }
         }
         return out
+    }
+
+    /// An argument's operands: one per sheet for a 3-D reference (`Jan:Dec!B2`, the sheets from
+    /// the first to the last in workbook order, as Excel's SUM, AVERAGE, COUNT, COUNTA, MIN,
+    /// MAX, PRODUCT, STDEV and VAR read them); else the argument evaluated. #REF! when a sheet
+    /// of the span does not exist.
+    mutating func operands3D(_ e: FormulaExpr) throws -> [Operand] {
+        guard case .reference(let fa) = e, let last = fa.lastSheet, fa.externalBook == nil else { return [try eval(e)] }
+        guard let i = fa.sheet.flatMap({ engine.sheetIndex($0) }), let j = engine.sheetIndex(last) else {
+            throw ErrorValue(code: FormulaErrors.ref)
+        }
+        return (min(i, j)...max(i, j)).map { .area(SheetArea(sheet: $0, range: fa.range)) }
     }
 
     /// Every value of the arguments, flattened (areas: existing cells only, plus a count of cells).
     mutating func values(_ args: [FormulaExpr], _ body: (FormulaValue, Bool) throws -> Void) throws {
         for a in args {
-            switch try eval(a) {
-            case .value(let v): if a != .missing { try body(v, true) }
-            case .array(let m): for v in m.values { try body(v, false) }
-            case .area(let ar): try engine.forEachCell(ar) { _, _, v, _ in try body(v, false); return true }
+            for op in try operands3D(a) {
+                switch op {
+                case .value(let v): if a != .missing { try body(v, true) }
+                case .array(let m): for v in m.values { try body(v, false) }
+                case .area(let ar): try engine.forEachCell(ar) { _, _, v, _ in try body(v, false); return true }
+                }
             }
         }
     }
@@ -660,6 +679,7 @@ extension EvalContext {
             let xs = try numbers([args[0]])
             return v(Self.irr(xs, guess: try optNum(args, 1, 0.1)))
         default:
+            if let op = try callMore(name, args) { return op }
             unknownFunction = unknownFunction ?? name
             note("unknown function \(name)")
             return v(.error(FormulaErrors.name))
@@ -879,7 +899,7 @@ struct Criterion: Hashable {
             return op == .ne ? !blank : (op == .eq ? blank : false)
         }
         switch (operand, v) {
-        case (.number(let a), .number(let b)): return cmp(b < a ? -1 : (b > a ? 1 : 0))
+        case (.number(let a), .number(let b)): return cmp(ExcelPrecision.compare(b, a))
         case (.string(let a), .string(let b)):
             if wildcard { return (op == .eq) == Wildcard.matches(a, b) }
             let x = b.lowercased(), y = a.lowercased()

@@ -13,8 +13,11 @@ public struct FormulaArea: Sendable, Hashable {
     /// The external workbook (`[1]` in `[1]Sheet1!A1`); nil for this workbook.
     public var externalBook: String?
     public var range: CellRange
-    public init(sheet: String?, externalBook: String? = nil, range: CellRange) {
-        self.sheet = sheet; self.externalBook = externalBook; self.range = range
+    /// The last sheet of a 3-D reference (`Jan:Dec!B2`: `sheet` Jan, `lastSheet` Dec), which
+    /// spans the sheets from `sheet` to `lastSheet` in workbook order; nil otherwise.
+    public var lastSheet: String?
+    public init(sheet: String?, externalBook: String? = nil, range: CellRange, lastSheet: String? = nil) {
+        self.sheet = sheet; self.externalBook = externalBook; self.range = range; self.lastSheet = lastSheet
     }
     public var isWholeColumns: Bool { range.start.row == 0 && range.end.row == CellRef.maxRows - 1 }
     public var isWholeRows: Bool { range.start.column == 0 && range.end.column == CellRef.maxColumns - 1 }
@@ -52,8 +55,10 @@ public indirect enum FormulaExpr: Sendable, Hashable {
     case binary(FormulaOperator, FormulaExpr, FormulaExpr)
     /// An array constant `{1,2;3,4}`: rows of columns.
     case array([[FormulaExpr]])
-    /// A construct the evaluator does not take (structured `Table[Column]` references,
-    /// 3-D `Sheet1:Sheet3!A1` references, unions, intersections), kept with its text.
+    /// A structured reference to a table (ListObject): `Table1[Amount]`, `Table1[[#Totals],[Amount]]`,
+    /// `[@Qty]` (no table: the one holding the formula). `spec` is the bracketed part as written.
+    case structured(table: String?, spec: String)
+    /// A construct the evaluator does not take (unions, intersections), kept with its text.
     case unsupported(String)
 }
 
@@ -419,6 +424,20 @@ private struct Parser {
         return nil
     }
 
+    /// The position after the bracket opening at `p` and its nested brackets (`'` escapes the
+    /// next character in a structured reference's column name); the text's end when unclosed.
+    func bracketEnd(from p: Int) -> Int {
+        var level = 0, k = p
+        while k < s.count {
+            let d = s[k]
+            if d == "'" { k += 2; continue }
+            if d == "[" { level += 1 } else if d == "]" { level -= 1 }
+            k += 1
+            if level == 0 { break }
+        }
+        return min(k, s.count)
+    }
+
     mutating func referenceOrName() throws -> FormulaExpr {
         let start = i
         var sheet: String? = nil
@@ -434,6 +453,12 @@ private struct Parser {
             guard j + 1 < s.count, s[j + 1] == "!" else { throw fail("a quoted name must be followed by '!'") }
             i = j + 2
             sheet = String(name)
+        } else if peek() == "[", case let end = bracketEnd(from: i), !(end < s.count && (s[end] == "!" || Parser.isIdent(s[end]))) {
+            // `[@Qty]`, `[Amount]`, `[[#This Row],[Qty]]`: a structured reference inside a table
+            // (an external reference `[1]Sheet1!A1` has a sheet name and `!` after the bracket).
+            let specStart = i
+            i = end
+            return .structured(table: nil, spec: text(specStart..<end))
         } else if peek() == "[" {
             var j = i + 1
             while j < s.count, s[j] != "]" { j += 1 }
@@ -455,14 +480,19 @@ private struct Parser {
             if j < s.count, s[j] == "!", j > i {
                 sheet = text(i..<j)
                 i = j + 1
-            } else if j < s.count, s[j] == ":", j > i, cellRef(at: i) == nil, columnOnly(at: i) == nil {
-                // `Sheet1:Sheet3!A1`: a 3-D reference.
+            } else if j < s.count, s[j] == ":", j > i {
+                // `Sheet1:Sheet3!A1`, `Jan:Mar!B2`: a 3-D reference (names that read as columns
+                // too: the `!` after the second decides).
                 var k = j + 1
                 while k < s.count, Parser.isIdent(s[k]) { k += 1 }
                 if k < s.count, s[k] == "!" {
+                    let first = text(i..<j), last = text((j + 1)..<k)
                     i = k + 1
-                    _ = try area(sheet: nil, book: nil)
-                    return .unsupported("3-D reference " + text(start..<i))
+                    guard case .reference(var a)? = try area(sheet: first, book: nil) else {
+                        return .unsupported("3-D reference " + text(start..<i))
+                    }
+                    a.lastSheet = last
+                    return .reference(a)
                 }
             }
         }
@@ -471,6 +501,11 @@ private struct Parser {
             // '[1]Sheet 1'!A1 or 'C:\path\[Book.xlsx]Sheet'!A1
             book = String(sheetName[sheetName.index(after: open)..<close])
             sheet = String(sheetName[sheetName.index(after: close)...])
+        }
+        // 'Jan 2024:Dec 2024'!B2: a 3-D reference (Excel allows no ':' in a sheet's name).
+        if book == nil, let name = sheet, let colon = name.firstIndex(of: ":"), case .reference(var a)? = try area(sheet: String(name[..<colon]), book: nil) {
+            a.lastSheet = String(name[name.index(after: colon)...])
+            return .reference(a)
         }
         if let r = try area(sheet: sheet, book: book) { return r }
         if sheet != nil && peek() == "#" {
@@ -500,9 +535,9 @@ private struct Parser {
         }
         if peek() == "[" {
             // A structured reference `Table1[Column]` / `Table1[[#This Row],[Col]]`.
-            var level = 0
-            while let d = peek() { if d == "[" { level += 1 } else if d == "]" { level -= 1 }; i += 1; if level == 0 { break } }
-            return .unsupported("structured reference " + text(start..<i))
+            let specStart = i
+            i = bracketEnd(from: i)
+            return .structured(table: word, spec: text(specStart..<i))
         }
         if book != nil { return .reference(FormulaArea(sheet: sheet, externalBook: book, range: CellRange(start: CellRef(row: 0, column: 0), end: CellRef(row: 0, column: 0)))) }
         let upper = word.uppercased()

@@ -194,3 +194,48 @@ enum DateMath {
         return ((s - 1) % 7 + 7) % 7 + 1
     }
 }
+
+/// Excel's 15 significant digits. Excel keeps IEEE doubles but shows and compares numbers at 15
+/// significant digits ("Floating-point arithmetic may give inaccurate results in Excel",
+/// Microsoft Learn; its specifications give "Number precision: 15 digits"): `=0.1+0.2=0.3` is
+/// TRUE, and 0.1+0.2 shows as 0.3.
+enum ExcelPrecision {
+    /// `d` rounded to 15 significant digits (exact for integers below 10^15, the common case,
+    /// without formatting).
+    /// The same double as decimal rounding (`%.14e`, then back), computed without text for most
+    /// numbers: between 1e-5 and 1e15 the number is scaled by an exact power of ten to 15 integer
+    /// digits (the product is off by at most 0.11 of a unit: 1e15 x 2^-53) and rounded when its
+    /// fraction is not within 0.13 of a half; the division back is correctly rounded, as strtod
+    /// is. Near a half, and outside that range, through decimal text.
+    static func round15(_ d: Double) -> Double {
+        guard d.isFinite, d != 0 else { return d }
+        let a = abs(d)
+        if a < 1e15, d == d.rounded(.towardZero) { return d }
+        if a >= 1e-5 && a < 1e15 {
+            var e = Int(log10(a).rounded(.down))
+            if a < powers[e + 5] { e -= 1 } else if e + 6 < powers.count, a >= powers[e + 6] { e += 1 }
+            let scale = powers[14 - e + 5]
+            let m = a * scale
+            let frac = m - m.rounded(.down)
+            if abs(frac - 0.5) > 0.13 {
+                let r = m.rounded() / scale
+                return d < 0 ? -r : r
+            }
+        }
+        return Double(String(format: "%.14e", d)) ?? d
+    }
+
+    /// 10^-5 ... 10^20, exact doubles up to 10^22.
+    private static let powers: [Double] = (-5...20).map { pow(10, Double($0)) }
+
+    /// Compares two numbers as Excel does: equal when they agree to 15 significant digits.
+    /// Numbers further apart than 2e-14 of the larger one cannot round to the same 15 digits
+    /// (one unit in the 15th digit is at most 1e-14 of the number), so only near-equal pairs
+    /// are rounded; rounding keeps the order, so otherwise the doubles' order is the answer.
+    static func compare(_ x: Double, _ y: Double) -> Int {
+        if x == y { return 0 }
+        let scale = max(abs(x), abs(y))
+        if !(abs(x - y) <= scale * 2e-14) || round15(x) != round15(y) { return x < y ? -1 : 1 }
+        return 0
+    }
+}

@@ -41,6 +41,9 @@ struct XLSBFormulaSources {
         masters[Self.key(r1, c1)] = Master(kind: kind, range: range, formula: Array(r.bytes[(r.start + formulaAt)..<(r.start + r.count)]))
     }
 
+    /// Some cell of the current row waits for its text.
+    var hasCells: Bool { !pending.isEmpty }
+
     /// Gives the row's pending formula cells their text (or error).
     mutating func resolve(into cells: inout [RowCell], row: Int) {
         defer { pending.removeAll(keepingCapacity: true) }

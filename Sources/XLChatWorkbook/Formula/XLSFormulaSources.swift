@@ -5,7 +5,7 @@
 struct BIFFFormulaSources {
     enum MasterKind { case shared, array, table }
 
-    private struct Cell { var row: Int; var column: Int; var formulaAt: Int; var end: Int }
+    private struct Cell { var row: Int; var column: Int; var formulaAt: Int; var end: Int; var uncached: Bool; var kind: TemporalKind? }
     private struct Master {
         var kind: MasterKind
         var range: CellRange
@@ -19,9 +19,31 @@ struct BIFFFormulaSources {
 
     private static func key(_ row: Int, _ column: Int) -> Int { row << 16 | column }
 
-    /// A FORMULA record's CellParsedFormula (cce u16, rgce, rgcb) at `formulaAt`.
-    mutating func cell(row: Int, column: Int, _ s: [UInt8], formulaAt: Int, end: Int) {
-        cells.append(Cell(row: row, column: column, formulaAt: formulaAt, end: end))
+    /// A FORMULA record's CellParsedFormula (cce u16, rgce, rgcb) at `formulaAt`; `uncached`
+    /// when the record has no cached result (yet: a string result comes in a STRING record),
+    /// `kind` the date/time kind of the cell's number format.
+    mutating func cell(row: Int, column: Int, formulaAt: Int, end: Int, uncached: Bool, kind: TemporalKind?) {
+        cells.append(Cell(row: row, column: column, formulaAt: formulaAt, end: end, uncached: uncached, kind: kind))
+        if uncached { uncachedCount += 1 }
+    }
+
+    /// The STRING record after a formula gave it a (non-empty) cached result.
+    mutating func cached(row: Int, column: Int) {
+        guard let last = cells.indices.last, cells[last].row == row, cells[last].column == column, cells[last].uncached else { return }
+        cells[last].uncached = false
+        uncachedCount -= 1
+    }
+
+    private var uncachedCount = 0
+    /// Some formula cell has no cached result.
+    var hasUncached: Bool { uncachedCount > 0 }
+
+    /// The formula cells without a cached result, by position (`BIFFCellBuffer.key`), with the
+    /// date/time kind of their number format.
+    var uncachedKinds: [Int: TemporalKind?] {
+        var out: [Int: TemporalKind?] = [:]
+        for c in cells where c.uncached { out[BIFFCellBuffer.key(c.row, c.column)] = .some(c.kind) }
+        return out
     }
 
     /// A SHRFMLA / ARRAY / TABLE record starting at `d` (RefU: rows u16 u16, columns u8 u8).
@@ -33,10 +55,11 @@ struct BIFFFormulaSources {
     }
 
     /// The formula text (or why there is none) of each formula cell, by position.
-    func texts(_ s: [UInt8], workbook: BIFFFormula.Workbook) -> [Int: BIFFFormulaText] {
+    /// With `onlyUncached`, only those of cells without a cached result.
+    func texts(_ s: [UInt8], workbook: BIFFFormula.Workbook, onlyUncached: Bool = false) -> [Int: BIFFFormulaText] {
         var out: [Int: BIFFFormulaText] = [:]
-        out.reserveCapacity(cells.count)
-        for c in cells {
+        out.reserveCapacity(onlyUncached ? uncachedCount : cells.count)
+        for c in cells where !onlyUncached || c.uncached {
             let k = BIFFCellBuffer.key(c.row, c.column)
             do {
                 let src = try Self.source(s, at: c.formulaAt, end: c.end)

@@ -96,12 +96,32 @@ enum RowEvidence {
         "standard deviation": "stdev", "standardabweichung": "stdev", "écart-type": "stdev",
     ]
 
+    /// The first three bytes of every ASCII aggregate word, packed as in `aggregateLabel`.
+    static let aggregateHeads: Set<UInt32> = {
+        var out = Set<UInt32>()
+        for word in aggregateWords.keys {
+            let b = Array(word.utf8.prefix(3))
+            guard b.count == 3, b.allSatisfy({ $0 < 0x80 }) else { continue }
+            out.insert(UInt32(b[0]) << 16 | UInt32(b[1]) << 8 | UInt32(b[2]))
+        }
+        return out
+    }()
+
     /// The aggregate `label` names, and whether the label is only that word ("Average",
     /// "Max:") or starts with it ("Average North").
     static func aggregateLabel(_ label: String) -> (function: String, strength: LabelStrength)? {
-        guard let first = label.unicodeScalars.first, label.utf8.count <= 60 else { return nil }
-        // Quick reject: every ASCII aggregate word starts with one of these letters.
-        if first.isASCII, !"aAmMcCsSdDpPgGkKøØ".unicodeScalars.contains(first) { return nil }
+        guard label.utf8.count <= 60 else { return nil }
+        // Quick reject (this runs on every data row's label): the first three bytes, lower-cased,
+        // must open an aggregate word, or one of them be non-ASCII.
+        var head: UInt32 = 0, n = 0
+        for byte in label.utf8 {
+            if n == 0 && (byte == 32 || byte == 9) { continue }
+            if byte >= 0x80 { n = -1; break }
+            head = head << 8 | UInt32(byte | (byte >= 65 && byte <= 90 ? 0x20 : 0))
+            n += 1
+            if n == 3 { break }
+        }
+        if n >= 0 && !aggregateHeads.contains(head) { return nil }
         let norm = normalized(label)
         if norm.isEmpty { return nil }
         if let fn = aggregateWords[norm] { return (fn, .whole) }

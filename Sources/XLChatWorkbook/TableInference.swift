@@ -249,8 +249,16 @@ struct TableInferrer {
             for c in cells.prefix(2) {
                 guard case .string(let s) = c.value else { continue }
                 if let strength = BlockRules.totalLabelStrength(s) {
-                    if strength == .whole { return (.total, s) }
                     let nums = Self.numbers(cells)
+                    if strength == .whole {
+                        // Kept out (the label says so, and so is visible and reversible), but
+                        // a number that is not the sum of the rows above is said.
+                        let above = nums.contains { run($0.0, segment: false).map { $0.count > 0 } ?? false }
+                        if above && matches(nums) { $0.sum } == 0 {
+                            return (.total, "\(s); its numbers are not the sum of the rows above")
+                        }
+                        return (.total, s)
+                    }
                     // A one-row group's subtotal is that row's number: believed only once the
                     // table has shown subtotals (a product "Total Gym FIT" may repeat the row above).
                     let hadTotal = excluded.contains { $0.kind == .total }
@@ -273,15 +281,25 @@ struct TableInferrer {
         /// the rows above (at least two): evidence for a total if it ends its run. With a single
         /// number the table must have a label column (several columns must agree otherwise).
         private func unlabeledSum(_ cells: [RowCell]) -> String? {
-            let cells = cells.filter { if case .string(let t) = $0.value { return !t.trimmingWhitespace().isEmpty } else { return true } }
-            guard !cells.contains(where: { TableInferrer.isText($0.value) }) else { return nil }
-            if labelSeen, let lc = labelColumn, cells.contains(where: { $0.column == lc }) { return nil }
-            let nums = Self.numbers(cells)
-            guard !nums.isEmpty, nums.count == cells.count else { return nil }
-            guard nums.count >= 2 || labelSeen else { return nil }
-            guard matches(nums, rows: 2, { $0.sum }) == nums.count else { return nil }
-            return nums.count == 1 ? "no label; the number equals the sum of the rows above"
-                : "no label; each of its \(nums.count) numbers equals the sum of the rows above"
+            // One pass, no allocation: this runs on every data row, and nearly every row fails
+            // at its first text cell or its first number.
+            var n = 0
+            for c in cells {
+                switch c.value {
+                case .string(let t):
+                    if t.contains(where: { !$0.isWhitespace }) { return nil }
+                case .number(let v):
+                    if labelSeen, c.column == labelColumn { return nil }
+                    func isSum(_ r: ColumnRun?) -> Bool { r.map { $0.count >= 2 && RowEvidence.close($0.sum, v) } ?? false }
+                    guard isSum(run(c.column, segment: true)) || isSum(run(c.column, segment: false)) else { return nil }
+                    n += 1
+                case .empty: continue
+                default: return nil
+                }
+            }
+            guard n >= 2 || (n == 1 && labelSeen) else { return nil }
+            return n == 1 ? "no label; the number equals the sum of the rows above"
+                : "no label; each of its \(n) numbers equals the sum of the rows above"
         }
     }
 

@@ -289,3 +289,15 @@ import Testing
         #expect(t.columns.map(\.name) == ["Key", "Value"])
     }
 }
+
+extension RowClassificationTests {
+    @Test func aWholeTotalLabelWithAnotherNumberIsKeptOutAndSaysSo() throws {
+        // "Total" as a whole label is a total even mid-table (reversible: the outline lists it),
+        // and the evidence says its number is not the sum of the rows above.
+        let t = try csvTables("Category,Amount\nSubscriptions,12\nTotal,999\nFood,30\n")[0]
+        #expect(excluded(t) == [3])
+        #expect(t.excludedRows[0].evidence == "Total; its numbers are not the sum of the rows above")
+        let ok = try csvTables("Category,Amount\nA,12\nB,30\nTotal,42\n")[0]
+        #expect(ok.excludedRows[0].evidence == "Total")
+    }
+}

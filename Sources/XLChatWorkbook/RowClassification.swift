@@ -54,7 +54,10 @@ enum RowEvidence {
     /// `.aggregate` (with the function's name) for AVERAGE / MAX / MIN / COUNT / MEDIAN / ...
     /// over such a range. Nil otherwise: a row sum (`SUM(B5:E5)`), a running balance in another
     /// column, or a reference to another sheet (`SUM(Apr!B2:B4)`, a summary sheet's data row).
-    static func formulaKind(_ formula: String, column: Int, row: Int) -> (kind: ExcludedRow.Kind, function: String)? {
+    ///
+    /// `firstDataRow`: the row is its table's first data row, where a total at the TOP of a
+    /// table aggregates the rows below it (`=SUM(B3:B9)` in B2); there a range below counts too.
+    static func formulaKind(_ formula: String, column: Int, row: Int, firstDataRow: Bool = false) -> (kind: ExcludedRow.Kind, function: String)? {
         var f = Substring(formula)
         while let c = f.first, c == "=" || c == "+" || c == " " || c == "@" { f = f.dropFirst() }
         guard let open = f.prefix(24).firstIndex(of: "(") else { return nil }
@@ -68,9 +71,8 @@ enum RowEvidence {
         for arg in inner.split(separator: ",") {
             let text = arg.trimmingCharacters(in: .whitespaces)
             guard text.contains(":"), !text.contains("!"), let (sheet, r) = A1.parseRange(text), sheet == nil else { continue }
-            if r.start.column == column && r.end.column == column && r.end.row < row && r.start.row < r.end.row + 1 {
-                return (kind, name)
-            }
+            guard r.start.column == column && r.end.column == column else { continue }
+            if r.end.row < row || (firstDataRow && r.start.row > row) { return (kind, name) }
         }
         return nil
     }

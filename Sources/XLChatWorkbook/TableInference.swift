@@ -241,7 +241,7 @@ struct TableInferrer {
             var hasNumber = false
             for c in cells {
                 if case .number = c.value { hasNumber = true }
-                if let f = c.formula, let (kind, _) = RowEvidence.formulaKind(f, column: c.column, row: row) {
+                if let f = c.formula, let (kind, _) = RowEvidence.formulaKind(f, column: c.column, row: row, firstDataRow: row == dataStart) {
                     return (kind, "=" + f)
                 }
             }

@@ -301,3 +301,31 @@ extension RowClassificationTests {
         #expect(ok.excludedRows[0].evidence == "Total")
     }
 }
+
+extension RowClassificationTests {
+    @Test func xlsxSubtotalsPerGroupGrandTotalAndATotalOnTop() throws {
+        let path = try xlsx([
+            ("Groups", [
+                ["Region", "Sales"], ["a", 10], ["b", 20], ["", F(formula: "SUM(B2:B3)", value: 30)],
+                ["c", 5], ["d", 7], ["", F(formula: "SUM(B5:B6)", value: 12)], ["", F(formula: "B4+B7", value: 42)],
+            ]),
+            ("Top", [["Item", "Amt"], ["", F(formula: "SUM(B3:B5)", value: 60)], ["a", 10], ["b", 20], ["c", 30]]),
+            // A running balance (sum of the column above, in another column) is data.
+            ("Running", [["Item", "Amt", "Balance"], ["a", 10, F(formula: "SUM(B$2:B2)", value: 10)],
+                         ["b", 20, F(formula: "SUM(B$2:B3)", value: 30)], ["c", 30, F(formula: "SUM(B$2:B4)", value: 60)]]),
+        ])
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let reader = try XLSXReader(path: path)
+        let o = try outline(reader)
+        let groups = o.sheets[0].tables[0]
+        #expect(excluded(groups) == [4, 7, 8])
+        #expect(try sum(reader, groups, column: "Sales").sum == 42)
+        let top = o.sheets[1].tables[0]
+        #expect(excluded(top) == [2])
+        #expect(try sum(reader, top, column: "Amt", sheet: 1) == (count: 3, sum: 60))
+        let running = o.sheets[2].tables[0]
+        #expect(running.excludedRows.isEmpty)
+        // A sum of the rows below anywhere but the first data row is no total.
+        #expect(RowEvidence.formulaKind("SUM(B5:B9)", column: 1, row: 2) == nil)
+    }
+}

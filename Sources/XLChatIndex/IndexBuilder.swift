@@ -719,7 +719,7 @@ final class TableLoader {
         let span = (table.headerRange.map { [$0.start.row, $0.end.row] } ?? []) + (table.dataRange.map { [$0.start.row, $0.end.row] } ?? [])
         let tableRange = rowRange(span.min() ?? used.start.row, span.max() ?? used.end.row)
         let partNote = parts.count > 1 ? "; split into SQL tables " + parts.map(\.name).joined(separator: ", ") + " joined on \(rowColumn)" : ""
-        let excluded = table.excludedRows.isEmpty ? "" : "; \(table.excludedRows.count) total/subtotal/repeated-header rows are not data"
+        let excluded = table.excludedRows.isEmpty ? "" : "; \(table.excludedRows.count) rows (totals, aggregates, notes, repeated headers) are not data"
         out.append(Chunk(kind: "table", sheet: sheetName, range: tableRange,
                          text: CellText.clip("Table \(table.name) on sheet \(sheetName) (\(tableRange)): \(rowsLoaded) rows\(partNote)\(excluded); SQL columns \(rowColumn) (sheet row), " + columnList, 4000)))
         for (k, c) in kept.enumerated() {

@@ -301,15 +301,24 @@ public struct ExcludedRow: Sendable, Hashable, Codable {
         /// A ListObject's totals row (`totalsRowCount`).
         case totalsRow
         /// A row labelled Total, Grand total, Subtotal, Sum, Σ, Gesamt, Total général, ..., or
-        /// whose numbers are SUBTOTAL/SUM formulas over the rows above.
+        /// whose numbers are SUBTOTAL/SUM formulas over the rows above, or (labelled "Total
+        /// North" or not labelled) whose numbers are the sum of the rows above.
         case total
+        /// A row of Average / Mean / Max / Min / Count / Median ... (by its label, or by an
+        /// AVERAGE/MAX/MIN/COUNT/... formula over the rows above in its column).
+        case aggregate
         /// A repeat of the table's header row (page-break exports).
         case repeatedHeader
+        /// A footnote under the table ("Source: ...", "* preliminary"): one text cell after a
+        /// blank row, or right after another note.
+        case note
     }
     /// 0-based sheet row.
     public var row: Int
     public var kind: Kind
-    /// The label or formula that decided it (`Grand total`, `SUM(B2:B9)`), for the outline.
+    /// The label or formula that decided it (`Grand total`, `=SUM(B2:B9)`, `Average`), and
+    /// what backed it when the label alone would not (`no label; equals the sum of the 3 rows
+    /// above`), for the outline.
     public var evidence: String
     public init(row: Int, kind: Kind, evidence: String) { self.row = row; self.kind = kind; self.evidence = evidence }
 }

@@ -28,38 +28,11 @@ enum BlockRules {
         return true
     }
 
-    /// Why a row is a total or subtotal row (its label or formula), or nil when it is data:
-    /// a SUBTOTAL or AGGREGATE formula, or a SUM over rows above in the cell's own column; or
-    /// a total label (`isTotalLabel`) in one of its first two cells while the row holds a number.
-    static func totalEvidence(_ cells: [RowCell], row: Int) -> String? {
-        var hasNumber = false
-        for c in cells {
-            if case .number = c.value { hasNumber = true }
-            if let f = c.formula, isTotalFormula(f, column: c.column, row: row) { return "=" + f }
-        }
-        guard hasNumber else { return nil }
-        for c in cells.prefix(2) {
-            if case .string(let s) = c.value, isTotalLabel(s) { return s }
-        }
-        return nil
-    }
-
     /// SUBTOTAL(...), AGGREGATE(...), or SUM over a range of the same column ending above `row`
-    /// (0-based), e.g. `SUM(B2:B9)` in B10. A running balance (`SUM(B$2:B5)` in C5) sums another
-    /// column, so it is not one.
+    /// (0-based) on the same sheet, e.g. `SUM(B2:B9)` in B10. A running balance (`SUM(B$2:B5)` in
+    /// C5) sums another column, and `SUM(Apr!B2:B4)` another sheet, so they are not one.
     static func isTotalFormula(_ formula: String, column: Int, row: Int) -> Bool {
-        var f = Substring(formula)
-        while let c = f.first, c == "=" || c == "+" || c == " " { f = f.dropFirst() }
-        let upper = f.prefix(20).uppercased()
-        if upper.hasPrefix("SUBTOTAL(") || upper.hasPrefix("AGGREGATE(") || upper.hasPrefix("_XLFN.AGGREGATE(") { return true }
-        guard upper.hasPrefix("SUM("), let close = f.lastIndex(of: ")") else { return false }
-        let inner = f[f.index(f.startIndex, offsetBy: 4)..<close]
-        for arg in inner.split(separator: ",") {
-            let text = arg.trimmingCharacters(in: .whitespaces)
-            guard text.contains(":"), let (_, r) = A1.parseRange(text) else { continue }
-            if r.start.column == column && r.end.column == column && r.end.row < row { return true }
-        }
-        return false
+        RowEvidence.formulaKind(formula, column: column, row: row)?.kind == .total
     }
 
     /// Labels that mark a total when they are the whole label, or its first or last word
@@ -91,9 +64,14 @@ enum BlockRules {
         return out
     }()
 
-    static func isTotalLabel(_ s: String) -> Bool {
+    static func isTotalLabel(_ s: String) -> Bool { totalLabelStrength(s) != nil }
+
+    /// `.whole` when the label is only a totals word or phrase ("Total", "Grand total:",
+    /// "Summe", "合計"); `.partial` when it starts or ends with one ("Total North", "East Total",
+    /// "Total Gym XLS", "東京小計"), which is a total only with more evidence; nil otherwise.
+    static func totalLabelStrength(_ s: String) -> RowEvidence.LabelStrength? {
         let utf8 = s.utf8
-        guard !utf8.isEmpty, utf8.count <= 60 else { return false }
+        guard !utf8.isEmpty, utf8.count <= 60 else { return nil }
         var candidate = false
         var a: UInt32 = 0, b: UInt32 = 0
         for byte in utf8 {
@@ -102,22 +80,21 @@ enum BlockRules {
             if trigrams.contains(a << 16 | b << 8 | c) { candidate = true; break }
             a = b; b = c
         }
-        guard candidate else { return false }
-        var norm = key(s)
-        while let l = norm.last, l == ":" || l == "." || l == "*" || l == "=" { norm.removeLast() }
-        norm = norm.trimmingWhitespace()
-        if norm.isEmpty { return false }
-        if totalWords.contains(norm) || leadingTotalWords.contains(norm) || totalPhrases.contains(norm) { return true }
+        guard candidate else { return nil }
+        let norm = RowEvidence.normalized(s)
+        if norm.isEmpty { return nil }
+        if totalWords.contains(norm) || leadingTotalWords.contains(norm) || totalPhrases.contains(norm)
+            || cjkTotals.contains(norm) { return .whole }
         let words = norm.split(separator: " ")
         if words.count >= 2 {
             let first = String(words[0]).trimmingCharacters(in: .punctuationCharacters)
             let last = String(words[words.count - 1]).trimmingCharacters(in: .punctuationCharacters)
-            if totalWords.contains(first) || leadingTotalWords.contains(first) || totalWords.contains(last) { return true }
+            if totalWords.contains(first) || leadingTotalWords.contains(first) || totalWords.contains(last) { return .partial }
             if words.count >= 3 {
                 let lastTwo = words[words.count - 2] + " " + words[words.count - 1]
-                if totalPhrases.contains(String(lastTwo)) { return true }
+                if totalPhrases.contains(String(lastTwo)) { return .partial }
             }
         }
-        return cjkTotals.contains { norm.hasPrefix($0) || norm.hasSuffix($0) }
+        return cjkTotals.contains { norm.hasPrefix($0) || norm.hasSuffix($0) } ? .partial : nil
     }
 }

@@ -82,27 +82,224 @@ struct TableInferrer {
             excluded.append(ExcludedRow(row: row, kind: kind, evidence: evidence))
         }
 
+        /// Per column (offset from `runBase`), the running figures of the data rows: over the
+        /// whole table, and since its last total row (`RowEvidence`). Columns at 16,384 or
+        /// more past the base are not tracked.
+        var blockRuns: [ColumnRun] = [], segmentRuns: [ColumnRun] = []
+        var runBase = -1
+        /// A row with no label whose numbers are the sum of the rows above: a total if it ends
+        /// its run of rows (a blank row or the end follows), else data.
+        var held: (row: Int, cells: [RowCell], evidence: String)? = nil
+        /// The last row this block took (data or not), to see blank rows between.
+        var lastSeen = -1
+        /// Set after a footnote: the one-cell text rows right after it are notes too.
+        var inNotes = false
+        /// Whether a data row had text in the table's first column (its label column).
+        var labelSeen = false
+        /// The row right under the header, when it holds units ("(kg)", "USD"): part of the header.
+        var unitsRow: SheetRow? = nil
+        /// A form sheet (`label: | value` pairs): columns `key`, `value`, no totals.
+        var form = false
+
+        /// The table's first (label) column.
+        var labelColumn: Int? {
+            if let span { return span.lowerBound }
+            return headerRows.flatMap(\.cells).map(\.column).min()
+        }
+
         /// A data-area row's cells (already limited to this block's columns).
         mutating func take(_ row: Int, _ cells: [RowCell]) {
             guard row >= dataStart else { return }
+            let afterGap = lastSeen >= 0 && row > lastSeen + 1
+            lastSeen = row
             if let d = declared {
                 guard row <= d.range.end.row else { return }
                 if row > d.range.end.row - totalsRows { return }  // totals rows: flagged at the end
             } else {
                 if !headerKey.isEmpty, BlockRules.repeats(cells, header: headerKey) {
+                    resolveHeld(ended: afterGap)
                     flag(row, .repeatedHeader, "header repeated")
                     return
                 }
+                if row == dataStart, unitsRow == nil, !headerRows.isEmpty,
+                   RowEvidence.isUnitsRow(cells, headerColumns: Set(headerRows.flatMap(\.cells).map(\.column))) {
+                    unitsRow = SheetRow(index: row, cells: cells)
+                    return
+                }
             }
-            if detectTotals, let evidence = BlockRules.totalEvidence(cells, row: row) {
-                flag(row, .total, evidence)
+            guard detectTotals else { commit(row, cells); return }
+            if isNote(cells, afterGap: afterGap) {
+                resolveHeld(ended: true)
+                inNotes = true
+                flag(row, .note, TableInferrer.displayText(cells[0].value))
                 return
             }
+            inNotes = false
+            if let (kind, evidence) = classify(row, cells) {
+                resolveHeld(ended: true)
+                flag(row, kind, evidence)
+                if kind == .total { resetSegment() }
+                return
+            }
+            resolveHeld(ended: afterGap)
+            if let evidence = unlabeledSum(cells) {
+                held = (row, cells, evidence)
+                return
+            }
+            commit(row, cells)
+        }
+
+        /// A footnote: one text cell, in a table of two or more columns, after a blank row (or
+        /// right after another note), that reads as a note (`RowEvidence.isNoteText`).
+        private func isNote(_ cells: [RowCell], afterGap: Bool) -> Bool {
+            guard afterGap || inNotes, cells.count == 1, case .string(let s) = cells[0].value else { return false }
+            let width = span.map { $0.count } ?? max(headerKey.count, stats.count)
+            guard width >= 2 else { return false }
+            return inNotes || RowEvidence.isNoteText(s)
+        }
+
+        /// The held unlabeled-sum row, now that the next row (or the end) is known: a total if
+        /// its run `ended`, else data.
+        mutating func resolveHeld(ended: Bool) {
+            guard let h = held else { return }
+            held = nil
+            if ended {
+                flag(h.row, .total, h.evidence)
+                resetSegment()
+            } else {
+                commit(h.row, h.cells)
+            }
+        }
+
+        /// Counts a data row: its cells into the column types, its numbers into the running figures.
+        private mutating func commit(_ row: Int, _ cells: [RowCell]) {
             var any = false
             for cell in cells {
                 if stats[cell.column, default: ColumnStats()].add(cell) { any = true }
+                if detectTotals, case .number(let d) = cell.value, d.isFinite, let k = runIndex(cell.column) {
+                    blockRuns[k].add(d); segmentRuns[k].add(d)
+                }
             }
+            if detectTotals, !labelSeen, let lc = labelColumn,
+               cells.contains(where: { $0.column == lc && TableInferrer.isText($0.value) }) { labelSeen = true }
             if any { dataMinRow = min(dataMinRow, row); dataMaxRow = max(dataMaxRow, row) }
+        }
+
+        private mutating func runIndex(_ column: Int) -> Int? {
+            if runBase < 0 { runBase = span?.lowerBound ?? 0 }
+            let k = column - runBase
+            guard k >= 0, k < 16_384 else { return nil }
+            if k >= blockRuns.count {
+                blockRuns += Array(repeating: ColumnRun(), count: k + 1 - blockRuns.count)
+                segmentRuns += Array(repeating: ColumnRun(), count: k + 1 - segmentRuns.count)
+            }
+            return k
+        }
+
+        private func run(_ column: Int, segment: Bool) -> ColumnRun? {
+            let k = column - runBase
+            guard runBase >= 0, k >= 0, k < blockRuns.count else { return nil }
+            return segment ? segmentRuns[k] : blockRuns[k]
+        }
+
+        private mutating func resetSegment() {
+            for k in segmentRuns.indices { segmentRuns[k] = ColumnRun() }
+        }
+
+        /// The row's numbers (column, value).
+        private static func numbers(_ cells: [RowCell]) -> [(Int, Double)] {
+            cells.compactMap { c in if case .number(let d) = c.value { return (c.column, d) } else { return nil } }
+        }
+
+        /// How many of `numbers` equal `figure` of the rows above (since the last total, or the
+        /// whole table), each over at least `rows` rows (a labelled subtotal of a one-row group
+        /// is that row's number; with no label, a sum needs two rows to mean anything).
+        private func matches(_ numbers: [(Int, Double)], rows: Int = 1, _ figure: (ColumnRun) -> Double?) -> Int {
+            numbers.filter { (c, v) in
+                [true, false].contains { seg in
+                    guard let r = run(c, segment: seg), r.count >= rows, let f = figure(r) else { return false }
+                    return RowEvidence.close(f, v)
+                }
+            }.count
+        }
+
+        /// The figure an aggregate names, over a run (nil for those not kept: median, stdev, ...).
+        private static func figure(_ function: String, _ r: ColumnRun) -> Double? {
+            switch function {
+            case "average": return r.sum / Double(r.count)
+            case "max": return r.max
+            case "min": return r.min
+            case "count": return Double(r.count)
+            default: return nil
+            }
+        }
+
+        /// A total or aggregate row, and why (see RowClassification.swift): a formula over the
+        /// column above; a whole totals/aggregate label with a number; a partial one ("Total
+        /// North") whose numbers are the sum (average, ...) of the rows above.
+        private func classify(_ row: Int, _ cells: [RowCell]) -> (ExcludedRow.Kind, String)? {
+            var hasNumber = false
+            for c in cells {
+                if case .number = c.value { hasNumber = true }
+                if let f = c.formula, let (kind, _) = RowEvidence.formulaKind(f, column: c.column, row: row, firstDataRow: row == dataStart) {
+                    return (kind, "=" + f)
+                }
+            }
+            guard hasNumber else { return nil }
+            for c in cells.prefix(2) {
+                guard case .string(let s) = c.value else { continue }
+                if let strength = BlockRules.totalLabelStrength(s) {
+                    let nums = Self.numbers(cells)
+                    if strength == .whole {
+                        // Kept out (the label says so, and so is visible and reversible), but
+                        // a number that is not the sum of the rows above is said.
+                        let above = nums.contains { run($0.0, segment: false).map { $0.count > 0 } ?? false }
+                        if above && matches(nums) { $0.sum } == 0 {
+                            return (.total, "\(s); its numbers are not the sum of the rows above")
+                        }
+                        return (.total, s)
+                    }
+                    // A one-row group's subtotal is that row's number: believed only once the
+                    // table has shown subtotals (a product "Total Gym FIT" may repeat the row above).
+                    let hadTotal = excluded.contains { $0.kind == .total }
+                    let m = matches(nums, rows: hadTotal ? 1 : 2) { $0.sum }
+                    if m >= 1 && m * 2 >= nums.count { return (.total, "\(s); equals the sum of the rows above") }
+                    return nil
+                }
+                if let (fn, strength) = RowEvidence.aggregateLabel(s) {
+                    if strength == .whole { return (.aggregate, s) }
+                    let nums = Self.numbers(cells)
+                    let m = matches(nums, rows: 2) { Self.figure(fn, $0) }
+                    if m >= 1 && m * 2 >= nums.count { return (.aggregate, "\(s); equals the \(fn) of the rows above") }
+                    return nil
+                }
+            }
+            return nil
+        }
+
+        /// A row with no text and nothing in the label column whose every number is the sum of
+        /// the rows above (at least two): evidence for a total if it ends its run. With a single
+        /// number the table must have a label column (several columns must agree otherwise).
+        private func unlabeledSum(_ cells: [RowCell]) -> String? {
+            // One pass, no allocation: this runs on every data row, and nearly every row fails
+            // at its first text cell or its first number.
+            var n = 0
+            for c in cells {
+                switch c.value {
+                case .string(let t):
+                    if t.contains(where: { !$0.isWhitespace }) { return nil }
+                case .number(let v):
+                    if labelSeen, c.column == labelColumn { return nil }
+                    func isSum(_ r: ColumnRun?) -> Bool { r.map { $0.count >= 2 && RowEvidence.close($0.sum, v) } ?? false }
+                    guard isSum(run(c.column, segment: true)) || isSum(run(c.column, segment: false)) else { return nil }
+                    n += 1
+                case .empty: continue
+                default: return nil
+                }
+            }
+            guard n >= 2 || (n == 1 && labelSeen) else { return nil }
+            return n == 1 ? "no label; the number equals the sum of the rows above"
+                : "no label; each of its \(n) numbers equals the sum of the rows above"
         }
     }
 
@@ -381,6 +578,18 @@ struct TableInferrer {
         func allText(_ r: SheetRow) -> Bool { r.cells.allSatisfy { Self.isText($0.value) } }
         func adjacent(_ a: Int, _ b: Int) -> Bool { b < rows.count && rows[b].index == rows[a].index + 1 }
 
+        if RowEvidence.isForm(rows) {
+            // `label: | value` pairs (an invoice's or a form's fields): one key/value table, no
+            // header, no totals ("Total due:" is a field).
+            var block = Block(span: nil, dataStart: rows[0].index, origin: CellRef(row: rows[0].index, column: 0))
+            block.form = true
+            block.detectTotals = false
+            active = [block]
+            lastRow = rows[0].index
+            warnings.append("the sheet reads as a form of label: value pairs (from row \(rows[0].index + 1)); its table has columns key and value")
+            for r in rows { route(r) }
+            return
+        }
         var p = 0
         while p < rows.count && titleLike(rows[p]) { p += 1 }
         if p == rows.count {
@@ -438,6 +647,7 @@ struct TableInferrer {
         while !seek.isEmpty { resolveSeek(final: true) }
         finished += active
         active = []
+        for k in finished.indices { finished[k].resolveHeld(ended: true) }
         var tables: [InferredTable] = []
         var firstInferred = true
         for block in finished.sorted(by: { ($0.origin.row, $0.origin.column) < ($1.origin.row, $1.origin.column) }) {
@@ -472,8 +682,25 @@ struct TableInferrer {
     }
 
     private func finishInferred(_ block: Block, sheet: SheetInfo, summary: SheetSummary) -> InferredTable? {
-        // Resolve title-like rows just above the header: group labels (partial merges) join it.
+        var block = block
+        // A units row under the header stays in the header only if some column it names holds
+        // numbers (or dates); otherwise it was data all along and is counted as such.
+        if let units = block.unitsRow {
+            let numeric = units.cells.contains { c in
+                guard let st = block.stats[c.column] else { return false }
+                return st.numbers + st.dates + st.dateTimes + st.times + st.durations > 0
+            }
+            if !numeric {
+                var any = false
+                for cell in units.cells where block.stats[cell.column, default: ColumnStats()].add(cell) { any = true }
+                if any { block.dataMinRow = min(block.dataMinRow, units.index); block.dataMaxRow = max(block.dataMaxRow, units.index) }
+                block.unitsRow = nil
+            }
+        }
+        // Resolve title-like rows just above the header: group labels (partial merges, or
+        // unmerged labels over the first of their columns) join it.
         var header = block.headerRows
+        var merges = summary.mergedRanges
         if !header.isEmpty && !block.preRows.isEmpty {
             var cols = Set(block.stats.keys)
             for r in header { for c in r.cells { cols.insert(c.column) } }
@@ -485,7 +712,13 @@ struct TableInferrer {
                         && r.cells.contains { $0.column == m.start.column }
                         && !(m.start.column <= lo && m.end.column >= hi)
                 }
-                if partialMerge { header.insert(r, at: 0) } else { break }
+                if partialMerge { header.insert(r, at: 0); continue }
+                if let spans = Self.groupSpans(r, over: header[0], columns: lo...hi, merges: summary.mergedRanges) {
+                    merges += spans
+                    header.insert(r, at: 0)
+                    continue
+                }
+                break
             }
         }
 
@@ -494,28 +727,75 @@ struct TableInferrer {
         guard !columnSet.isEmpty else { return nil }
         let columns = columnSet.sorted()
         let lo = columns.first!, hi = columns.last!
+        // Group labels inside a multi-row header, unmerged, fill across like merges too.
+        if header.count >= 2 {
+            for k in 0..<(header.count - 1) {
+                if let spans = Self.groupSpans(header[k], over: header[k + 1], columns: lo...hi, merges: summary.mergedRanges) {
+                    merges += spans
+                }
+            }
+        }
 
-        let texts = Self.headerTexts(header, columns: lo...hi, merges: summary.mergedRanges)
+        let texts = Self.headerTexts(header, columns: lo...hi, merges: merges)
+        let units = Dictionary((block.unitsRow?.cells ?? []).compactMap { c -> (Int, String)? in
+            let t = Self.displayText(c.value).trimmingWhitespace()
+            return t.isEmpty ? nil : (c.column, t)
+        }, uniquingKeysWith: { a, _ in a })
         let typings = decideTypes(columns, block.stats)
         var names = UniqueNames()
         var out: [TableColumn] = []
-        for c in columns {
-            let headerText = header.isEmpty ? "" : (texts[c] ?? "")
+        for (k, c) in columns.enumerated() {
+            var headerText = header.isEmpty ? "" : (texts[c] ?? "")
             let base: String
-            if header.isEmpty {
+            if block.form {
+                base = k == 0 ? "key" : k == 1 ? "value" : A1.columnName(c)
+            } else if header.isEmpty {
                 base = A1.columnName(c)
             } else {
                 let clean = Self.cleanName(headerText)
                 base = clean.isEmpty ? "column_" + A1.columnName(c) : clean
             }
+            if let unit = units[c] {
+                let shown = unit.hasPrefix("(") || unit.hasPrefix("[") ? unit : "(\(unit))"
+                headerText = headerText.isEmpty ? shown : headerText + " " + shown
+            }
             out.append(TableColumn(name: names.claim(base), header: headerText,
                                    type: typings[c]!.type, sourceColumn: c, typing: typings[c]!.typing))
         }
+        let headerEnd = block.unitsRow?.index ?? header.last?.index
         let headerRange = header.isEmpty ? nil
-            : CellRange(rows: header.first!.index...header.last!.index, columns: lo...hi)
+            : CellRange(rows: header.first!.index...headerEnd!, columns: lo...hi)
         let dataRange = block.dataMaxRow < 0 ? nil : CellRange(rows: block.dataMinRow...block.dataMaxRow, columns: lo...hi)
         return InferredTable(name: "", sheet: sheet.name, headerRange: headerRange, dataRange: dataRange, columns: out,
                              source: .inferred, excludedRows: block.excluded.sorted { $0.row < $1.row })
+    }
+
+    /// A row of group labels over a header without merged cells (`| Sales | | Cost |` over
+    /// `Region | Q1 | Q2 | Q1 | Q2`): two or more text cells, none over the table's first column,
+    /// each over a header cell and followed by at least one header column it leaves empty; no
+    /// merged range on the row. Each label spans to the column before the next (or the table's
+    /// last column), returned as ranges to fill like merges; nil when the row is not one.
+    static func groupSpans(_ r: SheetRow, over header: SheetRow, columns: ClosedRange<Int>, merges: [CellRange]) -> [CellRange]? {
+        var labels: [RowCell] = []
+        for c in r.cells {
+            switch c.value {
+            case .empty: continue
+            case .string(let s): if !s.trimmingWhitespace().isEmpty { labels.append(c) }
+            default: return nil
+            }
+        }
+        guard labels.count >= 2 else { return nil }
+        guard !merges.contains(where: { $0.start.row <= r.index && $0.end.row >= r.index }) else { return nil }
+        let headerColumns = Set(header.cells.map(\.column))
+        let starts = labels.map(\.column).sorted()
+        guard starts[0] > columns.lowerBound, starts.allSatisfy({ headerColumns.contains($0) }) else { return nil }
+        var out: [CellRange] = []
+        for (k, start) in starts.enumerated() {
+            let end = k + 1 < starts.count ? starts[k + 1] - 1 : columns.upperBound
+            guard end > start, headerColumns.contains(start + 1) else { return nil }
+            out.append(CellRange(rows: r.index...r.index, columns: start...end))
+        }
+        return out
     }
 
     private func finishDeclared(_ block: Block, _ d: DeclaredTable, sheet: SheetInfo, summary: SheetSummary, usedNames: inout Set<String>) -> InferredTable {

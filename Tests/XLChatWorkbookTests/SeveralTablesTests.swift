@@ -84,7 +84,9 @@ import Testing
             [], ["Note: scores are provisional"],
         ])
         #expect(t.count == 1)
-        #expect(t[0].dataRange?.description == "A2:C9")
+        // The sentence under the table after a blank row is a footnote (issue 10), not data.
+        #expect(t[0].dataRange?.description == "A2:C7")
+        #expect(t[0].excludedRows == [ExcludedRow(row: 8, kind: .note, evidence: "Note: scores are provisional")])
         #expect(t[0].columns.map(\.type) == [.text, .text, .integer])
     }
 
@@ -115,7 +117,9 @@ import Testing
         ])
         #expect(t.count == 1)
         #expect(excluded(t[0]) == [4, 7, 8])
-        #expect(t[0].excludedRows.map(\.evidence) == ["East Total", "West Total", "Grand Total"])
+        // "East Total" only ends with a totals word: it counts because it is the sum of its group.
+        #expect(t[0].excludedRows.map(\.evidence) == ["East Total; equals the sum of the rows above",
+                                                      "West Total; equals the sum of the rows above", "Grand Total"])
         #expect(t[0].dataRange?.description == "A2:C6")
         #expect(t[0].columns.map(\.type) == [.text, .text, .integer])
     }

@@ -57,8 +57,9 @@ public struct ColumnProfileDescription: Codable, Sendable, Hashable {
 public struct ExcludedRowDescription: Codable, Sendable, Hashable {
     /// The sheet row, 1-based (as `_row` and A1 references count).
     public var row: Int
-    /// `totalsRow` (a ListObject's totals row), `total` (a total or subtotal row), or
-    /// `repeatedHeader`.
+    /// `totalsRow` (a ListObject's totals row), `total` (a total or subtotal row),
+    /// `aggregate` (an Average/Max/Min/Count/... row), `repeatedHeader`, or `note` (a footnote
+    /// under the table).
     public var kind: String
     /// The label or formula that decided it, e.g. `Grand total` or `=SUBTOTAL(109,[Amount])`.
     public var evidence: String

@@ -70,6 +70,13 @@ struct TableInferrer {
         var stats: [Int: ColumnStats] = [:]
         var dataMinRow = Int.max, dataMaxRow = -1
         var excluded: [ExcludedRow] = []
+        /// Texts of data cells whose column is empty in the next data row (row -> column ->
+        /// text), at most `maxMergeCandidates`: the top-left values of merged cells, named in
+        /// the fill-down note once the merges are known (xlsx stores them after the rows).
+        var mergeCandidates: [Int: [Int: String]] = [:]
+        var mergeCandidateCount = 0
+        static let maxMergeCandidates = 512
+        var previous: (row: Int, cells: [RowCell]) = (-1, [])
         /// Where it starts (top row, left column), for ordering and naming.
         var origin: CellRef
 
@@ -98,6 +105,13 @@ struct TableInferrer {
                 flag(row, .total, evidence)
                 return
             }
+            if mergeCandidateCount < Self.maxMergeCandidates, cells.count < previous.cells.count {
+                for c in previous.cells where mergeCandidateCount < Self.maxMergeCandidates && !cells.contains(where: { $0.column == c.column }) {
+                    mergeCandidates[previous.row, default: [:]][c.column] = TableInferrer.displayText(c.value)
+                    mergeCandidateCount += 1
+                }
+            }
+            previous = (row, cells)
             var any = false
             for cell in cells {
                 if stats[cell.column, default: ColumnStats()].add(cell) { any = true }
@@ -433,7 +447,12 @@ struct TableInferrer {
 
     /// The sheet's tables, once the whole sheet has been seen, and its warnings. `usedNames`
     /// holds the lower-cased table names taken so far in the workbook.
-    mutating func finish(sheet: SheetInfo, summary: SheetSummary, usedNames: inout Set<String>) -> (tables: [InferredTable], warnings: [String]) {
+    /// `reserved` holds the lower-cased names of sheets that are SQL identifiers as they are
+    /// (`Sales_2024`): another sheet whose cleaned name would be one of them (`Sales 2024`)
+    /// takes a numbered name instead, so `FROM Sales_2024` always means sheet `Sales_2024`;
+    /// the warnings say which name was changed and why.
+    mutating func finish(sheet: SheetInfo, summary: SheetSummary, usedNames: inout Set<String>,
+                         reserved: Set<String> = []) -> (tables: [InferredTable], warnings: [String]) {
         if !decided { decide() }
         while !seek.isEmpty { resolveSeek(final: true) }
         finished += active
@@ -454,7 +473,20 @@ struct TableInferrer {
                     base = fromTitle.isEmpty ? Self.cleanIdentifier(sheet.name) : fromTitle
                 }
                 firstInferred = false
-                t.name = Self.unique(base.isEmpty ? "table" : base, in: &usedNames)
+                let wanted = base.isEmpty ? "table" : base
+                if wanted != sheet.name, reserved.contains(wanted.lowercased()) {
+                    var taken = usedNames.union(reserved)
+                    t.name = Self.unique(wanted, in: &taken)
+                    usedNames.insert(t.name.lowercased())
+                    warnings.append("table of sheet '\(sheet.name)' is named \(t.name), not \(wanted): \(wanted) is the name of sheet '\(wanted)' as written")
+                } else {
+                    t.name = Self.unique(wanted, in: &usedNames)
+                    if t.name != wanted {
+                        warnings.append("table of sheet '\(sheet.name)' is named \(t.name): \(wanted) is taken by an earlier table")
+                    }
+                }
+                t.filledMerges = Self.filledMerges(t, block: block, merges: summary.mergedRanges)
+                if !t.filledMerges.isEmpty { warnings.append(Self.mergeNote(t, block: block)) }
                 tables.append(t)
             }
         }
@@ -516,6 +548,29 @@ struct TableInferrer {
         let dataRange = block.dataMaxRow < 0 ? nil : CellRange(rows: block.dataMinRow...block.dataMaxRow, columns: lo...hi)
         return InferredTable(name: "", sheet: sheet.name, headerRange: headerRange, dataRange: dataRange, columns: out,
                              source: .inferred, excludedRows: block.excluded.sorted { $0.row < $1.row })
+    }
+
+    /// The merged ranges of `t`'s data area that span two rows or more, as their top-left
+    /// cell's column over the merge's data rows (see `InferredTable.filledMerges`).
+    static func filledMerges(_ t: InferredTable, block: Block, merges: [CellRange]) -> [CellRange] {
+        guard let d = t.dataRange, !merges.isEmpty else { return [] }
+        var out: [CellRange] = []
+        for m in merges where m.rowCount >= 2 && m.start.row >= d.start.row && m.start.row < d.end.row
+            && m.start.column >= d.start.column && m.start.column <= d.end.column && !t.isExcluded(m.start.row) {
+            out.append(CellRange(rows: m.start.row...min(m.end.row, d.end.row), columns: m.start.column...m.start.column))
+        }
+        return out.sorted { $0.start < $1.start }
+    }
+
+    /// `table M: A2:A4 merged: 'North' filled into 3 rows; …`.
+    static func mergeNote(_ t: InferredTable, block: Block) -> String {
+        let shown = t.filledMerges.prefix(5).map { m -> String in
+            let value = block.mergeCandidates[m.start.row]?[m.start.column].map { "'\($0.count > 40 ? String($0.prefix(40)) + "…" : $0)'" } ?? "its value"
+            return "\(m) merged: \(value) filled into \(m.rowCount) rows"
+        }
+        let more = t.filledMerges.count > 5 ? "; and \(t.filledMerges.count - 5) more merges" : ""
+        return "table \(t.name): " + shown.joined(separator: "; ") + more
+            + " (a merged cell's value holds for every row it spans; the file stores it in the top cell only)"
     }
 
     private func finishDeclared(_ block: Block, _ d: DeclaredTable, sheet: SheetInfo, summary: SheetSummary, usedNames: inout Set<String>) -> InferredTable {

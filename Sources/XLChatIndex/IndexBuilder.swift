@@ -501,7 +501,9 @@ final class TableLoader {
                                        sourceColumns: Dictionary(cols.map { ($0.sql, $0.column.sourceColumn) }, uniquingKeysWith: { a, _ in a }),
                                        rows: rowsLoaded, omittedColumns: 0, columnOrder: cols.map(\.sql),
                                        textColumns: Dictionary(cols.filter { $0.column.type == .text }.map { ($0.sql, $0.column.typing.rule) },
-                                                               uniquingKeysWith: { a, _ in a }))
+                                                               uniquingKeysWith: { a, _ in a }),
+                                       mixedCurrencyColumns: Dictionary(cols.filter { $0.column.typing.mixedCurrencies }.map { ($0.sql, $0.column.typing.rule) },
+                                                                        uniquingKeysWith: { a, _ in a }))
             let json = String(decoding: try JSONEncoder().encode(mapping), as: UTF8.self)
             try db.execute(sql: "INSERT INTO _xl_tables(name, sheet, mapping) VALUES (?, ?, ?)", arguments: [part.name, sheetName, json])
         }

@@ -30,6 +30,8 @@ struct TableMapping: Sendable, Hashable, Codable {
     /// Columns typed as text, SQL name -> typing rule (for the text-aggregate warning); nil in
     /// index files written before it.
     var textColumns: [String: String]? = nil
+    /// Number columns whose number formats show several currencies, SQL name -> typing rule.
+    var mixedCurrencyColumns: [String: String]? = nil
 }
 
 private final class AuthorizerState {

@@ -1,4 +1,5 @@
-// Aggregates over text columns. SQLite's sum/total/avg read a text value by its leading number
+// Aggregates over text columns, and over number columns whose number formats show several
+// currencies (the cells add up in Excel too, but the total mixes $, € and £). SQLite's sum/total/avg read a text value by its leading number
 // (`'1.5k'` → 1.5, `'x'` → 0) and min/max compare text as text (`'9' > '10'`), so a query over a
 // column the typing kept as text returns a confident wrong number with no error. The query
 // still runs (the user may mean it); its result carries a warning that names the column and why
@@ -12,14 +13,14 @@ enum TextAggregates {
     /// column of a table the statement read. `read` maps lower-cased table names to the
     /// lower-cased columns the authorizer saw read; `tables` gives the columns' typing rules.
     static func warnings(sql: String, read: [String: Set<String>], tables: [TableMapping]) -> [String] {
-        var textColumns: [String: (table: String, column: String, rule: String)] = [:]
-        var ambiguous = Set<String>()
+        var textColumns: [String: (table: String, column: String, rule: String, currencies: Bool)] = [:]
         for t in tables {
-            guard let cols = read[t.name.lowercased()], let text = t.textColumns else { continue }
-            for (name, rule) in text where cols.contains(name.lowercased()) {
-                let key = name.lowercased()
-                if textColumns[key] != nil { ambiguous.insert(key) }
-                textColumns[key] = (t.name, name, rule)
+            guard let cols = read[t.name.lowercased()] else { continue }
+            for (name, rule) in t.textColumns ?? [:] where cols.contains(name.lowercased()) {
+                textColumns[name.lowercased()] = (t.name, name, rule, false)
+            }
+            for (name, rule) in t.mixedCurrencyColumns ?? [:] where cols.contains(name.lowercased()) {
+                textColumns[name.lowercased()] = (t.name, name, rule, true)
             }
         }
         guard !textColumns.isEmpty else { return [] }
@@ -40,7 +41,9 @@ enum TextAggregates {
                     let key = f.lowercased() + "|" + hit.table + "|" + hit.column
                     if !seen.contains(key) {
                         seen.insert(key)
-                        out.append(message(function: f.lowercased(), hit.table, hit.column, hit.rule))
+                        out.append(hit.currencies
+                            ? "\(f.lowercased())(\(hit.column)) reads \(hit.table).\(hit.column), whose numbers show several currencies (\(hit.rule)): the result treats them as one currency"
+                            : message(function: f.lowercased(), hit.table, hit.column, hit.rule))
                     }
                 }
                 j += 1

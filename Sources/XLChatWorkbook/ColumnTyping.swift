@@ -85,6 +85,8 @@ public struct ColumnTyping: Sendable, Hashable {
     var scaleSuffixes = false
     /// The day/month order numeric text dates (`05/01/2024`) are read with; nil: none are.
     var textDateOrder: TextDate.Order? = nil
+    /// The column's numbers show several currencies (number formats): sums mix them.
+    public internal(set) var mixedCurrencies = false
 
     public init(rule: String, nulled: Int = 0, nulledExamples: [String] = [], profile: ColumnProfile = ColumnProfile(),
                 decimalMark: DecimalMark = .point) {
@@ -128,6 +130,8 @@ struct ColumnStats {
     var typedNumberTexts = 0
     var ambiguousExample: String?
     var currencies: UInt64 = 0
+    /// Number cells by the currency their number format shows (xlsx): key + 1 -> count.
+    var formatCurrencies: [UInt8: Int] = [:]
     var currencySpelling: [UInt8: String] = [:]
     var percents = 0, parenNegatives = 0, trailingMinus = 0, unicodeMinus = 0, padded = 0
     var leadingZeros = 0, longDigits = 0
@@ -197,6 +201,7 @@ struct ColumnStats {
                 addText(t)
             } else {
                 addNumber(x)
+                if cell.formatCurrency != 0 { formatCurrencies[cell.formatCurrency, default: 0] += 1 }
             }
         case .bool:
             nonEmpty += 1
@@ -508,6 +513,13 @@ struct ColumnStats {
             } else {
                 parts.append("number")
             }
+            if formatCurrencies.count > 1 {
+                let list = formatCurrencies.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+                    .map { "\(Currency.keys[Int($0.key) - 1]) (\($0.value))" }.joined(separator: ", ")
+                parts.append("mixed currencies in number formats: \(list); a sum adds them as one")
+            } else if let (k, _) = formatCurrencies.first, tally.valid == 0 {
+                parts.append("currency \(Currency.keys[Int(k) - 1]) (number format)")
+            }
             if outOfRangeDates > 0 { parts.append("\(outOfRangeDates) date-formatted serial\(outOfRangeDates == 1 ? "" : "s") outside Excel's dates kept as numbers") }
             if let p = placeholderNote() { parts.append(p) }
             if let m = misfitNote(misfits) { parts.append(m) }
@@ -521,6 +533,7 @@ struct ColumnStats {
                                       profile: ColumnProfile(values: numeric, min: lo.isFinite ? typed(lo) : nil, max: hi.isFinite ? typed(hi) : nil),
                                       decimalMark: mark)
             typing.scaleSuffixes = scaledOK
+            typing.mixedCurrencies = formatCurrencies.count > 1
             return (type, typing)
         }
 

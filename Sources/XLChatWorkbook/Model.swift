@@ -172,6 +172,9 @@ public struct RowCell: Sendable, Hashable {
     /// in a `yyyy-mm-dd` cell is a date, as Excel displays it, not the serial 45352). Nil
     /// otherwise: a cell with a value already has it applied.
     public var numberFormatKind: TemporalKind?
+    /// The currency the cell's number format shows (xlsx), as an internal currency key + 1;
+    /// 0 for none. Column typing notes a column whose numbers show several currencies.
+    public var formatCurrency: UInt8 = 0
     public init(column: Int, value: CellValue, formula: String? = nil, text: String? = nil, formulaError: String? = nil,
                 numberFormatKind: TemporalKind? = nil) {
         self.column = column; self.value = value; self.formula = formula; self.text = text; self.formulaError = formulaError

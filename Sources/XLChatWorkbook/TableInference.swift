@@ -196,7 +196,38 @@ struct TableInferrer {
             resolveSeek(final: false)
             return
         }
+        if active.count == 1, row.index == lastRow + 1, looksLikeStackedHeader(row, of: active[0]) {
+            // Held until the next row shows whether typed values follow (`resolveSeek`).
+            seek = [row]
+            return
+        }
         data(row)
+    }
+
+    /// Whether `row`, directly under data rows of `block` (no empty row between), may be the
+    /// header of a table stacked right below: two or more cells, all labels (text that reads as
+    /// no number, date or placeholder, starting with no lower-case letter), and every column of
+    /// the block that held only numbers so far now holds a label (Fruit | Kg over 10, 2, then
+    /// Vehicle | Count). `resolveSeek` then needs a typed value under it in the next row.
+    private func looksLikeStackedHeader(_ row: SheetRow, of block: Block) -> Bool {
+        guard row.cells.count >= 2, !block.headerKey.isEmpty, block.dataMaxRow >= 0, block.declared == nil else { return false }
+        var turned = 0
+        for c in row.cells {
+            guard case .string(let s) = c.value else { return false }
+            let t = s.trimmingWhitespace()
+            guard let first = t.first, !first.isLowercase, !NumberText.isPlaceholder(t), NumberText.scan(t) == nil,
+                  ColumnStats.isoTemporal(t) == nil, TextDate.shape(t) == nil else { return false }
+            if let st = block.stats[c.column], st.numbers + st.numericTexts >= 1, st.words == 0, st.strings == st.numericTexts + st.placeholders {
+                turned += 1
+            }
+        }
+        guard turned > 0 else { return false }
+        // Every numbers-only column must turn: a label in one of several amount columns is data.
+        for (col, st) in block.stats where st.numbers + st.numericTexts >= 1 && st.words == 0 && st.strings == st.numericTexts + st.placeholders
+            && st.nonEmpty >= 1 && block.headerKey[col] != nil {
+            if !row.cells.contains(where: { $0.column == col }) { return false }
+        }
+        return true
     }
 
     private mutating func routeDeclared(_ row: SheetRow) {
@@ -312,9 +343,14 @@ struct TableInferrer {
             }
         }
         for span in (spans.count > 1 ? spans.map { Optional($0) } : [nil]) {
-            let h = project(header, span)
+            var h = project(header, span)
+            var blockDataStart = dataStart
+            if h.isEmpty, let span, let lower = Self.lowerHeader(of: span, in: region) {
+                h = [lower]
+                blockDataStart = lower.index + 1
+            }
             let lo = h.flatMap(\.cells).map(\.column).min() ?? span?.lowerBound ?? 0
-            var block = Block(span: span, dataStart: dataStart, origin: CellRef(row: header.first!.index, column: lo))
+            var block = Block(span: span, dataStart: blockDataStart, origin: CellRef(row: h.first?.index ?? header.first!.index, column: lo))
             block.headerRows = h
             block.preRows = project(preRows, span)
             if let last = h.last {
@@ -347,7 +383,14 @@ struct TableInferrer {
         var pendingLeft: ClosedRange<Int>? = nil
         for r in raw {
             let labels = headerColumns.filter { r.contains($0) }.count
-            if labels >= 2 {
+            if labels == 0, lowerHeader(of: r, in: below) != nil {
+                // A table beside this one that starts lower down (its own header row below).
+                if let p = pendingLeft {
+                    if out.isEmpty { out.append(p) } else { out[out.count - 1] = out[out.count - 1].lowerBound...p.upperBound }
+                    pendingLeft = nil
+                }
+                out.append(r)
+            } else if labels >= 2 {
                 let start = pendingLeft?.lowerBound ?? r.lowerBound
                 out.append(start...r.upperBound)
                 pendingLeft = nil
@@ -362,6 +405,18 @@ struct TableInferrer {
         }
         // Each run takes the empty columns up to the next, so every column has one table.
         return out
+    }
+
+    /// The header row of a table in columns `run` that starts below the header row of its
+    /// neighbours (D3:E5 beside A1:B6): the first of `below` with cells in `run`, when they
+    /// are two or more labels and the next row has a number, date or boolean under one of them.
+    static func lowerHeader(of run: ClosedRange<Int>, in below: [SheetRow]) -> SheetRow? {
+        func part(_ r: SheetRow) -> SheetRow { SheetRow(index: r.index, cells: r.cells.filter { run.contains($0.column) }) }
+        guard let k = below.firstIndex(where: { $0.cells.contains { run.contains($0.column) } }), k + 1 < below.count,
+              below[k + 1].index == below[k].index + 1 else { return nil }
+        let h = part(below[k]), next = part(below[k + 1])
+        guard h.cells.count >= 2, !next.cells.isEmpty, startsTable(h, next) else { return nil }
+        return h
     }
 
     static func isText(_ v: CellValue) -> Bool { if case .string = v { return true } else { return false } }
@@ -468,6 +523,7 @@ struct TableInferrer {
                 tables.append(finishDeclared(block, d, sheet: sheet, summary: summary, usedNames: &usedNames))
             } else if var t = finishInferred(block, sheet: sheet, summary: summary) {
                 let base: String
+                let sheetsFirst = firstInferred
                 if firstInferred { base = Self.cleanIdentifier(sheet.name) } else {
                     let fromTitle = block.title.map(Self.cleanIdentifier) ?? ""
                     base = fromTitle.isEmpty ? Self.cleanIdentifier(sheet.name) : fromTitle
@@ -481,7 +537,7 @@ struct TableInferrer {
                     warnings.append("table of sheet '\(sheet.name)' is named \(t.name), not \(wanted): \(wanted) is the name of sheet '\(wanted)' as written")
                 } else {
                     t.name = Self.unique(wanted, in: &usedNames)
-                    if t.name != wanted {
+                    if t.name != wanted && sheetsFirst {
                         warnings.append("table of sheet '\(sheet.name)' is named \(t.name): \(wanted) is taken by an earlier table")
                     }
                 }

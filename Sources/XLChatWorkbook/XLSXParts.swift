@@ -107,6 +107,32 @@ enum OOXMLParts {
     }
 
     /// cellXfs index -> temporal kind of its number format.
+    /// Per cellXfs style, the currency its number format shows (`Currency` key + 1; 0 for none).
+    static func styleCurrencies(_ bytes: [UInt8]) throws -> [UInt8] {
+        var custom: [Int: String] = [:]
+        var xfFormats: [Int] = []
+        try PartHandler.scan(bytes) { h in
+            h.onStart = { tag, path in
+                if tag.isNamed("numFmt"), path.last == "numFmts" {
+                    if let id = try tag.string("numFmtId").flatMap({ Int($0) }) {
+                        custom[id] = try tag.string("formatCode") ?? ""
+                    }
+                } else if tag.isNamed("xf"), path.last == "cellXfs" {
+                    xfFormats.append(try tag.string("numFmtId").flatMap { Int($0) } ?? 0)
+                }
+            }
+        }
+        guard !custom.isEmpty else { return [] }
+        var cache: [Int: UInt8] = [:]
+        let out = xfFormats.map { id -> UInt8 in
+            if let k = cache[id] { return k }
+            let k = custom[id].map(NumberFormats.currencyKey) ?? 0
+            cache[id] = k
+            return k
+        }
+        return out.contains { $0 != 0 } ? out : []
+    }
+
     static func styleKinds(_ bytes: [UInt8]) throws -> [TemporalKind?] {
         var custom: [Int: String] = [:]
         var xfFormats: [Int] = []

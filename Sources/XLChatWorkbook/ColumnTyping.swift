@@ -426,8 +426,9 @@ struct ColumnStats {
         }
         func misfitNote(_ n: Int) -> String? {
             guard n > 0 else { return nil }
-            if n == words, let list = tokenList() { return "unknown \(words == 1 ? "token" : "tokens") \(list) → NULL" }
-            return "\(n) value\(n == 1 ? "" : "s") that did not fit → NULL"
+            let list = n == words ? tokenList() : nil
+            if let list, tokenWords == words { return "unknown \(words == 1 ? "token" : "tokens") \(list) → NULL" }
+            return "\(n) value\(n == 1 ? "" : "s") that did not fit → NULL" + (list.map { " (\($0))" } ?? "")
         }
         func fits(_ matching: Int) -> Bool { matching > 0 && (values - matching) * 10 <= values }
         func textTyping(_ rule: String) -> (ColumnType, ColumnTyping) {

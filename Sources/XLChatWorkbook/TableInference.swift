@@ -206,7 +206,7 @@ struct TableInferrer {
 
     /// Whether `row`, directly under data rows of `block` (no empty row between), may be the
     /// header of a table stacked right below: two or more cells, all labels (text that reads as
-    /// no number, date or placeholder, starting with no lower-case letter), and every column of
+    /// no number, date or placeholder, starting with a letter that is not lower-case), and every column of
     /// the block that held only numbers so far now holds a label (Fruit | Kg over 10, 2, then
     /// Vehicle | Count). `resolveSeek` then needs a typed value under it in the next row.
     private func looksLikeStackedHeader(_ row: SheetRow, of block: Block) -> Bool {
@@ -215,7 +215,7 @@ struct TableInferrer {
         for c in row.cells {
             guard case .string(let s) = c.value else { return false }
             let t = s.trimmingWhitespace()
-            guard let first = t.first, !first.isLowercase, !NumberText.isPlaceholder(t), NumberText.scan(t) == nil,
+            guard let first = t.first, first.isLetter, !first.isLowercase, !NumberText.isPlaceholder(t), NumberText.scan(t) == nil,
                   ColumnStats.isoTemporal(t) == nil, TextDate.shape(t) == nil else { return false }
             if let st = block.stats[c.column], st.numbers + st.numericTexts >= 1, st.words == 0, st.strings == st.numericTexts + st.placeholders {
                 turned += 1

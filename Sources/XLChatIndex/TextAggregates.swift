@@ -37,7 +37,10 @@ enum TextAggregates {
             while j < tokens.count {
                 if tokens[j].kind == .punct("(") { depth += 1 }
                 if tokens[j].kind == .punct(")") { depth -= 1; if depth == 0 { break } }
-                if case .identifier(let c) = tokens[j].kind, let hit = textColumns[c.lowercased()] {
+                // min/max of words or codes is an order of texts, meant as such; only text
+                // columns of numbers that did not type (`text: …`) are warned for them.
+                if case .identifier(let c) = tokens[j].kind, let hit = textColumns[c.lowercased()],
+                   hit.currencies || !(f.lowercased() == "min" || f.lowercased() == "max") || hit.rule.hasPrefix("text:") {
                     let key = f.lowercased() + "|" + hit.table + "|" + hit.column
                     if !seen.contains(key) {
                         seen.insert(key)

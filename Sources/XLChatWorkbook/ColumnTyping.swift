@@ -477,10 +477,11 @@ struct ColumnStats {
             let list = currencyKeys.map { currencySpelling[UInt8($0)] ?? Currency.keys[$0 - 1] }.joined(separator: ", ")
             return textTyping("text: mixed currencies (\(list)) do not add up")
         }
-        // Few short unknown tokens (`x`, `*`, `pending`) among at least 3 numbers: placeholders
-        // the lexicon does not know; they become NULL and the rule names them (at most a quarter
-        // of the values, at most `maxWordKinds` kinds, nothing else misfits).
-        let tokensOnly = words > 0 && tokenWords == words && wordCounts != nil && numeric >= 3
+        // One or two short unknown tokens (`x`, `*`, `pending`) among at least 3 numbers, in a
+        // column too small for the 10% rule: placeholders the lexicon does not know; they become
+        // NULL and the rule names them (at most a quarter of the values, nothing else misfits).
+        // A token repeated more often is a value (`E` in a column of hex digits), not a gap.
+        let tokensOnly = words > 0 && words <= 2 && tokenWords == words && wordCounts != nil && numeric >= 3
             && values - numeric == words && words * 4 <= values && textDateNumeric + textDateFixed == 0
         if fits(numeric) || tokensOnly {
             let misfits = values - numeric
@@ -551,7 +552,7 @@ struct ColumnStats {
             } else if firstOver12 > 0 {
                 orderProblem = "text: dates in both day/month orders (\(firstOver12) day first, \(secondOver12) month first)\(example); kept as text"
             } else if textDateSeparators == [UInt8(ascii: ".")] {
-                dateOrder = .dayFirst; orderWhy = "dotted dates are day first (no value has a part over 12)"
+                dateOrder = .dayFirst; orderWhy = "dotted dates are day first; no value has a part over 12"
             } else if hint.mark == .comma, let r = hint.reason {
                 dateOrder = .dayFirst; orderWhy = "no value has a part over 12; day first as \(r) signals a day-first locale"
             } else {
@@ -627,7 +628,11 @@ struct ColumnStats {
         // 4. Text.
         if numeric * 2 >= values && numeric > 0 {
             var why = "\(numeric) of \(nonEmpty) non-empty cells are numbers"
-            if placeholders + errors > 0 { why += ", \(placeholders + errors) placeholders (\(placeholderExamples.joined(separator: ", ")))" }
+            if placeholders + errors > 0 {
+                let shown = placeholderExamples.filter { !$0.trimmingWhitespace().isEmpty }
+                why += ", \(placeholders + errors) placeholder\(placeholders + errors == 1 ? "" : "s")"
+                    + (shown.isEmpty ? "" : " (\(shown.joined(separator: ", ")))")
+            }
             let others = values - numeric
             if let list = tokenList(), others == words {
                 why += "; kept as text by \(list)"
@@ -646,7 +651,8 @@ struct ColumnStats {
     func tokenList() -> String? {
         guard let w = wordCounts, !w.isEmpty else { return nil }
         return w.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
-            .map { "\($0.key) (\($0.value) cell\($0.value == 1 ? "" : "s"))" }.joined(separator: ", ")
+            .map { "\($0.key.count > 40 ? String($0.key.prefix(40)) + "…" : $0.key) (\($0.value) cell\($0.value == 1 ? "" : "s"))" }
+            .joined(separator: ", ")
     }
 
     static func misfitExamples(words: [String], tally: [String], extra: [String]) -> [String] {

@@ -105,8 +105,11 @@ struct TableInferrer {
                 flag(row, .total, evidence)
                 return
             }
-            if mergeCandidateCount < Self.maxMergeCandidates, cells.count < previous.cells.count {
-                for c in previous.cells where mergeCandidateCount < Self.maxMergeCandidates && !cells.contains(where: { $0.column == c.column }) {
+            if mergeCandidateCount < Self.maxMergeCandidates, !previous.cells.isEmpty,
+               cells.count < previous.cells.count || cells.first?.column != previous.cells.first?.column {
+                // Each pass records at least one cell, so at most `maxMergeCandidates` passes.
+                let present = Set(cells.map(\.column))
+                for c in previous.cells where mergeCandidateCount < Self.maxMergeCandidates && !present.contains(c.column) {
                     mergeCandidates[previous.row, default: [:]][c.column] = TableInferrer.displayText(c.value)
                     mergeCandidateCount += 1
                 }
@@ -621,7 +624,7 @@ struct TableInferrer {
     /// `table M: A2:A4 merged: 'North' filled into 3 rows; …`.
     static func mergeNote(_ t: InferredTable, block: Block) -> String {
         let shown = t.filledMerges.prefix(5).map { m -> String in
-            let value = block.mergeCandidates[m.start.row]?[m.start.column].map { "'\($0.count > 40 ? String($0.prefix(40)) + "…" : $0)'" } ?? "its value"
+            let value = block.mergeCandidates[m.start.row]?[m.start.column].map { "'\($0.count > 40 ? String($0.prefix(40)) + "…" : $0)'" } ?? "the top cell's value"
             return "\(m) merged: \(value) filled into \(m.rowCount) rows"
         }
         let more = t.filledMerges.count > 5 ? "; and \(t.filledMerges.count - 5) more merges" : ""

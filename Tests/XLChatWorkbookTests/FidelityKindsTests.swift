@@ -98,13 +98,15 @@ import Testing
                 #expect(typed(c, [token, "20"]) == [.null, .integer(20)])
             }
         }
-        // Two kinds, several cells each, among 12 numbers: named with their counts.
-        let mixed = try column((1...12).map(String.init) + ["x", "x", "pending"])
+        // Two kinds among 30 numbers (under 10%): named with their counts.
+        let mixed = try column((1...30).map(String.init) + ["x", "x", "pending"])
         #expect(mixed.type == .integer && mixed.typing.rule.contains("x (2 cells), pending (1 cell) → NULL"), "\(mixed.typing.rule)")
         // Too many: text, and the reason counts every cell and names what kept it text.
         let many = try column(["10", "x", "20", "y", "30", "z", "—", "N.A."])
         #expect(many.type == .text, "\(many.typing.rule)")
         #expect(many.typing.rule.contains("3 of 8 non-empty cells are numbers") && many.typing.rule.contains("x (1 cell)"), "\(many.typing.rule)")
+        // One token repeated as often as a value (a quarter of a column of hex digits) is data.
+        #expect(try column((1...9).map(String.init) + ["E", "E", "E"]).type == .text)
         // A word with a space is no token: only the generic 10% rule nulls it.
         #expect(try column(["10", "see note", "20", "30"]).type == .text)
     }

@@ -90,7 +90,7 @@ let package = Package(
         .executableTarget(name: "xlchat-bench", dependencies: [
             "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatWorkbook", "XLChatIndex", "XLChatLLM", "XLChatAgent", "XLChatTestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], path: "Benchmarks/xlchat-bench", exclude: ["sqlite_vec_scan.py", "gen_xlsb.py"]),
+        ], path: "Benchmarks/xlchat-bench", exclude: ["sqlite_vec_scan.py", "gen_xlsb.py", "gen_workspace.py"]),
 
         // Test support: in-process client, pipe/socket clients, scripted model server.
         .target(name: "XLChatTestSupport", dependencies: [

@@ -19,6 +19,7 @@ struct Bench: AsyncParsableCommand {
             BudgetBenchmark.self,
             FormulaBenchmark.self,
             FormulaTextBenchmark.self,
+            WorkspaceBenchmark.self,
         ]
     )
 }

@@ -130,13 +130,13 @@ public final class Connection: Sendable {
         }
         if !isClosed, let item = decoder.finish() { await process(item, handler: handler) }
         if isClosed {
-            cancelAll()
+            await cancelAllAnswering()
             await waitUntilIdle(atMost: options.closeGrace)
         } else {
             // End of input: let running requests finish within the grace, then stop them.
             if !(await waitUntilIdle(atMost: options.endOfInputGrace)) {
                 logger.debug("input ended; cancelling the requests still running")
-                cancelAll()
+                await cancelAllAnswering()
                 await waitUntilIdle(atMost: options.closeGrace)
             }
         }
@@ -230,6 +230,16 @@ public final class Connection: Sendable {
     private func startRequest(_ request: IncomingRequest, handler: any MessageHandler,
                               deliver: @escaping @Sendable ([UInt8]) async -> Void) async {
         let scheduling = handler.scheduling(of: request.method)
+        if scheduling == .exclusive, state.withLock({ $0.running > 0 }) {
+            // An exclusive request (`shutdown`) runs once the requests before it are answered:
+            // they get the end-of-input grace to finish, then -32800 (a newcomer saw requests
+            // sent just before shutdown + exit get no reply at all).
+            if !(await waitUntilIdle(atMost: options.endOfInputGrace)) {
+                logger.debug("\(request.method): cancelling the requests still running")
+                await cancelAllAnswering()
+                await waitUntilIdle(atMost: options.closeGrace)
+            }
+        }
         await slots.acquire()
         let duplicate = state.withLock { s -> Bool in
             if s.pending[request.id] != nil { return true }
@@ -307,12 +317,27 @@ public final class Connection: Sendable {
         }
     }
 
+    /// Cancels every running request without a reply (the peer is gone).
     private func cancelAll() {
         let all = state.withLock { s -> [Pending] in
             defer { s.pending.removeAll() }
             return Array(s.pending.values)
         }
         for p in all { p.task?.cancel() }
+    }
+
+    /// Cancels every running request and answers each with -32800 before returning, so every
+    /// request still gets exactly one reply when the connection closes (`exit`, end of input).
+    private func cancelAllAnswering() async {
+        let all = state.withLock { s -> [(RequestID, Pending)] in
+            defer { s.pending.removeAll() }
+            return Array(s.pending)
+        }
+        for (_, p) in all { p.task?.cancel() }
+        for (id, p) in all {
+            logger.debug("cancelled request \(id) (\(p.method)) as the connection ends")
+            await p.deliver(JSONRPCCoding.encodeError(id: id, error: .cancelled))
+        }
     }
 
     /// Waits until no request runs, or `limit` passed (checked every 10 ms); true when idle.

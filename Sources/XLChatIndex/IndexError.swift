@@ -69,6 +69,8 @@ public struct QueryResult: Sendable, Hashable {
     /// What the caller should know before trusting the numbers: join fan-out (a join whose
     /// key repeats on the joined side, `JoinFanoutWarning.message`). Empty for most queries.
     public var warnings: [String] = []
+    /// The table `sourceRanges` come from, when they come from one (a plain SELECT of one table).
+    public var citedTable: String? = nil
 }
 
 public struct ProgressUpdate: Sendable, Hashable {

@@ -394,7 +394,8 @@ enum ReadOnlyQuery {
             warnings += TextAggregates.warnings(sql: sql, read: auth.columnsRead, tables: tables)
         }
         let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
-        return QueryResult(columns: columns, rows: rows, truncated: truncated, sourceRanges: sources, durationMs: ms, warnings: warnings)
+        return QueryResult(columns: columns, rows: rows, truncated: truncated, sourceRanges: sources, durationMs: ms, warnings: warnings,
+                           citedTable: citationTable?.name)
     }
 
     /// For "no such column: X" / "no such table: X": the closest real names of this workbook

@@ -17,6 +17,8 @@ public final class Session: MessageHandler, Sendable {
         var exitCode: Int32?
         /// The workbooks this session opened (ids → paths).
         var openWorkbooks: [String: String] = [:]
+        /// The workspaces this session opened (ids).
+        var openWorkspaces: Set<String> = []
     }
 
     let server: XLChatServer
@@ -100,6 +102,9 @@ public final class Session: MessageHandler, Sendable {
         case ChatAskRequest.method: return try await chatAsk(request.decodeParams(), context: context)
         case ChatHistoryRequest.method: return try chatHistory(request.decodeParams())
         case ChatResetRequest.method: return try chatReset(request.decodeParams())
+        case WorkspaceOpenRequest.method: return try await openWorkspace(request.decodeParams(), context: context)
+        case WorkspaceQueryRequest.method: return try await queryWorkspace(request.decodeParams())
+        case WorkspaceCloseRequest.method: return try closeWorkspace(request.decodeParams())
         default: throw ResponseError.methodNotFound(request.method)
         }
     }
@@ -122,6 +127,7 @@ public final class Session: MessageHandler, Sendable {
     }
 
     public func connectionClosed(_ connection: Connection) async {
+        server.workspaces.unsubscribe(connection)
         server.metrics.connectionClosed()
     }
 

@@ -15,6 +15,7 @@ public final class XLChatServer: Sendable {
     public let metrics: ServerMetrics
     public let logger: Logger
     let workbooks: WorkbookStore
+    let workspaces = WorkspaceStore()
     private let indexState = Mutex<WorkbookIndex?>(nil)
     private let sessionState = Mutex<SessionStore?>(nil)
     private let embedderState = Mutex<(any Embedder)?>(nil)
@@ -77,6 +78,7 @@ public final class XLChatServer: Sendable {
         WorkbookTraceRequest.method,
         IndexBuildRequest.method, IndexSearchRequest.method, IndexStatusRequest.method,
         ChatAskRequest.method, ChatHistoryRequest.method, ChatResetRequest.method,
+        WorkspaceOpenRequest.method, WorkspaceQueryRequest.method, WorkspaceCloseRequest.method,
     ]
 
     /// Notifications the server accepts from clients.
@@ -87,6 +89,7 @@ public final class XLChatServer: Sendable {
     /// Notifications the server sends.
     public static let serverNotifications: [String] = [
         ProgressNotification.method, ChatDeltaNotification.method, ChatStepNotification.method, ChatStatusNotification.method,
+        WorkspaceDidChangeNotification.method,
     ]
 }
 

@@ -53,7 +53,9 @@ final class ProbeHandler: MessageHandler {
         for w in waiters { w.resume() }
     }
 
-    func handle(notification: IncomingNotification, connection: Connection) async {}
+    func handle(notification: IncomingNotification, connection: Connection) async {
+        if notification.method == "exit" { connection.close() }
+    }
     func responseError(for error: any Error, method: String) -> ResponseError {
         (error as? ResponseError) ?? .internalError("\(error)")
     }
@@ -217,5 +219,64 @@ func connected(_ handler: ProbeHandler, options: Connection.Options = .init(), f
         var received: [UInt8] = []
         while let chunk = try await toClient.read() { received += chunk }
         #expect(String(decoding: received, as: UTF8.self).contains(#""result":"slept""#))
+    }
+
+    /// Reads every reply until the server closes its side; the replies by id.
+    static func repliesUntilClosed(_ toClient: ByteChannel) async throws -> [String: String] {
+        var received: [UInt8] = []
+        while let chunk = try await toClient.read() { received += chunk }
+        var out: [String: String] = [:]
+        var decoder = FrameDecoder(maxFrameBytes: 1 << 20, framing: .contentLength)
+        decoder.append(received)
+        while let item = decoder.next() {
+            guard case let .message(body) = item, case let .success(v) = JSONRPCCoding.parse(body),
+                  case let .object(o) = v, let id = o["id"] else { continue }
+            let key: String
+            switch id { case .int(let n): key = "\(n)"; case .string(let t): key = t; default: key = "null" }
+            var code = ""
+            if case .int(let c)? = o["error"]?["code"] { code = "\(c)" }
+            out[key] = o["result"] != nil ? "result" : "error \(code)"
+        }
+        return out
+    }
+
+    static func send(_ channel: ByteChannel, _ json: String) {
+        channel.writeNow(Framing.contentLength.frame(Array(json.utf8)))
+    }
+
+    @Test func anExclusiveRequestIsAnsweredAfterTheRequestsBeforeIt() async throws {
+        let toServer = ByteChannel(), toClient = ByteChannel()
+        let connection = Connection(source: toServer, sink: toClient, logger: quietLogger())
+        let task = Task { await connection.run(handler: ProbeHandler()) }
+        Self.send(toServer, #"{"jsonrpc":"2.0","id":1,"method":"sleep","params":{"ms":150}}"#)
+        Self.send(toServer, #"{"jsonrpc":"2.0","id":2,"method":"sleep","params":{"ms":100}}"#)
+        Self.send(toServer, #"{"jsonrpc":"2.0","id":3,"method":"exclusive"}"#)
+        Self.send(toServer, #"{"jsonrpc":"2.0","method":"exit"}"#)
+        toServer.closeNow()
+        await task.value
+        let replies = try await Self.repliesUntilClosed(toClient)
+        #expect(replies == ["1": "result", "2": "result", "3": "result"])
+    }
+
+    @Test func requestsStillRunningAtExitAreAnsweredCancelled() async throws {
+        // The newcomer's race: requests, then shutdown + exit at once. Every request still gets
+        // exactly one reply: its result, or -32800 when the grace ran out.
+        var options = Connection.Options()
+        options.endOfInputGrace = .seconds(1)
+        let toServer = ByteChannel(), toClient = ByteChannel()
+        let connection = Connection(source: toServer, sink: toClient, options: options, logger: quietLogger())
+        let task = Task { await connection.run(handler: ProbeHandler()) }
+        Self.send(toServer, #"{"jsonrpc":"2.0","id":1,"method":"block"}"#)
+        Self.send(toServer, #"{"jsonrpc":"2.0","id":2,"method":"echo"}"#)
+        Self.send(toServer, #"{"jsonrpc":"2.0","id":3,"method":"exclusive"}"#)
+        Self.send(toServer, #"{"jsonrpc":"2.0","id":4,"method":"block"}"#)
+        Self.send(toServer, #"{"jsonrpc":"2.0","method":"exit"}"#)
+        let clock = ContinuousClock()
+        let start = clock.now
+        await task.value
+        // `block` ignores cancellation: the grace (1 s) and the close grace twice, not forever.
+        #expect(clock.now - start < .seconds(10))
+        let replies = try await Self.repliesUntilClosed(toClient)
+        #expect(replies == ["1": "error -32800", "2": "result", "3": "result", "4": "error -32800"])
     }
 }

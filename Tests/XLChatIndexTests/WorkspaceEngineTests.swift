@@ -280,3 +280,87 @@ import Glibc
         #expect(warnings.isEmpty)
     }
 }
+
+/// The folder watcher: added, changed and removed workbooks are noticed, by inotify and by
+/// polling, and a save that writes and renames is one change.
+@Suite(.timeLimit(.minutes(2))) struct FolderWatcherTests {
+    /// Deltas as they come, awaited with a bound (no sleeps).
+    final class Deltas: @unchecked Sendable {
+        let stream: AsyncStream<WorkspaceDelta>
+        let continuation: AsyncStream<WorkspaceDelta>.Continuation
+        var iterator: AsyncStream<WorkspaceDelta>.Iterator
+        init() {
+            (stream, continuation) = AsyncStream.makeStream()
+            iterator = stream.makeAsyncIterator()
+        }
+        /// The next delta, or nil after `seconds`.
+        func next(within seconds: Double = 10) async -> WorkspaceDelta? {
+            let timeout = Task { [continuation] in
+                try? await Task.sleep(for: .seconds(seconds))
+                if !Task.isCancelled { continuation.yield(WorkspaceDelta()) }  // an empty delta means: timed out
+            }
+            defer { timeout.cancel() }
+            let d = await iterator.next()
+            return d?.isEmpty == true ? nil : d
+        }
+    }
+
+    func run(forcePolling: Bool) async throws {
+        let dir = try WorkspaceScannerTests.tree(["a.csv": "x,y\n1,2\n", "keep/b.csv": "x\n1\n"])
+        defer { dir.cleanup() }
+        let root = dir.url.path
+        // A symlink loop must not make the watcher walk forever.
+        try FileManager.default.createSymbolicLink(atPath: root + "/keep/up", withDestinationPath: root)
+        let scanner = WorkspaceScanner(extensions: WorkspaceScannerTests.formats)
+        let deltas = Deltas()
+        let watcher = FolderWatcher(root: root, scanner: scanner, initial: try scanner.scan(root).files,
+                                    settle: .milliseconds(100), pollInterval: .milliseconds(200),
+                                    forcePolling: forcePolling) { deltas.continuation.yield($0) }
+        defer { watcher.stop() }
+        if forcePolling { #expect(watcher.mode == .polling(reason: "polling was asked for")) } else { #expect(watcher.mode == .inotify) }
+
+        try Data("x,y\n3,4\n".utf8).write(to: dir.url.appendingPathComponent("new.csv"))
+        let added = await deltas.next()
+        #expect(added?.added.map(\.relativePath) == ["new.csv"])
+
+        // A save as Excel does it: an owner file, a temporary file renamed over the workbook.
+        let target = dir.url.appendingPathComponent("a.csv")
+        try Data("owner".utf8).write(to: dir.url.appendingPathComponent("~$a.csv"))
+        try Data("x,y\n1,2\n5,6\n".utf8).write(to: dir.url.appendingPathComponent("tmp123.tmp"))
+        #expect(rename(dir.url.path + "/tmp123.tmp", target.path) == 0)
+        try FileManager.default.removeItem(at: dir.url.appendingPathComponent("~$a.csv"))
+        let saved = await deltas.next()
+        #expect(saved == WorkspaceDelta(changed: saved?.changed ?? []))
+        #expect(saved?.changed.map(\.relativePath) == ["a.csv"])
+
+        // A folder created later is watched too; a removal is noticed.
+        try FileManager.default.createDirectory(at: dir.url.appendingPathComponent("later/deep"), withIntermediateDirectories: true)
+        try Data("x\n".utf8).write(to: dir.url.appendingPathComponent("later/deep/c.xlsx"))
+        var seen = WorkspaceDelta()
+        while !seen.added.contains(where: { $0.relativePath == "later/deep/c.xlsx" }), let d = await deltas.next() { seen.added += d.added }
+        #expect(seen.added.map(\.relativePath).contains("later/deep/c.xlsx"))
+        try Data("x\n2\n".utf8).write(to: dir.url.appendingPathComponent("later/deep/c.xlsx"))
+        let deepChange = await deltas.next()
+        #expect(deepChange?.changed.map(\.relativePath) == ["later/deep/c.xlsx"])
+        try FileManager.default.removeItem(at: dir.url.appendingPathComponent("keep"))
+        let removed = await deltas.next()
+        #expect(removed?.removed == ["keep/b.csv"])
+
+        // Files that are not workbooks never make a delta; after stop nothing more comes.
+        try Data("n".utf8).write(to: dir.url.appendingPathComponent("notes.txt"))
+        watcher.stop()
+        try Data("x\n9\n".utf8).write(to: dir.url.appendingPathComponent("after-stop.csv"))
+        #expect(await deltas.next(within: 1) == nil)
+    }
+
+    @Test func inotifyNoticesAddsSavesNewFoldersAndRemovals() async throws { try await run(forcePolling: false) }
+    @Test func pollingNoticesTheSame() async throws { try await run(forcePolling: true) }
+
+    @Test func deltaBetweenListings() {
+        func f(_ p: String, _ size: Int64, _ m: Int64) -> WorkspaceFile { WorkspaceFile(path: "/w/" + p, relativePath: p, size: size, mtimeNs: m) }
+        let d = WorkspaceDelta.between([f("a", 1, 1), f("b", 2, 2), f("c", 3, 3)], [f("a", 1, 1), f("b", 2, 5), f("d", 4, 4)])
+        #expect(d.added.map(\.relativePath) == ["d"])
+        #expect(d.changed.map(\.relativePath) == ["b"])
+        #expect(d.removed == ["c"])
+    }
+}

@@ -20,6 +20,9 @@ public struct WorkspaceFile: Sendable, Hashable {
     /// Size in bytes and modification time (ns since 1970), from stat(2) at scan time.
     public var size: Int64
     public var mtimeNs: Int64
+    public init(path: String, relativePath: String, size: Int64, mtimeNs: Int64) {
+        self.path = path; self.relativePath = relativePath; self.size = size; self.mtimeNs = mtimeNs
+    }
 }
 
 /// An entry of the folder that could not be taken, with the reason in words.

@@ -227,3 +227,49 @@ def test_cell_magic_streams(binary, chat_env, sales_csv, monkeypatch, capsys):
         assert "<table class=\"xlchat-citations\">" in html and "<td>A1:B3</td>" in html
     finally:
         ip.run_line_magic("unload_ext", "xlchat")
+
+
+def test_workspace_joins_files_and_follows_changes(binary, data_env, tmp_path):
+    from xlchat import Workspace
+    folder = tmp_path / "exports"
+    (folder / "2024").mkdir(parents=True)
+    (folder / "customers.csv").write_text("customer_id,segment\nc1,Retail\nc2,Trade\n")
+    (folder / "2024" / "orders_01.csv").write_text("order_id,customer_id,amount\n1,c1,10.5\n2,c2,20\n")
+    (folder / "2024" / "orders_02.csv").write_text("order_id,customer_id,amount\n3,c1,4.5\n")
+    (folder / "broken.xlsx").write_bytes(b"PK\x03\x04 not a zip")
+    (folder / "~$orders_01.csv").write_text("owner file")
+    with Workspace(folder, binary=binary, env=data_env) as ws:
+        assert set(ws.tables()) == {"customers", "orders_01", "orders_02"}
+        assert ws.unions() == {"orders": ["orders_01", "orders_02"]}
+        assert list(ws.errors()) == ["broken.xlsx"]
+        assert ws.errors()["broken.xlsx"].startswith("corruptWorkbook")
+        res = ws.query("SELECT c.segment, SUM(o.amount) FROM orders o JOIN customers c USING (customer_id) GROUP BY 1 ORDER BY 1")
+        assert [list(r) for r in (res.values.tolist() if hasattr(res, "values") else res)] == [["Retail", 15], ["Trade", 20]]
+        (folder / "2024" / "orders_02.csv").write_text("order_id,customer_id,amount\n3,c1,4.5\n4,c2,100\n")
+        deadline = time.time() + 20
+        while not ws.changes and time.time() < deadline:
+            time.sleep(0.05)
+        assert ws.changes and ws.changes[0]["changed"] == ["2024/orders_02.csv"]
+        total = ws.query("SELECT SUM(amount) AS total FROM orders")
+        assert (total.values.tolist() if hasattr(total, "values") else list(total)) in ([[135]], [(135,)], [[135.0]], [(135.0,)])
+
+
+def test_workspace_magic(binary, data_env, tmp_path, monkeypatch, capsys):
+    from xlchat import magics
+    monkeypatch.setenv("XLCHAT_BIN", binary)
+    for k, v in data_env.items():
+        monkeypatch.setenv(k, v)
+    folder = tmp_path / "w"
+    folder.mkdir()
+    (folder / "a.csv").write_text("x,y\n1,2\n")
+    (folder / "b.csv").write_text("x,y\n3,4\n")
+    m = magics.XLChatMagics(None)
+    try:
+        m.xlchat(f"workspace {folder}")
+        out = capsys.readouterr().out
+        assert "a: a.csv › a" in out and "union of 2 tables" in out
+        (union,) = magics._current["ws"].unions()
+        res = m.xlchat(f"query SELECT SUM(y) AS s FROM {union}")
+        assert (res.values.tolist() if hasattr(res, "values") else list(res)) in ([[6]], [(6,)])
+    finally:
+        magics.close_current()

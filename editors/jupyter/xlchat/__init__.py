@@ -5,12 +5,18 @@
     wb.query('SELECT region, SUM(units) FROM "sales" GROUP BY region')
     print(wb.ask("Which region sold most?"))
 
-In IPython / Jupyter: `%load_ext xlchat`, `%xlchat open FILE`, then a `%%xlchat` cell holding
-the question.
-"""
-from .client import Answer, Client, Rows, ServerGone, XLChat, XLChatError, find_binary
+A folder of workbooks in one SQL namespace (joins across files, union views):
 
-__all__ = ["XLChat", "Client", "Answer", "Rows", "XLChatError", "ServerGone", "find_binary",
+    from xlchat import Workspace
+    ws = Workspace("exports/")
+    ws.query("SELECT c.segment, SUM(o.amount) FROM orders o JOIN customers c USING (customer_id) GROUP BY 1")
+
+In IPython / Jupyter: `%load_ext xlchat`, `%xlchat open FILE` (or `%xlchat workspace DIR`), then
+a `%%xlchat` cell holding the question.
+"""
+from .client import Answer, Client, Rows, ServerGone, Workspace, XLChat, XLChatError, find_binary
+
+__all__ = ["XLChat", "Workspace", "Client", "Answer", "Rows", "XLChatError", "ServerGone", "find_binary",
            "load_ipython_extension", "unload_ipython_extension"]
 __version__ = "0.1.0"
 

@@ -358,12 +358,7 @@ class XLChat:
         params: Dict[str, Any] = {"workbookId": self.workbook_id, "sql": sql}
         if limit:
             params["limit"] = limit
-        res = self.client.request("workbook/query", params)
-        try:
-            import pandas  # type: ignore
-        except ImportError:
-            return Rows((tuple(r) for r in res["rows"]), res["columns"], res.get("truncated", False))
-        return pandas.DataFrame(res["rows"], columns=res["columns"])
+        return _frame(self.client.request("workbook/query", params))
 
     def build_index(self, on_progress: Optional[Callable[[Dict[str, Any]], None]] = None, force: bool = False):
         token = f"xlchat-py-{id(self)}-{next(_tokens)}"
@@ -454,6 +449,88 @@ class XLChat:
 
 
 _tokens = itertools.count(1)
+
+
+def _frame(res):
+    try:
+        import pandas  # type: ignore
+    except ImportError:
+        return Rows((tuple(r) for r in res["rows"]), res["columns"], res.get("truncated", False))
+    return pandas.DataFrame(res["rows"], columns=res["columns"])
+
+
+class Workspace:
+    """A folder of workbooks in one SQL namespace: `Workspace("exports/").query("SELECT ...")`.
+
+    Every supported file under the folder is opened and indexed (only files changed since the
+    last time are read); `tables()` names each table by file and table (`sales_2024__orders`),
+    `unions()` the views over same-shaped files (with a `_file` column); joins across files work.
+    Files that could not be read are in `errors()`. `changes` collects the server's
+    `workspace/didChange` notifications as files change on disk."""
+
+    def __init__(self, path, *, include: Optional[List[str]] = None, exclude: Optional[List[str]] = None,
+                 binary: Optional[str] = None, env: Optional[Dict[str, str]] = None, client: Optional[Client] = None):
+        self._own = client is None
+        self.client = client or Client(binary=binary, env=env)
+        params: Dict[str, Any] = {"path": os.path.abspath(os.fspath(path))}
+        if include:
+            params["include"] = list(include)
+        if exclude:
+            params["exclude"] = list(exclude)
+        self.changes: List[Dict[str, Any]] = []
+
+        def listener(method, p):
+            if method == "workspace/didChange" and p.get("workspaceId") == getattr(self, "workspace_id", None):
+                self.changes.append(p)
+                self.result["workbooks"], self.result["tables"], self.result["unions"] = p["workbooks"], p["tables"], p["unions"]
+
+        self._listener = listener
+        self.client.add_listener(listener)
+        self.result = self.client.request("workspace/open", params)
+        self.workspace_id = self.result["workspaceId"]
+
+    def tables(self) -> Dict[str, str]:
+        """SQL name → "file › sheet"."""
+        return {t["name"]: f"{t['file']} › {t['sheet']}" for t in self.result["tables"]}
+
+    def unions(self) -> Dict[str, List[str]]:
+        return {u["name"]: list(u["members"]) for u in self.result["unions"]}
+
+    def errors(self) -> Dict[str, str]:
+        """file → why it could not be read."""
+        return {w["path"]: f"{w.get('errorKind')}: {w.get('error')}" for w in self.result["workbooks"] if w["status"] == "error"}
+
+    def query(self, sql: str, limit: Optional[int] = None):
+        """Read-only SQL over every file's tables; a DataFrame (or `Rows`). Warnings (join
+        fan-out) and a stale answer during a re-index are in `.attrs` (DataFrame) or
+        `.warnings` / `.stale` (Rows)."""
+        params: Dict[str, Any] = {"workspaceId": self.workspace_id, "sql": sql}
+        if limit:
+            params["limit"] = limit
+        res = self.client.request("workspace/query", params)
+        out = _frame(res)
+        warnings, stale = res.get("warnings") or [], res.get("stale")
+        if isinstance(out, Rows):
+            out.warnings, out.stale = warnings, stale
+        else:
+            out.attrs["warnings"], out.attrs["stale"] = warnings, stale
+            out.attrs["citations"] = res.get("citations")
+        return out
+
+    def close(self) -> None:
+        self.client.remove_listener(self._listener)
+        try:
+            self.client.request("workspace/close", {"workspaceId": self.workspace_id})
+        except XLChatError:
+            pass
+        if self._own:
+            self.client.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 class Rows(list):

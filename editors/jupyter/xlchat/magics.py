@@ -1,25 +1,28 @@
-"""IPython magics: `%xlchat open FILE`, `%xlchat query SQL`, `%xlchat read SHEET [RANGE]`,
-`%xlchat close`, and the `%%xlchat` cell magic that asks the cell's text."""
+"""IPython magics: `%xlchat open FILE`, `%xlchat workspace DIR`, `%xlchat query SQL` (on what was
+opened last), `%xlchat read SHEET [RANGE]`, `%xlchat close`, and the `%%xlchat` cell magic that
+asks the cell's text."""
 import shlex
 import sys
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import HTML, display
 
-from .client import XLChat, XLChatError
+from .client import Workspace, XLChat, XLChatError
 from .render import answer_html, cells_html
 
-_current = {"wb": None}
+_current = {"wb": None, "ws": None, "last": None}
 
 
 def close_current():
-    wb = _current["wb"]
-    _current["wb"] = None
-    if wb is not None:
-        try:
-            wb.client.close()
-        except Exception:
-            pass
+    for key in ("wb", "ws"):
+        obj = _current[key]
+        _current[key] = None
+        if obj is not None:
+            try:
+                obj.client.close()
+            except Exception:
+                pass
+    _current["last"] = None
 
 
 def _open(path):
@@ -31,7 +34,17 @@ def _open(path):
     else:
         wb = XLChat(path)
     _current["wb"] = wb
+    _current["last"] = "wb"
     return wb
+
+
+def _open_workspace(path):
+    old = _current["ws"]
+    if old is not None:
+        old.close()
+    _current["ws"] = Workspace(path)
+    _current["last"] = "ws"
+    return _current["ws"]
 
 
 @magics_class
@@ -56,7 +69,7 @@ class XLChatMagics(Magics):
     def _line(self, line):
         parts = shlex.split(line)
         if not parts:
-            print("usage: %xlchat open FILE | query SQL | read SHEET [RANGE] | close; %%xlchat for questions")
+            print("usage: %xlchat open FILE | workspace DIR | query SQL | read SHEET [RANGE] | close; %%xlchat for questions")
             return None
         cmd, args = parts[0], parts[1:]
         if cmd == "open":
@@ -67,8 +80,21 @@ class XLChatMagics(Magics):
                 table = f"  table \"{s['table']['name']}\"" if s.get("table") else ""
                 print(f"{s['name']}: {s.get('range') or 'empty'}{table}")
             return None
+        if cmd == "workspace":
+            if len(args) != 1:
+                raise XLChatError({"message": "usage: %xlchat workspace DIR"})
+            ws = _open_workspace(args[0])
+            for name, where in ws.tables().items():
+                print(f"{name}: {where}")
+            for name, members in ws.unions().items():
+                print(f"{name}: union of {len(members)} tables (with _file)")
+            for path, why in ws.errors().items():
+                print(f"not read: {path}: {why}", file=sys.stderr)
+            return None
         if cmd == "query":
             sql = line.split(None, 1)[1] if len(parts) > 1 else ""
+            if _current["last"] == "ws" and _current["ws"] is not None:
+                return _current["ws"].query(sql)
             return self._need().query(sql)
         if cmd == "read":
             wb = self._need()

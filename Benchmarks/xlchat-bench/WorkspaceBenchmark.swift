@@ -1,0 +1,120 @@
+// `xlchat-bench workspace [--files 500] [--rows 2000000] [--dir D]` (issue 12): a folder of
+// workbooks (gen_workspace.py: a quarter xlsx, the rest csv), measured in fresh processes:
+//   1. the first open and index of the whole workspace (cold data directory);
+//   2. a reopen of the unchanged workspace (new process; target ≤ 1 s, reading no workbook);
+//   3. the re-index after one file changes (target ≈ that file's own build time), beside
+//      that file's own open + index in a fresh data directory;
+//   4. peak RSS of the first open beside the largest file's own (memory follows the largest
+//      file, not the sum).
+// Peer, same run: pandas reading every file of the folder (read_csv / read_excel with calamine)
+// and concatenating the orders, which is what a user does today to ask about a folder.
+import ArgumentParser
+import Foundation
+import XLChatIndex
+import XLChatWorkbook
+
+struct WorkspaceBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "workspace",
+        abstract: "Open, reopen and one-file re-index of a generated 500-file workspace, beside pandas reading the folder.")
+
+    @Option(help: "Files to generate.") var files = 500
+    @Option(help: "Data rows in all.") var rows = 2_000_000
+    @Option(help: "Use (or create) this folder instead of a temporary one.") var dir: String?
+    @Option(name: .customLong("child"), help: .hidden) var child: String?
+    @Option(name: .customLong("data"), help: .hidden) var data: String?
+
+    func run() throws {
+        if let child { try runChild(child); return }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        let folder = dir ?? FileManager.default.temporaryDirectory.appendingPathComponent("xlchat-bench-ws-\(files)-\(rows)").path
+        if !FileManager.default.fileExists(atPath: folder + "/customers.csv") {
+            print("generating \(files) files, \(rows) rows in \(folder) ...")
+            let g = try spawnMeasured(["/usr/bin/env", "python3", here.appendingPathComponent("gen_workspace.py").path, folder,
+                                       "--files", "\(files)", "--rows", "\(rows)"])
+            guard g.status == 0 else { throw ValidationError("gen_workspace.py failed: \(g.output)") }
+        }
+        let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("xlchat-bench-ws-data-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dataDir) }
+
+        let first = try spawnMeasured([exe, "workspace", "--child", "open", "--data", dataDir, "--dir", folder])
+        guard first.status == 0 else { throw ValidationError("open failed: \(first.output)") }
+        let reopen = try spawnMeasured([exe, "workspace", "--child", "open", "--data", dataDir, "--dir", folder])
+        guard reopen.status == 0 else { throw ValidationError("reopen failed: \(reopen.output)") }
+
+        // Change the largest csv (append a row), re-index, then the same file alone.
+        let listing = try WorkspaceScanner(extensions: ["csv", "xlsx"]).scan(folder)
+        guard let largest = listing.files.filter({ $0.relativePath.hasSuffix(".csv") && $0.relativePath != "customers.csv" })
+            .max(by: { $0.size < $1.size }) else { throw ValidationError("no csv in \(folder)") }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: largest.path))
+        handle.seekToEndOfFile()
+        handle.write(Data("999999999,C1,North,2000-01-01,1.5\n".utf8))
+        try handle.close()
+        let changed = try spawnMeasured([exe, "workspace", "--child", "open", "--data", dataDir, "--dir", folder])
+        guard changed.status == 0 else { throw ValidationError("re-index failed: \(changed.output)") }
+        let alone = FileManager.default.temporaryDirectory.appendingPathComponent("xlchat-bench-ws-one-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: alone) }
+        let single = try spawnMeasured([exe, "workspace", "--child", "one", "--data", alone, "--dir", largest.path])
+        guard single.status == 0 else { throw ValidationError("single build failed: \(single.output)") }
+
+        let peer = try spawnMeasured(["/usr/bin/env", "python3", "-c", Self.pandas, folder])
+        func line(_ name: String, _ m: ChildMeasure) -> String {
+            "\(name) | \(fmt(m.wall)) | \(fmt(m.cpu)) | \(fmt(m.rssMB, 0)) | \(m.output.trimmingCharacters(in: .whitespacesAndNewlines))"
+        }
+        print("workspace: \(listing.files.count) files, \(rows) rows, \(folder)")
+        print("phase | wall s | CPU s | peak RSS MB | detail")
+        print(line("first open + index (cold)", first))
+        print(line("reopen, unchanged (new process)", reopen))
+        print(line("re-index after 1 file changed", changed))
+        print(line("that file alone, fresh data dir", single))
+        print(line("peer: pandas reads the folder", peer))
+        print("ratios: first open / pandas CPU = \(fmt(first.cpu / max(peer.cpu, 1e-9)))×; reopen wall = \(fmt(reopen.wall)) s (target ≤ 1 s); " +
+              "one-file re-index / that file alone (wall) = \(fmt(changed.wall / max(single.wall, 1e-9)))×; " +
+              "peak RSS first open / that file alone = \(fmt(first.rssMB / max(single.rssMB, 1e-9)))×")
+    }
+
+    static let pandas = """
+    import sys, os, glob, pandas as pd
+    root = sys.argv[1]
+    frames = []
+    for p in sorted(glob.glob(os.path.join(root, "**", "orders_*"), recursive=True)):
+        frames.append(pd.read_csv(p) if p.endswith(".csv") else pd.read_excel(p, engine="calamine"))
+    df = pd.concat(frames)
+    print(f"{len(frames)} files, {len(df)} rows, sum {df['Amount'].sum():.2f}")
+    """
+
+    func runChild(_ what: String) throws {
+        guard let data, let dir else { throw ValidationError("--data and --dir are needed") }
+        final class Outcome: @unchecked Sendable { var error: Error?; var line = "" }
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        Task.detached {
+            do {
+                let index = try WorkbookIndex(dataDirectory: URL(fileURLWithPath: data))
+                @Sendable func build(_ path: String) async throws -> String {
+                    let reader = try Workbooks.open(path: path)
+                    let hash = try ContentHash.sha256(path: path)
+                    let outline = try WorkbookOutline.build(reader: reader, path: path, contentHash: hash)
+                    _ = try await index.build(outline: outline, reader: reader, embedder: HashingEmbedder())
+                    return hash
+                }
+                if what == "one" {
+                    _ = try await build(dir)
+                    outcome.line = "built \(URL(fileURLWithPath: dir).lastPathComponent)"
+                } else {
+                    let ws = try WorkspaceIndex(index: index, root: dir, scanner: WorkspaceScanner(
+                        extensions: ["xlsx", "xlsm", "xls", "xlsb", "ods", "csv", "tsv"], skipDirectories: [data]))
+                    let r = try await ws.refresh(build: { try await build($0.path) })
+                    let sum = try ws.query(sql: "SELECT round(sum(Amount), 2) FROM orders").result.rows.first?.first
+                    let errors = r.entries.filter { $0.error != nil }.count
+                    outcome.line = "\(r.filesRead) files read, \(r.tables.count) tables, \(errors) errors; sum(Amount) over the union \(sum.map { "\($0)" } ?? "-")"
+                }
+            } catch { outcome.error = error }
+            done.signal()
+        }
+        done.wait()
+        if let e = outcome.error { throw e }
+        print(outcome.line)
+    }
+}

@@ -1,0 +1,318 @@
+// One SQL namespace over the workbooks of a folder (issue 12). Each workbook keeps its own
+// index (built, reused by content hash, exactly as for one workbook); the workspace database
+// holds a copy of every file's typed tables under its workspace name, the union views, and a
+// manifest of the files it was built from (size and mtime, content hash, tables, error).
+//
+// Why copies and not ATTACH: SQLite attaches at most 10 databases (SQLITE_MAX_ATTACHED as
+// Debian builds it), and a workspace has hundreds of files whose tables must join in one
+// statement. A copy (`INSERT … SELECT` from one attached file at a time) costs about what
+// reading the typed table back costs, and only changed files are copied again.
+//
+// A refresh never shows a half-done state: changed files are copied into staging tables
+// first, then one transaction drops the old tables, renames the staging ones into place,
+// rebuilds the union views and writes the manifest. A query during a refresh reads the last
+// complete state (WAL readers), and `refreshing` lets the caller say so.
+import Foundation
+import GRDB
+import Synchronization
+import XLChatWorkbook
+
+/// One file of a workspace, as the manifest holds it.
+public struct WorkspaceEntry: Sendable, Hashable, Codable {
+    public var relativePath: String
+    public var size: Int64
+    public var mtimeNs: Int64
+    /// The workbook's content hash, when it was read.
+    public var contentHash: String?
+    /// Workspace names of its tables.
+    public var tables: [String]
+    /// Why the file could not be taken (corrupt, encrypted, too large, vanished); nil when fine.
+    public var error: String?
+    /// The error's kind as the engine named it (`corruptWorkbook`, `encryptedWorkbook`, …).
+    public var errorKind: String?
+}
+
+/// A workspace table: its workspace name, the file and table it comes from, and its columns.
+public struct WorkspaceTable: Sendable, Hashable, Codable {
+    public var name: String
+    public var relativePath: String
+    public var sourceTable: String
+    public var sheet: String
+    public var columns: [String]
+    public var rows: Int
+}
+
+/// What one refresh did.
+public struct WorkspaceRefresh: Sendable {
+    public var entries: [WorkspaceEntry]
+    public var tables: [WorkspaceTable]
+    public var unions: [WorkspaceUnion]
+    public var delta: WorkspaceDelta
+    public var problems: [WorkspaceProblem]
+    public var truncation: String?
+    /// Files read this time (added or changed); 0 when nothing changed.
+    public var filesRead: Int
+    public var durationMs: Double
+}
+
+/// A failure to read one workspace file, as the `build` callback reports it.
+public struct WorkspaceFileError: Error, Sendable {
+    public var kind: String
+    public var message: String
+    public init(kind: String, message: String) { self.kind = kind; self.message = message }
+}
+
+public final class WorkspaceIndex: @unchecked Sendable {
+    public let root: String
+    public let scanner: WorkspaceScanner
+    let index: WorkbookIndex
+    let path: String
+    private let db: DatabasePool
+    private let refreshLock = Mutex<Bool>(false)
+
+    /// Opens (or creates) the workspace database of `root` under the data directory
+    /// (`workspaces/<sha256 of the folder's real path>.sqlite`). Throws `IndexError(.storage)`
+    /// when it cannot be created.
+    public init(index: WorkbookIndex, root: String, scanner: WorkspaceScanner) throws {
+        self.index = index
+        self.root = root
+        self.scanner = scanner
+        let real = URL(fileURLWithPath: root).resolvingSymlinksInPath().standardizedFileURL.path
+        let dir = index.dataDirectory.appendingPathComponent("workspaces")
+        do {
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            path = dir.appendingPathComponent(ContentHash.sha256(string: real).prefix(32) + ".sqlite").path
+            var config = Configuration()
+            config.busyMode = .timeout(30)
+            db = try DatabasePool(path: path, configuration: config)
+            try db.write { db in
+                try db.execute(sql: """
+                    CREATE TABLE IF NOT EXISTS _ws_files(relative_path TEXT PRIMARY KEY, entry TEXT NOT NULL);
+                    CREATE TABLE IF NOT EXISTS _ws_tables(name TEXT PRIMARY KEY, relative_path TEXT NOT NULL, info TEXT NOT NULL, mapping TEXT NOT NULL);
+                    CREATE TABLE IF NOT EXISTS _ws_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                    """)
+            }
+        } catch let e as IndexError {
+            throw e
+        } catch {
+            throw IndexError(.storage, "cannot create the workspace database under \(dir.path): \(error)")
+        }
+    }
+
+    /// True while a refresh runs (queries then answer from the last complete state).
+    public var refreshing: Bool { refreshLock.withLock { $0 } }
+
+    /// The manifest as last committed.
+    public func entries() throws -> [WorkspaceEntry] {
+        try db.read { db in
+            try String.fetchAll(db, sql: "SELECT entry FROM _ws_files ORDER BY relative_path").map {
+                try JSONDecoder().decode(WorkspaceEntry.self, from: Data($0.utf8))
+            }
+        }
+    }
+
+    public func tables() throws -> [WorkspaceTable] {
+        try db.read { db in
+            try String.fetchAll(db, sql: "SELECT info FROM _ws_tables ORDER BY relative_path, rowid").map {
+                try JSONDecoder().decode(WorkspaceTable.self, from: Data($0.utf8))
+            }
+        }
+    }
+
+    public func unions() throws -> [WorkspaceUnion] {
+        try db.read { db in
+            guard let text = try String.fetchOne(db, sql: "SELECT value FROM _ws_meta WHERE key = 'unions'") else { return [] }
+            return try JSONDecoder().decode([WorkspaceUnionRecord].self, from: Data(text.utf8)).map(\.union)
+        }
+    }
+
+    /// Brings the workspace up to date with the folder. Scans it (stat only); for each file
+    /// added or changed since the last refresh, calls `build`, which must open the file and
+    /// build its workbook index and return its content hash (throwing `WorkspaceFileError`
+    /// for a file that cannot be read; the others go on). Unchanged files are not read.
+    /// `progress(done, total, message)` follows the files. Throws `WorkspaceScanError` when
+    /// the folder itself cannot be scanned, `IndexError(.storage)` when the workspace database
+    /// cannot be written, `CancellationError` when cancelled (the last complete state stays).
+    public func refresh(build: (WorkspaceFile) async throws -> String,
+                        progress: ((Int, Int, String) -> Void)? = nil) async throws -> WorkspaceRefresh {
+        let started = DispatchTime.now().uptimeNanoseconds
+        refreshLock.withLock { $0 = true }
+        defer { refreshLock.withLock { $0 = false } }
+        let listing = try scanner.scan(root)
+        var manifest = Dictionary(try entries().map { ($0.relativePath, $0) }, uniquingKeysWith: { a, _ in a })
+        let known = manifest.values.map { WorkspaceFile(path: root + "/" + $0.relativePath, relativePath: $0.relativePath, size: $0.size, mtimeNs: $0.mtimeNs) }
+        let delta = WorkspaceDelta.between(known, listing.files)
+        let toRead = delta.added + delta.changed
+        var staged: [String: [(source: TableMapping, staging: String, indexPath: String)]] = [:]
+        var stagingNames: [String] = []
+        defer {
+            // Staging tables left by a failure or a cancel.
+            if !stagingNames.isEmpty {
+                try? db.write { db in for s in stagingNames { try db.execute(sql: "DROP TABLE IF EXISTS \(Self.quote(s))") } }
+            }
+        }
+        for (i, file) in toRead.enumerated() {
+            try Task.checkCancellation()
+            progress?(i, toRead.count, "reading \(file.relativePath)")
+            var entry = WorkspaceEntry(relativePath: file.relativePath, size: file.size, mtimeNs: file.mtimeNs, contentHash: nil, tables: [], error: nil, errorKind: nil)
+            do {
+                let hash = try await build(file)
+                let loaded = try index.loadedIndex(hash)
+                entry.contentHash = hash
+                var list: [(TableMapping, String, String)] = []
+                for t in loaded.tables {
+                    let staging = "_ws_staging_\(stagingNames.count)"
+                    stagingNames.append(staging)
+                    try copy(table: t.name, from: loaded.path, into: staging)
+                    list.append((t, staging, loaded.path))
+                }
+                staged[file.relativePath] = list
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch let e as WorkspaceFileError {
+                entry.error = e.message; entry.errorKind = e.kind
+            } catch let e as IndexError {
+                entry.error = e.message; entry.errorKind = e.kind.rawValue
+            } catch {
+                entry.error = "\(error)"; entry.errorKind = "internal"
+            }
+            manifest[file.relativePath] = entry
+        }
+        for gone in delta.removed { manifest[gone] = nil }
+        progress?(toRead.count, toRead.count, "updating the workspace's tables")
+
+        // Names over every file's tables (stable for the same set of paths).
+        struct Origin { var relativePath: String; var mapping: TableMapping; var sourceTable: String; var staging: String?; var oldName: String? }
+        let current = try tables()
+        let currentByFile = Dictionary(grouping: current, by: \.relativePath)
+        let currentMappings = try await db.read { db in
+            Dictionary(try Row.fetchAll(db, sql: "SELECT name, mapping FROM _ws_tables").map {
+                (String($0[0]) as String, try JSONDecoder().decode(TableMapping.self, from: Data((String($0[1]) as String).utf8)))
+            }, uniquingKeysWith: { a, _ in a })
+        }
+        var origins: [Origin] = []
+        for rel in manifest.keys.sorted() {
+            if let list = staged[rel] {
+                for s in list { origins.append(Origin(relativePath: rel, mapping: s.source, sourceTable: s.source.name, staging: s.staging, oldName: nil)) }
+            } else if manifest[rel]?.error == nil {
+                for t in currentByFile[rel] ?? [] {
+                    guard let m = currentMappings[t.name] else { continue }
+                    origins.append(Origin(relativePath: rel, mapping: m, sourceTable: t.sourceTable, staging: nil, oldName: t.name))
+                }
+            }
+        }
+        let namespace = WorkspaceNames.assign(origins.map {
+            WorkspaceTableSource(relativePath: $0.relativePath, table: $0.sourceTable, columns: $0.mapping.columnOrder)
+        })
+        var newTables: [WorkspaceTable] = []
+        var newMappings: [TableMapping] = []
+        for (i, o) in origins.enumerated() {
+            var m = o.mapping
+            m.name = namespace.names[i]
+            newMappings.append(m)
+            newTables.append(WorkspaceTable(name: m.name, relativePath: o.relativePath, sourceTable: o.sourceTable,
+                                            sheet: m.sheet, columns: m.columnOrder, rows: m.rows))
+        }
+        for rel in manifest.keys { manifest[rel]!.tables = newTables.filter { $0.relativePath == rel }.map(\.name) }
+        let tableOf = Dictionary(newTables.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let finalManifest = manifest, finalOrigins = origins, finalTables = newTables, finalMappings = newMappings
+
+        // One transaction: old tables out, staged and renamed ones in, views, manifest.
+        do {
+            try await db.write { db in
+                let origins = finalOrigins, newTables = finalTables, newMappings = finalMappings
+                for v in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'view'") {
+                    try db.execute(sql: "DROP VIEW \(Self.quote(v))")
+                }
+                let keep = Set(origins.compactMap(\.oldName))
+                for t in current where !keep.contains(t.name) { try db.execute(sql: "DROP TABLE IF EXISTS \(Self.quote(t.name))") }
+                // Renames in two steps, so a name moving from one table to another never clashes.
+                for (i, o) in origins.enumerated() {
+                    try db.execute(sql: "ALTER TABLE \(Self.quote(o.staging ?? o.oldName!)) RENAME TO \(Self.quote("_ws_rename_\(i)"))")
+                }
+                for i in origins.indices {
+                    try db.execute(sql: "ALTER TABLE \(Self.quote("_ws_rename_\(i)")) RENAME TO \(Self.quote(namespace.names[i]))")
+                }
+                try db.execute(sql: "DELETE FROM _ws_tables")
+                for (t, m) in zip(newTables, newMappings) {
+                    try db.execute(sql: "INSERT INTO _ws_tables(name, relative_path, info, mapping) VALUES (?, ?, ?, ?)",
+                                   arguments: [t.name, t.relativePath, Self.json(t), Self.json(m)])
+                }
+                for u in namespace.unions {
+                    let selects = u.members.map { member -> String in
+                        let t = tableOf[member]
+                        let cols = u.columns.map { Self.quote(Self.column(named: $0, in: t?.columns ?? [])) }
+                        return "SELECT \(Self.literal(t?.relativePath ?? member)) AS _file, " + cols.joined(separator: ", ") + " FROM \(Self.quote(member))"
+                    }
+                    try db.execute(sql: "CREATE VIEW \(Self.quote(u.name))(_file, \(u.columns.map(Self.quote).joined(separator: ", "))) AS "
+                                   + selects.joined(separator: " UNION ALL "))
+                }
+                try db.execute(sql: "INSERT OR REPLACE INTO _ws_meta(key, value) VALUES ('unions', ?)",
+                               arguments: [Self.json(namespace.unions.map(WorkspaceUnionRecord.init))])
+                try db.execute(sql: "DELETE FROM _ws_files")
+                for (rel, e) in finalManifest {
+                    try db.execute(sql: "INSERT INTO _ws_files(relative_path, entry) VALUES (?, ?)", arguments: [rel, Self.json(e)])
+                }
+            }
+            stagingNames = []
+        } catch let e as DatabaseError {
+            throw IndexError(.storage, "cannot update the workspace database: \(e.message ?? "\(e)")")
+        }
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+        return WorkspaceRefresh(entries: manifest.keys.sorted().map { manifest[$0]! }, tables: newTables, unions: namespace.unions,
+                                delta: delta, problems: listing.problems, truncation: listing.truncation,
+                                filesRead: toRead.count, durationMs: ms)
+    }
+
+    /// Runs one read-only SELECT over the workspace's tables and union views, with the same
+    /// guards as a workbook query (`ReadOnlyQuery`: read-only, time budget, bounded reply,
+    /// join fan-out warnings). `files[i]` is the file of `sourceRanges[i]` when it is set.
+    /// Throws `IndexError(.invalidQuery / .queryTimeout)`, `CancellationError`.
+    public func query(sql: String, limit: Int = 500, timeout: Double = 3, limits: QueryLimits = .default,
+                      isCancelled: (@Sendable () -> Bool)? = nil) throws -> (result: QueryResult, files: [String?]) {
+        let (mappings, fileOf) = try db.read { db -> ([TableMapping], [String: String]) in
+            var out: [TableMapping] = []
+            var files: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT name, relative_path, mapping FROM _ws_tables ORDER BY rowid") {
+                out.append(try JSONDecoder().decode(TableMapping.self, from: Data(String(row[2]).utf8)))
+                files[String(row[0]).lowercased()] = row[1]
+            }
+            return (out, files)
+        }
+        let result = try ReadOnlyQuery.run(path: path, sql: sql, limit: max(0, limit), timeout: timeout, tables: mappings,
+                                           limits: limits, isCancelled: isCancelled)
+        let file = result.citedTable.flatMap { fileOf[$0.lowercased()] }
+        return (result, result.sourceRanges.map { $0 == nil ? nil : file })
+    }
+
+    /// Copies `table` of the index file at `source` into a new table `target` of the
+    /// workspace database, attaching the source for the copy only.
+    private func copy(table: String, from source: String, into target: String) throws {
+        do {
+            try db.writeWithoutTransaction { db in
+                try db.execute(sql: "ATTACH DATABASE ? AS src", arguments: [source])
+                defer { try? db.execute(sql: "DETACH DATABASE src") }
+                try db.execute(sql: "DROP TABLE IF EXISTS main.\(Self.quote(target))")
+                try db.execute(sql: "CREATE TABLE main.\(Self.quote(target)) AS SELECT * FROM src.\(Self.quote(table))")
+            }
+        } catch let e as DatabaseError {
+            throw IndexError(.storage, "cannot copy \(table) into the workspace: \(e.message ?? "\(e)")")
+        }
+    }
+
+    static func column(named lowered: String, in columns: [String]) -> String {
+        columns.first { $0.lowercased() == lowered.lowercased() } ?? lowered
+    }
+    static func quote(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+    static func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
+    static func json<T: Encodable>(_ value: T) -> String { String(decoding: try! JSONEncoder().encode(value), as: UTF8.self) }
+}
+
+/// `WorkspaceUnion` as stored.
+struct WorkspaceUnionRecord: Codable {
+    var name: String
+    var members: [String]
+    var columns: [String]
+    init(_ u: WorkspaceUnion) { name = u.name; members = u.members; columns = u.columns }
+    var union: WorkspaceUnion { WorkspaceUnion(name: name, members: members, columns: columns) }
+}

@@ -1,0 +1,186 @@
+import Foundation
+import JSONRPC
+import Synchronization
+import XLChatIndex
+import XLChatProtocol
+import XLChatWorkbook
+
+/// The workspaces the server has open, shared by every session: one `WorkspaceIndex` and one
+/// folder watcher per folder, and the connections to tell when it changes.
+final class WorkspaceStore: Sendable {
+    final class Workspace: @unchecked Sendable {
+        let id: String
+        let root: String
+        let index: WorkspaceIndex
+        let subscribers = Mutex<[Int: Connection]>([:])
+        let watcher = Mutex<FolderWatcher?>(nil)
+        /// Refreshes run one after another (the last one's task; the next awaits it first).
+        private let chain = Mutex<Task<WorkspaceRefresh, any Error>?>(nil)
+
+        init(id: String, root: String, index: WorkspaceIndex) { self.id = id; self.root = root; self.index = index }
+
+        func refresh(_ body: @escaping @Sendable () async throws -> WorkspaceRefresh) async throws -> WorkspaceRefresh {
+            let task = chain.withLock { last -> Task<WorkspaceRefresh, any Error> in
+                let previous = last
+                let next = Task { () async throws -> WorkspaceRefresh in
+                    _ = try? await previous?.value
+                    return try await body()
+                }
+                last = next
+                return next
+            }
+            return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+        }
+    }
+
+    private let open = Mutex<[String: Workspace]>([:])
+
+    static func workspaceID(forRoot root: String) -> String { "ws-" + ContentHash.sha256(string: root).prefix(16) }
+
+    func workspace(_ id: String) -> Workspace? { open.withLock { $0[id] } }
+
+    func workspace(root: String, make: () throws -> WorkspaceIndex) throws -> Workspace {
+        let id = Self.workspaceID(forRoot: root)
+        return try open.withLock { all in
+            if let w = all[id] { return w }
+            let w = Workspace(id: id, root: root, index: try make())
+            all[id] = w
+            return w
+        }
+    }
+
+    /// Forgets `connection` everywhere; a workspace nobody follows stops being watched.
+    func unsubscribe(_ connection: Connection, from id: String? = nil) {
+        let all = open.withLock { Array($0.values) }
+        for w in all where id == nil || w.id == id {
+            let empty = w.subscribers.withLock { s -> Bool in s[connection.id] = nil; return s.isEmpty }
+            if empty { w.watcher.withLock { $0?.stop(); $0 = nil } }
+        }
+    }
+}
+
+/// workspace/* handlers.
+extension Session {
+    /// The most workbooks a workspace opens (`XLCHAT_WORKSPACE_MAX_FILES`, default 10,000).
+    static func workspaceMaxFiles(_ env: [String: String] = ProcessInfo.processInfo.environment) -> Int {
+        env["XLCHAT_WORKSPACE_MAX_FILES"].flatMap(Int.init).map { max(1, $0) } ?? 10_000
+    }
+
+    func openWorkspace(_ params: WorkspaceOpenRequest, context: RequestContext) async throws -> WorkspaceOpenResult {
+        let root = WorkbookStore.canonical(params.path)
+        var st = stat()
+        guard stat(root, &st) == 0 else {
+            throw WorkbookError(.fileNotFound, "no such folder: \(params.path)")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw ResponseError.invalidParams("invalid params: \(params.path) is a file, not a folder: open it with workbook/open, or give its folder")
+        }
+        let index = try server.index()
+        let scanner = WorkspaceScanner(extensions: Set(WorkbookStore.supportedFormats), include: params.include ?? [],
+                                       exclude: params.exclude ?? [], maxFiles: Self.workspaceMaxFiles(),
+                                       skipDirectories: [server.configuration.dataDirectory])
+        let workspace = try server.workspaces.workspace(root: root) {
+            try WorkspaceIndex(index: index, root: root, scanner: scanner)
+        }
+        workspace.subscribers.withLock { $0[connection.id] = connection }
+        state.withLock { $0.openWorkspaces.insert(workspace.id) }
+        let refresh = try await withProgress(token: params.workDoneToken, connection: context.connection, title: "Opening workspace") { progress in
+            try await refreshWorkspace(workspace) { done, total, message in
+                progress.report(fraction: total == 0 ? 1 : Double(done) / Double(total), message: "\(done) of \(total) files: \(message)")
+            }
+        }
+        let watching = startWatching(workspace, scanner: scanner, files: refresh.entries)
+        return WorkspaceOpenResult(
+            workspaceId: workspace.id, root: params.path, workbooks: refresh.entries.map(Self.wire),
+            tables: refresh.tables.map(Self.wire), unions: refresh.unions.map(Self.wire),
+            problems: refresh.problems.map { WorkspaceProblemDescription(path: $0.relativePath, message: $0.message) },
+            truncated: refresh.truncation, filesRead: refresh.filesRead, watching: watching, durationMs: refresh.durationMs)
+    }
+
+    /// Re-indexes what changed in the folder: each added or changed file is opened and its
+    /// workbook index built (reused by content hash), one file at a time, so memory follows
+    /// the largest file, not the sum.
+    func refreshWorkspace(_ workspace: WorkspaceStore.Workspace, progress: (@Sendable (Int, Int, String) -> Void)? = nil) async throws -> WorkspaceRefresh {
+        let store = server.workbooks
+        let owner = connection.id
+        let session = self
+        return try await workspace.refresh {
+            try await Blocking.runAsync {
+                try await workspace.index.refresh(build: { file in
+                    do {
+                        let entry = try await Blocking.run(owner: owner) { token in try store.open(path: file.path, token: token) }
+                        _ = try await session.build(entry, token: nil, connection: session.connection)
+                        return entry.outline.contentHash
+                    } catch let e as WorkbookError {
+                        throw WorkspaceFileError(kind: e.kind.rawValue, message: e.message)
+                    }
+                }, progress: progress)
+            }
+        }
+    }
+
+    /// Starts the folder's watcher once; each settled change re-indexes the changed files and
+    /// sends `workspace/didChange` to every session that has the workspace open.
+    private func startWatching(_ workspace: WorkspaceStore.Workspace, scanner: WorkspaceScanner, files: [WorkspaceEntry]) -> String {
+        let known = files.map { WorkspaceFile(path: workspace.root + "/" + $0.relativePath, relativePath: $0.relativePath, size: $0.size, mtimeNs: $0.mtimeNs) }
+        let session = self
+        let watcher = workspace.watcher.withLock { current -> FolderWatcher in
+            if let current { return current }
+            let w = FolderWatcher(root: workspace.root, scanner: scanner, initial: known) { _ in
+                Task {
+                    guard let r = try? await session.refreshWorkspace(workspace), !r.delta.isEmpty else { return }
+                    let note = WorkspaceDidChangeNotification(
+                        workspaceId: workspace.id, added: r.delta.added.map(\.relativePath), changed: r.delta.changed.map(\.relativePath),
+                        removed: r.delta.removed, workbooks: r.entries.map(Self.wire), tables: r.tables.map(Self.wire), unions: r.unions.map(Self.wire))
+                    for c in workspace.subscribers.withLock({ Array($0.values) }) { await c.send(note) }
+                }
+            }
+            current = w
+            return w
+        }
+        switch watcher.mode {
+        case .inotify: return "inotify"
+        case .polling(let reason): return "polling (\(reason))"
+        }
+    }
+
+    func queryWorkspace(_ params: WorkspaceQueryRequest) async throws -> WorkspaceQueryResult {
+        guard state.withLock({ $0.openWorkspaces.contains(params.workspaceId) }), let workspace = server.workspaces.workspace(params.workspaceId) else {
+            throw ResponseError.work(.unknownWorkbook, "unknown workspace '\(params.workspaceId)': open it with workspace/open first")
+        }
+        let limit = min(max(params.limit ?? 500, 1), 100_000)
+        let config = server.configuration
+        let capMs = max(config.maxQueryTimeoutMs, config.queryTimeoutMs)
+        let timeout = Double(min(max(params.timeoutMs ?? config.queryTimeoutMs, 1), capMs)) / 1000
+        let stale = workspace.index.refreshing
+            ? "files of this workspace are being re-indexed; this answer is from the last complete state" : nil
+        let (result, files) = try await Blocking.run(owner: connection.id) { token in
+            try workspace.index.query(sql: params.sql, limit: limit, timeout: timeout, isCancelled: { token.isCancelled })
+        }
+        let citations: [WorkspaceCitation?] = result.sourceRanges.enumerated().map { i, r in
+            guard let r, let file = files[i] else { return nil }
+            return WorkspaceCitation(file: file, sheet: r.sheet, range: r.range.description)
+        }
+        return WorkspaceQueryResult(columns: result.columns, rows: result.rows.map { $0.map(WireFormat.sql) }, truncated: result.truncated,
+                                    citations: citations, durationMs: result.durationMs,
+                                    warnings: result.warnings.isEmpty ? nil : result.warnings, stale: stale)
+    }
+
+    func closeWorkspace(_ params: WorkspaceCloseRequest) throws -> VoidResponse {
+        guard state.withLock({ $0.openWorkspaces.remove(params.workspaceId) != nil }) else {
+            throw ResponseError.work(.unknownWorkbook, "unknown workspace '\(params.workspaceId)': it is not open in this session")
+        }
+        server.workspaces.unsubscribe(connection, from: params.workspaceId)
+        return VoidResponse()
+    }
+
+    static func wire(_ e: WorkspaceEntry) -> WorkspaceWorkbook {
+        WorkspaceWorkbook(path: e.relativePath, status: e.error == nil ? "ready" : "error", tables: e.tables, errorKind: e.errorKind, error: e.error)
+    }
+    static func wire(_ t: WorkspaceTable) -> WorkspaceTableDescription {
+        WorkspaceTableDescription(name: t.name, file: t.relativePath, sheet: t.sheet, table: t.sourceTable, columns: t.columns, rows: t.rows)
+    }
+    static func wire(_ u: WorkspaceUnion) -> WorkspaceUnionDescription {
+        WorkspaceUnionDescription(name: u.name, members: u.members, columns: u.columns)
+    }
+}

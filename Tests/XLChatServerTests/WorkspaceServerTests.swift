@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+import XLChatProtocol
+import XLChatServer
+import XLChatTestSupport
+
+/// Workspaces through the real server (issue 12): a question that needs two files is a join
+/// across them, a changed file is noticed and re-read alone, bad files and bad paths get clear
+/// errors while the rest works.
+@Suite(.timeLimit(.minutes(3))) struct WorkspaceServerTests {
+    static func write(_ dir: URL, _ files: [String: String]) throws {
+        for (rel, text) in files {
+            let url = dir.appendingPathComponent(rel)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(text.utf8).write(to: url)
+        }
+    }
+
+    static func orders(_ rows: [(Int, String, Double)]) -> String {
+        "OrderId,CustomerId,Amount\n" + rows.map { "\($0.0),\($0.1),\($0.2)" }.joined(separator: "\n") + "\n"
+    }
+
+    @Test func aQuestionOverTwoFilesIsAJoinAndAChangedFileIsReReadAlone() async throws {
+        let folder = temporaryDirectory().appendingPathComponent("ws-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let rows: [(Int, String, Double)] = (1...30).map { ($0, "C\($0 % 6)", Double($0) * 12.5) }
+        try Self.write(folder, ["orders.csv": Self.orders(rows), "broken.xlsx": "PK\u{03}\u{04}not a zip", ".git/x.csv": "a\n1\n"])
+        // Customers in an xlsx of their own.
+        var sheet = #"<row r="1"><c r="A1" t="inlineStr"><is><t>CustomerId</t></is></c><c r="B1" t="inlineStr"><is><t>Segment</t></is></c></row>"#
+        for i in 0..<6 {
+            sheet += #"<row r="\#(i + 2)"><c r="A\#(i + 2)" t="inlineStr"><is><t>C\#(i)</t></is></c><c r="B\#(i + 2)" t="inlineStr"><is><t>\#(i < 2 ? "Enterprise" : "Retail")</t></is></c></row>"#
+        }
+        let xlsx = try await generatedXLSX(sheets: [("Customers", sheet)])
+        try FileManager.default.moveItem(atPath: xlsx, toPath: folder.appendingPathComponent("customers.xlsx").path)
+
+        let c = TestClient.inProcess()
+        try await c.initialize()
+        let ws = try await c.send(WorkspaceOpenRequest(path: folder.path, workDoneToken: .string("ws")))
+        #expect(ws.filesRead == 3)
+        let status = Dictionary(uniqueKeysWithValues: ws.workbooks.map { ($0.path, $0) })
+        #expect(status["orders.csv"]?.status == "ready")
+        #expect(status["customers.xlsx"]?.tables == ["customers"])
+        #expect(status["broken.xlsx"]?.status == "error")
+        #expect(status["broken.xlsx"]?.errorKind == "corruptWorkbook")
+        #expect(status[".git/x.csv"] == nil)
+        #expect(!c.notifications(method: "$/progress").isEmpty)
+
+        let sql = "SELECT c.Segment, sum(o.Amount) AS revenue FROM orders o JOIN customers c ON o.CustomerId = c.CustomerId GROUP BY 1 ORDER BY 1"
+        func revenue(_ r: [(Int, String, Double)], _ enterprise: Bool) -> Double {
+            r.filter { (Int($0.1.dropFirst())! < 2) == enterprise }.map(\.2).reduce(0, +)
+        }
+        let first = try await c.send(WorkspaceQueryRequest(workspaceId: ws.workspaceId, sql: sql))
+        #expect(first.rows == [[.string("Enterprise"), WireFormat.number(revenue(rows, true))], [.string("Retail"), WireFormat.number(revenue(rows, false))]])
+        #expect(first.warnings == nil)
+        #expect(first.stale == nil)
+        let one = try await c.send(WorkspaceQueryRequest(workspaceId: ws.workspaceId, sql: "SELECT Segment FROM customers WHERE CustomerId = 'C3'"))
+        #expect(one.citations == [WorkspaceCitation(file: "customers.xlsx", sheet: "Customers", range: "B5")])
+
+        // Change one file on disk: noticed, only it is re-read, and the answer follows.
+        let more = rows + [(31, "C0", 1000)]
+        try Self.write(folder, ["orders.csv": Self.orders(more)])
+        let change = try await c.nextNotification(method: "workspace/didChange", timeout: .seconds(20))
+        #expect(change["params"]?["changed"] == .array([.string("orders.csv")]))
+        let second = try await c.send(WorkspaceQueryRequest(workspaceId: ws.workspaceId, sql: sql))
+        #expect(second.rows.first == [.string("Enterprise"), WireFormat.number(revenue(more, true))])
+
+        // A reopen reads nothing.
+        let again = try await c.send(WorkspaceOpenRequest(path: folder.path))
+        #expect(again.filesRead == 0)
+        #expect(again.workspaceId == ws.workspaceId)
+        _ = try await c.send(WorkspaceCloseRequest(workspaceId: ws.workspaceId))
+        let closed = try await c.request(method: "workspace/query", params: ["workspaceId": .string(ws.workspaceId), "sql": "SELECT 1"])
+        #expect(errorKind(closed) == "unknownWorkbook")
+    }
+
+    @Test func badPathsGetClearErrors() async throws {
+        let c = TestClient.inProcess()
+        try await c.initialize()
+        let missing = try await c.request(method: "workspace/open", params: ["path": "/nonexistent/folder"])
+        #expect(errorKind(missing) == "fileNotFound")
+        let file = temporaryDirectory().appendingPathComponent("plain-\(UUID().uuidString).csv")
+        try Data("a\n1\n".utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let notFolder = try await c.request(method: "workspace/open", params: ["path": .string(file.path)])
+        #expect(notFolder["error"]?["code"] == .int(-32602))
+        #expect(notFolder["error"]?["message"]?.stringValue?.contains("is a file, not a folder") == true)
+        let unknown = try await c.request(method: "workspace/query", params: ["workspaceId": "ws-nope", "sql": "SELECT 1"])
+        #expect(errorKind(unknown) == "unknownWorkbook")
+    }
+}

@@ -126,11 +126,9 @@ public final class XLSXReader: WorkbookReader {
 
         // Styles: cellXfs -> number format -> temporal kind.
         if let styles = wbRels.first(where: { $0.kind == "styles" }), let bytes = try archive.read(named: styles.target) {
-            styleKinds = try OOXMLParts.styleKinds(bytes)
-            styleCurrencies = try OOXMLParts.styleCurrencies(bytes)
+            (styleKinds, styleCurrencies) = try OOXMLParts.styleKindsAndCurrencies(bytes)
         } else if let bytes = try archive.read(named: "xl/styles.xml") {
-            styleKinds = try OOXMLParts.styleKinds(bytes)
-            styleCurrencies = try OOXMLParts.styleCurrencies(bytes)
+            (styleKinds, styleCurrencies) = try OOXMLParts.styleKindsAndCurrencies(bytes)
         } else {
             styleKinds = []
             styleCurrencies = []

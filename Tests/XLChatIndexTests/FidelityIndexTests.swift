@@ -8,11 +8,7 @@ import XLChatWorkbook
 /// when an aggregate reads a text column or a column of several currencies.
 @Suite struct FidelityIndexTests {
     func built(_ reader: any WorkbookReader, hash: String) async throws -> (WorkbookIndex, WorkbookOutline, TempDir) {
-        let dir = try TempDir()
-        let outline = try WorkbookOutline.build(reader: reader, path: "mem", contentHash: hash)
-        let index = try WorkbookIndex(dataDirectory: dir.url)
-        _ = try await index.build(outline: outline, reader: reader, embedder: HashingEmbedder())
-        return (index, outline, dir)
+        try await TableBoundaryIndexTests().built(reader, hash: hash)
     }
 
     func grid(_ rows: [[Any]]) -> [[CellValue]] {

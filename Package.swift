@@ -2,7 +2,9 @@
 //
 // Module map (see Modules.md): wire types -> JSON-RPC transport -> server <- engine modules.
 // Engine modules (XLChatWorkbook, XLChatIndex, XLChatLLM, XLChatAgent) never import the
-// protocol or transport modules; the server is the only place the two worlds meet.
+// protocol or transport modules; the server is the only place the two worlds meet. Every front
+// end (JSON-RPC, the in-process client behind the command line and tests, MCP) calls the
+// server's one typed request core, `Session.handle<R: RequestType>`.
 import PackageDescription
 
 let package = Package(
@@ -36,19 +38,24 @@ let package = Package(
         // zlib, for raw inflate of zip members (named apart from ZIPFoundation's CZlib).
         .systemLibrary(name: "CXLZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
-        // Engine: reading workbooks (xlsx/xlsm, xls, csv/tsv) and inferring their tables.
+        // Engine: reading workbooks (xlsx/xlsm, xlsb, xls, ods, csv/tsv; `WorkbookFormat` is the one
+        // list) and inferring their tables; the engine's one bounded thread pool and cancellation
+        // token (EngineThreads.swift), shared by the server and the agent.
         .target(name: "XLChatWorkbook", dependencies: [
             "CXLZlib",
             .product(name: "Crypto", package: "swift-crypto"),  // SHA-256 content hashes (BoringSSL speed)
         ]),
 
-        // Engine: the SQLite index (typed tables, read-only SQL, FTS5 + vectors).
+        // Engine: the SQLite index (typed tables, read-only SQL, FTS5 + vectors). Vectors come
+        // from the built-in hashing embedder or the model server's (`ModelServerEmbedder`, over
+        // XLChatLLM's client).
         .target(name: "XLChatIndex", dependencies: [
-            "XLChatWorkbook",
+            "XLChatWorkbook", "XLChatLLM",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
 
-        // Engine: model clients (Ollama, OpenAI-compatible), streaming over URLSession.
+        // Engine: model clients (Ollama, OpenAI-compatible), streaming over SwiftNIO (URLSession for
+        // https); built from settings, never reading the environment itself.
         .target(name: "XLChatLLM", dependencies: [
             // Plain-HTTP streaming over NIO: URLSession on Linux busy-waits (see NIOHTTPTransport.swift).
             .product(name: "NIOCore", package: "swift-nio"),
@@ -62,7 +69,9 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),  // sessions.sqlite: conversations and the answer cache
         ]),
 
-        // The server: lifecycle, dispatch, progress, error mapping. Joins wire and engines.
+        // The server: the typed request core (a registry of request types and handlers; lifecycle,
+        // error mapping in one place), the in-process client, configuration (the one reader of
+        // the environment), progress. Joins wire and engines.
         .target(name: "XLChatServer", dependencies: [
             "XLChatProtocol", "JSONRPC", "XLChatWorkbook", "XLChatIndex", "XLChatLLM", "XLChatAgent",
             .product(name: "Logging", package: "swift-log"),
@@ -70,7 +79,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
 
-        // The Model Context Protocol front end (`xlchat mcp`): MCP tools over the server's handlers.
+        // The Model Context Protocol front end (`xlchat mcp`): MCP tools over the request core.
         .target(name: "XLChatMCP", dependencies: [
             "XLChatServer", "XLChatProtocol", "JSONRPC",
             .product(name: "Logging", package: "swift-log"),
@@ -92,7 +101,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/xlchat-bench", exclude: ["sqlite_vec_scan.py", "gen_xlsb.py", "gen_workspace.py"]),
 
-        // Test support: in-process client, pipe/socket clients, scripted model server.
+        // Test support: JSON-RPC clients (in-process channels, pipes, sockets, the binary), the typed
+        // in-process client for tests, scripted model server.
         .target(name: "XLChatTestSupport", dependencies: [
             "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatLLM",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -108,7 +118,7 @@ let package = Package(
         ]),
         .testTarget(name: "XLChatLLMTests", dependencies: ["XLChatLLM", "XLChatTestSupport"]),
         .testTarget(name: "XLChatMCPTests", dependencies: [
-            "XLChatMCP", "XLChatProtocol", "JSONRPC", "XLChatTestSupport", "XLChatLLM",
+            "XLChatMCP", "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatTestSupport", "XLChatLLM",
         ]),
         .testTarget(name: "XLChatServerTests", dependencies: [
             "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatTestSupport", "XLChatWorkbook", "XLChatLLM",

@@ -19,6 +19,7 @@ struct Bench: AsyncParsableCommand {
             BudgetBenchmark.self,
             FormulaBenchmark.self,
             FormulaTextBenchmark.self,
+            DecodeBenchmark.self,
             WorkspaceBenchmark.self,
         ]
     )

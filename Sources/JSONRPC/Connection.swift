@@ -91,14 +91,20 @@ public final class Connection: Sendable {
     private let source: any ByteSource
     private let sink: any ByteSink
     private let options: Options
+    private let notificationObserver: (@Sendable (any NotificationType) async -> Void)?
     private let state: Mutex<State>
     private let slots: AsyncSemaphore
 
-    public init(source: any ByteSource, sink: any ByteSink, options: Options = .init(), logger: Logger) {
+    /// - Parameter notificationObserver: when set, typed notifications (`send(_:)`) go to it
+    ///   as they are, instead of being encoded onto the sink: the in-process client's way to
+    ///   receive `$/progress` and `chat/delta` with no JSON.
+    public init(source: any ByteSource, sink: any ByteSink, options: Options = .init(), logger: Logger,
+                notificationObserver: (@Sendable (any NotificationType) async -> Void)? = nil) {
         self.id = Self.nextID.add(1, ordering: .relaxed).oldValue
         self.source = source
         self.sink = sink
         self.options = options
+        self.notificationObserver = notificationObserver
         var logger = logger
         logger[metadataKey: "connection"] = "\(id)"
         self.logger = logger
@@ -367,6 +373,10 @@ public final class Connection: Sendable {
 
     /// Sends a notification to the client.
     public func send<N: NotificationType>(_ notification: N) async {
+        if let notificationObserver {
+            await notificationObserver(notification)
+            return
+        }
         guard let body = try? JSONRPCCoding.encodeNotification(method: N.method, params: notification) else { return }
         await write(body)
     }

@@ -88,11 +88,11 @@ public enum JSONRPCCoding {
         return .notification(IncomingNotification(method: method, params: params == .null ? nil : params))
     }
 
-    /// Decodes `T` from a JSON value, naming the offending field on failure (-32602).
+    /// Decodes `T` from a JSON value (walking the parsed tree: the text is not parsed again),
+    /// naming the offending field on failure (-32602).
     public static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws(ResponseError) -> T {
         do {
-            let data = try JSONRPCCoding.encoder().encode(value)
-            return try JSONDecoder().decode(T.self, from: data)
+            return try JSONValueDecoder().decode(T.self, from: value)
         } catch let error as DecodingError {
             throw .invalidParams(describe(error))
         } catch {

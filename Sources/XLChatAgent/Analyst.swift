@@ -64,11 +64,19 @@ public final class Analyst: Sendable {
 
         do {
             try await toolLoop(model: model, convo: &convo, tools: tools, run: &run)
-        } catch let e as LLMError where e.kind == .toolsUnsupported && run.steps.isEmpty && run.answer.isEmpty {
+        } catch let e as LLMError where (e.kind == .toolsUnsupported && run.steps.isEmpty || e.stoppedByClient && !run.steps.contains(where: \.ok))
+                    && run.answer.isEmpty {
+            // No tools, or a tool-call reply that ran away before any call found something:
+            // ask for SQL in a fenced block instead (a reply without tools streams, and servers
+            // apply its token limit).
             run.usedFallback = true
             convo.fallback = true
             convo.items = []
-            try await fallback(model: model, convo: convo, tools: tools, run: &run)
+            do {
+                try await fallback(model: model, convo: convo, tools: tools, run: &run)
+            } catch let e as LLMError where run.runaway && Self.endsWithSummary(e) {
+                run.modelError = e.message
+            }
         }
         try Task.checkCancellation()
 
@@ -110,8 +118,11 @@ public final class Analyst: Sendable {
     private func tokenCounter(model: String, sample: String) async -> TokenCounter {
         let key = client.endpointDescription + "\u{1}" + model
         if let known = Self.counters.get(key) { return known }
-        let counter = await client.tokenCount(model: model, text: sample).flatMap { TokenCounter.calibrated(text: sample, tokens: $0) }
-            ?? .estimate
+        // Only a calibrated counter is kept: a tokenizer that failed (a busy one-thread server
+        // times out) is asked again on the next question, the estimate serving meanwhile.
+        guard let counter = await client.tokenCount(model: model, text: sample).flatMap({ TokenCounter.calibrated(text: sample, tokens: $0) }) else {
+            return .estimate
+        }
         Self.counters.set(key, counter)
         return counter
     }
@@ -136,6 +147,8 @@ public final class Analyst: Sendable {
         var learnedWindow = false
         /// Why the model stopped answering, when a model error ended the loop.
         var modelError: String?
+        /// A reply was stopped by its `ReplyBound` (the model ran away).
+        var runaway = false
 
         init(onEvent: @escaping @Sendable (AgentEvent) async -> Void, evidence: [Evidence], budget: ContextBudget, statusInterval: Double) {
             self.onEvent = onEvent; self.evidence = evidence; self.budget = budget; self.statusInterval = statusInterval
@@ -189,7 +202,9 @@ public final class Analyst: Sendable {
         var text = ""
         var calls: [ToolCall] = []
         do {
-            for try await event in client.chat(model: model, messages: fitted.messages, tools: tools, options: chatOptions) {
+            let bound = replyBound(model: model, promptTokens: fitted.tokens, counter: run.budget.counter)
+            let upstream = client.chat(model: model, messages: fitted.messages, tools: tools, options: chatOptions)
+            for try await event in bound.apply(upstream, what: "the model's reply to step \(step)") {
                 if case .done(let stats) = event {
                     usage.serverPromptTokens = stats.promptTokens
                     usage.replyTokens = stats.evalTokens
@@ -211,6 +226,16 @@ public final class Analyst: Sendable {
                 case .done: break
                 }
             }
+        } catch let e as LLMError where e.stoppedByClient {
+            await stopTicker()
+            usage.durationMs = ms()
+            usage.outcome = "runaway"
+            run.usage.append(usage)
+            run.runaway = true
+            // A text reply cut at its bound is kept (it streamed already); a tool-call reply
+            // that ran away is an error the caller recovers from.
+            guard calls.isEmpty, !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw e }
+            return (text, [])
         } catch {
             await stopTicker()
             usage.durationMs = ms()
@@ -220,9 +245,39 @@ public final class Analyst: Sendable {
         }
         await stopTicker()
         usage.durationMs = ms()
+        Self.learnSpeed(key: client.endpointDescription + "\u{1}" + model, usage: usage, streamedText: text)
         if calls.isEmpty && text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { usage.outcome = "empty" }
         run.usage.append(usage)
         return (text, calls)
+    }
+
+    /// The bound on one reply (`ReplyBound`): text up to twice the reply's token limit (plus
+    /// 64 tokens), by the budget's counter; time `options.replySeconds` when set, else, once a
+    /// reply of this server and model has streamed, 30 s plus three times what reading this
+    /// prompt and writing a whole reply take at the slowest speeds seen (`ReplySpeeds`), else
+    /// the HTTP policy's deadline. The slack is wide on purpose: stopping a slow but sane
+    /// reply costs an answer, letting a runaway go on costs minutes.
+    func replyBound(model: String, promptTokens: Int, counter: TokenCounter) -> ReplyBound {
+        let maxBytes = Int(Double(options.chat.maxTokens * 2 + 64) * max(counter.bytesPerToken, TokenCounter.estimateBytesPerToken))
+        if let s = options.replySeconds { return ReplyBound(maxTextBytes: maxBytes, seconds: s) }
+        guard let speed = Self.speeds.get(client.endpointDescription + "\u{1}" + model) else {
+            return ReplyBound(maxTextBytes: maxBytes, seconds: nil)
+        }
+        let expected = Double(promptTokens) / speed.read + Double(options.chat.maxTokens) / speed.generate
+        return ReplyBound(maxTextBytes: maxBytes, seconds: 30 + 3 * expected)
+    }
+
+    /// Reading and writing speeds (tokens/s) per server and model, the slowest seen in this
+    /// process, from replies that streamed text (their first token and their pace show both).
+    struct ReplySpeed: Sendable, Hashable { var read: Double; var generate: Double }
+    static let speeds = SpeedCache()
+
+    static func learnSpeed(key: String, usage: StepUsage, streamedText: String) {
+        guard let ttft = usage.timeToFirstTokenMs, ttft >= 50, usage.durationMs - ttft >= 100 else { return }
+        let written = usage.replyTokens > 0 ? usage.replyTokens : TokenCounter.estimate.count(streamedText)
+        let read = usage.serverPromptTokens > 0 ? usage.serverPromptTokens : usage.promptTokens
+        guard written >= 8, read > 0 else { return }
+        speeds.merge(key, ReplySpeed(read: Double(read) / (ttft / 1000), generate: Double(written) / ((usage.durationMs - ttft) / 1000)))
     }
 
     /// `reply`, retried when the server says the prompt does not fit: the window it names is
@@ -444,4 +499,19 @@ final class CounterCache: @unchecked Sendable {
     private var counters: [String: TokenCounter] = [:]
     func get(_ key: String) -> TokenCounter? { lock.withLock { counters[key] } }
     func set(_ key: String, _ c: TokenCounter) { lock.withLock { counters[key] = c } }
+}
+
+final class SpeedCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var speeds: [String: Analyst.ReplySpeed] = [:]
+    func get(_ key: String) -> Analyst.ReplySpeed? { lock.withLock { speeds[key] } }
+    /// Keeps the slowest of each speed.
+    func merge(_ key: String, _ s: Analyst.ReplySpeed) {
+        lock.withLock {
+            let old = speeds[key]
+            speeds[key] = Analyst.ReplySpeed(read: min(old?.read ?? s.read, s.read), generate: min(old?.generate ?? s.generate, s.generate))
+        }
+    }
+    /// Tests: forget what was learned.
+    func reset() { lock.withLock { speeds = [:] } }
 }

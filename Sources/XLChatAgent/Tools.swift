@@ -86,22 +86,40 @@ struct ToolRunner: Sendable {
     let embedder: any Embedder
     let options: AgentOptions
 
+    /// The tools as the model sees them. Compact (issue 17: the first prompt for the README's
+    /// example is at most 1,200 tokens by SmolLM2's tokenizer): parameter names say what they
+    /// hold, so only the tool descriptions carry prose (llama-cpp-python's function-calling
+    /// template shows the parameters only, Ollama's and llama.cpp's templates show both).
+    ///
+    /// Every string has a `maxLength`: servers that turn the schema into a grammar (llama.cpp,
+    /// llama-cpp-python) then cannot generate without end inside a call. llama-cpp-python
+    /// applies no `max_tokens` to tool-call arguments; SmolLM2-135M was seen writing 2,669 and
+    /// 3,076 tokens in one tool-call reply (100-120 s). The limits are far above real use: the longest
+    /// SQL the eval's questions need is 111 characters, Excel sheet names are at most 31.
     static let definitions: [ToolDefinition] = [
-        ToolDefinition(name: "sql", description: "One read-only SQLite SELECT over the tables of the outline (_row is the sheet row). Returns up to 50 rows.",
-                       parameters: ["type": "object", "properties": ["query": ["type": "string", "description": "One SELECT statement."]], "required": ["query"]]),
-        ToolDefinition(name: "describe_table", description: "All columns of a table (name, type, sheet column) and its first rows.",
-                       parameters: ["type": "object", "properties": ["table": ["type": "string", "description": "Table (or sheet) name."]], "required": ["table"]]),
-        ToolDefinition(name: "read_range", description: "Read cells by sheet and A1 range (e.g. A1:D10). Returns up to 50 rows.",
-                       parameters: ["type": "object", "properties": ["sheet": ["type": "string", "description": "Sheet name."],
-                                                                      "range": ["type": "string", "description": "A1 range such as B2:D9."]],
-                                    "required": ["range"]]),
-        ToolDefinition(name: "search", description: "Find rows whose text matches some words (names, codes).",
-                       parameters: ["type": "object", "properties": ["query": ["type": "string", "description": "Words to look for."]], "required": ["query"]]),
-        ToolDefinition(name: "trace", description: "How a cell is computed: its formula and value, the cells it uses (a few levels deep) and the cells using it.",
-                       parameters: ["type": "object", "properties": ["sheet": ["type": "string", "description": "Sheet name."],
-                                                                      "cell": ["type": "string", "description": "One A1 cell such as F20."]],
-                                    "required": ["cell"]]),
+        tool("sql", "Run one read-only SQLite SELECT on the outline's tables (_row = sheet row); up to 50 rows.",
+             ["query": maxQueryLength]),
+        tool("describe_table", "A table's columns and first rows.", ["table": maxNameLength]),
+        tool("read_range", "Cells of a sheet by A1 range, e.g. A1:D10; up to 50 rows.",
+             ["sheet": maxNameLength, "range": maxRefLength], required: ["range"]),
+        tool("search", "Rows whose text has these words (names, codes).", ["query": maxSearchLength]),
+        tool("trace", "How a cell is computed: formula, value, the cells it uses and the cells using it.",
+             ["sheet": maxNameLength, "cell": maxRefLength], required: ["cell"]),
     ]
+
+    /// `maxLength` of tool-call strings (characters).
+    static let maxQueryLength = 1000, maxSearchLength = 200, maxNameLength = 128, maxRefLength = 40
+
+    /// A tool whose parameters are strings of at most the given lengths; all required unless
+    /// `required` names some.
+    static func tool(_ name: String, _ description: String, _ strings: KeyValuePairs<String, Int>,
+                     required: [String]? = nil) -> ToolDefinition {
+        var properties: [String: LLMJSON] = [:]
+        for (key, max) in strings { properties[key] = ["type": "string", "maxLength": .number(Double(max))] }
+        let names = required ?? strings.map(\.key)
+        return ToolDefinition(name: name, description: description,
+                              parameters: ["type": "object", "properties": .object(properties), "required": .array(names.map { .string($0) })])
+    }
 
     func run(_ call: ToolCall) async -> ToolOutcome {
         func failure(_ message: String) -> ToolOutcome {
@@ -470,12 +488,10 @@ enum DataBlock {
     }
 }
 
-/// Synchronous engine work (SQL, reading cells) off the cooperative pool.
+/// Synchronous engine work (SQL, reading cells) off the cooperative pool, on the engine's one
+/// bounded pool (`Blocking`, `EnginePool`), cancellable like the server's own work.
 enum Offload {
-    private static let queue = DispatchQueue(label: "xlchat.agent", qos: .userInitiated, attributes: .concurrent)
     static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
-            queue.async { c.resume(with: Result { try work() }) }
-        }
+        try await Blocking.run { _ in try work() }
     }
 }

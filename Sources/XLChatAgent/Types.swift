@@ -71,7 +71,8 @@ public struct StepUsage: Sendable, Hashable, Codable {
     public var outline: OutlineDetail
     /// What the budget had to do for this call ("compacted 2 results", "10 of 50 rows", ...).
     public var budgetActions: [String]
-    /// How the call ended: "ok", "contextExceeded", "empty", "error: ...".
+    /// How the call ended: "ok", "contextExceeded", "empty", "runaway" (stopped by its
+    /// `ReplyBound`), "error: ...".
     public var outcome: String
     /// Time the budget took to fit this call's prompt, ms.
     public var budgetMs: Double
@@ -119,12 +120,17 @@ public struct AgentOptions: Sendable, Hashable {
     public var contextTokens: Int?
     /// Interval of `waiting` status events, seconds.
     public var statusInterval: Double
+    /// The longest one model reply may take, seconds, before xlchat stops it and answers from
+    /// what the tools found (a reply the model runs away in). nil: learned per server and model
+    /// once a reply has streamed (`Analyst.replyBound`), else the HTTP policy's deadline.
+    public var replySeconds: Double?
 
     public init(maxSteps: Int = 6, chat: ChatOptionsValue = .init(), maxResultRows: Int = 50, promptHits: Int = 2,
-                sampleRows: Int = 1, queryTimeout: Double = 3, contextTokens: Int? = nil, statusInterval: Double = 1) {
+                sampleRows: Int = 1, queryTimeout: Double = 3, contextTokens: Int? = nil, statusInterval: Double = 1,
+                replySeconds: Double? = nil) {
         self.maxSteps = maxSteps; self.chat = chat; self.maxResultRows = maxResultRows
         self.promptHits = promptHits; self.sampleRows = sampleRows; self.queryTimeout = queryTimeout
-        self.contextTokens = contextTokens; self.statusInterval = statusInterval
+        self.contextTokens = contextTokens; self.statusInterval = statusInterval; self.replySeconds = replySeconds
     }
 }
 

@@ -31,14 +31,6 @@ public final class WorkbookIndex: @unchecked Sendable {
     /// Above this many data rows a table gets one chunk per window of rows instead of per row.
     public static let maxRowChunks = 200_000
 
-    /// `XLCHAT_DATA_DIR`, else `$XDG_CACHE_HOME/xlchat`, else `~/.cache/xlchat`.
-    public static func defaultDataDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
-        if let d = environment["XLCHAT_DATA_DIR"], !d.isEmpty { return URL(fileURLWithPath: d) }
-        if let x = environment["XDG_CACHE_HOME"], !x.isEmpty { return URL(fileURLWithPath: x).appendingPathComponent("xlchat") }
-        let home = environment["HOME"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.homeDirectoryForCurrentUser
-        return home.appendingPathComponent(".cache").appendingPathComponent("xlchat")
-    }
-
     public init(dataDirectory: URL) throws {
         self.dataDirectory = dataDirectory
         self.indexDirectory = dataDirectory.appendingPathComponent("index")

@@ -33,6 +33,9 @@ public struct LLMError: Error, Sendable, Hashable, CustomStringConvertible {
     var connectionRefused = false
     /// For `.contextExceeded`: the context window (tokens) the server's message named.
     public var contextTokens: Int?
+    /// For `.timeout`: the client stopped the reply (`ReplyBound`): it ran past its token or
+    /// time bound, so the model was running away rather than the server being unreachable.
+    public var stoppedByClient = false
 
     public init(_ kind: Kind, _ message: String, httpStatus: Int? = nil) {
         self.kind = kind
@@ -144,9 +147,12 @@ public struct HTTPPolicy: Sendable, Hashable {
     public static let `default` = HTTPPolicy()
 }
 
-/// Which provider to talk to and where. `fromEnvironment()` reads `XLCHAT_PROVIDER`
-/// (`ollama` | `openai`, default ollama), `XLCHAT_BASE_URL`, `XLCHAT_API_KEY`, and for
-/// Ollama `OLLAMA_HOST` when no base URL is given.
+/// Which provider to talk to and where. Built from the settings by
+/// `init(provider:ollamaHost:baseURL:apiKey:openAIStreamsToolCalls:policy:)`; the settings
+/// themselves are read from the environment (`XLCHAT_PROVIDER`, `OLLAMA_HOST`,
+/// `XLCHAT_BASE_URL`, `XLCHAT_API_KEY`, `XLCHAT_OPENAI_STREAM_TOOLS`) and the flags in one
+/// place, the server's `ServerConfiguration.fromEnvironment`, so `serve`, `ask`, `eval`,
+/// `doctor` and MCP all talk to the same server the same way.
 public struct ModelClientConfiguration: Sendable, Hashable {
     public enum Provider: String, Sendable, Hashable, CaseIterable { case ollama, openai }
 
@@ -169,41 +175,36 @@ public struct ModelClientConfiguration: Sendable, Hashable {
 
     public static let defaultOpenAIBaseURL = URL(string: "http://127.0.0.1:8080/v1")!
 
-    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment,
-                                       policy: HTTPPolicy = .default) throws -> ModelClientConfiguration {
-        func value(_ key: String) -> String? {
-            guard let v = env[key]?.trimmingCharacters(in: .whitespacesAndNewlines), !v.isEmpty else { return nil }
-            return v
+    /// The configuration the settings describe. A base URL, when given, is used for either
+    /// provider; without one Ollama is at `ollamaHost` (read as Ollama reads `OLLAMA_HOST`) and
+    /// an OpenAI-compatible server at `defaultOpenAIBaseURL`.
+    /// - Parameters:
+    ///   - provider: `ollama` or `openai` (any case; surrounding spaces ignored).
+    ///   - ollamaHost: `OLLAMA_HOST`'s forms (`host:port`, `:port`, a URL); nil is loopback:11434.
+    ///   - baseURL: an http(s) URL; empty counts as absent.
+    /// - Throws: `LLMError(.invalidConfiguration)` for another provider or a base URL that is
+    ///   not an http(s) URL with a host.
+    public init(provider providerName: String, ollamaHost: String?, baseURL: String?, apiKey: String?,
+                openAIStreamsToolCalls: Bool = true, policy: HTTPPolicy = .default) throws {
+        let name = providerName.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        guard let provider = Provider(rawValue: name.isEmpty ? "ollama" : name) else {
+            throw LLMError(.invalidConfiguration, "the provider is '\(providerName)'; use 'ollama' or 'openai' (XLCHAT_PROVIDER, --provider).")
         }
-        let providerName = value("XLCHAT_PROVIDER")?.lowercased() ?? "ollama"
-        guard let provider = Provider(rawValue: providerName) else {
-            throw LLMError(.invalidConfiguration,
-                           "XLCHAT_PROVIDER is '\(providerName)'; use 'ollama' or 'openai'.")
-        }
-        let apiKey = value("XLCHAT_API_KEY")
-        var config = try base(env, provider: provider, apiKey: apiKey, policy: policy, value: value)
-        if let flag = value("XLCHAT_OPENAI_STREAM_TOOLS")?.lowercased() {
-            config.openAIStreamsToolCalls = !["0", "false", "no", "off"].contains(flag)
-        }
-        return config
-    }
-
-    private static func base(_ env: [String: String], provider: Provider, apiKey: String?, policy: HTTPPolicy,
-                             value: (String) -> String?) throws -> ModelClientConfiguration {
-        if let base = value("XLCHAT_BASE_URL") {
+        let key = apiKey.flatMap { $0.isEmpty ? nil : $0 }
+        if let base = baseURL?.trimmingCharacters(in: .whitespacesAndNewlines), !base.isEmpty {
             guard let url = URL(string: base), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
                   url.host != nil else {
                 throw LLMError(.invalidConfiguration,
-                               "XLCHAT_BASE_URL '\(base)' is not an http(s) URL such as http://127.0.0.1:8080/v1.")
+                               "the base URL '\(base)' is not an http(s) URL such as http://127.0.0.1:8080/v1 (XLCHAT_BASE_URL, --base-url).")
             }
-            return .init(provider: provider, baseURL: url, apiKey: apiKey, policy: policy)
+            self.init(provider: provider, baseURL: url, apiKey: key, policy: policy)
+        } else {
+            switch provider {
+            case .ollama: self.init(provider: .ollama, baseURL: OllamaHost.parse(ollamaHost), apiKey: key, policy: policy)
+            case .openai: self.init(provider: .openai, baseURL: Self.defaultOpenAIBaseURL, apiKey: key, policy: policy)
+            }
         }
-        switch provider {
-        case .ollama:
-            return .init(provider: .ollama, baseURL: OllamaHost.parse(env["OLLAMA_HOST"]), apiKey: apiKey, policy: policy)
-        case .openai:
-            return .init(provider: .openai, baseURL: defaultOpenAIBaseURL, apiKey: apiKey, policy: policy)
-        }
+        self.openAIStreamsToolCalls = openAIStreamsToolCalls
     }
 
     /// The client this configuration describes.

@@ -15,12 +15,6 @@ public struct OllamaClient: ModelClient {
                             apiKey: apiKey, policy: policy)
     }
 
-    /// The client for `OLLAMA_HOST` in `env`.
-    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment,
-                                       policy: HTTPPolicy = .default) -> OllamaClient {
-        OllamaClient(baseURL: OllamaHost.parse(env["OLLAMA_HOST"]), policy: policy)
-    }
-
     public var endpointDescription: String { endpoint.description }
     public var baseURL: URL { endpoint.baseURL }
 

@@ -225,31 +225,38 @@ public struct OpenAIClient: ModelClient {
 
     /// llama.cpp's `POST /tokenize {"content"}` → `{"tokens": [...]}`, or llama-cpp-python's
     /// `POST /extras/tokenize/count {"input", "model"}` → `{"count"}`; whichever answers first is
-    /// remembered per server. nil when neither does.
+    /// remembered per server. nil when neither does. That a server has neither is remembered
+    /// only when both answered (an HTTP error such as 404): a timeout or a refused connection
+    /// (a one-thread server busy generating holds its tokenizer too) is tried again next time.
     public func tokenCount(model: String, text: String) async -> Int? {
         let root = rootEndpoint
         let key = root.baseURL.absoluteString
         let known = TokenizerRoutes.shared.get(key)
+        var answered = 0
         if known == nil || known == .llamaCpp {
             if let (status, data) = try? await HTTP.fetch(root.request("/tokenize", method: "POST", body: ["content": .string(text)]),
-                                                          endpoint: root, idempotent: true),
-               (200..<300).contains(status), let tokens = LLMJSON.parse(data)?["tokens"]?.arrayValue {
-                TokenizerRoutes.shared.set(key, .llamaCpp)
-                return tokens.count
+                                                          endpoint: root, idempotent: true) {
+                answered += 1
+                if (200..<300).contains(status), let tokens = LLMJSON.parse(data)?["tokens"]?.arrayValue {
+                    TokenizerRoutes.shared.set(key, .llamaCpp)
+                    return tokens.count
+                }
             }
             if known == .llamaCpp { return nil }
         }
         if known == nil || known == .llamaCppPython {
             if let (status, data) = try? await HTTP.fetch(root.request("/extras/tokenize/count", method: "POST",
                                                                        body: ["input": .string(text), "model": .string(model)]),
-                                                          endpoint: root, idempotent: true),
-               (200..<300).contains(status), let n = LLMJSON.parse(data)?["count"]?.intValue, n >= 0 {
-                TokenizerRoutes.shared.set(key, .llamaCppPython)
-                return n
+                                                          endpoint: root, idempotent: true) {
+                answered += 1
+                if (200..<300).contains(status), let n = LLMJSON.parse(data)?["count"]?.intValue, n >= 0 {
+                    TokenizerRoutes.shared.set(key, .llamaCppPython)
+                    return n
+                }
             }
             if known == .llamaCppPython { return nil }
         }
-        TokenizerRoutes.shared.set(key, .none)
+        if answered == 2 { TokenizerRoutes.shared.set(key, .none) }
         return nil
     }
 

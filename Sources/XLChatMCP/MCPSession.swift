@@ -111,9 +111,8 @@ public final class MCPSession: MessageHandler, Sendable {
             s.protocolVersion = version
         }
         // The engine session has its own lifecycle: start it, naming the MCP client.
-        var clientInfo: [String: JSONValue] = ["name": .string("mcp:" + (clientName ?? "unnamed"))]
-        if let clientVersion { clientInfo["version"] = .string(clientVersion) }
-        _ = try await engine.perform(method: InitializeRequest.method, params: ["clientInfo": .object(clientInfo)])
+        _ = try await engine.handle(InitializeRequest(clientInfo: ClientInfo(name: "mcp:" + (clientName ?? "unnamed"),
+                                                                             version: clientVersion)))
         connection.logger.info("mcp: initialized by \(clientName ?? "an unnamed client"), protocol \(version)")
         return [
             "protocolVersion": .string(version),
@@ -148,38 +147,42 @@ public final class MCPSession: MessageHandler, Sendable {
         }
     }
 
-    /// Runs one tool on the engine session. Arguments outside the tool's schema are dropped, so
-    /// a client reaches only what `tools/list` describes.
-    private func run(_ tool: MCPTool, arguments: [String: JSONValue]) async throws(ResponseError) -> JSONValue {
+    /// Runs one tool on the engine session's request core: the arguments are decoded once into
+    /// the request's type, the typed response is encoded once into the tool's text. Arguments
+    /// outside the tool's schema are dropped, so a client reaches only what `tools/list` describes.
+    private func run(_ tool: MCPTool, arguments: [String: JSONValue]) async throws(ResponseError) -> String {
         let args = JSONValue.object(arguments.filter { tool.parameters.contains($0.key) })
         switch tool.name {
         case MCPTools.openWorkbook.name:
-            return try await engine.perform(method: WorkbookOpenRequest.method, params: args)
+            return try await call(WorkbookOpenRequest.self, args)
         case MCPTools.outline.name:
             guard let id = arguments["workbookId"] else { throw .invalidParams("invalid params: missing 'workbookId'") }
             guard let id = id.stringValue else { throw .invalidParams("invalid params: 'workbookId' must be a string") }
-            return try await engine.outline(workbookId: id)
+            return Self.text(try await engine.outline(workbookId: id))
         case MCPTools.readRange.name:
-            return try await engine.perform(method: WorkbookReadRequest.method, params: args)
+            return try await call(WorkbookReadRequest.self, args)
         case MCPTools.query.name:
-            return try await engine.perform(method: WorkbookQueryRequest.method, params: args)
+            return try await call(WorkbookQueryRequest.self, args)
         case MCPTools.search.name:
             // Search needs the index: build it first when this version of the workbook has none.
-            let status = try await engine.perform(method: IndexStatusRequest.method,
-                                                  params: .object(arguments.filter { $0.key == "workbookId" }))
-            if status["built"] != .bool(true) {
-                _ = try await engine.perform(method: IndexBuildRequest.method,
-                                             params: .object(arguments.filter { $0.key == "workbookId" }))
+            let request = try JSONRPCCoding.decode(IndexSearchRequest.self, from: args)
+            let status = try await engine.handle(IndexStatusRequest(workbookId: request.workbookId))
+            if !status.built {
+                _ = try await engine.handle(IndexBuildRequest(workbookId: request.workbookId))
             }
-            return try await engine.perform(method: IndexSearchRequest.method, params: args)
+            return Self.text(try await engine.handle(request))
         default:
             throw .invalidParams("unknown tool '\(tool.name)'")
         }
     }
 
+    private func call<R: RequestType>(_ type: R.Type, _ args: JSONValue) async throws(ResponseError) -> String {
+        Self.text(try await engine.handle(try JSONRPCCoding.decode(R.self, from: args)))
+    }
+
     /// A successful call: the engine's result as JSON text (what `xlchat serve` would answer).
-    static func toolResult(_ value: JSONValue) -> JSONValue {
-        ["content": [["type": "text", "text": .string(text(value))]], "isError": false]
+    static func toolResult(_ text: String) -> JSONValue {
+        ["content": [["type": "text", "text": .string(text)]], "isError": false]
     }
 
     /// A failed call, as MCP wants tool failures: a result with `isError: true`, whose text is
@@ -192,7 +195,7 @@ public final class MCPSession: MessageHandler, Sendable {
             for (k, v) in data { body[k] = v }
         }
         if body["kind"] == nil { body["kind"] = .string(kindName(code: wire.code)) }
-        return ["content": [["type": "text", "text": .string(text(["error": .object(body)]))]], "isError": true]
+        return ["content": [["type": "text", "text": .string(text(JSONValue.object(["error": .object(body)])))]], "isError": true]
     }
 
     /// The kind of an error that has none in `data.kind` (protocol-level codes).
@@ -205,7 +208,7 @@ public final class MCPSession: MessageHandler, Sendable {
         }
     }
 
-    static func text(_ value: JSONValue) -> String {
+    static func text(_ value: some Encodable) -> String {
         let encoder = JSONRPCCoding.encoder()
         encoder.outputFormatting.insert(.sortedKeys)
         return (try? encoder.encode(value)).flatMap { String(data: $0, encoding: .utf8) } ?? "null"

@@ -1,5 +1,6 @@
 import Foundation
 import XLChatProtocol
+import XLChatServer
 
 /// One MCP tool: its name, what it does, and the JSON Schema of its arguments.
 public struct MCPTool: Sendable {
@@ -38,7 +39,7 @@ public enum MCPTools {
     public static let openWorkbook = MCPTool(
         name: "open_workbook",
         description: """
-            Open a spreadsheet file (xlsx, xlsm, xls, csv or tsv) and return its outline: the workbookId to use \
+            Open a spreadsheet file (\(XLChatServer.formats.joined(separator: ", "))) and return its outline: the workbookId to use \
             with the other tools, each sheet's used range, size and tables (Excel tables, or blocks found on the \
             sheet: header, typed columns, total/subtotal rows left out of the data, SQL parts of very wide tables), \
             merged ranges, defined names and warnings.

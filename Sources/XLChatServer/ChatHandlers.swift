@@ -27,7 +27,7 @@ extension Session {
         let connection = context.connection
         let requestId = context.id
         // On the engine's threads: the agent's SQL tool runs synchronous queries (up to their budget).
-        let answer = try await Blocking.runAsync { try await analyst.ask(outline: entry.outline, question: question, sessionId: params.sessionId, model: model) { event in
+        let answer = try await Blocking.runAsync(owner: connection.id) { try await analyst.ask(outline: entry.outline, question: question, sessionId: params.sessionId, model: model) { event in
             switch event {
             case .delta(let text):
                 await connection.send(ChatDeltaNotification(requestId: requestId, text: text))
@@ -45,7 +45,14 @@ extension Session {
             citations: answer.citations.map { Citation(workbookId: entry.id, sheet: $0.sheet, range: $0.range.description) },
             sessionId: answer.sessionId, model: answer.model, cached: answer.cached, durationMs: answer.durationMs,
             ungrounded: answer.ungrounded,
-            steps: answer.steps.map { ChatStepInfo(tool: $0.tool, arguments: $0.arguments, summary: $0.summary, ranges: $0.ranges) })
+            steps: answer.steps.map { ChatStepInfo(tool: $0.tool, arguments: $0.arguments, summary: $0.summary, ranges: $0.ranges) },
+            contextWindow: answer.contextWindow.map { ChatContextWindow(tokens: $0.tokens, source: $0.source.rawValue, detail: $0.detail) },
+            tokenCounting: answer.tokenCounting.isEmpty ? nil : answer.tokenCounting,
+            usage: answer.usage.isEmpty ? nil : answer.usage.map {
+                ChatCallUsage(promptTokens: $0.promptTokens, serverPromptTokens: $0.serverPromptTokens, replyTokens: $0.replyTokens,
+                              timeToFirstTokenMs: $0.timeToFirstTokenMs, durationMs: $0.durationMs, outline: "\($0.outline)",
+                              budgetActions: $0.budgetActions, outcome: $0.outcome, budgetMs: $0.budgetMs)
+            })
     }
 
     func chatHistory(_ params: ChatHistoryRequest) throws -> ChatHistoryResult {
@@ -80,26 +87,5 @@ extension Session {
                          embedModel: config.embedModel.isEmpty ? nil : config.embedModel,
                          embedModelPulled: config.embedModel.isEmpty ? nil : status.models[config.embedModel],
                          problem: status.problem?.message)
-    }
-}
-
-/// An `Embedder` backed by the model server's embedding endpoint (`XLCHAT_EMBED_MODEL`). The
-/// vector size is learned from one probe embedding when the server first needs the embedder.
-struct ModelServerEmbedder: Embedder {
-    let client: any ModelClient
-    let model: String
-    let dimensions: Int
-    var identifier: String { "model:\(model)-\(dimensions)" }
-
-    static func probe(client: any ModelClient, model: String) async throws -> ModelServerEmbedder {
-        let v = try await client.embed(model: model, texts: ["xlchat"])
-        guard let first = v.first, !first.isEmpty else {
-            throw LLMError(.badResponse, "\(client.endpointDescription) returned no embedding for the model '\(model)'")
-        }
-        return ModelServerEmbedder(client: client, model: model, dimensions: first.count)
-    }
-
-    func embed(_ texts: [String]) async throws -> [[Float]] {
-        try await client.embed(model: model, texts: texts)
     }
 }

@@ -43,6 +43,9 @@ public struct ServerConfiguration: Sendable, Hashable {
     /// The chat model's context window in tokens (`XLCHAT_CONTEXT`), overriding what the model
     /// server reports; nil asks the server (and falls back to 4,096).
     public var contextTokens: Int?
+    /// OpenAI-compatible servers: whether requests with tools stream
+    /// (`XLCHAT_OPENAI_STREAM_TOOLS=0` turns it off, for llama-cpp-python).
+    public var openAIStreamsToolCalls = true
 
     public init(dataDirectory: String, provider: String = "ollama", ollamaHost: String = "127.0.0.1:11434",
                 baseURL: String? = nil, apiKey: String? = nil, model: String = ServerConfiguration.defaultModel,
@@ -61,8 +64,12 @@ public struct ServerConfiguration: Sendable, Hashable {
         return home + "/.cache/xlchat"
     }
 
+    /// The settings from the environment: the one place xlchat reads its `XLCHAT_*` variables
+    /// and `OLLAMA_HOST` (the command line's flags are applied over the result).
     public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) -> ServerConfiguration {
-        func value(_ key: String) -> String? { env[key].flatMap { $0.isEmpty ? nil : $0 } }
+        func value(_ key: String) -> String? {
+            env[key].flatMap { v in v.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : v }
+        }
         var config = ServerConfiguration(
             dataDirectory: defaultDataDirectory(environment: env),
             provider: value("XLCHAT_PROVIDER") ?? "ollama",
@@ -74,6 +81,9 @@ public struct ServerConfiguration: Sendable, Hashable {
             queryTimeoutMs: value("XLCHAT_QUERY_TIMEOUT_MS").flatMap(Int.init) ?? 3000,
             contextTokens: value("XLCHAT_CONTEXT").flatMap { Int($0.replacingOccurrences(of: "_", with: "")) })
         if let max = value("XLCHAT_MAX_QUERY_TIMEOUT_MS").flatMap(Int.init), max > 0 { config.maxQueryTimeoutMs = max }
+        if let flag = value("XLCHAT_OPENAI_STREAM_TOOLS")?.trimmingCharacters(in: .whitespaces).lowercased() {
+            config.openAIStreamsToolCalls = !["0", "false", "no", "off"].contains(flag)
+        }
         return config
     }
 }

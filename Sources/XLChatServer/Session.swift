@@ -45,68 +45,49 @@ public final class Session: MessageHandler, Sendable {
         }
     }
 
+    /// A request from the connection: decoded once into its type, then the typed core
+    /// (`RequestCore.swift`).
     public func handle(request: IncomingRequest, context: RequestContext) async throws -> any Encodable & Sendable {
-        let started = DispatchTime.now().uptimeNanoseconds
-        do {
-            let result = try await dispatch(request, context: context)
-            server.metrics.requestFinished(method: metricName(request.method),
-                                           nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds - started), errorCode: nil)
-            return result
-        } catch {
-            let wire = responseError(for: error, method: request.method)
-            server.metrics.requestFinished(method: metricName(request.method),
-                                           nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds - started), errorCode: wire.code)
-            throw wire
-        }
+        try await handleWire(request, context: context)
     }
 
-    /// Unknown method names are not used as metric labels (a client could create unbounded series).
-    private func metricName(_ method: String) -> String {
-        XLChatServer.requestMethods.contains(method) ? method : "unknown"
-    }
-
-    private func dispatch(_ request: IncomingRequest, context: RequestContext) async throws -> any Encodable & Sendable {
+    /// Whether a request of `method` may run now: the token (a server started with
+    /// `--token-file` answers only `initialize` until it is given) and the lifecycle.
+    /// - Throws: `unauthorized` (-32001), `serverNotInitialized` (-32002), or invalid request
+    ///   after `shutdown`.
+    func admit(method: String) throws(ResponseError) {
         let (lifecycle, authorized) = state.withLock { ($0.lifecycle, $0.authorized) }
-        if let token = server.configuration.authToken, !authorized {
-            guard request.method == InitializeRequest.method, lifecycle == .uninitialized else {
+        if server.configuration.authToken != nil, !authorized {
+            guard method == InitializeRequest.method, lifecycle == .uninitialized else {
                 throw ResponseError.work(.unauthorized, "unauthorized: this server wants its token; send it as 'authToken' in 'initialize'")
             }
-            let params: InitializeRequest = try request.decodeParams()
-            guard let given = params.authToken, Self.constantTimeEqual(given, token) else {
-                throw ResponseError.work(.unauthorized, "unauthorized: 'initialize' did not carry this server's token ('authToken')")
-            }
-            state.withLock { $0.authorized = true }
         }
         switch lifecycle {
         case .uninitialized:
-            guard request.method == InitializeRequest.method else { throw ResponseError.serverNotInitialized }
+            guard method == InitializeRequest.method else { throw ResponseError.serverNotInitialized }
         case .shutDown:
             throw ResponseError.invalidRequest("invalid request: the server is shutting down; only 'exit' is accepted")
         case .running:
             break
         }
-        switch request.method {
-        case InitializeRequest.method: return try initialize(request.decodeParams())
-        case ShutdownRequest.method: return shutdown()
-        case HealthRequest.method: return await health()
-        case MetricsRequest.method: return MetricsResult(contentType: "text/plain; version=0.0.4", text: server.metrics.exposition())
-        case PingRequest.method: return PingResult()
-        case WorkbookOpenRequest.method: return try await openWorkbook(request.decodeParams(), context: context)
-        case WorkbookReadRequest.method: return try await readWorkbook(request.decodeParams())
-        case WorkbookQueryRequest.method: return try await queryWorkbook(request.decodeParams())
-        case WorkbookCloseRequest.method: return try closeWorkbook(request.decodeParams())
-        case WorkbookTraceRequest.method: return try await traceWorkbook(request.decodeParams())
-        case IndexBuildRequest.method: return try await buildIndex(request.decodeParams(), context: context)
-        case IndexSearchRequest.method: return try await searchIndex(request.decodeParams())
-        case IndexStatusRequest.method: return try await indexStatus(request.decodeParams())
-        case ChatAskRequest.method: return try await chatAsk(request.decodeParams(), context: context)
-        case ChatHistoryRequest.method: return try chatHistory(request.decodeParams())
-        case ChatResetRequest.method: return try chatReset(request.decodeParams())
-        case WorkspaceOpenRequest.method: return try await openWorkspace(request.decodeParams(), context: context)
-        case WorkspaceQueryRequest.method: return try await queryWorkspace(request.decodeParams())
-        case WorkspaceCloseRequest.method: return try closeWorkspace(request.decodeParams())
-        default: throw ResponseError.methodNotFound(request.method)
+    }
+
+    /// Checks `initialize`'s `authToken` against the server's (constant time).
+    func authorize(_ params: InitializeRequest) throws(ResponseError) {
+        guard let token = server.configuration.authToken, !state.withLock({ $0.authorized }) else { return }
+        guard let given = params.authToken, Self.constantTimeEqual(given, token) else {
+            throw ResponseError.work(.unauthorized, "unauthorized: 'initialize' did not carry this server's token ('authToken')")
         }
+        state.withLock { $0.authorized = true }
+    }
+
+    private static let nextInProcessID = Atomic<Int64>(1)
+
+    /// The context of a request made in-process (no wire id): notifications it sends
+    /// (`$/progress`, `chat/delta`) go to this session's connection.
+    func inProcessContext(method: String) -> RequestContext {
+        let id = RequestID.string("in-process-\(Self.nextInProcessID.add(1, ordering: .relaxed).oldValue)")
+        return RequestContext(id: id, method: method, connection: connection)
     }
 
     public func handle(notification: IncomingNotification, connection: Connection) async {
@@ -143,7 +124,7 @@ public final class Session: MessageHandler, Sendable {
         return diff == 0
     }
 
-    private func initialize(_ params: InitializeRequest) throws -> InitializeResult {
+    func initialize(_ params: InitializeRequest) throws -> InitializeResult {
         try state.withLock { s in
             guard s.lifecycle == .uninitialized else {
                 throw ResponseError.invalidRequest("invalid request: 'initialize' was already sent on this connection")
@@ -158,17 +139,17 @@ public final class Session: MessageHandler, Sendable {
             capabilities: ServerCapabilities(
                 methods: XLChatServer.requestMethods,
                 notifications: XLChatServer.serverNotifications,
-                formats: WorkbookStore.supportedFormats))
+                formats: XLChatServer.formats))
     }
 
-    private func shutdown() -> VoidResponse {
+    func shutdown() -> VoidResponse {
         state.withLock { $0.lifecycle = .shutDown }
         return VoidResponse()
     }
 
     // MARK: server
 
-    private func health() async -> HealthResult {
+    func health() async -> HealthResult {
         var checks: [String: String] = [:]
         var details: [String: String] = [:]
         checks["storage"] = StorageCheck.run(directory: server.configuration.dataDirectory)

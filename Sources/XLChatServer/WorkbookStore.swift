@@ -8,8 +8,6 @@ import XLChatWorkbook
 /// restarts); its outline is cached by the file's identity on disk (device, inode, size,
 /// modification time) and recomputed when the file changes.
 final class WorkbookStore: Sendable {
-    static let supportedFormats = ["xlsx", "xlsm", "xls", "csv", "tsv", "ods", "xlsb"]
-
     struct Entry: Sendable {
         let id: String
         let path: String

@@ -76,7 +76,7 @@ extension Session {
             throw ResponseError.invalidParams("invalid params: \(params.path) is a file, not a folder: open it with workbook/open, or give its folder")
         }
         let index = try server.index()
-        let scanner = WorkspaceScanner(extensions: Set(WorkbookStore.supportedFormats), include: params.include ?? [],
+        let scanner = WorkspaceScanner(extensions: Set(XLChatServer.formats), include: params.include ?? [],
                                        exclude: params.exclude ?? [], maxFiles: Self.workspaceMaxFiles(),
                                        skipDirectories: [server.configuration.dataDirectory])
         let workspace = try server.workspaces.workspace(root: root) {

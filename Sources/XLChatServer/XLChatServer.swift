@@ -6,6 +6,7 @@ import XLChatAgent
 import XLChatIndex
 import XLChatLLM
 import XLChatProtocol
+import XLChatWorkbook
 
 /// The server: state shared by every connection (configuration, metrics, open workbooks,
 /// indexes), and a `Session` per connection. Transports live in `JSONRPC`; `xlchat serve`
@@ -70,16 +71,13 @@ public final class XLChatServer: Sendable {
         return Session(server: self, connection: connection)
     }
 
-    /// Every request method the server answers, in the order the spec lists them.
-    public static let requestMethods: [String] = [
-        InitializeRequest.method, ShutdownRequest.method,
-        HealthRequest.method, MetricsRequest.method, PingRequest.method,
-        WorkbookOpenRequest.method, WorkbookReadRequest.method, WorkbookQueryRequest.method, WorkbookCloseRequest.method,
-        WorkbookTraceRequest.method,
-        IndexBuildRequest.method, IndexSearchRequest.method, IndexStatusRequest.method,
-        ChatAskRequest.method, ChatHistoryRequest.method, ChatResetRequest.method,
-        WorkspaceOpenRequest.method, WorkspaceQueryRequest.method, WorkspaceCloseRequest.method,
-    ]
+    /// Every request method the server answers, in the order the spec lists them (the
+    /// request registry's, `RequestRegistry.routes`).
+    public static let requestMethods: [String] = RequestRegistry.routes.map(\.method)
+
+    /// The workbook formats `workbook/open` reads, as `initialize` lists them: the engine's one
+    /// list (`WorkbookFormat`).
+    public static let formats: [String] = WorkbookFormat.allCases.map(\.rawValue)
 
     /// Notifications the server accepts from clients.
     public static let clientNotifications: [String] = [
@@ -94,23 +92,17 @@ public final class XLChatServer: Sendable {
 }
 
 extension ServerConfiguration {
+    /// The model client's configuration these settings describe (the one place settings become
+    /// a `ModelClientConfiguration`: `serve`, `ask`, `eval`, `doctor` and MCP all use it).
+    /// - Throws: `LLMError(.invalidConfiguration)` for an unknown provider or a bad base URL.
+    public func modelClientConfiguration(policy: HTTPPolicy = .default) throws -> ModelClientConfiguration {
+        try ModelClientConfiguration(provider: provider, ollamaHost: ollamaHost, baseURL: baseURL, apiKey: apiKey,
+                                     openAIStreamsToolCalls: openAIStreamsToolCalls, policy: policy)
+    }
+
     /// The model server's client this configuration describes (provider, address, key).
     public func makeModelClient(policy: HTTPPolicy = .default) throws -> any ModelClient {
-        let config: ModelClientConfiguration
-        switch provider.lowercased() {
-        case "openai":
-            let base = baseURL ?? ModelClientConfiguration.defaultOpenAIBaseURL.absoluteString
-            guard let url = URL(string: base), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", url.host != nil else {
-                throw LLMError(.invalidConfiguration, "the base URL '\(base)' is not an http(s) URL such as http://127.0.0.1:8080/v1")
-            }
-            config = ModelClientConfiguration(provider: .openai, baseURL: url, apiKey: apiKey, policy: policy)
-        case "ollama":
-            config = ModelClientConfiguration(provider: .ollama, baseURL: OllamaHost.parse(ollamaHost),
-                                              apiKey: apiKey, policy: policy)
-        default:
-            throw LLMError(.invalidConfiguration, "the provider is '\(provider)'; use 'ollama' or 'openai'")
-        }
-        return config.makeClient()
+        try modelClientConfiguration(policy: policy).makeClient()
     }
 
     /// The embedder the configuration asks for: the model server's `embedModel` (its vector

@@ -111,7 +111,7 @@ public enum Workbooks {
             return try openBIFF(path: path, version: version, limits: limits)
         case .unknown:
             throw WorkbookError(.unsupportedFormat,
-                                "\(path) is not a spreadsheet this engine reads (xlsx, xlsm, xlsb, xls, ods, csv, tsv): its first bytes match none of them")
+                                "\(path) is not a spreadsheet this engine reads (\(WorkbookFormat.list)): its first bytes match none of them")
         }
     }
 }

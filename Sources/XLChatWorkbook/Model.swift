@@ -255,8 +255,14 @@ public struct SheetSummary: Sendable, Hashable {
     }
 }
 
-public enum WorkbookFormat: String, Sendable, Hashable, Codable {
+/// The formats the engine reads: the one list. The server's `initialize` result lists them
+/// (`capabilities.formats`), and the clients (VS Code, Neovim, Jupyter, MCP's tool text, the
+/// command line's help) take them from there or from here, not from a list of their own.
+public enum WorkbookFormat: String, Sendable, Hashable, Codable, CaseIterable {
     case xlsx, xlsm, xls, csv, tsv, ods, xlsb
+
+    /// `xlsx, xlsm, xls, csv, tsv, ods, xlsb`, for messages and help.
+    public static var list: String { allCases.map(\.rawValue).joined(separator: ", ") }
 }
 
 // MARK: - Inferred tables: what the index loads and `workbook/open` reports

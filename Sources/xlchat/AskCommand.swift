@@ -1,8 +1,7 @@
 import ArgumentParser
 import Foundation
 import XLChatAgent
-import XLChatIndex
-import XLChatLLM
+import XLChatProtocol
 import XLChatServer
 import XLChatWorkbook
 
@@ -22,7 +21,7 @@ struct AskCommand: AsyncParsableCommand {
     static let exitNoModelServer: Int32 = 3
     static let exitModelNotFound: Int32 = 4
 
-    @Argument(help: "The workbook: xlsx, xlsm, xls, csv or tsv.")
+    @Argument(help: "The workbook (\(WorkbookFormat.list)).")
     var file: String
 
     @Argument(help: "The question.")
@@ -39,95 +38,103 @@ struct AskCommand: AsyncParsableCommand {
 
     @OptionGroup var engine: EngineOptions
 
+    /// Open + `chat/ask` through the in-process client (the server's own handlers, threading and
+    /// error mapping), then printing: deltas, steps and the model's wait come as the
+    /// notifications a wire client gets.
     func run() async throws {
-        let config = engine.configuration()
-        let path = URL(fileURLWithPath: (file as NSString).expandingTildeInPath).standardizedFileURL.path
-        let outline: WorkbookOutline
-        let index: WorkbookIndex
-        let embedder: any Embedder
-        do {
-            let hash = try ContentHash.sha256(path: path)
-            outline = try WorkbookOutline.build(reader: try Workbooks.open(path: path), path: path, contentHash: hash)
-            index = try WorkbookIndex(dataDirectory: URL(fileURLWithPath: config.dataDirectory))
-            embedder = try await config.makeEmbedder()
-            let bar = ProgressBar(enabled: !noProgress)
-            _ = try await index.build(outline: outline, reader: try Workbooks.open(path: path), embedder: embedder) { update in
-                bar.show(fraction: update.fraction, message: update.message)
-            }
-            bar.finish()
-        } catch let e as LLMError {
-            try fail(e.message, kind: e.kind == .unavailable ? "llmUnavailable" : "modelServer",
-                     code: e.kind == .unavailable ? Self.exitNoModelServer : 1)
-        } catch let e as WorkbookError {
-            try fail(e.message, kind: e.kind.rawValue, code: 1)
-        } catch let e as IndexError {
-            try fail(e.message, kind: e.kind.rawValue, code: 1)
-        }
-
-        let analyst = Analyst(client: try config.makeModelClient(), index: index, embedder: embedder,
-                              sessions: try SessionStore(dataDirectory: URL(fileURLWithPath: config.dataDirectory)),
-                              options: AgentOptions(queryTimeout: Double(config.queryTimeoutMs) / 1000, contextTokens: config.contextTokens))
         let streaming = !json
         let status = StatusLine(enabled: !noProgress)
+        let bar = ProgressBar(enabled: !noProgress)
+        let client: InProcessClient
+        let workbook: WorkbookOpenResult
         do {
-            let answer = try await analyst.ask(outline: outline, question: question, sessionId: session, model: config.model) { event in
-                if case .status(let s) = event { status.show(s); return }
-                status.clear()
-                guard streaming else { return }
-                switch event {
-                case .delta(let text): Output.out(text)
-                case .step(let step): Output.err("  [\(step.tool)] \(step.summary)\n")
-                case .status: break
+            Logs.bootstrap(level: .error)
+            client = try await InProcessClient(configuration: engine.configuration()) { notification in
+                switch notification {
+                case let p as ProgressNotification:
+                    if p.value.kind == .end { bar.finish(); return }
+                    bar.show(fraction: Double(p.value.percentage ?? 0) / 100, message: p.value.message ?? "")
+                case let s as ChatStatusNotification:
+                    guard let phase = AgentStatus.Phase(rawValue: s.phase) else { return }
+                    status.show(AgentStatus(phase: phase, step: s.step, promptTokens: s.promptTokens,
+                                            contextTokens: s.contextTokens, elapsedMs: s.elapsedMs))
+                case let d as ChatDeltaNotification:
+                    status.clear()
+                    if streaming { Output.out(d.text) }
+                case let step as ChatStepNotification:
+                    status.clear()
+                    if streaming { Output.err("  [\(step.tool)] \(step.summary)\n") }
+                default:
+                    break
                 }
             }
-            if json {
-                Output.out(Self.jsonText([
-                    "answer": answer.answer, "sessionId": answer.sessionId, "model": answer.model, "cached": answer.cached,
-                    "citations": answer.citations.map { ["sheet": $0.sheet, "range": $0.range.description, "ref": $0.a1] },
-                    "ungrounded": answer.ungrounded, "durationMs": answer.durationMs,
-                    "steps": answer.steps.map { ["tool": $0.tool, "arguments": $0.arguments, "summary": $0.summary, "ranges": $0.ranges] as [String: Any] },
-                    "contextWindow": answer.contextWindow.map { ["tokens": $0.tokens, "source": $0.source.rawValue, "detail": $0.detail] as [String: Any] } ?? [:],
-                    "tokenCounting": answer.tokenCounting,
-                    "usage": answer.usage.map { u -> [String: Any] in
-                        var o: [String: Any] = ["promptTokens": u.promptTokens, "serverPromptTokens": u.serverPromptTokens, "replyTokens": u.replyTokens,
-                                                "durationMs": u.durationMs, "outline": "\(u.outline)", "budgetActions": u.budgetActions,
-                                                "outcome": u.outcome, "budgetMs": u.budgetMs]
-                        if let t = u.timeToFirstTokenMs { o["timeToFirstTokenMs"] = t }
-                        return o
-                    },
-                ]) + "\n")
-            } else {
-                Output.out("\n")
-                if !answer.citations.isEmpty { Output.out("\nSources: " + answer.citations.map(\.a1).joined(separator: ", ") + "\n") }
-                if !answer.ungrounded.isEmpty {
-                    Output.out("Check: these numbers are not in the data the model saw: " + answer.ungrounded.joined(separator: ", ") + "\n")
-                }
-                Output.err("session: \(answer.sessionId)\(answer.cached ? " (cached answer)" : "")\n")
-            }
-        } catch let e as LLMError where e.kind == .unavailable || e.kind == .modelNotFound {
-            let rows = (try? await index.search(hash: outline.contentHash, query: question, limit: 5, embedder: embedder)) ?? []
-            let kind = e.kind == .unavailable ? "llmUnavailable" : "modelNotFound"
+            workbook = try await client.send(WorkbookOpenRequest(path: file))
+        } catch {
+            try fail(error)
+        }
+
+        let answer: ChatAskResult
+        do {
+            answer = try await client.send(ChatAskRequest(workbookId: workbook.workbookId, question: question, sessionId: session,
+                                                          workDoneToken: .string("index")))
+            bar.close()
+        } catch let e where e.kind == .llmUnavailable || e.kind == .modelNotFound {
+            bar.close()
+            status.clear()
+            // No model: the best-matching rows, from the index the request built.
+            let rows = (try? await client.send(IndexSearchRequest(workbookId: workbook.workbookId, query: question, limit: 5)))?.results ?? []
+            let kind = e.kind!.rawValue
             if json {
                 Output.out(Self.jsonText([
                     "error": ["kind": kind, "message": e.message],
-                    "rows": rows.map { ["sheet": $0.sheet, "range": $0.range.description, "ref": A1.qualified(sheet: $0.sheet, range: $0.range),
-                                        "text": $0.text, "score": $0.score] as [String: Any] },
+                    "rows": rows.map { ["sheet": $0.sheet, "range": $0.range, "ref": $0.ref, "text": $0.text, "score": $0.score] as [String: Any] },
                 ]) + "\n")
             } else {
                 Output.err("xlchat: \(e.message.replacingOccurrences(of: "\n", with: " "))\n")
                 Output.out(rows.isEmpty ? "No rows match the question.\n" : "Best-matching rows (no model):\n")
-                for r in rows { Output.out("  \(A1.qualified(sheet: r.sheet, range: r.range))  \(r.text.replacingOccurrences(of: "\n", with: " "))\n") }
+                for r in rows { Output.out("  \(r.ref)  \(r.text.replacingOccurrences(of: "\n", with: " "))\n") }
             }
-            throw ExitCode(e.kind == .unavailable ? Self.exitNoModelServer : Self.exitModelNotFound)
-        } catch let e as LLMError {
-            try fail(e.message, kind: e.kind.rawValue, code: 1)
+            throw ExitCode(e.kind == .llmUnavailable ? Self.exitNoModelServer : Self.exitModelNotFound)
+        } catch {
+            bar.close()
+            try fail(error)
+        }
+        status.clear()
+        let refs = answer.citations.map { c in A1.parseRange(c.range).map { A1.qualified(sheet: c.sheet, range: $0.range) } ?? "\(c.sheet)!\(c.range)" }
+        if json {
+            Output.out(Self.jsonText([
+                "answer": answer.answer, "sessionId": answer.sessionId, "model": answer.model, "cached": answer.cached,
+                "citations": zip(answer.citations, refs).map { c, ref in ["sheet": c.sheet, "range": c.range, "ref": ref] },
+                "ungrounded": answer.ungrounded, "durationMs": answer.durationMs,
+                "steps": (answer.steps ?? []).map { ["tool": $0.tool, "arguments": $0.arguments, "summary": $0.summary, "ranges": $0.ranges] as [String: Any] },
+                "contextWindow": answer.contextWindow.map { ["tokens": $0.tokens, "source": $0.source, "detail": $0.detail] as [String: Any] } ?? [:],
+                "tokenCounting": answer.tokenCounting ?? "",
+                "usage": (answer.usage ?? []).map { u -> [String: Any] in
+                    var o: [String: Any] = ["promptTokens": u.promptTokens, "serverPromptTokens": u.serverPromptTokens, "replyTokens": u.replyTokens,
+                                            "durationMs": u.durationMs, "outline": u.outline, "budgetActions": u.budgetActions,
+                                            "outcome": u.outcome, "budgetMs": u.budgetMs]
+                    if let t = u.timeToFirstTokenMs { o["timeToFirstTokenMs"] = t }
+                    return o
+                },
+            ]) + "\n")
+        } else {
+            Output.out("\n")
+            if !refs.isEmpty { Output.out("\nSources: " + refs.joined(separator: ", ") + "\n") }
+            if !answer.ungrounded.isEmpty {
+                Output.out("Check: these numbers are not in the data the model saw: " + answer.ungrounded.joined(separator: ", ") + "\n")
+            }
+            Output.err("session: \(answer.sessionId)\(answer.cached ? " (cached answer)" : "")\n")
         }
     }
 
-    private func fail(_ message: String, kind: String, code: Int32) throws -> Never {
-        if json { Output.out(Self.jsonText(["error": ["kind": kind, "message": message]]) + "\n") }
+    /// A failure other than a missing model: one line on stderr (and the JSON error with
+    /// `--json`), exit status 1.
+    private func fail(_ error: any Error) throws -> Never {
+        let wire = error as? ResponseError
+        let message = wire?.message ?? "\(error)"
+        if json { Output.out(Self.jsonText(["error": ["kind": wire?.kind?.rawValue ?? "internal", "message": message]]) + "\n") }
         Output.err("xlchat: \(message)\n")
-        throw ExitCode(code)
+        throw ExitCode(1)
     }
 
     static func jsonText(_ value: [String: Any]) -> String {

@@ -31,21 +31,12 @@ struct DoctorCommand: AsyncParsableCommand {
         var report = DoctorReport()
         report.dataDirectory(config.dataDirectory)
         report.sqlite(SQLiteCapabilities.probe())
-        await report.modelServer(config: config, environment: modelEnvironment(), timeout: timeout)
+        await report.modelServer(config: config, timeout: timeout)
         if let socket { report.socket(socket) }
         if report.failures > 0 {
             DoctorReport.emit("\(report.failures) check\(report.failures == 1 ? "" : "s") failed")
             throw ExitCode(1)
         }
-    }
-
-    /// The environment `ModelClientConfiguration.fromEnvironment` reads, with the flags applied.
-    private func modelEnvironment() -> [String: String] {
-        var env = ProcessInfo.processInfo.environment
-        if let p = engine.provider { env["XLCHAT_PROVIDER"] = p }
-        if let h = engine.ollamaHost { env["OLLAMA_HOST"] = h }
-        if let b = engine.baseURL { env["XLCHAT_BASE_URL"] = b }
-        return env
     }
 }
 
@@ -133,11 +124,11 @@ struct DoctorReport {
 
     // MARK: model server
 
-    mutating func modelServer(config: ServerConfiguration, environment: [String: String], timeout: Double) async {
+    mutating func modelServer(config: ServerConfiguration, timeout: Double) async {
         let policy = HTTPPolicy(firstByteTimeout: timeout, stallTimeout: timeout, maxAttempts: 1)
         let clientConfig: ModelClientConfiguration
         do {
-            clientConfig = try ModelClientConfiguration.fromEnvironment(environment, policy: policy)
+            clientConfig = try config.modelClientConfiguration(policy: policy)
         } catch {
             fail("model server settings: \(error)", fix: "fix XLCHAT_PROVIDER / XLCHAT_BASE_URL / OLLAMA_HOST (or the flags)")
             return

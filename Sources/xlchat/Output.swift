@@ -67,11 +67,11 @@ final class ProgressLine: Sendable {
     /// The work is over: later notifications draw nothing.
     func close() { bar.close() }
 
-    func handle(_ method: String, _ params: JSONValue) {
-        guard method == "$/progress", let value = params["value"] else { return }
-        switch value["kind"]?.stringValue {
-        case "end": bar.finish()
-        default: bar.show(fraction: (value["percentage"]?.doubleValue ?? 0) / 100, message: value["message"]?.stringValue ?? "")
+    func handle(_ notification: any NotificationType) {
+        guard let progress = notification as? ProgressNotification else { return }
+        switch progress.value.kind {
+        case .end: bar.finish()
+        case .begin, .report: bar.show(fraction: Double(progress.value.percentage ?? 0) / 100, message: progress.value.message ?? "")
         }
     }
 }

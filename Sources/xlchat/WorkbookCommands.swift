@@ -8,8 +8,8 @@ import XLChatWorkbook
 /// Opens FILE through an in-process session (the same handlers as `xlchat serve`).
 func openLocally(_ file: String, engine: EngineOptions, progress: ProgressLine? = nil) async throws -> (LocalClient, WorkbookOpenResult) {
     Logs.bootstrap(level: .error)
-    let client = try await LocalClient(configuration: engine.configuration()) { method, params in
-        progress?.handle(method, params)
+    let client = try await LocalClient(configuration: engine.configuration()) { notification in
+        progress?.handle(notification)
     }
     let wb = try await client.send(WorkbookOpenRequest(path: file))
     return (client, wb)
@@ -19,12 +19,20 @@ struct OpenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "open", abstract: "Print a workbook's outline: sheets, used ranges, tables and their columns.")
 
-    @Argument(help: "The workbook (xlsx, xlsm, xls, csv, tsv).") var file: String
-    @Flag(help: "Print the outline as JSON (the workbook/open result).") var json = false
+    @Argument(help: "The workbook (\(WorkbookFormat.list)), or a folder (its workspace: every workbook under it).") var file: String
+    @Flag(help: "Print the outline as JSON (the workbook/open result, or workspace/open's for a folder).") var json = false
     @OptionGroup var engine: EngineOptions
 
     func run() async throws {
         do {
+            if isFolder(file) {
+                let (_, ws) = try await openWorkspaceLocally(file, engine: engine)
+                if json { try Output.json(ws); return }
+                print("\(ws.root)  (workspace: \(ws.workbooks.count) files, \(ws.tables.count) tables, \(ws.filesRead) read now)")
+                for t in ws.tables { print("  \(t.name): \(t.file) › \(t.sheet), \(t.rows) rows: \(t.columns.joined(separator: ", "))") }
+                for u in ws.unions { print("  \(u.name): union of \(u.members.count) tables (\(u.members.prefix(3).joined(separator: ", "))\(u.members.count > 3 ? ", …" : "")), with _file") }
+                return
+            }
             let (_, wb) = try await openLocally(file, engine: engine)
             if json { try Output.json(wb); return }
             print("\(wb.path)  (\(wb.format), \(wb.sheets.count) sheet\(wb.sheets.count == 1 ? "" : "s"))")
@@ -107,9 +115,9 @@ struct ReadCommand: AsyncParsableCommand {
 
 struct QueryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "query", abstract: "Run read-only SQL over the workbook's tables (as `xlchat open` names them).")
+        commandName: "query", abstract: "Run read-only SQL over the workbook's tables (as `xlchat open` names them), or over every workbook of a folder.")
 
-    @Argument(help: "The workbook.") var file: String
+    @Argument(help: "The workbook, or a folder (every workbook under it, one SQL namespace).") var file: String
     @Argument(help: "A SELECT over the tables; each has _row, the sheet row.") var sql: String
     @Option(help: "At most this many rows.") var limit = 500
     @Flag(help: "Print the workbook/query result as JSON.") var json = false
@@ -117,6 +125,7 @@ struct QueryCommand: AsyncParsableCommand {
 
     func run() async throws {
         do {
+            if isFolder(file) { try await runWorkspace(); return }
             let progress = ProgressLine()
             let (client, wb) = try await openLocally(file, engine: engine, progress: progress)
             _ = try await client.send(IndexBuildRequest(workbookId: wb.workbookId, workDoneToken: .string("index")))
@@ -130,6 +139,43 @@ struct QueryCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("(\(r.rows.count) row\(r.rows.count == 1 ? "" : "s")\(r.truncated ? ", truncated" : ""), \(String(format: "%.1f", r.durationMs)) ms)\n".utf8))
         } catch { throw Output.fail(error) }
     }
+}
+
+extension QueryCommand {
+    /// `xlchat query DIR 'SQL'`: workspace/open of the folder, then workspace/query.
+    func runWorkspace() async throws {
+        let (client, ws) = try await openWorkspaceLocally(file, engine: engine)
+        let r = try await client.send(WorkspaceQueryRequest(workspaceId: ws.workspaceId, sql: sql, limit: limit))
+        if json { try Output.json(r); return }
+        let cite = r.citations.contains { $0 != nil }
+        Output.table(header: r.columns + (cite ? ["cells"] : []), rows: r.rows.enumerated().map { i, row in
+            row.map(Output.text) + (cite ? [r.citations[i].map { "\($0.file) › \(A1.quoteSheet($0.sheet))!\($0.range)" } ?? ""] : [])
+        })
+        for w in r.warnings ?? [] { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
+        if let stale = r.stale { FileHandle.standardError.write(Data("(\(stale))\n".utf8)) }
+        FileHandle.standardError.write(Data("(\(r.rows.count) row\(r.rows.count == 1 ? "" : "s")\(r.truncated ? ", truncated" : ""), \(String(format: "%.1f", r.durationMs)) ms)\n".utf8))
+    }
+}
+
+func isFolder(_ path: String) -> Bool {
+    var isDir: ObjCBool = false
+    return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+}
+
+/// workspace/open of `folder` in-process, with a progress line; files that could not be read
+/// are named on stderr (the rest work).
+func openWorkspaceLocally(_ folder: String, engine: EngineOptions) async throws -> (LocalClient, WorkspaceOpenResult) {
+    let progress = ProgressLine()
+    Logs.bootstrap(level: .error)
+    let client = try await LocalClient(configuration: engine.configuration()) { notification in progress.handle(notification) }
+    let ws = try await client.send(WorkspaceOpenRequest(path: folder, workDoneToken: .string("workspace")))
+    progress.close()
+    for w in ws.workbooks where w.status == "error" {
+        FileHandle.standardError.write(Data("not read: \(w.path): \(w.errorKind ?? "error"): \(w.error ?? "")\n".utf8))
+    }
+    for p in ws.problems { FileHandle.standardError.write(Data("skipped: \(p.path): \(p.message)\n".utf8)) }
+    if let t = ws.truncated { FileHandle.standardError.write(Data("\(t)\n".utf8)) }
+    return (client, ws)
 }
 
 struct IndexCommand: AsyncParsableCommand {

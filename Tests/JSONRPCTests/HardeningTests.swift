@@ -119,7 +119,9 @@ import XLChatTestSupport
     /// line. Now each byte is scanned once: 4x the bytes costs about 4x the time, not 16x (a
     /// ratio, so the check holds on a loaded machine and in debug builds), and 50 MiB passes.
     @Test func longNewlineDelimitedLineIsScannedOnce() {
-        let small = feedLine(8 << 20), large = feedLine(32 << 20)
+        // The fastest of a few runs each: a loaded machine (CI, parallel builds) adds noise to
+        // single timings (9x once), not to the best of several.
+        let small = (0..<3).map { _ in feedLine(8 << 20) }.min()!, large = (0..<2).map { _ in feedLine(32 << 20) }.min()!
         #expect(large / max(small, 0.001) < 8, "8 MiB: \(small) s, 32 MiB: \(large) s")
         let fifty = feedLine(50 << 20)
         #expect(fifty < 60, "a 50 MiB line took \(fifty) s")

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import XLChatAgent
 import XLChatIndex
-import XLChatLLM
+@testable import XLChatLLM
 import XLChatTestSupport
 import XLChatWorkbook
 
@@ -238,6 +238,29 @@ func openAIAnalyst(_ f: Fixture, _ server: ScriptedModelServer, maxSteps: Int = 
         // Ours over-counts a little (template allowance per message and tool), never under.
         let ours = Double(a.usage[0].promptTokens), theirs = Double(server.promptTokens[0])
         #expect(ours >= theirs && (ours - theirs) / theirs < 0.25, "ours \(ours), server \(theirs)")
+    }
+
+    /// A server whose tokenizer endpoints both answer with an error is remembered as having
+    /// none (no more calls); one that cannot be reached (a busy one-thread server times out) is
+    /// asked again next time, the estimate serving meanwhile.
+    @Test func failedTokenizerIsAskedAgainOnlyWhenItDidNotAnswer() async throws {
+        let server = try await startServer([])
+        server.context = .init(reported: 4096, tokenizer: false)
+        defer { Task { await server.shutdown() } }
+        let client = OpenAIClient(baseURL: server.baseURL)
+        #expect(await client.tokenCount(model: "test-chat", text: "abcd") == nil)
+        let asked = server.requests(path: "/tokenize").count
+        #expect(asked == 1)
+        #expect(await client.tokenCount(model: "test-chat", text: "abcd") == nil)
+        #expect(server.requests(path: "/tokenize").count == asked)
+        // Nothing listens on this port: not remembered, so a later call tries again (and the
+        // same server, once up, would be used).
+        let listener = try await startServer([])
+        let port = listener.baseURL.port!
+        await listener.shutdown()
+        let gone = OpenAIClient(baseURL: URL(string: "http://127.0.0.1:\(port)/v1")!, policy: HTTPPolicy(firstByteTimeout: 2, stallTimeout: 2, maxAttempts: 1))
+        #expect(await gone.tokenCount(model: "test-chat", text: "abcd") == nil)
+        #expect(TokenizerRoutes.shared.get("http://127.0.0.1:\(port)") == nil)
     }
 
     @Test func contextErrorWordingsParse() {

@@ -166,12 +166,6 @@ import XLChatWorkbook
         expectIndexError(.unknownWorkbook) { _ = try index.query(hash: Fixture.hash, sql: "SELECT 1") }
         #expect(!FileManager.default.fileExists(atPath: dir.indexDir.appendingPathComponent(Fixture.hash + ".sqlite").path))
     }
-
-    @Test func defaultDataDirectoryFollowsTheEnvironment() {
-        #expect(WorkbookIndex.defaultDataDirectory(environment: ["XLCHAT_DATA_DIR": "/d", "XDG_CACHE_HOME": "/x"]).path == "/d")
-        #expect(WorkbookIndex.defaultDataDirectory(environment: ["XDG_CACHE_HOME": "/x", "HOME": "/h"]).path == "/x/xlchat")
-        #expect(WorkbookIndex.defaultDataDirectory(environment: ["HOME": "/h"]).path == "/h/.cache/xlchat")
-    }
 }
 
 final class UpdateLog: @unchecked Sendable {

@@ -36,9 +36,17 @@ import Testing
     }
 }
 
+/// Settings → model client (the environment itself is read by `ServerConfiguration.fromEnvironment`;
+/// see XLChatServerTests' `ModelConfigurationTests`).
 @Suite struct ConfigurationTests {
+    func settings(provider: String = "ollama", ollamaHost: String? = nil, baseURL: String? = nil, apiKey: String? = nil,
+                  streamTools: Bool = true) throws -> ModelClientConfiguration {
+        try ModelClientConfiguration(provider: provider, ollamaHost: ollamaHost, baseURL: baseURL, apiKey: apiKey,
+                                     openAIStreamsToolCalls: streamTools)
+    }
+
     @Test func defaultsToOllamaOnLoopback() throws {
-        let c = try ModelClientConfiguration.fromEnvironment([:])
+        let c = try settings()
         #expect(c.provider == .ollama)
         #expect(c.baseURL.absoluteString == "http://127.0.0.1:11434")
         #expect(c.apiKey == nil)
@@ -46,15 +54,12 @@ import Testing
     }
 
     @Test func readsOllamaHost() throws {
-        let c = try ModelClientConfiguration.fromEnvironment(["OLLAMA_HOST": "0.0.0.0:11439"])
+        let c = try settings(ollamaHost: "0.0.0.0:11439")
         #expect(c.baseURL.absoluteString == "http://127.0.0.1:11439")
     }
 
     @Test func openAIProviderWithBaseURLAndKey() throws {
-        let c = try ModelClientConfiguration.fromEnvironment([
-            "XLCHAT_PROVIDER": "OpenAI", "XLCHAT_BASE_URL": "http://127.0.0.1:8094", "XLCHAT_API_KEY": "sk-test",
-            "OLLAMA_HOST": "ignored:1",
-        ])
+        let c = try settings(provider: " OpenAI", ollamaHost: "ignored:1", baseURL: "http://127.0.0.1:8094", apiKey: "sk-test")
         #expect(c.provider == .openai)
         #expect(c.apiKey == "sk-test")
         let client = try #require(c.makeClient() as? OpenAIClient)
@@ -64,28 +69,30 @@ import Testing
     }
 
     @Test func toolStreamingCanBeTurnedOff() throws {
-        let on = try ModelClientConfiguration.fromEnvironment(["XLCHAT_PROVIDER": "openai"])
+        let on = try settings(provider: "openai")
         #expect((on.makeClient() as? OpenAIClient)?.streamsToolCalls == true)
-        let off = try ModelClientConfiguration.fromEnvironment(["XLCHAT_PROVIDER": "openai", "XLCHAT_OPENAI_STREAM_TOOLS": "0"])
+        let off = try settings(provider: "openai", streamTools: false)
         #expect((off.makeClient() as? OpenAIClient)?.streamsToolCalls == false)
         #expect(off.baseURL == ModelClientConfiguration.defaultOpenAIBaseURL)
     }
 
     @Test func baseURLOverridesOllamaHost() throws {
-        let c = try ModelClientConfiguration.fromEnvironment(["XLCHAT_BASE_URL": "http://10.0.0.2:9999", "OLLAMA_HOST": ":1"])
+        let c = try settings(ollamaHost: ":1", baseURL: "http://10.0.0.2:9999")
         #expect(c.provider == .ollama)
         #expect(c.baseURL.absoluteString == "http://10.0.0.2:9999")
+        // An empty base URL (an empty variable) counts as absent.
+        #expect(try settings(ollamaHost: ":1", baseURL: " ").baseURL.absoluteString == "http://127.0.0.1:1")
     }
 
     @Test func rejectsUnknownProvider() {
-        #expect { try ModelClientConfiguration.fromEnvironment(["XLCHAT_PROVIDER": "claude"]) } throws: { e in
+        #expect { try settings(provider: "claude") } throws: { e in
             (e as? LLMError)?.kind == .invalidConfiguration && "\(e)".contains("ollama")
         }
     }
 
     @Test func rejectsBadBaseURL() {
         for bad in ["not a url", "ftp://host/v1", "127.0.0.1:8080"] {
-            #expect(throws: LLMError.self, "\(bad)") { try ModelClientConfiguration.fromEnvironment(["XLCHAT_BASE_URL": bad]) }
+            #expect(throws: LLMError.self, "\(bad)") { try settings(baseURL: bad) }
         }
     }
 }

@@ -182,4 +182,27 @@ func seconds(_ x: Double?) -> String { x.map { String(format: "%.3f s", $0) } ??
             print("RealModelTests[\(name)] embeddings: 3 × \(vectors[0].count), cos(sales, sales) \(String(format: "%.3f", cos01)), cos(sales, cat) \(String(format: "%.3f", cos02))")
         }
     }
+
+    /// llama-cpp-python has no llama.cpp `/tokenize`: the client finds its
+    /// `/extras/tokenize/count` and counts with the model's own tokenizer (the figure equals the
+    /// token list `/extras/tokenize` gives); a server without any tokenizer gives nil.
+    @Test("counts tokens with the server's tokenizer", .enabled(if: RealServer.openAIProblem == nil, RealServer.skipNote(RealServer.openAIProblem, RealServer.openAIURL)))
+    func countsTokensWithTheServersTokenizer() async throws {
+        let client = OpenAIClient(baseURL: RealServer.openAIURL, policy: HTTPPolicy(firstByteTimeout: 10, stallTimeout: 10, maxAttempts: 1))
+        let text = "Which region had the highest revenue, and how much? SELECT \"Region\", SUM(Revenue) FROM Orders_2024"
+        let n = try #require(await client.tokenCount(model: RealServer.chatModel, text: text))
+        var root = RealServer.openAIURL.absoluteString
+        if root.hasSuffix("/v1") { root.removeLast(3) }
+        var req = URLRequest(url: URL(string: root + "/extras/tokenize")!)
+        req.httpMethod = "POST"
+        req.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        req.httpBody = Data(LLMJSON.object(["input": .string(text), "model": .string(RealServer.chatModel)]).jsonText.utf8)
+        let (data, _) = try await URLSession.shared.data(for: req)
+        let tokens = try #require(LLMJSON.parse(data)?["tokens"]?.arrayValue)
+        print("RealModelTests tokenizer: \(n) tokens for \(text.utf8.count) bytes")
+        #expect(n == tokens.count && n > 10 && n < text.utf8.count)
+        // The Ollama-API shim has no tokenizer endpoint: nil, and the caller estimates.
+        let none = OpenAIClient(baseURL: RealServer.ollamaURL, policy: HTTPPolicy(firstByteTimeout: 5, stallTimeout: 5, maxAttempts: 1))
+        #expect(await none.tokenCount(model: RealServer.chatModel, text: text) == nil)
+    }
 }

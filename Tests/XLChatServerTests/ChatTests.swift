@@ -278,3 +278,38 @@ import XLChatTestSupport
     }
 
 }
+
+/// The environment is read in one place (`ServerConfiguration.fromEnvironment`), and every
+/// model client is built from that one configuration: `XLCHAT_OPENAI_STREAM_TOOLS` used to be
+/// honoured by `xlchat doctor` only, not by the server, `ask` or MCP.
+@Suite struct ModelConfigurationTests {
+    @Test func streamToolsIsHonouredByTheServersClient() throws {
+        for (value, streams) in [("0", false), ("off", false), ("False", false), (" no ", false), ("1", true), ("", true)] {
+            let config = ServerConfiguration.fromEnvironment(["XLCHAT_PROVIDER": "openai", "XLCHAT_OPENAI_STREAM_TOOLS": value])
+            #expect(config.openAIStreamsToolCalls == streams, "XLCHAT_OPENAI_STREAM_TOOLS=\(value)")
+            let client = try #require(try config.makeModelClient() as? OpenAIClient)
+            #expect(client.streamsToolCalls == streams, "XLCHAT_OPENAI_STREAM_TOOLS=\(value)")
+        }
+    }
+
+    @Test func providerAddressAndKeyComeFromTheEnvironment() throws {
+        let ollama = try ServerConfiguration.fromEnvironment(["OLLAMA_HOST": "0.0.0.0:11439"]).modelClientConfiguration()
+        #expect(ollama.provider == .ollama && ollama.baseURL.absoluteString == "http://127.0.0.1:11439")
+        let openai = try ServerConfiguration.fromEnvironment([
+            "XLCHAT_PROVIDER": "openai", "XLCHAT_BASE_URL": "http://127.0.0.1:8094", "XLCHAT_API_KEY": "sk-test",
+        ]).modelClientConfiguration()
+        #expect(openai.provider == .openai && openai.apiKey == "sk-test" && openai.baseURL.absoluteString == "http://127.0.0.1:8094")
+        #expect(throws: LLMError.self) { try ServerConfiguration.fromEnvironment(["XLCHAT_PROVIDER": "claude"]).modelClientConfiguration() }
+        #expect(throws: LLMError.self) { try ServerConfiguration.fromEnvironment(["XLCHAT_BASE_URL": "ftp://x/v1"]).modelClientConfiguration() }
+    }
+}
+
+extension ModelConfigurationTests {
+    /// The data directory is read with the rest (the index had a second reader of its own).
+    @Test func dataDirectoryFollowsTheEnvironment() {
+        #expect(ServerConfiguration.defaultDataDirectory(environment: ["XLCHAT_DATA_DIR": "/d", "XDG_CACHE_HOME": "/x"]) == "/d")
+        #expect(ServerConfiguration.defaultDataDirectory(environment: ["XDG_CACHE_HOME": "/x", "HOME": "/h"]) == "/x/xlchat")
+        #expect(ServerConfiguration.defaultDataDirectory(environment: ["HOME": "/h"]) == "/h/.cache/xlchat")
+        #expect(ServerConfiguration.fromEnvironment(["XLCHAT_DATA_DIR": "/d"]).dataDirectory == "/d")
+    }
+}

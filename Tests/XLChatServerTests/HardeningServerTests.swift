@@ -3,6 +3,7 @@ import Testing
 import XLChatProtocol
 import XLChatTestSupport
 @testable import XLChatServer
+import XLChatWorkbook
 #if canImport(Glibc)
 import Glibc
 #endif

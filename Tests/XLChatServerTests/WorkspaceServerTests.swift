@@ -88,3 +88,29 @@ import XLChatTestSupport
         #expect(errorKind(unknown) == "unknownWorkbook")
     }
 }
+
+/// `xlchat query DIR` and `xlchat open DIR`, the built binary on a folder.
+@Suite(.timeLimit(.minutes(3))) struct WorkspaceCommandTests {
+    @Test func queryAndOpenTakeAFolder() async throws {
+        let folder = temporaryDirectory().appendingPathComponent("cli-ws-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try WorkspaceServerTests.write(folder, [
+            "customers.csv": "customer_id,segment\nc1,Retail\nc2,Trade\n",
+            "2024/orders_01.csv": "order_id,customer_id,amount\n1,c1,10\n2,c2,20\n",
+            "2024/orders_02.csv": "order_id,customer_id,amount\n3,c1,5\n",
+            "bad.xlsx": "plain text",
+        ])
+        let env = ["XLCHAT_DATA_DIR": temporaryDirectory().path]
+        let q = try await SpawnedProcess.run(BuiltBinary.path(), ["query", folder.path, "SELECT c.segment, sum(o.amount) AS total FROM orders o JOIN customers c USING (customer_id) GROUP BY 1 ORDER BY 1", "--json"], environment: env)
+        #expect(q.status == 0, "\(q.stderr)")
+        let r = try JSONDecoder().decode(WorkspaceQueryResult.self, from: Data(q.stdout.utf8))
+        #expect(r.rows == [[.string("Retail"), .int(15)], [.string("Trade"), .int(20)]])
+        #expect(q.stderr.contains("not read: bad.xlsx: corruptWorkbook"))
+        let o = try await SpawnedProcess.run(BuiltBinary.path(), ["open", folder.path], environment: env)
+        #expect(o.status == 0, "\(o.stderr)")
+        #expect(o.stdout.contains("orders: union of 2 tables"))
+        #expect(o.stdout.contains("0 read now"), "a second open reads nothing: \(o.stdout)")
+        let row = try await SpawnedProcess.run(BuiltBinary.path(), ["query", folder.path, "SELECT amount FROM orders_02"], environment: env)
+        #expect(row.stdout.contains("2024/orders_02.csv › orders_02!C2"), "\(row.stdout)")
+    }
+}

@@ -51,10 +51,56 @@ public struct ChatAskResult: Codable, Sendable, Hashable {
     /// Numbers in the answer found neither in the data the model saw nor in the question.
     public var ungrounded: [String]
     public var steps: [ChatStepInfo]?
+    /// The context window the answer was budgeted for, and where its size came from.
+    public var contextWindow: ChatContextWindow?
+    /// How prompt tokens were counted (`server tokenizer`, `estimate: …`).
+    public var tokenCounting: String?
+    /// One entry per model call (absent for a cached answer).
+    public var usage: [ChatCallUsage]?
     public init(answer: String, citations: [Citation], sessionId: String, model: String, cached: Bool, durationMs: Double,
-                ungrounded: [String], steps: [ChatStepInfo]? = nil) {
+                ungrounded: [String], steps: [ChatStepInfo]? = nil, contextWindow: ChatContextWindow? = nil,
+                tokenCounting: String? = nil, usage: [ChatCallUsage]? = nil) {
         self.answer = answer; self.citations = citations; self.sessionId = sessionId; self.model = model; self.cached = cached
         self.durationMs = durationMs; self.ungrounded = ungrounded; self.steps = steps
+        self.contextWindow = contextWindow; self.tokenCounting = tokenCounting; self.usage = usage
+    }
+}
+
+/// The chat model's context window as the answer used it.
+public struct ChatContextWindow: Codable, Sendable, Hashable {
+    public var tokens: Int
+    /// `setting` (`XLCHAT_CONTEXT`), `server` (the model server said), `learned` (from an
+    /// earlier context-length error) or `fallback` (4,096).
+    public var source: String
+    /// What was read, e.g. `Ollama /api/show llama.context_length = 8192`.
+    public var detail: String
+    public init(tokens: Int, source: String, detail: String) { self.tokens = tokens; self.source = source; self.detail = detail }
+}
+
+/// Figures of one model call of an answer.
+public struct ChatCallUsage: Codable, Sendable, Hashable {
+    /// The prompt's tokens as the budget counted them.
+    public var promptTokens: Int
+    /// As the model server counted them (0 when it did not say).
+    public var serverPromptTokens: Int
+    /// Reply tokens as the server counted them (0 when it did not say).
+    public var replyTokens: Int
+    /// Sent → first piece of the reply, ms; absent when nothing came.
+    public var timeToFirstTokenMs: Double?
+    public var durationMs: Double
+    /// The outline tier the prompt used.
+    public var outline: String
+    /// What the context budget had to do for this call.
+    public var budgetActions: [String]
+    /// `ok`, `contextExceeded`, `empty` or `error: …`.
+    public var outcome: String
+    /// Time the budget took to fit the prompt, ms.
+    public var budgetMs: Double
+    public init(promptTokens: Int, serverPromptTokens: Int, replyTokens: Int, timeToFirstTokenMs: Double?, durationMs: Double,
+                outline: String, budgetActions: [String], outcome: String, budgetMs: Double) {
+        self.promptTokens = promptTokens; self.serverPromptTokens = serverPromptTokens; self.replyTokens = replyTokens
+        self.timeToFirstTokenMs = timeToFirstTokenMs; self.durationMs = durationMs; self.outline = outline
+        self.budgetActions = budgetActions; self.outcome = outcome; self.budgetMs = budgetMs
     }
 }
 

@@ -8,8 +8,10 @@ vim.api.nvim_create_user_command('XlchatOpen', function(o) x().open(o.args ~= ''
   { nargs = '?', complete = 'file', desc = 'xlchat: open a workbook (default: the current buffer)' })
 vim.api.nvim_create_user_command('XlchatAsk', function(o) x().ask(o.args) end,
   { nargs = '+', desc = 'xlchat: ask about the current workbook' })
+vim.api.nvim_create_user_command('XlchatWorkspace', function(o) x().workspace(o.args) end,
+  { nargs = '?', complete = 'dir', desc = 'xlchat: open every workbook under a folder (default: the current directory)' })
 vim.api.nvim_create_user_command('XlchatQuery', function(o) x().query(o.args) end,
-  { nargs = '+', desc = 'xlchat: read-only SQL over the current workbook' })
+  { nargs = '+', desc = 'xlchat: read-only SQL over the current workbook or workspace' })
 vim.api.nvim_create_user_command('XlchatTrace', function(o) x().trace(o.args) end,
   { nargs = '?', desc = 'xlchat: how a cell is computed (default: the citation under the cursor)' })
 vim.api.nvim_create_user_command('XlchatIndex', function() x().index() end,

@@ -6,10 +6,10 @@ const path = require('path');
 const { XLChatClient, locateBinary, firstCell, traceText } = require('./rpc');
 const { panelHtml } = require('./panel');
 
-const WORKBOOK_EXT = /\.(xlsx|xlsm|xls|csv|tsv)$/i;
 let client = null;
 let output = null;
 const opened = new Map(); // key (path or buffer uri + version) → workbook/open result
+let workspace = null; // the last workspace/open result (tables and unions follow workspace/didChange)
 
 function config() { return vscode.workspace.getConfiguration('xlchat'); }
 
@@ -30,6 +30,12 @@ function getClient() {
     clientName: 'xlchat-vscode',
   });
   client.on('stderr', (s) => output.append(s));
+  client.on('notification', (method, params) => {
+    if (method !== 'workspace/didChange' || !workspace || !params || params.workspaceId !== workspace.workspaceId) return;
+    Object.assign(workspace, { tables: params.tables, unions: params.unions, workbooks: params.workbooks });
+    const files = [...params.added, ...params.changed, ...params.removed];
+    output.appendLine(`workspace: ${files.join(', ')} changed; re-indexed`);
+  });
   client.on('restart', (n) => { opened.clear(); output.appendLine(`xlchat died; restart ${n}`); });
   client.on('gaveUp', () => vscode.window.showErrorMessage('xlchat server keeps dying; gave up restarting it (see the xlchat output).'));
   return client;
@@ -61,7 +67,11 @@ async function openTarget(t) {
     if (!opened.has(key)) opened.set(key, await c.open({ text: doc.getText(), format, name }));
     return opened.get(key);
   }
-  if (!t.uri.fsPath || !WORKBOOK_EXT.test(t.uri.fsPath)) throw new Error(`${name} is not a workbook (xlsx, xlsm, xls, csv or tsv)`);
+  // The formats are the server's (its `initialize` result), not a list of our own.
+  await c.ready();
+  const formats = c.formats();
+  const ext = path.extname(t.uri.fsPath || '').slice(1).toLowerCase();
+  if (!t.uri.fsPath || !formats.includes(ext)) throw new Error(`${name} is not a workbook (${formats.join(', ')})`);
   return c.open(t.uri.fsPath);
 }
 
@@ -162,6 +172,51 @@ async function cmdAsk(uri) {
   } catch (e) { showError(e); }
 }
 
+/** The folder for Open Workspace: the explorer's folder, else the first workspace folder. */
+function workspaceRoot(uri) {
+  if (uri && uri.fsPath) return uri.fsPath;
+  const folders = vscode.workspace.workspaceFolders || [];
+  return folders.length ? folders[0].uri.fsPath : null;
+}
+
+function printWorkspace(ws) {
+  output.appendLine(`workspace ${ws.root}: ${ws.tables.length} tables, ${ws.unions.length} union views, ${ws.filesRead} files read (${ws.watching})`);
+  for (const t of ws.tables) output.appendLine(`  ${t.name}: ${t.file} › ${t.sheet} (${t.rows} rows)`);
+  for (const u of ws.unions) output.appendLine(`  ${u.name}: union of ${u.members.length} tables, with _file`);
+  for (const w of ws.workbooks.filter((w) => w.status === 'error')) output.appendLine(`  not read: ${w.path}: ${w.errorKind}: ${w.error}`);
+  for (const p of ws.problems) output.appendLine(`  skipped: ${p.path}: ${p.message}`);
+  if (ws.truncated) output.appendLine(`  ${ws.truncated}`);
+}
+
+/** "Open Workspace Folder": every workbook under the folder in one SQL namespace, watched. */
+async function cmdOpenWorkspace(uri) {
+  const root = workspaceRoot(uri);
+  if (!root) { vscode.window.showWarningMessage('xlchat: open a folder first (or pick one in the explorer).'); return; }
+  try {
+    const c = getClient();
+    workspace = await c.request('workspace/open', { path: root });
+    printWorkspace(workspace);
+    output.show(true);
+    return workspace;
+  } catch (e) { showError(e); }
+}
+
+/** "Query Workspace": read-only SQL over the open workspace; rows (and warnings) to the output. */
+async function cmdQueryWorkspace(sql) {
+  if (!workspace) { vscode.window.showWarningMessage('xlchat: open a workspace folder first (xlchat: Open Workspace Folder).'); return; }
+  const text = typeof sql === 'string' ? sql : await vscode.window.showInputBox({ prompt: `SQL over ${path.basename(workspace.root)} (tables: ${workspace.tables.map((t) => t.name).slice(0, 8).join(', ')})` });
+  if (!text) return;
+  try {
+    const r = await getClient().request('workspace/query', { workspaceId: workspace.workspaceId, sql: text });
+    output.appendLine(r.columns.join(' | '));
+    for (const row of r.rows) output.appendLine(row.map((v) => (v === null ? '' : String(v))).join(' | '));
+    for (const w of r.warnings || []) output.appendLine(`warning: ${w}`);
+    if (r.stale) output.appendLine(`(${r.stale})`);
+    output.show(true);
+    return r;
+  } catch (e) { showError(e); }
+}
+
 /** Command palette "Trace Cell": asks for `Sheet!F20` (or takes {sheet, cell}), prints the tree. */
 async function cmdTrace(arg) {
   const t = target(arg && arg.uri);
@@ -191,9 +246,11 @@ function activate(context) {
     vscode.commands.registerCommand('xlchat.openWorkbook', cmdOpen),
     vscode.commands.registerCommand('xlchat.ask', cmdAsk),
     vscode.commands.registerCommand('xlchat.traceCell', cmdTrace),
+    vscode.commands.registerCommand('xlchat.openWorkspace', cmdOpenWorkspace),
+    vscode.commands.registerCommand('xlchat.queryWorkspace', cmdQueryWorkspace),
     vscode.commands.registerCommand('xlchat.restartServer', async () => {
       if (client) await client.stop();
-      client = null; opened.clear();
+      client = null; opened.clear(); workspace = null;
       try { await getClient().ready(); } catch (e) { showError(e); }
     }),
     vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration('xlchat') && client) { client.stop(); client = null; opened.clear(); } }),

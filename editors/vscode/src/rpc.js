@@ -249,6 +249,14 @@ class XLChatClient extends EventEmitter {
     this.ready().catch((e) => this.emit('stderr', `restart failed: ${e.message}\n`));
   }
 
+  /**
+   * The workbook formats the server reads (file extensions without the dot, lowercase), as its
+   * `initialize` result lists them: the one list, so a new format needs no client change.
+   */
+  formats() {
+    return ((this.initResult && this.initResult.capabilities && this.initResult.capabilities.formats) || []).map((f) => f.toLowerCase());
+  }
+
   hasMethod(name) {
     return !!(this.initResult && this.initResult.capabilities && (this.initResult.capabilities.methods || []).includes(name));
   }

@@ -16,16 +16,35 @@ test('package.json: main, commands, menus and settings', () => {
   assert.equal(pkg.main, './src/extension.js');
   assert.ok(fs.existsSync(path.join(__dirname, '..', pkg.main)));
   const ids = pkg.contributes.commands.map((c) => c.command);
-  assert.deepEqual(ids.sort(), ['xlchat.ask', 'xlchat.openWorkbook', 'xlchat.restartServer', 'xlchat.traceCell']);
+  assert.deepEqual(ids.sort(), ['xlchat.ask', 'xlchat.openWorkbook', 'xlchat.openWorkspace', 'xlchat.queryWorkspace', 'xlchat.restartServer', 'xlchat.traceCell']);
   const titles = pkg.contributes.commands.map((c) => `${c.category}: ${c.title}`);
   assert.ok(titles.includes('xlchat: Open Workbook') && titles.includes('xlchat: Ask About Workbook'));
   for (const id of ['xlchat.openWorkbook', 'xlchat.ask', 'xlchat.traceCell']) assert.ok(pkg.activationEvents.includes(`onCommand:${id}`));
   const menu = pkg.contributes.menus['explorer/context'];
-  for (const ext of ['xlsx', 'xlsm', 'xls', 'csv', 'tsv']) {
-    for (const m of menu) assert.ok(new RegExp(m.when.match(/=~ \/(.*)\/i$/)[1].replace(/\\\\/g, '\\'), 'i').test(`.${ext}`), `${m.command} on .${ext}`);
+  for (const ext of ['xlsx', 'xlsm', 'xlsb', 'xls', 'ods', 'csv', 'tsv']) {
+    for (const m of menu) assert.ok(menuRegex(m).test(`.${ext}`), `${m.command} on .${ext}`);
   }
   assert.ok(pkg.contributes.configuration.properties['xlchat.path']);
   assert.ok(pkg.contributes.configuration.properties['xlchat.maxRestarts']);
+});
+
+/** The file-extension pattern of a menu's `when` clause. */
+function menuRegex(m) { return new RegExp(m.when.match(/=~ \/(.*)\/i$/)[1].replace(/\\\\/g, '\\'), 'i'); }
+
+// The menus need their extensions before any server runs, so package.json spells them out; this
+// keeps them equal to the formats the server lists in `initialize` (the one list).
+test('package.json menus offer exactly the formats the server lists in initialize', async () => {
+  const c = new XLChatClient({ binary: h.xlchatBinary(), env: h.serverEnv(), maxRestarts: 0 });
+  try {
+    const init = await c.ready();
+    const formats = init.capabilities.formats;
+    assert.ok(formats.includes('ods') && formats.includes('xlsb'), `${formats}`);
+    assert.deepEqual(c.formats(), formats.map((f) => f.toLowerCase()));
+    for (const m of [...pkg.contributes.menus['explorer/context'], ...pkg.contributes.menus['editor/title/context']]) {
+      const offered = m.when.match(/=~ \/\^\\\.\((.*)\)\$\/i$/)[1].split('|').sort();
+      assert.deepEqual(offered, [...formats].sort(), `${m.command} (${m.when})`);
+    }
+  } finally { await c.stop(); }
 });
 
 test('activate registers every contributed command', () => {
@@ -54,6 +73,13 @@ test('Open Workbook sends an unsaved csv buffer as its text, a saved file by pat
     const saved = await vscode.calls.commands['xlchat.openWorkbook']();
     assert.equal(saved.path, file);
     assert.equal(saved.sheets[0].rows, 5);
+    // An ods file (the server reads it; the client used to refuse it): opened by path.
+    const ods = path.join(dir, 'formulas.ods');
+    fs.copyFileSync(path.join(h.repoRoot, 'Tests', 'Data', 'formula-text-fixture.ods'), ods);
+    vscode.window.activeTextEditor = { document: doc(ods, '') };
+    const opened = await vscode.calls.commands['xlchat.openWorkbook']();
+    assert.deepEqual(vscode.calls.errors, []);
+    assert.equal(opened.format, 'ods');
     // Not a workbook: an error message, no request.
     vscode.window.activeTextEditor = { document: doc(path.join(dir, 'notes.txt'), 'hi') };
     assert.equal(await vscode.calls.commands['xlchat.openWorkbook'](), undefined);
@@ -218,5 +244,36 @@ test('"trace this cell" on a citation shows the formula chain in the panel; the 
     vscode.window.showInputBox = async () => 'Nope!A1';
     assert.equal(await vscode.calls.commands['xlchat.traceCell'](), undefined);
     assert.ok(vscode.calls.errors.some((m) => /no sheet named 'Nope'/.test(m)), vscode.calls.errors.join('\n'));
+  } finally { await ext.deactivate(); }
+});
+
+test('Open Workspace Folder opens every workbook of the folder; Query Workspace joins them; a change is shown', async () => {
+  const dir = h.tempDir('xlchat-ws-');
+  fs.mkdirSync(path.join(dir, '2024'));
+  fs.writeFileSync(path.join(dir, 'customers.csv'), 'customer_id,segment\nc1,Retail\nc2,Trade\n');
+  fs.writeFileSync(path.join(dir, '2024', 'orders_01.csv'), 'order_id,customer_id,amount\n1,c1,10\n2,c2,20\n');
+  fs.writeFileSync(path.join(dir, '2024', 'orders_02.csv'), 'order_id,customer_id,amount\n3,c1,5\n');
+  fs.writeFileSync(path.join(dir, 'broken.xlsx'), 'PK\u0003\u0004 not a zip');
+  const vscode = makeVscode({ path: h.xlchatBinary(), env: { XLCHAT_DATA_DIR: h.tempDir('xlchat-data-') } });
+  vscode.workspace.workspaceFolders = [{ uri: { fsPath: dir } }];
+  const ext = loadExtension(vscode);
+  ext.activate({ subscriptions: [] });
+  try {
+    assert.equal(await vscode.calls.commands['xlchat.queryWorkspace']('SELECT 1'), undefined);
+    assert.match(vscode.calls.errors.pop(), /open a workspace folder first/);
+    const ws = await vscode.calls.commands['xlchat.openWorkspace']();
+    assert.deepEqual(vscode.calls.errors, []);
+    assert.deepEqual(ws.tables.map((t) => t.name).sort(), ['customers', 'orders_01', 'orders_02']);
+    const out = vscode.calls.output.join('');
+    assert.match(out, /orders: union of 2 tables/);
+    assert.match(out, /not read: broken\.xlsx: corruptWorkbook/);
+    const r = await vscode.calls.commands['xlchat.queryWorkspace']('SELECT c.segment, SUM(o.amount) FROM orders o JOIN customers c USING (customer_id) GROUP BY 1 ORDER BY 1');
+    assert.deepEqual(r.rows, [['Retail', 15], ['Trade', 20]]);
+    fs.writeFileSync(path.join(dir, '2024', 'orders_02.csv'), 'order_id,customer_id,amount\n3,c1,5\n4,c2,100\n');
+    const deadline = Date.now() + 20000;
+    while (!vscode.calls.output.join('').includes('2024/orders_02.csv changed') && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+    assert.match(vscode.calls.output.join(''), /workspace: 2024\/orders_02\.csv changed; re-indexed/);
+    const total = await vscode.calls.commands['xlchat.queryWorkspace']('SELECT SUM(amount) FROM orders');
+    assert.deepEqual(total.rows, [[135]]);
   } finally { await ext.deactivate(); }
 });

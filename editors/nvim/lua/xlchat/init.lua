@@ -16,6 +16,9 @@ local state = {
   waiters = {},       -- callbacks waiting for initialize
   workbook = nil,     -- the last workbook/open result
   workbooks = {},     -- workbookId -> outline
+  workspace = nil,    -- the last workspace/open result (tables and unions follow didChange)
+  workspace_changes = {}, -- workspace/didChange notifications of that workspace
+  last = nil,         -- 'workbook' or 'workspace': what :XlchatQuery runs over
   statuses = {},      -- chat/status notifications of the running (or last) question
   session = nil,      -- chat session id
   ask = nil,          -- { id, buf, ... } the running chat/ask
@@ -78,6 +81,11 @@ local function on_notification(method, params)
         vim.api.nvim_echo({ { 'xlchat: ' .. (v.title or v.message or 'working')
           .. (v.percentage and (' ' .. v.percentage .. '%') or '') } }, false, {})
       end
+    elseif method == 'workspace/didChange' and params and state.workspace and params.workspaceId == state.workspace.workspaceId then
+      state.workspace.tables, state.workspace.unions, state.workspace.workbooks = params.tables, params.unions, params.workbooks
+      table.insert(state.workspace_changes, params)
+      local n = #(params.added or {}) + #(params.changed or {}) + #(params.removed or {})
+      notify(('workspace: %d file%s changed, re-indexed'):format(n, n == 1 and '' or 's'))
     elseif (method == 'chat/delta' or method == 'chat/step' or method == 'chat/status') and state.ask and params
         and tostring(params.requestId) == tostring(state.ask.id) then
       if method == 'chat/delta' then M._append(state.ask.buf, params.text or '')
@@ -199,6 +207,7 @@ function M.open(file, cb)
   M.request('workbook/open', params, function(err, wb)
     if err then fail(err); if cb then cb(err) end; return end
     state.workbook = wb
+    state.last = 'workbook'
     state.workbooks[wb.workbookId] = wb
     local parts = {}
     for _, s in ipairs(wb.sheets) do
@@ -261,15 +270,40 @@ local function scratch(name)
   return buf
 end
 
---- :XlchatQuery {sql}: read-only SQL over the current workbook; rows into a scratch buffer.
+--- :XlchatWorkspace [dir]: opens every workbook under the folder (default: the current
+--- directory) into one SQL namespace; :XlchatQuery then runs over it until :XlchatOpen.
+function M.workspace(dir, cb)
+  local root = vim.fn.fnamemodify(dir and dir ~= '' and dir or vim.fn.getcwd(), ':p'):gsub('/$', '')
+  M.request('workspace/open', { path = root }, function(err, ws)
+    if err then fail(err); if cb then cb(err) end; return end
+    state.workspace, state.last, state.workspace_changes = ws, 'workspace', {}
+    local bad = 0
+    for _, w in ipairs(ws.workbooks) do if w.status == 'error' then bad = bad + 1 end end
+    notify(('workspace %s: %d tables, %d union views%s'):format(vim.fn.fnamemodify(root, ':t'), #ws.tables, #ws.unions,
+      bad > 0 and (', %d files not read (see :XlchatQuery or the workbooks list)'):format(bad) or ''))
+    if cb then cb(nil, ws) end
+  end)
+end
+
+--- :XlchatQuery {sql}: read-only SQL over the current workbook (or the workspace, when it was
+--- opened last); rows into a scratch buffer.
 function M.query(sql, cb)
   local wb = state.workbook
-  if not wb then local e = { message = 'no workbook open: :XlchatOpen first' }; fail(e); if cb then cb(e) end; return end
-  M.request('workbook/query', { workbookId = wb.workbookId, sql = sql }, function(err, res)
+  local method, params
+  if state.last == 'workspace' and state.workspace then
+    method, params = 'workspace/query', { workspaceId = state.workspace.workspaceId, sql = sql }
+  elseif wb then
+    method, params = 'workbook/query', { workbookId = wb.workbookId, sql = sql }
+  else
+    local e = { message = 'no workbook open: :XlchatOpen (or :XlchatWorkspace) first' }; fail(e); if cb then cb(e) end; return
+  end
+  M.request(method, params, function(err, res)
     if err then fail(err); if cb then cb(err) end; return end
     local buf = scratch('xlchat://query')
     local lines = M.format_table(res.rows, res.columns)
     if res.truncated then table.insert(lines, '(truncated)') end
+    for _, w in ipairs(res.warnings or {}) do table.insert(lines, 'warning: ' .. w) end
+    if res.stale then table.insert(lines, '(' .. res.stale .. ')') end
     vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
     if cb then cb(nil, res) end
   end)

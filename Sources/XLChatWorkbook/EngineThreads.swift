@@ -1,10 +1,16 @@
 import Foundation
 import Synchronization
-import XLChatWorkbook
 
-/// Long synchronous engine work (reading a 1M-row sheet, building an index) runs on a thread
-/// outside the cooperative pool, so it never starves the connections' tasks on a 2-core machine.
-/// Cancellation of the awaiting task sets the token the work checks.
+// The engine's threads: one bounded pool (`EnginePool`) for every piece of blocking engine work
+// (reading workbooks, SQL, index builds, the analyst's tools), and one cancellation token type
+// (`CancellationToken`). They live in the lowest engine module so the server and the agent share
+// them. Before: three mechanisms, two of them unbounded (the server's pool, a concurrent
+// `DispatchQueue` behind its task executor, and the agent's own concurrent `DispatchQueue`).
+
+/// The cancellation of one piece of engine work. Long synchronous work runs on a thread
+/// outside the cooperative pool, so it never starves the connections' tasks on a 2-core machine;
+/// cancelling the awaiting task sets the token, which the work checks (`check()`, or
+/// `ReadCancellation.check()` inside the readers, which `Blocking.run` binds to the token).
 public final class CancellationToken: Sendable {
     private let flag = Atomic<Bool>(false)
     public init() {}
@@ -14,10 +20,13 @@ public final class CancellationToken: Sendable {
     public func check() throws { if isCancelled { throw CancellationError() } }
 }
 
-enum Blocking {
+/// Runs engine work on the engine's threads and awaits it.
+public enum Blocking {
     /// Runs `work` on the engine pool on behalf of `owner` (a connection's id), so that one
     /// client's stuck or slow work cannot take every engine thread (see `EnginePool`).
-    static func run<T: Sendable>(owner: Int = 0, _ work: @escaping @Sendable (CancellationToken) throws -> T) async throws -> T {
+    /// - Throws: what `work` throws; `CancellationError` when the awaiting task was cancelled
+    ///   before the work started (the token is set when it is cancelled later).
+    public static func run<T: Sendable>(owner: Int = 0, _ work: @escaping @Sendable (CancellationToken) throws -> T) async throws -> T {
         let token = CancellationToken()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
@@ -42,18 +51,18 @@ enum Blocking {
 /// another client's open by at most one job, not 60. Before: a concurrent `DispatchQueue`,
 /// whose threads grew with every blocked job (issue 14, item 6: 60 stuck FIFO opens delayed
 /// other clients' opens by 56 s).
-final class EnginePool: @unchecked Sendable {
-    static let shared = EnginePool(threads: max(4, ProcessInfo.processInfo.activeProcessorCount * 2))
+public final class EnginePool: @unchecked Sendable {
+    public static let shared = EnginePool(threads: max(4, ProcessInfo.processInfo.activeProcessorCount * 2))
 
-    let threads: Int
-    let perOwner: Int
+    public let threads: Int
+    public let perOwner: Int
     private let condition = NSCondition()
     private var queues: [Int: [@Sendable () -> Void]] = [:]
     private var running: [Int: Int] = [:]
     /// Owners with queued jobs, in round-robin order.
     private var order: [Int] = []
 
-    init(threads: Int) {
+    public init(threads: Int) {
         self.threads = threads
         self.perOwner = max(1, threads / 2)
         for i in 0..<threads {
@@ -65,13 +74,13 @@ final class EnginePool: @unchecked Sendable {
     }
 
     /// Jobs running now, over all owners (for tests and metrics).
-    var runningJobs: Int {
+    public var runningJobs: Int {
         condition.lock()
         defer { condition.unlock() }
         return running.values.reduce(0, +)
     }
 
-    func submit(owner: Int, _ job: @escaping @Sendable () -> Void) {
+    public func submit(owner: Int, _ job: @escaping @Sendable () -> Void) {
         condition.lock()
         if queues[owner] == nil { queues[owner] = []; order.append(owner) }
         queues[owner]!.append(job)
@@ -112,22 +121,26 @@ final class EnginePool: @unchecked Sendable {
     }
 }
 
-/// Runs async engine work whose steps block (SQLite writes during an index build) on the
-/// engine's own threads instead of the cooperative pool, through a task executor preference.
+/// Runs async engine work whose steps block (SQLite writes during an index build, the
+/// analyst's loop) on the engine pool instead of the cooperative pool, through a task executor
+/// preference: each job of the task goes to `EnginePool.shared` under its owner, so async work
+/// is bounded and shared fairly like the synchronous work. Before: an unbounded concurrent
+/// `DispatchQueue`.
 final class EngineExecutor: TaskExecutor {
-    static let shared = EngineExecutor()
-    private let queue = DispatchQueue(label: "xlchat.engine.async", qos: .userInitiated, attributes: .concurrent)
+    let owner: Int
+    init(owner: Int) { self.owner = owner }
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let executor = asUnownedTaskExecutor()
-        queue.async { job.runSynchronously(on: executor) }
+        EnginePool.shared.submit(owner: owner) { job.runSynchronously(on: executor) }
     }
 }
 
 extension Blocking {
-    static func runAsync<T: Sendable>(_ work: @Sendable () async throws -> T) async throws -> T {
-        try await withTaskExecutorPreference(EngineExecutor.shared) {
+    /// Runs async `work` with its jobs on the engine pool, on behalf of `owner`.
+    public static func runAsync<T: Sendable>(owner: Int = 0, _ work: @Sendable () async throws -> T) async throws -> T {
+        try await withTaskExecutorPreference(EngineExecutor(owner: owner)) {
             try await work()
         }
     }

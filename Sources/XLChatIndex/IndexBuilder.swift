@@ -601,8 +601,32 @@ final class TableLoader {
 
     var columnList: String { kept.map { "\($0.sql) (\($0.column.type.rawValue))" }.joined(separator: ", ") }
 
+    /// Merged cells being filled down (`InferredTable.filledMerges`), by top row, and the ones
+    /// open now with their top cell.
+    lazy var mergesByTop: [Int: [CellRange]] = Dictionary(grouping: table.filledMerges, by: { $0.start.row })
+    var openMerges: [(range: CellRange, cell: RowCell)] = []
+
+    /// The cells of `row` plus, in the columns of merges over it, their top cells' values.
+    func filled(_ rowIndex: Int, _ cells: [RowCell]) -> [RowCell] {
+        openMerges.removeAll { $0.range.end.row < rowIndex }
+        if let starting = mergesByTop[rowIndex] {
+            for m in starting {
+                if let top = cells.first(where: { $0.column == m.start.column }) {
+                    openMerges.append((m, RowCell(column: top.column, value: top.value, text: top.text)))
+                }
+            }
+        }
+        var out = cells
+        for (m, top) in openMerges where m.start.row < rowIndex && !cells.contains(where: { $0.column == top.column }) {
+            out.append(top)
+        }
+        if out.count != cells.count { out.sort { $0.column < $1.column } }
+        return out
+    }
+
     /// One data row's cells (those of this table's columns).
-    func add(_ rowIndex: Int, _ cells: [RowCell]) throws {
+    func add(_ rowIndex: Int, _ rowCells: [RowCell]) throws {
+        let cells = table.filledMerges.isEmpty ? rowCells : filled(rowIndex, rowCells)
         if conn != nil { try insert(rowIndex, cells) }
         if collectChunks { addChunkText(rowIndex, cells) }
     }
@@ -706,7 +730,11 @@ final class TableLoader {
             let cols = kept[part.first..<(part.first + part.count)]
             let mapping = TableMapping(name: part.name, sheet: sheetName, rowColumn: rowColumn,
                                        sourceColumns: Dictionary(cols.map { ($0.sql, $0.column.sourceColumn) }, uniquingKeysWith: { a, _ in a }),
-                                       rows: rowsLoaded, omittedColumns: 0, columnOrder: cols.map(\.sql))
+                                       rows: rowsLoaded, omittedColumns: 0, columnOrder: cols.map(\.sql),
+                                       textColumns: Dictionary(cols.filter { $0.column.type == .text }.map { ($0.sql, $0.column.typing.rule) },
+                                                               uniquingKeysWith: { a, _ in a }),
+                                       mixedCurrencyColumns: Dictionary(cols.filter { $0.column.typing.mixedCurrencies }.map { ($0.sql, $0.column.typing.rule) },
+                                                                        uniquingKeysWith: { a, _ in a }))
             let json = String(decoding: try JSONEncoder().encode(mapping), as: UTF8.self)
             try db.execute(sql: "INSERT INTO _xl_tables(name, sheet, mapping) VALUES (?, ?, ?)", arguments: [part.name, sheetName, json])
         }

@@ -7,7 +7,9 @@ public final class MemoryWorkbookReader: WorkbookReader {
     public struct Sheet {
         public var info: SheetInfo
         public var rows: [SheetRow]
-        public init(info: SheetInfo, rows: [SheetRow]) { self.info = info; self.rows = rows }
+        /// Merged ranges, as a file's summary would give them.
+        public var merges: [CellRange] = []
+        public init(info: SheetInfo, rows: [SheetRow], merges: [CellRange] = []) { self.info = info; self.rows = rows; self.merges = merges }
     }
     public let format: WorkbookFormat
     public let memorySheets: [Sheet]
@@ -41,7 +43,8 @@ public final class MemoryWorkbookReader: WorkbookReader {
             }
             if try !visitor(row) { break }
         }
-        return SheetSummary(usedRange: maxR < 0 ? nil : CellRange(rows: minR...maxR, columns: minC...maxC), cellCount: count)
+        return SheetSummary(usedRange: maxR < 0 ? nil : CellRange(rows: minR...maxR, columns: minC...maxC),
+                            mergedRanges: sheet.merges, cellCount: count)
     }
 
     /// The outline of a sheet whose row 0 is a header and whose columns have the given types

@@ -27,6 +27,11 @@ struct TableMapping: Sendable, Hashable, Codable {
     var rows: Int
     var omittedColumns: Int
     var columnOrder: [String]
+    /// Columns typed as text, SQL name -> typing rule (for the text-aggregate warning); nil in
+    /// index files written before it.
+    var textColumns: [String: String]? = nil
+    /// Number columns whose number formats show several currencies, SQL name -> typing rule.
+    var mixedCurrencyColumns: [String: String]? = nil
 }
 
 private final class AuthorizerState {
@@ -35,6 +40,8 @@ private final class AuthorizerState {
     var selects = 0
     var schemaPragmas = 0
     var functions: Set<String> = []
+    /// Lower-cased table -> lower-cased columns read.
+    var columnsRead: [String: Set<String>] = [:]
 }
 
 private final class Budget {
@@ -58,7 +65,10 @@ private let authorizer: @convention(c) (UnsafeMutableRawPointer?, Int32, UnsafeP
         state.selects += 1
         return SQLITE_OK
     case SQLITE_READ:
-        if let t = arg1 { state.tablesRead.insert(t) }
+        if let t = arg1 {
+            state.tablesRead.insert(t)
+            if let c = a2 { state.columnsRead[t.lowercased(), default: []].insert(String(cString: c).lowercased()) }
+        }
         return SQLITE_OK
     case SQLITE_RECURSIVE:
         return SQLITE_OK
@@ -379,6 +389,9 @@ enum ReadOnlyQuery {
                 guard sqlite3_step(s) == SQLITE_ROW else { throw IndexError(.invalidQuery, "no row") }
                 return (Int(sqlite3_column_int64(s, 0)), Int(sqlite3_column_int64(s, 1)))
             }.map(\.message)
+        }
+        if !auth.functions.isDisjoint(with: TextAggregates.numericAggregates) {
+            warnings += TextAggregates.warnings(sql: sql, read: auth.columnsRead, tables: tables)
         }
         let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
         return QueryResult(columns: columns, rows: rows, truncated: truncated, sourceRanges: sources, durationMs: ms, warnings: warnings,

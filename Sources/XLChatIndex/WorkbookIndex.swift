@@ -30,7 +30,7 @@ public final class WorkbookIndex: @unchecked Sendable {
     private var loaded: [String: LoadedIndex] = [:]
 
     /// Bumped when the index file layout changes; older files are rebuilt.
-    static let schemaVersion = "2"
+    static let schemaVersion = "3"
     /// Above this many data rows a table gets one chunk per window of rows instead of per row.
     public static let maxRowChunks = 200_000
 

@@ -81,6 +81,12 @@ public struct ColumnTyping: Sendable, Hashable, Codable {
     public var profile: ColumnProfile
     /// The decimal mark number texts are read with.
     public var decimalMark: DecimalMark
+    /// Number texts with a scale suffix (`1.5k`, `2M`) are read (the whole column uses them).
+    var scaleSuffixes = false
+    /// The day/month order numeric text dates (`05/01/2024`) are read with; nil: none are.
+    var textDateOrder: TextDate.Order? = nil
+    /// The column's numbers show several currencies (number formats): sums mix them.
+    public internal(set) var mixedCurrencies = false
 
     public init(rule: String, nulled: Int = 0, nulledExamples: [String] = [], profile: ColumnProfile = ColumnProfile(),
                 decimalMark: DecimalMark = .point) {
@@ -124,6 +130,8 @@ struct ColumnStats {
     var typedNumberTexts = 0
     var ambiguousExample: String?
     var currencies: UInt64 = 0
+    /// Number cells by the currency their number format shows (xlsx): key + 1 -> count.
+    var formatCurrencies: [UInt8: Int] = [:]
     var currencySpelling: [UInt8: String] = [:]
     var percents = 0, parenNegatives = 0, trailingMinus = 0, unicodeMinus = 0, padded = 0
     var leadingZeros = 0, longDigits = 0
@@ -134,6 +142,25 @@ struct ColumnStats {
     /// Texts that read as no number under either convention (and are no placeholder).
     var wordExamples: [String] = []
     var words = 0
+    /// The words by text, while there are at most `maxWordKinds` kinds (nil after): few short
+    /// unknown tokens (`x`, `*`, `pending`) in a number column become NULL and are named.
+    var wordCounts: [String: Int]? = [:]
+    static let maxWordKinds = 5
+    /// Words that are short tokens: at most 12 characters, no digit, no space.
+    var tokenWords = 0
+    /// Numbers with a scale suffix (`1.5k`, `2M`, `3bn`), read with the decimal point.
+    var scaled = Tally()
+    var scaledSuffixes: Set<String> = []
+    /// Dates written as text in other shapes than ISO (TextDates.swift): numeric ones whose
+    /// order the column decides, and ones whose text fixes it (year first, month names).
+    var textDateNumeric = 0, textDateFixed = 0
+    /// Numeric text dates whose first part is over 12 (so day first), or whose second is.
+    var firstOver12 = 0, secondOver12 = 0
+    var textDateSeparators: Set<UInt8> = []
+    var textDateFormats: Set<String> = []
+    var dayFirstMin = Double.infinity, dayFirstMax = -Double.infinity
+    var monthFirstMin = Double.infinity, monthFirstMax = -Double.infinity
+    var textDateExample: String?
     // Distinct values (strings and numbers), until there are more than `maxDistinct`.
     var distinctStrings: [String: Int]? = [:]
     var distinctNumbers: [Double: Int]? = [:]
@@ -174,6 +201,7 @@ struct ColumnStats {
                 addText(t)
             } else {
                 addNumber(x)
+                if cell.formatCurrency != 0 { formatCurrencies[cell.formatCurrency, default: 0] += 1 }
             }
         case .bool:
             nonEmpty += 1
@@ -232,6 +260,8 @@ struct ColumnStats {
             Self.note(s, in: &placeholderExamples)
             return
         }
+        // `05.01.2024`, `13/01/2024`: a date, before the number reader calls it a code.
+        if Self.mayBeNumericDate(s), let shape = TextDate.shape(s) { addTextDate(shape, s); return }
         guard let n = NumberText.scan(s) else {
             // ISO dates written as text (`2024-03-01`, `2024-03-01 12:30`).
             if let d = Self.isoTemporal(s) {
@@ -241,8 +271,20 @@ struct ColumnStats {
                 }
                 return
             }
+            if let shape = TextDate.shape(s) { addTextDate(shape, s); return }
+            if let (v, suffix) = Self.scaledNumber(s) {
+                scaled.add(v, group: 0)
+                scaledSuffixes.insert(suffix)
+                return
+            }
             words += 1
             Self.note(s, in: &wordExamples)
+            let t = s.trimmingWhitespace()
+            if t.count <= 12, !t.contains(where: { $0.isNumber || $0.isWhitespace }) { tokenWords += 1 }
+            if wordCounts != nil {
+                wordCounts![t, default: 0] += 1
+                if wordCounts!.count > Self.maxWordKinds { wordCounts = nil }
+            }
             return
         }
         if n.has(NumberText.leadingZero) || n.has(NumberText.longDigits) {
@@ -271,6 +313,63 @@ struct ColumnStats {
         if n.has(NumberText.trailingMinus) { trailingMinus += 1 }
         if n.has(NumberText.unicodeMinus) { unicodeMinus += 1 }
         if n.has(NumberText.padded) { padded += 1 }
+    }
+
+    /// Two separators of one kind (`/`, `.`, `-`) among 6-10 bytes starting with a digit: the
+    /// only texts worth asking `TextDate` before the number reader (no allocation).
+    static func mayBeNumericDate(_ s: String) -> Bool {
+        let u = s.utf8
+        guard u.count >= 6, u.count <= 12, let f = u.first, f >= 48, f <= 57 else { return false }
+        var sep: UInt8 = 0, count = 0
+        for b in u where b == 47 || b == 46 || b == 45 {
+            if sep == 0 { sep = b } else if sep != b { return false }
+            count += 1
+        }
+        return count == 2
+    }
+
+    private mutating func addTextDate(_ shape: TextDate.Shape, _ s: String) {
+        if textDateExample == nil { textDateExample = s.trimmingWhitespace() }
+        switch shape {
+        case let .fixed(y, m, d, format):
+            textDateFixed += 1
+            if textDateFormats.count < 4 { textDateFormats.insert(format) }
+            let serial = ExcelDate.serial(year: y, month: m, day: d)
+            temporalMin = Swift.min(temporalMin, serial); temporalMax = Swift.max(temporalMax, serial)
+        case let .numeric(a, b, y, sep):
+            textDateNumeric += 1
+            textDateSeparators.insert(sep)
+            if a > 12 { firstOver12 += 1 }
+            if b > 12 { secondOver12 += 1 }
+            if TextDate.valid(y, b, a) {
+                let v = ExcelDate.serial(year: y, month: b, day: a)
+                dayFirstMin = Swift.min(dayFirstMin, v); dayFirstMax = Swift.max(dayFirstMax, v)
+            }
+            if TextDate.valid(y, a, b) {
+                let v = ExcelDate.serial(year: y, month: a, day: b)
+                monthFirstMin = Swift.min(monthFirstMin, v); monthFirstMax = Swift.max(monthFirstMax, v)
+            }
+        }
+    }
+
+    /// Scale suffixes of amounts as finance and dashboards write them: thousand, million,
+    /// billion. `m` and `B` are left out (metres, minutes; flat `2B`).
+    static let scaleSuffixes: [(String, Int)] = [("bn", 9), ("mn", 6), ("MM", 6), ("M", 6), ("k", 3), ("K", 3)]
+
+    /// `1.5k` -> (1500, "k"), `2M` -> (2e6, "M"), `$3.2bn` -> (3.2e9, "bn"); nil otherwise. The
+    /// number before the suffix reads with the decimal point; scaling goes through the decimal
+    /// exponent so `2.3k` is exactly 2300.
+    static func scaledNumber(_ s: String) -> (Double, String)? {
+        let t = s.trimmingWhitespace()
+        guard t.utf8.count >= 2, t.utf8.count <= 24 else { return nil }
+        for (suffix, exponent) in scaleSuffixes where t.hasSuffix(suffix) {
+            let body = String(t.dropLast(suffix.count)).trimmingWhitespace()
+            guard let last = body.last, last.isNumber, let n = NumberText.scan(body), let v = n.point,
+                  !n.has(NumberText.percent), !n.has(NumberText.leadingZero) else { return nil }
+            guard let x = Double("\(v)e\(exponent)") else { return nil }
+            return (x, suffix)
+        }
+        return nil
     }
 
     /// The spelling of the currency in `s` (`€`, `EUR`), for the rule text.
@@ -325,7 +424,12 @@ struct ColumnStats {
             let what = [placeholders > 0 ? "placeholders" : nil, errors > 0 ? "error cells" : nil].compactMap { $0 }.joined(separator: " and ")
             return "\(what) → NULL (\(placeholders + errors): \(placeholderExamples.joined(separator: ", ")))"
         }
-        func misfitNote(_ n: Int) -> String? { n > 0 ? "\(n) value\(n == 1 ? "" : "s") that did not fit → NULL" : nil }
+        func misfitNote(_ n: Int) -> String? {
+            guard n > 0 else { return nil }
+            let list = n == words ? tokenList() : nil
+            if let list, tokenWords == words { return "unknown \(words == 1 ? "token" : "tokens") \(list) → NULL" }
+            return "\(n) value\(n == 1 ? "" : "s") that did not fit → NULL" + (list.map { " (\($0))" } ?? "")
+        }
         func fits(_ matching: Int) -> Bool { matching > 0 && (values - matching) * 10 <= values }
         func textTyping(_ rule: String) -> (ColumnType, ColumnTyping) {
             var profile = ColumnProfile(values: nonEmpty)
@@ -354,7 +458,10 @@ struct ColumnStats {
             mark = .point
         }
         let tally = mark == .point ? point : comma
-        let numeric = numbers + tally.valid
+        // Scale suffixes count only when no other word is in the column and they are no lone
+        // exception (two or more, or half the values): `1.5k, 2M, 300`, not `5k` among codes.
+        let scaledOK = scaled.valid > 0 && words == 0 && mark == .point && (scaled.valid >= 2 || scaled.valid * 2 >= values)
+        let numeric = numbers + tally.valid + (scaledOK ? scaled.valid : 0)
         let codes = leadingZeros + longDigits
         if codes > 0 && codes + numeric >= values - values / 10 {
             let why = leadingZeros > 0 ? "leading zeros" : "digit strings longer than 15 digits"
@@ -370,7 +477,13 @@ struct ColumnStats {
             let list = currencyKeys.map { currencySpelling[UInt8($0)] ?? Currency.keys[$0 - 1] }.joined(separator: ", ")
             return textTyping("text: mixed currencies (\(list)) do not add up")
         }
-        if fits(numeric) {
+        // One or two short unknown tokens (`x`, `*`, `pending`) among at least 3 numbers, in a
+        // column too small for the 10% rule: placeholders the lexicon does not know; they become
+        // NULL and the rule names them (at most a quarter of the values, nothing else misfits).
+        // A token repeated more often is a value (`E` in a column of hex digits), not a gap.
+        let tokensOnly = words > 0 && words <= 2 && tokenWords == words && wordCounts != nil && numeric >= 3
+            && values - numeric == words && words * 4 <= values && textDateNumeric + textDateFixed == 0
+        if fits(numeric) || tokensOnly {
             let misfits = values - numeric
             var parts: [String] = []
             if tally.valid > 0 {
@@ -380,7 +493,15 @@ struct ColumnStats {
                     let key = Currency.keys[k - 1]
                     number.append("currency \(key)\(spelling != key ? " (\(spelling))" : "")")
                 }
-                if percents > 0 { number.append("percent → fraction") }
+                if percents > 0 {
+                    let plain = numbers + tally.valid - percents
+                    number.append(plain > 0
+                        ? "percent → fraction for \(percents) value\(percents == 1 ? "" : "s"); mixed: \(plain) value\(plain == 1 ? "" : "s") without % kept as written"
+                        : "percent → fraction")
+                }
+                if scaledOK {
+                    number.append("scale suffixes \(scaledSuffixes.sorted().joined(separator: ", ")) (\(scaled.valid) value\(scaled.valid == 1 ? "" : "s"), k = thousand, M/mn = million, bn = billion)")
+                }
                 if let r = markReason { number.append(r) } else if mark == .comma { number.append("decimal comma") }
                 let groups = (1...4).filter { tally.groups & (1 << UInt8($0)) != 0 }.compactMap { NumberText.Separator(rawValue: UInt8($0))?.display }
                 if !groups.isEmpty { number.append("thousands " + groups.joined(separator: " and ")) }
@@ -389,29 +510,77 @@ struct ColumnStats {
                 if unicodeMinus > 0 { number.append("Unicode minus") }
                 if number.isEmpty && tally.valid > typedNumberTexts { number.append("numbers written as text") }
                 parts.append(number.isEmpty ? "number" : number.joined(separator: ", "))
+            } else if scaledOK {
+                parts.append("number; scale suffixes \(scaledSuffixes.sorted().joined(separator: ", ")) (\(scaled.valid) value\(scaled.valid == 1 ? "" : "s"), k = thousand, M/mn = million, bn = billion)")
             } else {
                 parts.append("number")
+            }
+            if formatCurrencies.count > 1 {
+                let list = formatCurrencies.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+                    .map { "\(Currency.keys[Int($0.key) - 1]) (\($0.value))" }.joined(separator: ", ")
+                parts.append("mixed currencies in number formats: \(list); a sum adds them as one")
+            } else if let (k, _) = formatCurrencies.first, tally.valid == 0 {
+                parts.append("currency \(Currency.keys[Int(k) - 1]) (number format)")
             }
             if outOfRangeDates > 0 { parts.append("\(outOfRangeDates) date-formatted serial\(outOfRangeDates == 1 ? "" : "s") outside Excel's dates kept as numbers") }
             if let p = placeholderNote() { parts.append(p) }
             if let m = misfitNote(misfits) { parts.append(m) }
-            let integral = numbersIntegral && tally.integral && percents == 0
-            let lo = Swift.min(numberMin, tally.min), hi = Swift.max(numberMax, tally.max)
+            let integral = numbersIntegral && tally.integral && percents == 0 && (!scaledOK || scaled.integral)
+            var lo = Swift.min(numberMin, tally.min), hi = Swift.max(numberMax, tally.max)
+            if scaledOK { lo = Swift.min(lo, scaled.min); hi = Swift.max(hi, scaled.max) }
             let type: ColumnType = integral ? .integer : .real
             func typed(_ x: Double) -> TypedValue { integral ? .integer(Int64(x)) : .real(x) }
             let (nulled, ex) = nulls(misfits, Self.misfitExamples(words: wordExamples, tally: tally.misfitExamples, extra: []))
-            return (type, ColumnTyping(rule: parts.joined(separator: "; "), nulled: nulled, nulledExamples: ex,
-                                       profile: ColumnProfile(values: numeric, min: lo.isFinite ? typed(lo) : nil, max: hi.isFinite ? typed(hi) : nil),
-                                       decimalMark: mark))
+            var typing = ColumnTyping(rule: parts.joined(separator: "; "), nulled: nulled, nulledExamples: ex,
+                                      profile: ColumnProfile(values: numeric, min: lo.isFinite ? typed(lo) : nil, max: hi.isFinite ? typed(hi) : nil),
+                                      decimalMark: mark)
+            typing.scaleSuffixes = scaledOK
+            typing.mixedCurrencies = formatCurrencies.count > 1
+            return (type, typing)
         }
 
-        // 3. Dates, times, durations, booleans.
-        let dateish = dates + dateTimes + textDates + textDateTimes
+        // 3. Dates, times, durations, booleans. Numeric text dates take the column's order.
+        var dateOrder: TextDate.Order? = nil
+        var orderWhy = ""
+        var orderProblem: String? = nil
+        if textDateNumeric > 0 {
+            let example = textDateExample.map { " (e.g. '\($0)')" } ?? ""
+            if firstOver12 > 0 && secondOver12 == 0 {
+                dateOrder = .dayFirst; orderWhy = "a first part over 12 in \(firstOver12) value\(firstOver12 == 1 ? "" : "s") means day first"
+            } else if secondOver12 > 0 && firstOver12 == 0 {
+                dateOrder = .monthFirst; orderWhy = "a second part over 12 in \(secondOver12) value\(secondOver12 == 1 ? "" : "s") means month first"
+            } else if firstOver12 > 0 {
+                orderProblem = "text: dates in both day/month orders (\(firstOver12) day first, \(secondOver12) month first)\(example); kept as text"
+            } else if textDateSeparators == [UInt8(ascii: ".")] {
+                dateOrder = .dayFirst; orderWhy = "dotted dates are day first; no value has a part over 12"
+            } else if hint.mark == .comma, let r = hint.reason {
+                dateOrder = .dayFirst; orderWhy = "no value has a part over 12; day first as \(r) signals a day-first locale"
+            } else {
+                orderProblem = "text: ambiguous dates, dd/mm/yyyy or mm/dd/yyyy: no value has a part over 12 and nothing in the file decides\(example); kept as text"
+            }
+        }
+        let textDateCount = textDateFixed + (dateOrder != nil ? textDateNumeric : 0)
+        let dateish = dates + dateTimes + textDates + textDateTimes + textDateCount
+        if let problem = orderProblem, fits(dateish + textDateNumeric) {
+            return textTyping(problem)
+        }
         if fits(dateish) {
             let misfits = values - dateish
             let withTime = dateTimes + textDateTimes > 0
             var parts = [withTime ? "date-time" : "date"]
             if textDates + textDateTimes > 0 { parts[0] += ", ISO dates written as text" }
+            if textDateCount > 0 {
+                var formats = textDateFormats.sorted()
+                if let o = dateOrder {
+                    let sep = textDateSeparators.count == 1 ? Character(UnicodeScalar(textDateSeparators.first!)) : "/"
+                    formats.insert(o.rawValue.replacingOccurrences(of: "/", with: String(sep)), at: 0)
+                }
+                parts[0] += ", text dates \(formats.joined(separator: ", ")) → ISO"
+                if dateOrder != nil { parts[0] += " (\(orderWhy))" }
+            }
+            var tMin = temporalMin, tMax = temporalMax
+            if dateOrder == .dayFirst { tMin = Swift.min(tMin, dayFirstMin); tMax = Swift.max(tMax, dayFirstMax) }
+            if dateOrder == .monthFirst { tMin = Swift.min(tMin, monthFirstMin); tMax = Swift.max(tMax, monthFirstMax) }
             if !withTime && datesWithTime > 0 { parts.append("date-only format: \(datesWithTime) time part\(datesWithTime == 1 ? "" : "s") dropped") }
             if outOfRangeDates > 0 { parts.append("\(outOfRangeDates) serial\(outOfRangeDates == 1 ? "" : "s") outside Excel's dates → NULL") }
             if let p = placeholderNote() { parts.append(p) }
@@ -419,10 +588,11 @@ struct ColumnStats {
             let kind: TemporalKind = withTime ? .dateTime : .date
             func iso(_ s: Double) -> TypedValue { .text(ExcelDate.iso(kind, serial: withTime ? s : s.rounded(.down))) }
             let (nulled, ex) = nulls(misfits, Self.misfitExamples(words: wordExamples, tally: [], extra: []))
-            return (withTime ? .datetime : .date,
-                    ColumnTyping(rule: parts.joined(separator: "; "), nulled: nulled, nulledExamples: ex,
-                                 profile: ColumnProfile(values: dateish, min: temporalMin.isFinite ? iso(temporalMin) : nil,
-                                                        max: temporalMax.isFinite ? iso(temporalMax) : nil)))
+            var typing = ColumnTyping(rule: parts.joined(separator: "; "), nulled: nulled, nulledExamples: ex,
+                                      profile: ColumnProfile(values: dateish, min: tMin.isFinite ? iso(tMin) : nil,
+                                                             max: tMax.isFinite ? iso(tMax) : nil))
+            typing.textDateOrder = dateOrder
+            return (withTime ? .datetime : .date, typing)
         }
         if durations > 0, fits(durations + times) {
             let misfits = values - durations - times
@@ -457,9 +627,32 @@ struct ColumnStats {
 
         // 4. Text.
         if numeric * 2 >= values && numeric > 0 {
-            return textTyping("text: no rule fits cleanly (\(numeric) of \(values) values are numbers)")
+            var why = "\(numeric) of \(nonEmpty) non-empty cells are numbers"
+            if placeholders + errors > 0 {
+                let shown = placeholderExamples.filter { !$0.trimmingWhitespace().isEmpty }
+                why += ", \(placeholders + errors) placeholder\(placeholders + errors == 1 ? "" : "s")"
+                    + (shown.isEmpty ? "" : " (\(shown.joined(separator: ", ")))")
+            }
+            let others = values - numeric
+            if let list = tokenList(), others == words {
+                why += "; kept as text by \(list)"
+            } else if !wordExamples.isEmpty {
+                why += "; kept as text by \(others) other value\(others == 1 ? "" : "s") (e.g. \(wordExamples.map { "'\($0)'" }.joined(separator: ", ")))"
+            } else if others > 0 {
+                why += "; \(others) other value\(others == 1 ? "" : "s")"
+            }
+            return textTyping("text: no rule fits cleanly (\(why))")
         }
         return textTyping("text")
+    }
+
+    /// The unknown words and their counts (`x (1 cell), pending (2 cells)`), most frequent
+    /// first; nil when they were too many kinds to keep.
+    func tokenList() -> String? {
+        guard let w = wordCounts, !w.isEmpty else { return nil }
+        return w.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+            .map { "\($0.key.count > 40 ? String($0.key.prefix(40)) + "…" : $0.key) (\($0.value) cell\($0.value == 1 ? "" : "s"))" }
+            .joined(separator: ", ")
     }
 
     static func misfitExamples(words: [String], tally: [String], extra: [String]) -> [String] {
@@ -506,8 +699,13 @@ extension TableColumn {
                     x = v
                 }
             case let .string(s):
-                guard let n = NumberText.scan(s), !n.has(NumberText.longDigits), let v = n.value(typing.decimalMark) else { return .null }
-                x = v
+                if let n = NumberText.scan(s), !n.has(NumberText.longDigits), let v = n.value(typing.decimalMark) {
+                    x = v
+                } else if typing.scaleSuffixes, let (v, _) = ColumnStats.scaledNumber(s) {
+                    x = v
+                } else {
+                    return .null
+                }
             case let .temporal(kind, serial) where (kind == .date || kind == .dateTime) && !ExcelDate.inRange(serial):
                 x = serial
             default:
@@ -521,7 +719,14 @@ extension TableColumn {
                 return type == .date ? .text(ExcelDate.iso(.date, serial: serial.rounded(.down)))
                     : .text(ExcelDate.iso(.dateTime, serial: serial))
             case let .string(s):
-                guard case let .temporal(_, serial)? = ColumnStats.isoTemporal(s) else { return .null }
+                let serial: Double
+                if case let .temporal(_, v)? = ColumnStats.isoTemporal(s) {
+                    serial = v
+                } else if let v = TextDate.serial(s, order: typing.textDateOrder) {
+                    serial = v
+                } else {
+                    return .null
+                }
                 return type == .date ? .text(ExcelDate.iso(.date, serial: serial.rounded(.down)))
                     : .text(ExcelDate.iso(.dateTime, serial: serial))
             default:

@@ -172,6 +172,9 @@ public struct RowCell: Sendable, Hashable {
     /// in a `yyyy-mm-dd` cell is a date, as Excel displays it, not the serial 45352). Nil
     /// otherwise: a cell with a value already has it applied.
     public var numberFormatKind: TemporalKind?
+    /// The currency the cell's number format shows (xlsx), as an internal currency key + 1;
+    /// 0 for none. Column typing notes a column whose numbers show several currencies.
+    public var formatCurrency: UInt8 = 0
     public init(column: Int, value: CellValue, formula: String? = nil, text: String? = nil, formulaError: String? = nil,
                 numberFormatKind: TemporalKind? = nil) {
         self.column = column; self.value = value; self.formula = formula; self.text = text; self.formulaError = formulaError
@@ -353,6 +356,11 @@ public struct InferredTable: Sendable, Hashable, Codable {
     /// The SQL tables holding the columns: one part (named `name`) unless the table has more
     /// than `maxSQLColumns` columns, then `name`, `name_part2`, ... sharing `_row`.
     public var parts: [TablePart]
+    /// Merged cells in the data area spanning two rows or more, each as the column of its
+    /// top-left cell over the merge's data rows: the loader gives every row of it the top-left
+    /// cell's value (a merged "North" over A2:A4 means North for rows 2-4, as a reader of the
+    /// sheet and pandas' `ffill` take it; the file stores it in A2 only).
+    public var filledMerges: [CellRange] = []
     public init(name: String, sheet: String, headerRange: CellRange?, dataRange: CellRange?, columns: [TableColumn],
                 source: TableSource = .inferred, excludedRows: [ExcludedRow] = [], parts: [TablePart]? = nil) {
         self.name = name; self.sheet = sheet; self.headerRange = headerRange

@@ -1,3 +1,4 @@
+import Foundation
 // Which number formats make a number a date, a date-time, a time of day or a duration.
 // Shared by every reader whose cells are numbers plus a format (xlsx, xlsb, xls).
 
@@ -15,6 +16,45 @@ public enum NumberFormats {
         case 32, 33: return .time
         default: return nil
         }
+    }
+
+    /// The currency a format code shows in its first section (`"$"#,##0.00`, `[$€-407] #,##0`,
+    /// `#,##0 \\£`, `#,##0 "kr"`), as `Currency` key + 1; 0 when it shows none. Literal text
+    /// comes from quotes, `\\`-escapes, `[$symbol-locale]` tags and a bare `$` (ECMA-376 Part 1,
+    /// 18.8.31: `$ - + / ( ) :` and space display without quotes).
+    static func currencyKey(_ code: String) -> UInt8 {
+        var literal = ""
+        var it = code.makeIterator()
+        var quoted = false
+        while let c = it.next() {
+            if quoted {
+                if c == "\"" { quoted = false; literal.append(" ") } else { literal.append(c) }
+                continue
+            }
+            switch c {
+            case ";": return currencyKey(literal: literal)
+            case "\"": quoted = true
+            case "\\": if let n = it.next() { literal.append(n) }
+            case "[":
+                var inner = ""
+                while let n = it.next(), n != "]" { inner.append(n) }
+                if inner.hasPrefix("$") {
+                    literal += " " + inner.dropFirst().prefix { $0 != "-" } + " "
+                }
+            case "$", "€", "£", "¥", "₹", "₩", "₽", "₺", "₪", "฿", "₱", "₫": literal.append(c)
+            default: break
+            }
+        }
+        return currencyKey(literal: literal)
+    }
+
+    private static func currencyKey(literal: String) -> UInt8 {
+        let t = literal.trimmingCharacters(in: .whitespaces)
+        guard !t.isEmpty else { return 0 }
+        for (spelling, key) in Currency.spellings.sorted(by: { $0.0.count > $1.0.count }) where t.contains(spelling) {
+            return UInt8(Currency.keys.firstIndex(of: key)! + 1)
+        }
+        return 0
     }
 
     /// The format code Excel uses for a built-in id, for display and for the formula text.

@@ -18,6 +18,8 @@ extension WorkbookOutline {
         let declared = reader.declaredTables
         let hint = NumberHint.of(reader)
         let problems = reader.tableProblems
+        // Sheets named as SQL identifiers keep their names against cleaned names of others.
+        let reserved = Set(reader.sheets.filter { TableInferrer.cleanIdentifier($0.name) == $0.name }.map { $0.name.lowercased() })
         for info in reader.sheets {
             try beforeSheet?(info.index, reader.sheets.count, info.name)
             let readerWarnings = problems.filter { $0.sheet == info.name }.map(\.message)
@@ -33,7 +35,7 @@ extension WorkbookOutline {
                 try onRow?(info.index, row)
                 return true
             }
-            let found = inferrer.finish(sheet: info, summary: summary, usedNames: &usedNames)
+            let found = inferrer.finish(sheet: info, summary: summary, usedNames: &usedNames, reserved: reserved)
             sheets.append(SheetOutline(info: info, summary: summary, tables: found.tables, warnings: readerWarnings + found.warnings))
             try afterSheet?(sheets[sheets.count - 1])
         }

@@ -70,6 +70,13 @@ struct TableInferrer {
         var stats: [Int: ColumnStats] = [:]
         var dataMinRow = Int.max, dataMaxRow = -1
         var excluded: [ExcludedRow] = []
+        /// Texts of data cells whose column is empty in the next data row (row -> column ->
+        /// text), at most `maxMergeCandidates`: the top-left values of merged cells, named in
+        /// the fill-down note once the merges are known (xlsx stores them after the rows).
+        var mergeCandidates: [Int: [Int: String]] = [:]
+        var mergeCandidateCount = 0
+        static let maxMergeCandidates = 512
+        var previous: (row: Int, cells: [RowCell]) = (-1, [])
         /// Where it starts (top row, left column), for ordering and naming.
         var origin: CellRef
 
@@ -173,6 +180,16 @@ struct TableInferrer {
 
         /// Counts a data row: its cells into the column types, its numbers into the running figures.
         private mutating func commit(_ row: Int, _ cells: [RowCell]) {
+            if mergeCandidateCount < Self.maxMergeCandidates, !previous.cells.isEmpty,
+               cells.count < previous.cells.count || cells.first?.column != previous.cells.first?.column {
+                // Each pass records at least one cell, so at most `maxMergeCandidates` passes.
+                let present = Set(cells.map(\.column))
+                for c in previous.cells where mergeCandidateCount < Self.maxMergeCandidates && !present.contains(c.column) {
+                    mergeCandidates[previous.row, default: [:]][c.column] = TableInferrer.displayText(c.value)
+                    mergeCandidateCount += 1
+                }
+            }
+            previous = (row, cells)
             var any = false
             for cell in cells {
                 if stats[cell.column, default: ColumnStats()].add(cell) { any = true }
@@ -379,7 +396,38 @@ struct TableInferrer {
             resolveSeek(final: false)
             return
         }
+        if active.count == 1, row.index == lastRow + 1, looksLikeStackedHeader(row, of: active[0]) {
+            // Held until the next row shows whether typed values follow (`resolveSeek`).
+            seek = [row]
+            return
+        }
         data(row)
+    }
+
+    /// Whether `row`, directly under data rows of `block` (no empty row between), may be the
+    /// header of a table stacked right below: two or more cells, all labels (text that reads as
+    /// no number, date or placeholder, starting with a letter that is not lower-case), and every column of
+    /// the block that held only numbers so far now holds a label (Fruit | Kg over 10, 2, then
+    /// Vehicle | Count). `resolveSeek` then needs a typed value under it in the next row.
+    private func looksLikeStackedHeader(_ row: SheetRow, of block: Block) -> Bool {
+        guard row.cells.count >= 2, !block.headerKey.isEmpty, block.dataMaxRow >= 0, block.declared == nil else { return false }
+        var turned = 0
+        for c in row.cells {
+            guard case .string(let s) = c.value else { return false }
+            let t = s.trimmingWhitespace()
+            guard let first = t.first, first.isLetter, !first.isLowercase, !NumberText.isPlaceholder(t), NumberText.scan(t) == nil,
+                  ColumnStats.isoTemporal(t) == nil, TextDate.shape(t) == nil else { return false }
+            if let st = block.stats[c.column], st.numbers + st.numericTexts >= 1, st.words == 0, st.strings == st.numericTexts + st.placeholders {
+                turned += 1
+            }
+        }
+        guard turned > 0 else { return false }
+        // Every numbers-only column must turn: a label in one of several amount columns is data.
+        for (col, st) in block.stats where st.numbers + st.numericTexts >= 1 && st.words == 0 && st.strings == st.numericTexts + st.placeholders
+            && st.nonEmpty >= 1 && block.headerKey[col] != nil {
+            if !row.cells.contains(where: { $0.column == col }) { return false }
+        }
+        return true
     }
 
     private mutating func routeDeclared(_ row: SheetRow) {
@@ -495,9 +543,14 @@ struct TableInferrer {
             }
         }
         for span in (spans.count > 1 ? spans.map { Optional($0) } : [nil]) {
-            let h = project(header, span)
+            var h = project(header, span)
+            var blockDataStart = dataStart
+            if h.isEmpty, let span, let lower = Self.lowerHeader(of: span, in: region) {
+                h = [lower]
+                blockDataStart = lower.index + 1
+            }
             let lo = h.flatMap(\.cells).map(\.column).min() ?? span?.lowerBound ?? 0
-            var block = Block(span: span, dataStart: dataStart, origin: CellRef(row: header.first!.index, column: lo))
+            var block = Block(span: span, dataStart: blockDataStart, origin: CellRef(row: h.first?.index ?? header.first!.index, column: lo))
             block.headerRows = h
             block.preRows = project(preRows, span)
             if let last = h.last {
@@ -530,7 +583,14 @@ struct TableInferrer {
         var pendingLeft: ClosedRange<Int>? = nil
         for r in raw {
             let labels = headerColumns.filter { r.contains($0) }.count
-            if labels >= 2 {
+            if labels == 0, lowerHeader(of: r, in: below) != nil {
+                // A table beside this one that starts lower down (its own header row below).
+                if let p = pendingLeft {
+                    if out.isEmpty { out.append(p) } else { out[out.count - 1] = out[out.count - 1].lowerBound...p.upperBound }
+                    pendingLeft = nil
+                }
+                out.append(r)
+            } else if labels >= 2 {
                 let start = pendingLeft?.lowerBound ?? r.lowerBound
                 out.append(start...r.upperBound)
                 pendingLeft = nil
@@ -545,6 +605,18 @@ struct TableInferrer {
         }
         // Each run takes the empty columns up to the next, so every column has one table.
         return out
+    }
+
+    /// The header row of a table in columns `run` that starts below the header row of its
+    /// neighbours (D3:E5 beside A1:B6): the first of `below` with cells in `run`, when they
+    /// are two or more labels and the next row has a number, date or boolean under one of them.
+    static func lowerHeader(of run: ClosedRange<Int>, in below: [SheetRow]) -> SheetRow? {
+        func part(_ r: SheetRow) -> SheetRow { SheetRow(index: r.index, cells: r.cells.filter { run.contains($0.column) }) }
+        guard let k = below.firstIndex(where: { $0.cells.contains { run.contains($0.column) } }), k + 1 < below.count,
+              below[k + 1].index == below[k].index + 1 else { return nil }
+        let h = part(below[k]), next = part(below[k + 1])
+        guard h.cells.count >= 2, !next.cells.isEmpty, startsTable(h, next) else { return nil }
+        return h
     }
 
     static func isText(_ v: CellValue) -> Bool { if case .string = v { return true } else { return false } }
@@ -642,7 +714,12 @@ struct TableInferrer {
 
     /// The sheet's tables, once the whole sheet has been seen, and its warnings. `usedNames`
     /// holds the lower-cased table names taken so far in the workbook.
-    mutating func finish(sheet: SheetInfo, summary: SheetSummary, usedNames: inout Set<String>) -> (tables: [InferredTable], warnings: [String]) {
+    /// `reserved` holds the lower-cased names of sheets that are SQL identifiers as they are
+    /// (`Sales_2024`): another sheet whose cleaned name would be one of them (`Sales 2024`)
+    /// takes a numbered name instead, so `FROM Sales_2024` always means sheet `Sales_2024`;
+    /// the warnings say which name was changed and why.
+    mutating func finish(sheet: SheetInfo, summary: SheetSummary, usedNames: inout Set<String>,
+                         reserved: Set<String> = []) -> (tables: [InferredTable], warnings: [String]) {
         if !decided { decide() }
         while !seek.isEmpty { resolveSeek(final: true) }
         finished += active
@@ -659,12 +736,26 @@ struct TableInferrer {
                 tables.append(finishDeclared(block, d, sheet: sheet, summary: summary, usedNames: &usedNames))
             } else if var t = finishInferred(block, sheet: sheet, summary: summary) {
                 let base: String
+                let sheetsFirst = firstInferred
                 if firstInferred { base = Self.cleanIdentifier(sheet.name) } else {
                     let fromTitle = block.title.map(Self.cleanIdentifier) ?? ""
                     base = fromTitle.isEmpty ? Self.cleanIdentifier(sheet.name) : fromTitle
                 }
                 firstInferred = false
-                t.name = Self.unique(base.isEmpty ? "table" : base, in: &usedNames)
+                let wanted = base.isEmpty ? "table" : base
+                if wanted != sheet.name, reserved.contains(wanted.lowercased()) {
+                    var taken = usedNames.union(reserved)
+                    t.name = Self.unique(wanted, in: &taken)
+                    usedNames.insert(t.name.lowercased())
+                    warnings.append("table of sheet '\(sheet.name)' is named \(t.name), not \(wanted): \(wanted) is the name of sheet '\(wanted)' as written")
+                } else {
+                    t.name = Self.unique(wanted, in: &usedNames)
+                    if t.name != wanted && sheetsFirst {
+                        warnings.append("table of sheet '\(sheet.name)' is named \(t.name): \(wanted) is taken by an earlier table")
+                    }
+                }
+                t.filledMerges = Self.filledMerges(t, block: block, merges: summary.mergedRanges)
+                if !t.filledMerges.isEmpty { warnings.append(Self.mergeNote(t, block: block)) }
                 tables.append(t)
             }
         }
@@ -796,6 +887,29 @@ struct TableInferrer {
             out.append(CellRange(rows: r.index...r.index, columns: start...end))
         }
         return out
+    }
+
+    /// The merged ranges of `t`'s data area that span two rows or more, as their top-left
+    /// cell's column over the merge's data rows (see `InferredTable.filledMerges`).
+    static func filledMerges(_ t: InferredTable, block: Block, merges: [CellRange]) -> [CellRange] {
+        guard let d = t.dataRange, !merges.isEmpty else { return [] }
+        var out: [CellRange] = []
+        for m in merges where m.rowCount >= 2 && m.start.row >= d.start.row && m.start.row < d.end.row
+            && m.start.column >= d.start.column && m.start.column <= d.end.column && !t.isExcluded(m.start.row) {
+            out.append(CellRange(rows: m.start.row...min(m.end.row, d.end.row), columns: m.start.column...m.start.column))
+        }
+        return out.sorted { $0.start < $1.start }
+    }
+
+    /// `table M: A2:A4 merged: 'North' filled into 3 rows; …`.
+    static func mergeNote(_ t: InferredTable, block: Block) -> String {
+        let shown = t.filledMerges.prefix(5).map { m -> String in
+            let value = block.mergeCandidates[m.start.row]?[m.start.column].map { "'\($0.count > 40 ? String($0.prefix(40)) + "…" : $0)'" } ?? "the top cell's value"
+            return "\(m) merged: \(value) filled into \(m.rowCount) rows"
+        }
+        let more = t.filledMerges.count > 5 ? "; and \(t.filledMerges.count - 5) more merges" : ""
+        return "table \(t.name): " + shown.joined(separator: "; ") + more
+            + " (a merged cell's value holds for every row it spans; the file stores it in the top cell only)"
     }
 
     private func finishDeclared(_ block: Block, _ d: DeclaredTable, sheet: SheetInfo, summary: SheetSummary, usedNames: inout Set<String>) -> InferredTable {

@@ -107,7 +107,8 @@ enum OOXMLParts {
     }
 
     /// cellXfs index -> temporal kind of its number format.
-    static func styleKinds(_ bytes: [UInt8]) throws -> [TemporalKind?] {
+    /// The styles part's custom number formats (id -> code) and each cellXfs style's format id.
+    private static func styleFormats(_ bytes: [UInt8]) throws -> (custom: [Int: String], xfFormats: [Int]) {
         var custom: [Int: String] = [:]
         var xfFormats: [Int] = []
         try PartHandler.scan(bytes) { h in
@@ -121,6 +122,35 @@ enum OOXMLParts {
                 }
             }
         }
+        return (custom, xfFormats)
+    }
+
+    /// Per cellXfs style, its temporal kind and the currency its number format shows, from one
+    /// scan of the styles part.
+    static func styleKindsAndCurrencies(_ bytes: [UInt8]) throws -> (kinds: [TemporalKind?], currencies: [UInt8]) {
+        let formats = try styleFormats(bytes)
+        return (kinds(formats), currencies(formats))
+    }
+
+    /// Per cellXfs style, the currency its number format shows (`Currency` key + 1; 0 for none);
+    /// empty when no style shows one.
+    private static func currencies(_ formats: (custom: [Int: String], xfFormats: [Int])) -> [UInt8] {
+        let (custom, xfFormats) = formats
+        guard !custom.isEmpty else { return [] }
+        var cache: [Int: UInt8] = [:]
+        let out = xfFormats.map { id -> UInt8 in
+            if let k = cache[id] { return k }
+            let k = custom[id].map(NumberFormats.currencyKey) ?? 0
+            cache[id] = k
+            return k
+        }
+        return out.contains { $0 != 0 } ? out : []
+    }
+
+    static func styleKinds(_ bytes: [UInt8]) throws -> [TemporalKind?] { kinds(try styleFormats(bytes)) }
+
+    private static func kinds(_ formats: (custom: [Int: String], xfFormats: [Int])) -> [TemporalKind?] {
+        let (custom, xfFormats) = formats
         var cache: [Int: TemporalKind?] = [:]
         return xfFormats.map { id in
             if let k = cache[id] { return k }

@@ -22,6 +22,9 @@ public final class XLSXReader: WorkbookReader {
     private let workbookPart: String
     private let sheetParts: [String?]
     private let styleKinds: [TemporalKind?]
+    /// Per style, the currency its number format shows (`OOXMLParts.styleCurrencies`); empty
+    /// when no format shows one.
+    private let styleCurrencies: [UInt8]
     private let sharedStringsEntry: ZipEntry?
     private var sharedStringsCache: [String]?
 
@@ -123,11 +126,12 @@ public final class XLSXReader: WorkbookReader {
 
         // Styles: cellXfs -> number format -> temporal kind.
         if let styles = wbRels.first(where: { $0.kind == "styles" }), let bytes = try archive.read(named: styles.target) {
-            styleKinds = try OOXMLParts.styleKinds(bytes)
+            (styleKinds, styleCurrencies) = try OOXMLParts.styleKindsAndCurrencies(bytes)
         } else if let bytes = try archive.read(named: "xl/styles.xml") {
-            styleKinds = try OOXMLParts.styleKinds(bytes)
+            (styleKinds, styleCurrencies) = try OOXMLParts.styleKindsAndCurrencies(bytes)
         } else {
             styleKinds = []
+            styleCurrencies = []
         }
         if let sst = wbRels.first(where: { $0.kind == "sharedStrings" }), let e = archive.entry(named: sst.target) {
             sharedStringsEntry = e
@@ -183,7 +187,7 @@ public final class XLSXReader: WorkbookReader {
         }
         let sst = try sharedStrings()
         return try withoutActuallyEscaping(visitor) { visit in
-            var handler = SheetHandler(sst: sst, styleKinds: styleKinds, date1904: date1904, limits: limits, visitor: visit)
+            var handler = SheetHandler(sst: sst, styleKinds: styleKinds, styleCurrencies: styleCurrencies, date1904: date1904, limits: limits, visitor: visit)
             var scanner = XMLScanner()
             defer { scanner.release() }
             do {
@@ -206,6 +210,7 @@ struct SheetHandler: XMLScanHandler {
 
     let sst: [String]
     let styleKinds: [TemporalKind?]
+    let styleCurrencies: [UInt8]
     let date1904: Bool
     let limits: ReadLimits
     let visitor: (SheetRow) throws -> Bool
@@ -234,8 +239,8 @@ struct SheetHandler: XMLScanHandler {
     var minRow = Int.max, maxRow = -1, minCol = Int.max, maxCol = -1, count = 0
     var merged: [CellRange] = []
 
-    init(sst: [String], styleKinds: [TemporalKind?], date1904: Bool, limits: ReadLimits, visitor: @escaping (SheetRow) throws -> Bool) {
-        self.sst = sst; self.styleKinds = styleKinds; self.date1904 = date1904; self.limits = limits; self.visitor = visitor
+    init(sst: [String], styleKinds: [TemporalKind?], styleCurrencies: [UInt8] = [], date1904: Bool, limits: ReadLimits, visitor: @escaping (SheetRow) throws -> Bool) {
+        self.sst = sst; self.styleKinds = styleKinds; self.styleCurrencies = styleCurrencies; self.date1904 = date1904; self.limits = limits; self.visitor = visitor
         value.reserveCapacity(64)
         cells.reserveCapacity(32)
     }
@@ -509,7 +514,9 @@ struct SheetHandler: XMLScanHandler {
                 v = .string(text)
             }
         }
-        cells.append(RowCell(column: column, value: v, formula: formulaText))
+        var cell = RowCell(column: column, value: v, formula: formulaText)
+        if style < styleCurrencies.count, case .number = v { cell.formatCurrency = styleCurrencies[style] }
+        cells.append(cell)
     }
 }
 

@@ -164,3 +164,27 @@ import XLChatTestSupport
         #expect(cells.rows == [["n/a", "7 %"]])
     }
 }
+
+/// `workbook/query` warns when an aggregate reads a column the typing kept as text (SQLite
+/// would add `'1.5k'` as 1.5), or a number column showing several currencies (issue 10).
+@Suite(.timeLimit(.minutes(3))) struct TextAggregateWarningTests {
+    @Test func sumOverATextColumnCarriesAWarningOnTheWire() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("xlchat-agg-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("amounts.csv").path
+        try Data("item,v,w\na,1.5k,1\nb,x,2\nc,300,3\nd,7,y\ne,12,5\nf,n/a,6\n".utf8).write(to: URL(fileURLWithPath: path))
+        let c = TestClient.inProcess(configuration: TestClient.temporaryConfiguration())
+        try await c.initialize()
+        let wb = try await c.send(WorkbookOpenRequest(path: path))
+        let table = try #require(wb.sheets[0].table)
+        let v = try #require(table.columns.first { $0.name == "v" })
+        #expect(v.type == "text" && v.rule.contains("kept as text by"), "\(v.rule)")
+        let sum = try await c.send(WorkbookQueryRequest(workbookId: wb.workbookId, sql: "SELECT sum(v), avg(v) FROM amounts"))
+        let warnings = try #require(sum.warnings)
+        #expect(warnings.count == 2 && warnings.allSatisfy { $0.contains("amounts.v, a text column") }, "\(warnings)")
+        // w: one unknown token among numbers is a NULL, the column a number: no warning.
+        let w = try await c.send(WorkbookQueryRequest(workbookId: wb.workbookId, sql: "SELECT sum(w), count(w) FROM amounts"))
+        #expect(w.warnings == nil && w.rows == [[17, 5]])
+    }
+}

@@ -266,9 +266,14 @@ import Testing
         // Phone numbers, versions, IP addresses, dates written as text (not ISO), mixed currencies.
         for texts in [["+1 555 123 4567", "+1 555 987 6543", "+44 20 7946 0958"], ["(555) 123-4567", "(555) 987-6543"],
                       ["555-1234", "555-9876"], ["1.2.3", "1.10.0", "2.0.1"], ["192.168.1.1", "10.0.0.1"],
-                      ["05.01.2024", "17.02.2024", "31.12.2023"], ["1/5/2024", "2/17/2024"], ["Jan 5, 2024", "Feb 17, 2024"]] {
+                      ["1.2.2", "1.10.2024.1"], ["5/1/24", "17/2/24"]] {
             let c = try column(texts)
             #expect(c.type == .text, "\(texts): \(c.type) \(c.typing.rule)")
+        }
+        // Dates written as text in other orders are dates (issue 10, kind 14): see TextDateTests.
+        for texts in [["05.01.2024", "17.02.2024", "31.12.2023"], ["1/5/2024", "2/17/2024"], ["Jan 5, 2024", "Feb 17, 2024"]] {
+            let c = try column(texts)
+            #expect(c.type == .date, "\(texts): \(c.type) \(c.typing.rule)")
         }
         let money = try column(["$12.00", "€15,00", "$7.50", "€3,00"])
         #expect(money.type == .text && money.typing.rule.contains("mixed currencies"))

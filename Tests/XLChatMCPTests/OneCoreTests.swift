@@ -90,7 +90,8 @@ import XLChatTestSupport
                 #expect(r.status == 1, "\(c): xlchat \(args[0]) exited \(r.status): \(r.stderr)")
                 // The first line on stderr is the error's message (ask prints it alone, the
                 // other commands add the kind).
-                let line = r.stderr.split(separator: "\n").first.map(String.init) ?? ""
+                // Progress lines ("Indexing [ ] 0%") may come first.
+                let line = r.stderr.split(separator: "\n").first { !$0.hasPrefix("Indexing [") }.map(String.init) ?? ""
                 #expect(line.hasPrefix("xlchat: " + wireMessage), "\(c): xlchat \(args[0]) printed \(r.stderr)")
             }
         }

@@ -89,7 +89,10 @@ public final class EvaluatingReader: WorkbookReader {
                 out.cells[k].value = value
                 if value.isEmpty { drop = true }
             }
-            if drop { out.cells.removeAll { $0.value.isEmpty } }
+            // A formula computing to "" is an empty cell as data; asked for formulas, it stays
+            // (with its text), as it would with a cached "" (xlrd's REPT("foo",0), a defined
+            // name that is ""), so formula text is never lost.
+            if drop { out.cells.removeAll { $0.value.isEmpty && !(formulas && $0.formula != nil) } }
             if out.cells.isEmpty { return true }
             return try visitor(out)
         }

@@ -126,6 +126,22 @@ public final class WorkspaceIndex: @unchecked Sendable {
         }
     }
 
+    /// A key of the last complete state: the files and the content hash (or error) of each.
+    /// Changes whenever a refresh commits a different set of files or contents; the same
+    /// files with the same contents give the same key (the analyst's answer cache uses it).
+    public func stateKey() throws -> String {
+        let parts = try entries().map { "\($0.relativePath)\u{1}\($0.contentHash ?? "")\u{1}\($0.error ?? "")" }
+        return "ws:" + ContentHash.sha256(string: parts.joined(separator: "\u{1F}"))
+    }
+
+    /// The outline of a file of the workspace, as its workbook index stored it at build time
+    /// (nil for a file that could not be read, or an index without one). Reads only the
+    /// index, never the workbook. Throws `IndexError` when the index cannot be opened.
+    public func outline(of entry: WorkspaceEntry) throws -> WorkbookOutline? {
+        guard let hash = entry.contentHash, entry.error == nil else { return nil }
+        return try index.loadedIndex(hash).outline
+    }
+
     /// Brings the workspace up to date with the folder. Scans it (stat only); for each file
     /// added or changed since the last refresh, calls `build`, which must open the file and
     /// build its workbook index and return its content hash (throwing `WorkspaceFileError`

@@ -112,6 +112,37 @@ import XLChatWorkbook
         #expect(ToolRunner.definitions(for: .workspace).first { $0.name == "read_range" }?.parameters["properties"]?["file"] != nil)
     }
 
+    @Test func aJoinThatFansOutIsWarnedAboutToTheModel() async throws {
+        // Customers listed twice in a second file: joining on them doubles those orders.
+        let repeated = Int.random(in: 1...3)
+        var customers = "customer_id,segment\n"
+        for i in 0..<5 { customers += "k\(i),S\(i % 2)\n" }
+        for i in 0..<repeated { customers += "k\(i),S9\n" }
+        let f = try await Folder(["orders.csv": "order_id,customer_id,amount\n1,k0,10\n2,k1,20\n3,k4,5\n", "crm/customers.csv": customers])
+        let runner = ToolRunner(source: try f.source(), options: AgentOptions())
+        let out = await runner.run(ToolCall(name: "sql", arguments: ["query": .string(
+            "SELECT sum(o.amount) AS total FROM orders o JOIN customers c ON o.customer_id = c.customer_id")]))
+        #expect(out.step.ok)
+        #expect(out.resultText.hasPrefix("WARNING: "), "\(out.resultText)")
+        #expect(out.resultText.contains("customers") && out.resultText.contains("\(repeated)"), "\(out.resultText)")
+    }
+
+    @Test func describeTableServesViewsAndTablesByWorkspaceName() async throws {
+        var files: [String: String] = ["notes/readme.csv": "topic,owner\nq1,ann\n"]
+        let months = Int.random(in: 2...6)
+        for m in 1...months { files["exports/orders_2025_\(String(format: "%02d", m)).csv"] = Self.monthly(m, amounts: [m * 100, 7]) }
+        let f = try await Folder(files)
+        let source = try f.source()
+        let view = try #require(source.unions.first)
+        let runner = ToolRunner(source: source, options: AgentOptions())
+        let described = await runner.run(ToolCall(name: "describe_table", arguments: ["table": .string(view.name.uppercased())]))
+        #expect(described.step.ok && described.resultText.contains("UNION ALL of \(months) tables"), "\(described.resultText)")
+        #expect(described.resultText.contains("_file (text)") && described.resultText.contains("exports/orders_2025_01.csv"))
+        #expect(Set(described.step.ranges.map { $0.components(separatedBy: " › ")[0] }).count == months)
+        let unknown = await runner.run(ToolCall(name: "describe_table", arguments: ["table": .string("nope")]))
+        #expect(!unknown.step.ok && unknown.step.summary.contains("'\(view.name)'") && unknown.step.summary.contains("'readme'"))
+    }
+
     @Test func staleStateIsSaidAndTheCacheKeyFollowsTheFiles() async throws {
         let amounts = (0..<Int.random(in: 4...9)).map { _ in Int.random(in: 1...99_999) }
         let f = try await Folder(["jan.csv": Self.monthly(1, amounts: amounts), "feb.csv": Self.monthly(2, amounts: [500])])

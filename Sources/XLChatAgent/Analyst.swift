@@ -5,9 +5,10 @@ import XLChatWorkbook
 
 /// The spreadsheet analyst: one question in, a streamed, cited, grounding-checked answer out.
 ///
-/// The prompt carries the workbook's outline (sheets, tables, typed columns, a few sample rows
-/// read through SQL) and the best hybrid-search hits for the question, all in delimited data
-/// blocks. The model may call `sql`, `describe_table`, `read_range` and `search` (all
+/// It works against an `AnalysisSource`: one workbook, or a workspace of many files in one SQL
+/// namespace. The prompt carries the source's outline (files, sheets, tables, union views,
+/// typed columns, a few sample rows read through SQL) and the best hybrid-search hits for the
+/// question, all in delimited data blocks. The model may call `sql`, `describe_table`, `read_range` and `search` (all
 /// read-only) for up to `maxSteps` model calls; a failed or malformed call goes back to it as
 /// the tool result, an empty reply gets a note. Every call is fitted to the model's context
 /// window first (`ContextBudget`); a context-length refusal is learned from and the call

@@ -107,6 +107,11 @@ struct AskCommand: AsyncParsableCommand {
                 ]) + "\n")
             } else {
                 Output.err("xlchat: \(e.message.replacingOccurrences(of: "\n", with: " "))\n")
+                if let workspace {
+                    // No search across a folder's files yet: say what can be done without a model.
+                    Output.out("Without a model, query the folder with SQL: xlchat query \(file) 'SELECT ...' (\(workspace.tables.count) tables)\n")
+                    throw ExitCode(e.kind == .llmUnavailable ? Self.exitNoModelServer : Self.exitModelNotFound)
+                }
                 Output.out(rows.isEmpty ? "No rows match the question.\n" : "Best-matching rows (no model):\n")
                 for r in rows { Output.out("  \(r.ref)  \(r.text.replacingOccurrences(of: "\n", with: " "))\n") }
             }

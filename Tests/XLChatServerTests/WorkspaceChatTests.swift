@@ -214,6 +214,14 @@ import XLChatTestSupport
         #expect(r.stdout.contains("Sources: ") && r.stdout.contains("exports/orders_1.csv › orders_1!B2"), "\(r.stdout)")
         #expect(r.stderr.contains("[sql] 1 row"), "\(r.stderr)")
         #expect(toolResultsContain(model, "total\n\(total)\n"))
+        // No model server: exit 3, the reason, and what works without one.
+        env["OLLAMA_HOST"] = "127.0.0.1:1"
+        let none = try await AskCommandTests().run(["ask", dir.path, "Total?", "--no-progress"], env: env, dir: dir)
+        #expect(none.status == 3, "stderr: \(none.stderr)")
+        #expect(none.stderr.contains("127.0.0.1:1") && none.stdout.contains("xlchat query \(dir.path) 'SELECT ...'"), "\(none.stdout)")
+        // A folder that does not exist: exit 1, one line.
+        let missing = try await AskCommandTests().run(["ask", dir.path + "/nope/", "Total?"], env: env, dir: dir)
+        #expect(missing.status == 1 && missing.stderr.contains("xlchat:"), "\(missing.stderr)")
     }
 
     func toolResultsContain(_ model: ScriptedModelServer, _ text: String) -> Bool {

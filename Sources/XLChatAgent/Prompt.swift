@@ -105,7 +105,7 @@ struct PromptBuilder: Sendable {
         var hits: [Evidence] = []
         let text = try await gatherOutline(question: question, evidence: &hits)
         var hitLines: [String] = []
-        if options.promptHits > 0, !question.isEmpty {
+        if options.promptHits > 0, !question.isEmpty, source.searchesInPrompt {
             let found = (try? await source.search(query: question, limit: options.promptHits, waitForBuild: false)) ?? []
             // A hit on a row the sample rows show already says nothing new.
             let sampled = Set(hits.flatMap(\.ranges).filter { $0.range.rowCount == 1 }.map { "\($0.file ?? "")\u{1}\($0.sheet)\u{1}\($0.range.start.row)" })

@@ -119,7 +119,7 @@ struct WorkspaceBenchmark: ParsableCommand {
         let queryMs = Double(DispatchTime.now().uptimeNanoseconds - q0) / 1e6
         let first = a.usage.first
         return "\(source.files.count) files: state + outlines loaded in \(fmt(loadMs, 0)) ms; first prompt \(first?.promptTokens ?? 0) tokens "
-            + "at outline tier \(first.map { "\($0.outline)" } ?? "-") (\(first?.budgetActions.joined(separator: "; ") ?? "")); "
+            + "at outline tier \(first.map { "\($0.outline)" } ?? "-"); "
             + "answer \(fmt(a.durationMs, 0)) ms of which model calls \(fmt(modelMs, 0)) ms; peer: the SQL alone \(fmt(queryMs, 1)) ms; "
             + "cites \(Set(a.citations.compactMap(\.file)).count) files"
     }

@@ -229,15 +229,49 @@ public struct WorkspaceSource: AnalysisSource {
     /// unneeded. The model calls `search` when it wants text matches.
     public var searchesInPrompt: Bool { false }
 
+    /// As `WorkspaceIndex.query`, each cited row with its file. Rows of a union view that
+    /// carry `_file` and `_row` cite that file's sheet row too (in the member table's columns
+    /// the SQL names, else its whole row).
     public func query(sql: String, limit: Int, timeout: Double) throws -> QueryResult {
         let (result, files) = try workspace.query(sql: sql, limit: limit, timeout: timeout)
         var out = result
+        let viewRows = viewRowCiter(sql: sql, columns: result.columns)
         out.sourceRanges = result.sourceRanges.enumerated().map { i, r in
-            guard var r else { return nil }
+            guard var r else { return viewRows?(result.rows[i]) }
             r.file = files.indices.contains(i) ? files[i] : nil
             return r
         }
         return out
+    }
+
+    /// For a result with `_file` and `_row` columns from the union views the SQL names: the
+    /// cells of one result row in its member file. nil when the result has no such columns.
+    func viewRowCiter(sql: String, columns: [String]) -> (([SQLValue]) -> SourceRange?)? {
+        guard let fileAt = columns.firstIndex(where: { $0.lowercased() == "_file" }),
+              let rowAt = columns.firstIndex(where: { $0.lowercased() == "_row" }) else { return nil }
+        let words = ToolRunner.identifiers(in: sql)
+        let named = unions.filter { words.contains($0.name.lowercased()) }
+        guard !named.isEmpty else { return nil }
+        var memberOf: [String: SourceTable] = [:]
+        for u in named {
+            for m in u.members {
+                if let t = tables.first(where: { $0.sqlName == m }), let f = t.file, memberOf[f] == nil { memberOf[f] = t }
+            }
+        }
+        return { row in
+            guard row.indices.contains(fileAt), row.indices.contains(rowAt), case let .text(file) = row[fileAt],
+                  let member = memberOf[file], let data = member.table.dataRange else { return nil }
+            let sheetRow: Int
+            switch row[rowAt] {
+            case let .integer(n): sheetRow = Int(n) - 1
+            case let .real(d) where d == d.rounded(): sheetRow = Int(d) - 1
+            default: return nil
+            }
+            guard sheetRow >= data.start.row, sheetRow <= data.end.row else { return nil }
+            let cited = member.table.columns[member.columns].filter { words.contains($0.name.lowercased()) }.map(\.sourceColumn)
+            let span = cited.isEmpty ? data.start.column...data.end.column : cited.min()!...cited.max()!
+            return SourceRange(file: file, sheet: member.table.sheet, range: CellRange(rows: sheetRow...sheetRow, columns: span))
+        }
     }
 
     /// Searches each file's search part that is built (or, with `waitForBuild`, builds it),

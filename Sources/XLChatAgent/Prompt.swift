@@ -85,7 +85,7 @@ struct PromptBuilder: Sendable {
     static let workspaceRules = """
         You are xlchat, an analyst answering questions about a folder of spreadsheet files, queried together.
         Get numbers with the sql tool: one read-only SQLite SELECT on the tables and views below; tables \
-        of different files JOIN; a view unions files with the same columns, _file says which. Names in \
+        of different files JOIN; a view unions files with the same columns, _file and _row say where a row is from. Names in \
         double quotes, text in single quotes: "Units sold", 'West'.
         Answer briefly, only with numbers from tool results or the data below, naming their file. If the \
         data does not answer the question, say so.
@@ -289,7 +289,7 @@ struct OutlineText: Sendable {
         let rows = members.reduce(0) { $0 + ($1.table.dataRange?.rowCount ?? 0) }
         let title = "SQL view \(Self.name(u.name, bare: Self.isIdentifier)) = UNION ALL of \(u.members.count) tables (files \(listed)), \(rows) rows"
         if detail == .tablesOnly { return [title] }
-        var columns: [String] = ["_file (text)"]
+        var columns: [String] = ["_file (text)", "_row"]
         if !members.isEmpty {
             var shown = u.columns.compactMap { Self.unionColumn($0, members: members) }
             if detail >= .matchedColumns {

@@ -498,7 +498,7 @@ struct ToolRunner: Sendable {
     /// A union view: its columns (`_file` first), its member tables with their files and sizes.
     func describeUnion(_ u: WorkspaceUnion, call: ToolCall) async throws -> ToolOutcome {
         let members = u.members.compactMap { m in source.tables.first { $0.sqlName == m } }
-        var lines = ["_file (text): the file each row comes from"]
+        var lines = ["_file (text): the file each row comes from", "_row (integer): its sheet row in that file"]
         if let first = members.first {
             let byName = Dictionary(first.table.columns.map { ($0.name.lowercased(), $0) }, uniquingKeysWith: { a, _ in a })
             for c in u.columns { lines.append(byName[c.lowercased()].map(PromptBuilder.describe) ?? DataBlock.escape(c)) }

@@ -127,6 +127,32 @@ import XLChatWorkbook
         #expect(out.resultText.contains("customers") && out.resultText.contains("\(repeated)"), "\(out.resultText)")
     }
 
+    @Test func rowsOfAUnionViewCiteTheirFileAndSheetRow() async throws {
+        var files: [String: String] = [:]
+        var amounts: [[Int]] = []
+        for m in 1...Int.random(in: 3...8) {
+            let a = (0..<Int.random(in: 2...9)).map { _ in Int.random(in: 1...99_999) }
+            amounts.append(a)
+            files["\(2020 + m % 3)/sales_\(String(format: "%02d", m)).csv"] = Self.monthly(m, amounts: a)
+        }
+        let f = try await Folder(files)
+        let source = try f.source()
+        let view = try #require(source.unions.first).name
+        // The largest single amount: where is it?
+        let (month, position) = amounts.enumerated().flatMap { m, a in a.enumerated().map { (m + 1, $0.offset, $0.element) } }
+            .max { $0.2 < $1.2 }.map { ($0.0, $0.1) }!
+        let file = files.keys.first { $0.hasSuffix(String(format: "sales_%02d.csv", month)) }!
+        let runner = ToolRunner(source: source, options: AgentOptions())
+        let out = await runner.run(ToolCall(name: "sql", arguments: ["query": .string(
+            "SELECT _file, _row, amount FROM \"\(view)\" ORDER BY amount DESC LIMIT 1")]))
+        #expect(out.step.ok, "\(out.resultText)")
+        let sheet = (file as NSString).lastPathComponent.replacingOccurrences(of: ".csv", with: "")
+        #expect(out.evidence.first?.ranges.map(\.label) == ["\(file) › \(sheet)!C\(position + 2)"], "\(out.evidence.map(\.ranges))")
+        // Without _file and _row the view's rows cite the named column in every file.
+        let all = await runner.run(ToolCall(name: "sql", arguments: ["query": .string("SELECT amount FROM \"\(view)\" LIMIT 1")]))
+        #expect(Set(all.evidence.flatMap(\.ranges).compactMap(\.file)).count == files.count)
+    }
+
     @Test func describeTableServesViewsAndTablesByWorkspaceName() async throws {
         var files: [String: String] = ["notes/readme.csv": "topic,owner\nq1,ann\n"]
         let months = Int.random(in: 2...6)

@@ -32,23 +32,18 @@ public final class Analyst: Sendable {
     /// throw `LLMError`. Nothing is written to the session unless an answer completes.
     public func ask(outline: WorkbookOutline, question: String, sessionId: String? = nil, model: String,
                     onEvent: @escaping @Sendable (AgentEvent) async -> Void = { _ in }) async throws -> AgentAnswer {
-        try await answer(source: WorkbookSource(outline: outline, index: index, embedder: embedder), question: question, sessionId: sessionId,
-                         model: model, prepare: { try await self.ensureIndexed(outline) }, onEvent: onEvent)
+        try await ask(source: WorkbookSource(outline: outline, index: index, embedder: embedder), question: question, sessionId: sessionId,
+                      model: model, onEvent: onEvent)
     }
 
-    /// Answers `question` about `source`: one workbook (`WorkbookSource`) or a workspace of
-    /// many files (`WorkspaceSource`), already indexed. The answer cache's key is the source's
+    /// Answers `question` about `source`: one workbook (`WorkbookSource`; its index is built
+    /// first if it has none) or a workspace of many files (`WorkspaceSource`, indexed by its
+    /// refreshes). The answer cache's key is the source's
     /// `stateKey`, so an answer is served again only for the same data. A source with a
     /// `staleNote` (a workspace being re-indexed) answers from its last complete state and
     /// the answer says so (`AgentAnswer.stale`). Events, cancellation and errors as `ask(outline:)`.
     public func ask(source: any AnalysisSource, question: String, sessionId: String? = nil, model: String,
                     onEvent: @escaping @Sendable (AgentEvent) async -> Void = { _ in }) async throws -> AgentAnswer {
-        try await answer(source: source, question: question, sessionId: sessionId, model: model, prepare: {}, onEvent: onEvent)
-    }
-
-    private func answer(source: any AnalysisSource, question: String, sessionId: String?, model: String,
-                        prepare: () async throws -> Void,
-                        onEvent: @escaping @Sendable (AgentEvent) async -> Void) async throws -> AgentAnswer {
         let started = DispatchTime.now().uptimeNanoseconds
         func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6 }
         let question = question.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -67,7 +62,7 @@ public final class Analyst: Sendable {
             return result
         }
 
-        try await prepare()
+        try await source.prepare()
         let tools = ToolRunner(source: source, options: options)
         let toolDefinitions = ToolRunner.definitions(for: source.kind)
         let context = try await PromptBuilder(source: source, options: options).build(question: question)
@@ -182,12 +177,6 @@ public final class Analyst: Sendable {
             evidence += outcome.evidence
             await onEvent(.step(outcome.step))
         }
-    }
-
-    private func ensureIndexed(_ outline: WorkbookOutline) async throws {
-        if (try? index.status(hash: outline.contentHash).built) == true { return }
-        let reader = try Workbooks.open(path: outline.path)
-        _ = try await index.build(outline: outline, reader: reader, embedder: embedder)
     }
 
     /// One model call: fits the conversation into the budget, reports the wait (`.status`),

@@ -272,6 +272,15 @@ struct OutlineText: Sendable {
             }
             guard listed < Self.maxFiles else { continue }
             listed += 1
+            if detail == .tablesOnly {
+                // One line a file: its SQL tables and sizes (sheets are in describe_table).
+                let names = tables.prefix(Self.maxTablesPerSheet).map {
+                    "\(Self.name($0.sqlName, bare: Self.isIdentifier)) (\($0.table.dataRange?.rowCount ?? 0) rows, \($0.columns.count) columns)"
+                }
+                let more = tables.count > Self.maxTablesPerSheet ? ", ... \(tables.count - Self.maxTablesPerSheet) more" : ""
+                lines.append("File: \(DataBlock.escape(file.label ?? "")): " + (tables.isEmpty ? "no tables" : "SQL tables " + names.joined(separator: ", ") + more))
+                continue
+            }
             lines += fileLines(file, detail)
         }
         if inViews > 0 { lines.append("(\(inViews) files whose tables are all in the views above; _file in a view says which file a row is from)") }

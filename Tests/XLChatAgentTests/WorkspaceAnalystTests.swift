@@ -67,6 +67,7 @@ import XLChatWorkbook
         // The view's profile is that of all twelve files (amounts 1.00 ... 12.00, 2.50, 9.99).
         #expect(full.contains("amount (real, C): from 1 to 12"), "\(full)")
         #expect(tablesOnly.count < full.count / 2)
+        #expect(tablesOnly.contains("File: customers.csv: SQL tables customers (2 rows, 2 columns)"), "\(tablesOnly)")
         for d in OutlineDetail.allCases.dropLast() { #expect(text.render(d).count >= text.render(d.next!).count, "\(d)") }
         // A large workspace is cut by file count; describe_table still serves any table.
         var many: [String: String] = [:]

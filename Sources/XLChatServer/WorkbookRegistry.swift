@@ -4,80 +4,49 @@ import XLChatIndex
 import XLChatProtocol
 import XLChatWorkbook
 
-/// The workbooks the server has opened, shared by every session. A workbook's id is derived
-/// from its canonical path, so the same file always has the same id (across sessions and
-/// restarts); its outline is cached by the file's identity on disk (device, inode, size,
-/// modification time) and recomputed when the file changes.
-final class WorkbookStore: Sendable {
-    struct Entry: Sendable {
-        let id: String
-        let path: String
-        let displayName: String
-        let fingerprint: FileFingerprint
-        let outline: WorkbookOutline
-    }
-
-    private let entries = Mutex<[String: Entry]>([:])
+/// The workbooks the server has opened, shared by every session: a registry of
+/// `WorkbookHandle`s (the engine's one owner of a workbook's lifecycle: identity, outline,
+/// kept reader, index builds). A workbook's id is derived from its canonical path, so the
+/// same file always has the same id (across sessions and restarts).
+final class WorkbookRegistry: Sendable {
+    private let handles = Mutex<[String: WorkbookHandle]>([:])
     let bufferDirectory: String
+    /// The store behind every handle (the index under the data directory, opened on first use).
+    let storage: @Sendable () throws -> any WorkbookStorage
 
-    /// The index, when the data directory is usable: opening through it builds the typed
-    /// tables in the same pass as the outline, and reopens without reading the file.
-    let index: @Sendable () -> WorkbookIndex?
-
-    init(dataDirectory: String, index: @escaping @Sendable () -> WorkbookIndex? = { nil }) {
+    init(dataDirectory: String, storage: @escaping @Sendable () throws -> any WorkbookStorage) {
         bufferDirectory = dataDirectory + "/buffers"
-        self.index = index
+        self.storage = storage
     }
 
     static func workbookID(forPath path: String) -> String {
         "wb-" + ContentHash.sha256(string: path).prefix(16)
     }
 
-    /// Opens (or returns the cached outline of) the file at `path`.
-    func open(path rawPath: String, displayName: String? = nil, token: CancellationToken,
-              progress: ((Double, String) -> Void)? = nil) throws -> Entry {
+    /// Opens the file at `path` (its handle's current version: see `WorkbookHandle.current`).
+    /// Two opens of the same file share one handle, so they read it once.
+    func open(path rawPath: String, token: CancellationToken, progress: ((ProgressUpdate) -> Void)? = nil) throws -> WorkbookHandle {
         let path = Self.canonical(rawPath)
         let id = Self.workbookID(forPath: path)
-        let fingerprint = try FileFingerprint(path: path)
-        if let cached = entries.withLock({ $0[id] }), cached.fingerprint == fingerprint {
-            return cached
+        let handle = handles.withLock { h in
+            if let known = h[id] { return known }
+            let new = WorkbookHandle(id: id, path: path, displayName: (path as NSString).lastPathComponent, storage: storage)
+            h[id] = new
+            return new
         }
-        if let index = index() {
-            do {
-                let opened = try index.open(path: path, progress: { u in progress?(u.fraction, u.message) },
-                                            isCancelled: { token.isCancelled })
-                let name = displayName ?? entries.withLock({ $0[id]?.displayName }) ?? (path as NSString).lastPathComponent
-                let entry = Entry(id: id, path: path, displayName: name, fingerprint: fingerprint, outline: opened.outline)
-                entries.withLock { $0[id] = entry }
-                return entry
-            } catch let e as IndexError where e.kind == .storage || e.kind == .storageFull {
-                // The index cannot be written: the outline alone still serves workbook/read;
-                // a query will report the storage error when it needs the tables.
-            }
+        do {
+            _ = try handle.current(token: token, progress: progress)
+        } catch {
+            // A handle that never opened is not kept (the next open tries afresh).
+            if handle.outline == nil { handles.withLock { if $0[id] === handle { $0[id] = nil } } }
+            throw error
         }
-        let hash = try ContentHash.sha256(path: path)
-        if let cached = entries.withLock({ $0[id] }), cached.outline.contentHash == hash {
-            // Touched but unchanged: keep the outline, note the new fingerprint.
-            let refreshed = Entry(id: id, path: path, displayName: cached.displayName, fingerprint: fingerprint, outline: cached.outline)
-            entries.withLock { $0[id] = refreshed }
-            return refreshed
-        }
-        try token.check()
-        let reader = try Workbooks.open(path: path)
-        (reader as? EvaluatingReader)?.isCancelled = { token.isCancelled }
-        let outline = try WorkbookOutline.build(reader: reader, path: path, contentHash: hash) { index, count, name in
-            try token.check()
-            progress?(Double(index) / Double(max(count, 1)), "reading sheet '\(name)'")
-        }
-        let entry = Entry(id: id, path: path, displayName: displayName ?? (path as NSString).lastPathComponent,
-                          fingerprint: fingerprint, outline: outline)
-        entries.withLock { $0[id] = entry }
-        return entry
+        return handle
     }
 
     /// Opens an unsaved buffer's text (csv/tsv): written to the data directory under a name
     /// derived from its content, then opened like a file. The id follows the buffer's name.
-    func open(text: String, format: String, name: String, token: CancellationToken) throws -> Entry {
+    func open(text: String, format: String, name: String, token: CancellationToken) throws -> WorkbookHandle {
         guard format == "csv" || format == "tsv" else {
             throw WorkbookError(.unsupportedFormat, "text can be opened as csv or tsv, not '\(format)'")
         }
@@ -91,33 +60,30 @@ final class WorkbookStore: Sendable {
         if !FileManager.default.fileExists(atPath: file) {
             try Data(text.utf8).write(to: URL(fileURLWithPath: file), options: .atomic)
         }
-        let opened = try open(path: file, displayName: name, token: token)
         // The buffer's id is its name's, so edits to the same buffer keep one id.
         let id = Self.workbookID(forPath: "buffer:" + name)
-        let entry = Entry(id: id, path: opened.path, displayName: name, fingerprint: opened.fingerprint, outline: opened.outline)
-        entries.withLock { $0[id] = entry }
-        return entry
+        if let known = handles.withLock({ $0[id] }), known.path == file { return known }
+        let handle = try WorkbookHandle.open(path: file, id: id, displayName: name, isBuffer: true, storage: storage, token: token)
+        handles.withLock { $0[id] = handle }
+        return handle
     }
 
-    /// The entry for `id`, re-read when its file changed on disk since it was opened.
-    func entry(_ id: String, token: CancellationToken) throws -> Entry {
-        guard let cached = entries.withLock({ $0[id] }) else {
+    /// The handle of `id`.
+    /// - Throws: `unknownWorkbook` when no workbook with that id was opened.
+    func handle(_ id: String) throws -> WorkbookHandle {
+        guard let handle = handles.withLock({ $0[id] }) else {
             throw ResponseError.work(.unknownWorkbook, "unknown workbook '\(id)': open it with workbook/open first")
         }
-        if let now = try? FileFingerprint(path: cached.path), now == cached.fingerprint { return cached }
-        if cached.id != Self.workbookID(forPath: cached.path) {
-            return cached  // a buffer: its file is content-addressed and never changes
-        }
-        return try open(path: cached.path, displayName: cached.displayName, token: token)
+        return handle
     }
 
-    /// The path of an open workbook whose current version has `hash`.
-    func path(forHash hash: String) -> String? {
-        entries.withLock { $0.values.first { $0.outline.contentHash == hash }?.path }
+    /// The handle of an open workbook whose current version has content hash `hash`.
+    func handle(forHash hash: String) -> WorkbookHandle? {
+        handles.withLock { $0.values.first { $0.outline?.contentHash == hash } }
     }
 
     func forget(_ id: String) {
-        entries.withLock { _ = $0.removeValue(forKey: id) }
+        handles.withLock { _ = $0.removeValue(forKey: id) }
     }
 
     static func canonical(_ path: String) -> String {
@@ -127,30 +93,8 @@ final class WorkbookStore: Sendable {
     }
 }
 
-/// What identifies a version of a file without reading it.
-struct FileFingerprint: Sendable, Hashable {
-    let device: UInt64, inode: UInt64, size: Int64, mtimeNanos: Int64
-
-    init(path: String) throws {
-        var st = stat()
-        guard stat(path, &st) == 0 else {
-            let err = errno
-            if err == EACCES { throw WorkbookError(.fileNotFound, "cannot read \(path): permission denied") }
-            throw WorkbookError(.fileNotFound, "no such file: \(path)")
-        }
-        if (st.st_mode & S_IFMT) == S_IFDIR { throw WorkbookError(.unsupportedFormat, "\(path) is a directory, not a workbook") }
-        // A FIFO, device or socket would block (or never end) the read that follows; the
-        // readers check again on the opened descriptor.
-        if (st.st_mode & S_IFMT) != S_IFREG {
-            throw WorkbookError(.unsupportedFormat, "\(path) is not a regular file: only regular workbook files can be opened")
-        }
-        device = UInt64(st.st_dev); inode = UInt64(st.st_ino); size = Int64(st.st_size)
-        mtimeNanos = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
-    }
-}
-
 /// The index under a data directory, opened on first use (shared by the server and its
-/// `WorkbookStore`, which opens files through it).
+/// `WorkbookRegistry`, whose handles open files through it).
 final class LazyIndex: Sendable {
     let dataDirectory: String
     private let state = Mutex<WorkbookIndex?>(nil)

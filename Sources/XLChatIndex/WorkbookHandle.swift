@@ -101,13 +101,21 @@ public final class WorkbookHandle: Sendable {
     ///   when it kept changing while read, `CancellationError` when `token` is cancelled.
     public func current(token: CancellationToken, progress: ((ProgressUpdate) -> Void)? = nil) throws -> WorkbookOutline {
         if let v = version.withLock({ $0 }), isBuffer || FileIdentity(path: path) == v.identity { return v.outline }
-        return try reopening.withLock {
+        return try whileReopening(token: token) {
             let previous = version.withLock { $0 }
             if let v = previous, FileIdentity(path: path) == v.identity { return v.outline }
             let (identity, outline, built) = try load(previous: previous?.outline, token: token, progress: progress)
             install(identity: identity, outline: outline, builtTables: built)
             return outline
         }
+    }
+
+    /// Runs `body` holding the reopen lock; waiting for it stays cancellable (a caller that
+    /// finds another reopening the file waits for that, not for a reopen of its own).
+    private func whileReopening<T>(token: CancellationToken, _ body: () throws -> T) throws -> T {
+        while !reopening.lock(before: Date().addingTimeInterval(0.02)) { try token.check() }
+        defer { reopening.unlock() }
+        return try body()
     }
 
     private func install(identity: FileIdentity, outline: WorkbookOutline, builtTables: Bool) {
@@ -169,7 +177,7 @@ public final class WorkbookHandle: Sendable {
             try await Blocking.run(owner: owner) { token in
                 // Opened again under the builds' one-at-a-time rule: the store's one-pass open
                 // checks the identity before and after its read and never stores a mix.
-                try self.reopening.withLock {
+                try self.whileReopening(token: token) {
                     let identity = try FileIdentity(workbookAt: self.path)
                     let opened = try store.open(path: self.path, progress: report, isCancelled: { token.isCancelled })
                     self.install(identity: identity, outline: opened.outline, builtTables: !opened.reused)

@@ -57,24 +57,27 @@ public final class WorkbookHandle: Sendable {
     private let version = Mutex<Version?>(nil)
     /// Held while the file is (re)opened, so two callers that see it changed open it once.
     private let reopening = NSLock()
-    private let readers = Mutex<[Bool: KeptReader]>([:])
     private let counters = Mutex(Counts())
+    /// Where this handle's reader is kept between reads.
+    let keptReaders: KeptReaders
     private let tableBuilds = SharedBuilds<WorkbookOutline>(cancelsWhenAbandoned: true)
     private let searchBuilds = SharedBuilds<BuildResult>(cancelsWhenAbandoned: false)
 
     /// A handle for the file at `path`, not opened yet (`current` opens it).
+    /// `keptReaders`: where its reader is kept between reads (the process's by default).
     public init(id: String, path: String, displayName: String, isBuffer: Bool = false,
-                storage: @escaping @Sendable () throws -> any WorkbookStorage) {
+                storage: @escaping @Sendable () throws -> any WorkbookStorage, keptReaders: KeptReaders = .shared) {
         self.id = id; self.path = path; self.displayName = displayName; self.isBuffer = isBuffer; self.storage = storage
+        self.keptReaders = keptReaders
     }
 
     /// Opens the file at `path` (see `current`) and returns its handle.
     public static func open(path: String, id: String, displayName: String? = nil, isBuffer: Bool = false,
-                            storage: @escaping @Sendable () throws -> any WorkbookStorage,
+                            storage: @escaping @Sendable () throws -> any WorkbookStorage, keptReaders: KeptReaders = .shared,
                             token: CancellationToken = CancellationToken(),
                             progress: ((ProgressUpdate) -> Void)? = nil) throws -> WorkbookHandle {
         let handle = WorkbookHandle(id: id, path: path, displayName: displayName ?? (path as NSString).lastPathComponent,
-                                    isBuffer: isBuffer, storage: storage)
+                                    isBuffer: isBuffer, storage: storage, keptReaders: keptReaders)
         _ = try handle.current(token: token, progress: progress)
         return handle
     }
@@ -254,43 +257,91 @@ public final class WorkbookHandle: Sendable {
 
     // MARK: - The kept reader
 
-    /// The reader of a version, kept between reads. `WorkbookReader`s are classes that are not
-    /// thread-safe: one user at a time takes it out of its slot and puts it back after.
-    private struct KeptReader: @unchecked Sendable {
-        var reader: any WorkbookReader
-        var generation: Int
-    }
-
     /// Runs `body` with a reader of the file's current version: the one kept open since the
     /// last read when the file is unchanged (its identity is checked first, `current`), else
-    /// a new one. A second concurrent caller gets a reader of its own. `evaluatingFormulas`:
-    /// formula cells saved without a value come back computed (`EvaluatingReader`); off for
-    /// tracing formulas. Blocks: call it on the engine's threads.
+    /// a new one. A second concurrent caller gets a reader of its own (readers are not
+    /// thread-safe: one user at a time takes the kept one out and puts it back after).
+    /// `evaluatingFormulas`: formula cells saved without a value come back computed
+    /// (`EvaluatingReader`); off for tracing formulas. Blocks: call it on the engine's threads.
     /// - Throws: what `current` and `body` throw; a reader whose `body` threw is not kept.
     public func withReader<T>(evaluatingFormulas: Bool = true, token: CancellationToken,
                               _ body: (any WorkbookReader) throws -> T) throws -> T {
         _ = try current(token: token)
         guard let generation = version.withLock({ $0?.generation }) else { throw CancellationError() }
-        let kept = readers.withLock { slots -> KeptReader? in
-            guard let k = slots[evaluatingFormulas], k.generation == generation else { return nil }
-            slots[evaluatingFormulas] = nil
-            return k
-        }
+        let key = KeptReaders.Key(owner: ObjectIdentifier(self), evaluating: evaluatingFormulas)
         let reader: any WorkbookReader
-        if let kept { reader = kept.reader } else {
+        if let kept = keptReaders.take(key, generation: generation) { reader = kept } else {
             reader = try Workbooks.open(path: path, evaluateFormulas: evaluatingFormulas)
             counters.withLock { $0.readerOpens += 1 }
         }
         (reader as? EvaluatingReader)?.isCancelled = { token.isCancelled }
         let result = try body(reader)
         (reader as? EvaluatingReader)?.isCancelled = { false }
-        readers.withLock { slots in
-            if slots[evaluatingFormulas] == nil, version.withLock({ $0?.generation }) == generation {
-                slots[evaluatingFormulas] = KeptReader(reader: reader, generation: generation)
-            }
+        if version.withLock({ $0?.generation }) == generation {
+            keptReaders.put(key, generation: generation, reader: reader)
         }
         return result
     }
 
-    private func dropReaders() { readers.withLock { $0.removeAll() } }
+    private func dropReaders() { keptReaders.drop(owner: ObjectIdentifier(self)) }
+
+    deinit { dropReaders() }
+}
+
+/// Readers kept open between reads by `WorkbookHandle`s, least recently used closed first.
+/// A kept xlsx reader holds its zip directory, shared strings and styles; the bound keeps a
+/// server with many open workbooks from holding all of them. `shared` serves every handle of
+/// the process unless one is given its own.
+public final class KeptReaders: @unchecked Sendable {
+    /// 8 readers for the whole process.
+    public static let shared = KeptReaders(capacity: 8)
+
+    struct Key: Hashable {
+        var owner: ObjectIdentifier
+        var evaluating: Bool
+    }
+    private struct Entry {
+        var key: Key
+        var generation: Int
+        var reader: any WorkbookReader
+    }
+
+    /// Readers kept at most.
+    public let capacity: Int
+    private let lock = NSLock()
+    /// Least recently put first.
+    private var entries: [Entry] = []
+
+    public init(capacity: Int) { self.capacity = max(0, capacity) }
+
+    /// Readers kept now.
+    public var count: Int { lock.withLock { entries.count } }
+
+    /// The reader kept for `key` at `generation`, taken out (nil when none; one of an older
+    /// generation is closed).
+    func take(_ key: Key, generation: Int) -> (any WorkbookReader)? {
+        lock.withLock {
+            guard let i = entries.firstIndex(where: { $0.key == key }) else { return nil }
+            let e = entries.remove(at: i)
+            return e.generation == generation ? e.reader : nil
+        }
+    }
+
+    /// Keeps `reader` for `key` unless one is kept already (a concurrent user's); closes the
+    /// least recently used past `capacity`.
+    func put(_ key: Key, generation: Int, reader: any WorkbookReader) {
+        lock.withLock {
+            if let i = entries.firstIndex(where: { $0.key == key }) {
+                if entries[i].generation >= generation { return }
+                entries.remove(at: i)
+            }
+            guard capacity > 0 else { return }
+            entries.append(Entry(key: key, generation: generation, reader: reader))
+            if entries.count > capacity { entries.removeFirst(entries.count - capacity) }
+        }
+    }
+
+    func drop(owner: ObjectIdentifier) {
+        lock.withLock { entries.removeAll { $0.key.owner == owner } }
+    }
 }

@@ -23,9 +23,10 @@ import Glibc
             try Data(text.utf8).write(to: URL(fileURLWithPath: path))
             return path
         }
-        func handle(_ path: String) throws -> WorkbookHandle {
+        func handle(_ path: String, keptReaders: KeptReaders = KeptReaders(capacity: 4)) throws -> WorkbookHandle {
             let index = self.index
-            return try WorkbookHandle.open(path: path, id: "wb-" + (path as NSString).lastPathComponent, storage: { index })
+            return try WorkbookHandle.open(path: path, id: "wb-" + (path as NSString).lastPathComponent, storage: { index },
+                                           keptReaders: keptReaders)
         }
         /// Files of builds in progress left in the index folder.
         var stagingFiles: [String] {
@@ -245,6 +246,33 @@ import Glibc
         #expect(throws: CancellationError.self) { try handle.withReader(token: token) { _ in throw CancellationError() } }
         _ = try firstCell(row: 1)
         #expect(handle.counts.readerOpens == 5)
+    }
+
+    @Test func keptReadersAreBoundedLeastRecentlyUsedFirstOut() throws {
+        let p = try Place(); defer { p.dir.cleanup() }
+        let kept = KeptReaders(capacity: 2)
+        let token = CancellationToken()
+        let handles = try (0..<3).map { i in try p.handle(try p.file("f\(i).csv", Self.csv(rows: 5, seed: i)), keptReaders: kept) }
+        for h in handles { try h.withReader(token: token) { _ in } }
+        #expect(kept.count == 2)
+        // The first was closed (least recently used); the other two are reused.
+        try handles[2].withReader(token: token) { _ in }
+        try handles[1].withReader(token: token) { _ in }
+        #expect(handles.map(\.counts.readerOpens) == [1, 1, 1])
+        try handles[0].withReader(token: token) { _ in }
+        #expect(handles[0].counts.readerOpens == 2 && kept.count == 2)
+        // A handle that goes away closes its readers.
+        var gone: WorkbookHandle? = try p.handle(try p.file("gone.csv", Self.csv(rows: 5)), keptReaders: kept)
+        try gone?.withReader(token: token) { _ in }
+        #expect(kept.count == 2)
+        gone = nil
+        #expect(kept.count == 1)
+        // Nothing kept with no room.
+        let none = KeptReaders(capacity: 0)
+        let h = try p.handle(try p.file("none.csv", Self.csv(rows: 5)), keptReaders: none)
+        try h.withReader(token: token) { _ in }
+        try h.withReader(token: token) { _ in }
+        #expect(h.counts.readerOpens == 2 && none.count == 0)
     }
 
     // MARK: - Identity

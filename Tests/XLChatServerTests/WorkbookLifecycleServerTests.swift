@@ -68,4 +68,31 @@ import XLChatTestSupport
 
         #expect(handle.counts == WorkbookHandle.Counts(opens: 1, tableBuilds: 1, searchBuilds: 1, readerOpens: 1), "\(handle.counts)")
     }
+
+    @Test func concurrentQueriesAfterTheFileChangedReadTheNewVersionOnce() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("xlchat-lifecycle-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("sales.csv").path
+        try Data(Self.csv.utf8).write(to: URL(fileURLWithPath: path))
+        let client = try await InProcessClient.forTests()
+        let wb = try await client.send(WorkbookOpenRequest(path: path))
+        let handle = try #require(client.server.workbookHandle(id: wb.workbookId))
+        let table = try #require(wb.sheets.first?.tables.first)
+
+        // Saved again with two more rows, then eight queries at once.
+        try Data((Self.csv + "\nNorth,Gizmo,10\nSouth,Widget,20").utf8).write(to: URL(fileURLWithPath: path))
+        let counts = try await withThrowingTaskGroup(of: JSONValue?.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    try await client.send(WorkbookQueryRequest(workbookId: wb.workbookId, sql: "SELECT COUNT(*) FROM \"\(table.name)\"")).rows.first?.first
+                }
+            }
+            return try await group.reduce(into: [JSONValue?]()) { $0.append($1) }
+        }
+        #expect(counts == Array(repeating: .int(6), count: 8))
+        #expect(handle.counts.opens == 2 && handle.counts.tableBuilds == 2, "\(handle.counts)")
+        let status = try await client.send(IndexStatusRequest(workbookId: wb.workbookId))
+        #expect(status.contentHash != wb.contentHash && status.tablesReady == true)
+    }
 }

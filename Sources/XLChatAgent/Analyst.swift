@@ -25,9 +25,10 @@ public final class Analyst: Sendable {
         self.client = client; self.index = index; self.embedder = embedder; self.sessions = sessions; self.options = options
     }
 
-    /// Answers `question` about the workbook of `outline`, whose typed tables are built (the
-    /// caller ensures it: `WorkbookHandle.ensureIndexed`; a missing search part is built by the
-    /// index's search builder when the search tool first asks, else search finds nothing). Events arrive in order through `onEvent`, which the agent awaits. Cancelling the
+    /// Answers `question` about the workbook of `outline`, whose typed tables are built: the
+    /// caller ensures it (`WorkbookHandle.ensureIndexed`); the analyst builds nothing. A missing
+    /// search part is built by the index's search builder when the search tool first asks.
+    /// Events arrive in order through `onEvent`, which the agent awaits. Cancelling the
     /// calling task closes the model's stream and throws `CancellationError`; model failures
     /// throw `LLMError`. Nothing is written to the session unless an answer completes.
     public func ask(outline: WorkbookOutline, question: String, sessionId: String? = nil, model: String,

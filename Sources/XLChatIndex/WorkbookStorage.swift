@@ -2,8 +2,8 @@ import Foundation
 import XLChatWorkbook
 
 /// The calls a `WorkbookHandle` makes on the store behind it: open a file (outline + typed
-/// tables in one pass), say what is built, build the typed tables, build the search part,
-/// query, search. `WorkbookIndex` (SQLite under the data directory) is the store today; a
+/// tables in one pass; also how missing tables are rebuilt), say what is built, build the
+/// search part, query, search. `WorkbookIndex` (SQLite under the data directory) is the store today; a
 /// second store (another database) can sit behind a handle by answering these calls.
 public protocol WorkbookStorage: AnyObject, Sendable {
     /// The outline of the file at `path`, with the typed tables of its current content built
@@ -12,10 +12,6 @@ public protocol WorkbookStorage: AnyObject, Sendable {
     /// Which parts of the index of content hash `hash` are built: the typed tables (what SQL
     /// needs) and the search part (chunks, FTS5, vectors).
     func readiness(hash: String) -> (tables: Bool, search: Bool)
-    /// Builds (or keeps, unless `force`) the typed tables of `outline`'s workbook, reading it
-    /// once through `reader`. True when an existing build was kept.
-    func buildTables(outline: WorkbookOutline, reader: any WorkbookReader, force: Bool,
-                     progress: (@Sendable (ProgressUpdate) -> Void)?) async throws -> Bool
     /// Builds (or keeps) both parts: the tables when missing, then the search part with
     /// `embedder` (its vectors recomputed when only the embedder differs).
     func build(outline: WorkbookOutline, reader: any WorkbookReader, embedder: any Embedder, force: Bool,

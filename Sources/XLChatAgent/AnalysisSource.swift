@@ -28,10 +28,6 @@ public protocol AnalysisSource: Sendable {
     func query(sql: String, limit: Int, timeout: Double) throws -> QueryResult
     /// Whether the prompt carries search hits for the question (the `search` tool works either way).
     var searchesInPrompt: Bool { get }
-    /// Makes the source ready for a question that the cache did not answer: a workbook's
-    /// index is built when it has none (throws `WorkbookError` / `IndexError`); a workspace is
-    /// indexed by its refreshes already.
-    func prepare() async throws
     /// Hybrid-search hits for `query`, best first, each with its file (nil for a workbook).
     /// `waitForBuild` false: files whose search part is not built yet give no hits.
     func search(query: String, limit: Int, waitForBuild: Bool) async throws -> [(file: String?, hit: SearchHit)]
@@ -135,7 +131,8 @@ extension AnalysisSource {
     }
 }
 
-/// One workbook, already indexed: its tables and parts as the workbook index names them.
+/// One workbook whose typed tables are built (`WorkbookHandle.ensureIndexed`): its tables and
+/// parts as the workbook index names them.
 public struct WorkbookSource: AnalysisSource {
     public let outline: WorkbookOutline
     public let index: WorkbookIndex
@@ -163,12 +160,6 @@ public struct WorkbookSource: AnalysisSource {
     public var stateKey: String { outline.contentHash }
     public var staleNote: String? { nil }
     public var searchesInPrompt: Bool { true }
-
-    public func prepare() async throws {
-        if (try? index.status(hash: outline.contentHash).built) == true { return }
-        let reader = try Workbooks.open(path: outline.path)
-        _ = try await index.build(outline: outline, reader: reader, embedder: embedder)
-    }
 
     public func query(sql: String, limit: Int, timeout: Double) throws -> QueryResult {
         try index.query(outline: outline, sql: sql, limit: limit, timeout: timeout)
@@ -238,7 +229,6 @@ public struct WorkspaceSource: AnalysisSource {
     /// it scoring vectors), for hits the outline's union views and column profiles mostly make
     /// unneeded. The model calls `search` when it wants text matches.
     public var searchesInPrompt: Bool { false }
-    public func prepare() async throws {}
 
     /// As `WorkspaceIndex.query`, each cited row with its file. Rows of a union view that
     /// carry `_file` and `_row` cite that file's sheet row too (in the member table's columns

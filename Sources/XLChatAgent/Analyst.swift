@@ -26,8 +26,10 @@ public final class Analyst: Sendable {
         self.client = client; self.index = index; self.embedder = embedder; self.sessions = sessions; self.options = options
     }
 
-    /// Answers `question` about the workbook of `outline` (its index is built first if it has
-    /// none). Events arrive in order through `onEvent`, which the agent awaits. Cancelling the
+    /// Answers `question` about the workbook of `outline`, whose typed tables are built: the
+    /// caller ensures it (`WorkbookHandle.ensureIndexed`); the analyst builds nothing. A missing
+    /// search part is built by the index's search builder when the search tool first asks.
+    /// Events arrive in order through `onEvent`, which the agent awaits. Cancelling the
     /// calling task closes the model's stream and throws `CancellationError`; model failures
     /// throw `LLMError`. Nothing is written to the session unless an answer completes.
     public func ask(outline: WorkbookOutline, question: String, sessionId: String? = nil, model: String,
@@ -36,9 +38,9 @@ public final class Analyst: Sendable {
                       model: model, onEvent: onEvent)
     }
 
-    /// Answers `question` about `source`: one workbook (`WorkbookSource`; its index is built
-    /// first if it has none) or a workspace of many files (`WorkspaceSource`, indexed by its
-    /// refreshes). The answer cache's key is the source's
+    /// Answers `question` about `source`: one workbook (`WorkbookSource`, its typed tables
+    /// built) or a workspace of many files (`WorkspaceSource`, indexed by its refreshes); the
+    /// analyst builds nothing. The answer cache's key is the source's
     /// `stateKey`, so an answer is served again only for the same data. A source with a
     /// `staleNote` (a workspace being re-indexed) answers from its last complete state and
     /// the answer says so (`AgentAnswer.stale`). Events, cancellation and errors as `ask(outline:)`.
@@ -62,7 +64,6 @@ public final class Analyst: Sendable {
             return result
         }
 
-        try await source.prepare()
         let tools = ToolRunner(source: source, options: options)
         let toolDefinitions = ToolRunner.definitions(for: source.kind)
         let context = try await PromptBuilder(source: source, options: options).build(question: question)

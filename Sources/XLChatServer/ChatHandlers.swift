@@ -23,13 +23,18 @@ extension Session {
         let cite: (SourceRange) -> Citation
         switch (params.workbookId, params.workspaceId) {
         case (let workbookId?, nil):
-            let entry = try await sessionEntry(workbookId)
-            // SQL needs only the typed tables (usually built by workbook/open); the search part
-            // builds in the background, and the analyst's search tool waits for it if it asks first.
-            try await ensureTables(entry, index: index, token: params.workDoneToken, connection: context.connection)
-            await startSearchInBackground(entry, index: index)
-            source = WorkbookSource(outline: entry.outline, index: index, embedder: embedder)
-            cite = { Citation(workbookId: entry.id, sheet: $0.sheet, range: $0.range.description) }
+            let (handle, _) = try await sessionWorkbook(workbookId)
+            // The analyst gets a workbook whose typed tables are built (what SQL needs; usually by
+            // workbook/open already); the search part builds in the background, and the analyst's
+            // search tool waits for it if it asks first.
+            let owner = connection.id
+            let outline = try await withProgress(token: params.workDoneToken, connection: context.connection,
+                                                 title: "Indexing \(handle.displayName)") { progress in
+                try await handle.ensureIndexed(owner: owner) { update in progress.report(fraction: update.fraction, message: update.message) }
+            }
+            handle.startSearchIndex(embedder: embedder)
+            source = WorkbookSource(outline: outline, index: index, embedder: embedder)
+            cite = { Citation(workbookId: handle.id, sheet: $0.sheet, range: $0.range.description) }
         case (nil, let workspaceId?):
             let workspace = try openedWorkspace(workspaceId)
             // The last complete state: a refresh commits in one transaction, and while one

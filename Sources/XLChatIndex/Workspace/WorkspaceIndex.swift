@@ -67,14 +67,18 @@ public final class WorkspaceIndex: @unchecked Sendable {
     public let scanner: WorkspaceScanner
     let index: WorkbookIndex
     let path: String
-    private let db: DatabasePool
+    let db: DatabasePool
     private let refreshLock = Mutex<Bool>(false)
+    /// Search parts kept open between `search` calls (within a byte budget).
+    let searchCache: WorkspaceSearchCache
 
     /// Opens (or creates) the workspace database of `root` under the data directory
     /// (`workspaces/<sha256 of the folder's real path>.sqlite`). Throws `IndexError(.storage)`
-    /// when it cannot be created.
-    public init(index: WorkbookIndex, root: String, scanner: WorkspaceScanner) throws {
+    /// when it cannot be created. `searchCacheBytes`: the most memory (bytes) the search parts
+    /// kept open between searches may hold (default 256 MB); parts past it are opened per search.
+    public init(index: WorkbookIndex, root: String, scanner: WorkspaceScanner, searchCacheBytes: Int = 256 << 20) throws {
         self.index = index
+        self.searchCache = WorkspaceSearchCache(budgetBytes: max(0, searchCacheBytes))
         self.root = root
         self.scanner = scanner
         let real = URL(fileURLWithPath: root).resolvingSymlinksInPath().standardizedFileURL.path
@@ -123,6 +127,20 @@ public final class WorkspaceIndex: @unchecked Sendable {
         try db.read { db in
             guard let text = try String.fetchOne(db, sql: "SELECT value FROM _ws_meta WHERE key = 'unions'") else { return [] }
             return try JSONDecoder().decode([WorkspaceUnionRecord].self, from: Data(text.utf8)).map(\.union)
+        }
+    }
+
+    /// The engine's way to index one workspace file: `WorkbookIndex.open` (one pass for the
+    /// outline and the typed tables; the search part is left for the first search), with a
+    /// file that cannot be read reported as `WorkspaceFileError`. Returns its content hash.
+    public func defaultBuilder(isCancelled: @escaping @Sendable () -> Bool = { false }) -> @Sendable (WorkspaceFile) async throws -> String {
+        let index = self.index
+        return { file in
+            do {
+                return try index.open(path: file.path, isCancelled: isCancelled).outline.contentHash
+            } catch let e as WorkbookError {
+                throw WorkspaceFileError(kind: e.kind.rawValue, message: e.message)
+            }
         }
     }
 

@@ -171,6 +171,12 @@ public final class MCPSession: MessageHandler, Sendable {
                 _ = try await engine.handle(IndexBuildRequest(workbookId: request.workbookId))
             }
             return Self.text(try await engine.handle(request))
+        case MCPTools.openWorkspace.name:
+            return try await call(WorkspaceOpenRequest.self, args)
+        case MCPTools.queryWorkspace.name:
+            return try await call(WorkspaceQueryRequest.self, args)
+        case MCPTools.searchWorkspace.name:
+            return try await call(WorkspaceSearchRequest.self, args)
         default:
             throw .invalidParams("unknown tool '\(tool.name)'")
         }

@@ -108,7 +108,7 @@ extension WorkspaceIndex {
             let path = root + "/" + e.relativePath
             // The manifest's hash describes the file as last indexed; reading a file that has
             // changed since would store its new content under the old hash.
-            guard let id = FileIdentity(path: path), id.size == e.size, id.mtimeNs == e.mtimeNs else {
+            guard let id = FileIdentity(path: path), id.size == e.size, id.mtimeNanos == e.mtimeNs else {
                 skipped.append(WorkspaceSearchSkip(relativePath: e.relativePath, kind: "fileChanged",
                                                    message: "\(e.relativePath) changed since the workspace was indexed; it is searched once re-indexed"))
                 continue

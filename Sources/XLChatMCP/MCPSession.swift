@@ -167,6 +167,12 @@ public final class MCPSession: MessageHandler, Sendable {
             // index/search builds the search part first when this version has none (the
             // workbook's handle decides, once).
             return try await call(IndexSearchRequest.self, args)
+        case MCPTools.openWorkspace.name:
+            return try await call(WorkspaceOpenRequest.self, args)
+        case MCPTools.queryWorkspace.name:
+            return try await call(WorkspaceQueryRequest.self, args)
+        case MCPTools.searchWorkspace.name:
+            return try await call(WorkspaceSearchRequest.self, args)
         default:
             throw .invalidParams("unknown tool '\(tool.name)'")
         }

@@ -36,7 +36,7 @@ extension Session {
             source = WorkbookSource(outline: outline, index: index, embedder: embedder)
             cite = { Citation(workbookId: handle.id, sheet: $0.sheet, range: $0.range.description) }
         case (nil, let workspaceId?):
-            let workspace = try openedWorkspace(workspaceId)
+            let workspace = try sessionWorkspace(workspaceId)
             // The last complete state: a refresh commits in one transaction, and while one
             // runs the answer says it is from the state before it.
             let stale = workspace.index.refreshing ? Self.staleWorkspaceNote : nil

@@ -248,6 +248,13 @@ struct NumberText {
             for p in lo..<hi where isDigit(b[p]) { v = v * 10 + Int64(b[p] - 48) }
             return (negative ? -Double(v) : Double(v), group)
         }
+        // At most 15 digits and a power of ten up to 1e22: both are exact doubles, and IEEE
+        // division rounds correctly, so digits / 10^k IS the correctly rounded value the string
+        // parser gives (Clinger's fast path). Measured (perf, release, csv_1m_x8.csv): strtod
+        // through a String was 5% of a cold open, called for every decimal cell.
+        if intDigits + fraction <= 15 && fraction + scale <= 22 {
+            if let v = decimalFastPath(b, lo, hi, exponent: fraction + scale) { return (negative ? -v : v, group) }
+        }
         // Otherwise the digits with `.` (and `e-2` for percent) through Double's correctly
         // rounded parser: `12.34%` is exactly what Excel stores for 0.1234.
         var ascii: [UInt8] = []
@@ -262,6 +269,24 @@ struct NumberText {
         if scale > 0 { ascii.append(contentsOf: [UInt8(ascii: "e"), UInt8(ascii: "-"), UInt8(ascii: "0") + UInt8(scale)]) }
         guard let v = Double(String(decoding: ascii, as: UTF8.self)), v.isFinite else { return (nil, 0) }
         return (v, group)
+    }
+
+    /// Exact powers of ten as doubles (10^0 ... 10^22 are all representable).
+    static let powersOfTen: [Double] = (0...22).map { k in (0..<k).reduce(1.0) { r, _ in r * 10 } }
+
+    /// The digits of `b[lo..<hi]` (other bytes skipped) as an integer, divided by 10^`exponent`:
+    /// correctly rounded when there are at most 15 digits and `exponent` <= 22 (Clinger 1990,
+    /// "How to read floating point numbers accurately": both operands are exact, and IEEE
+    /// division rounds once). Nil past 15 digits.
+    @inline(__always)
+    static func decimalFastPath(_ b: UnsafeBufferPointer<UInt8>, _ lo: Int, _ hi: Int, exponent: Int) -> Double? {
+        guard exponent >= 0, exponent <= 22 else { return nil }
+        var v: Int64 = 0, digits = 0
+        for p in lo..<hi where isDigit(b[p]) {
+            v = v * 10 + Int64(b[p] - 48); digits += 1
+        }
+        guard digits <= 15 else { return nil }
+        return Double(v) / powersOfTen[exponent]
     }
 
     /// Placeholders that mean "no value" in a number or date column (Excel's COUNT, AVERAGE

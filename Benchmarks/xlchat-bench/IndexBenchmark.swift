@@ -72,7 +72,9 @@ struct IndexBenchmark: ParsableCommand {
                                            to: exportDir.appendingPathComponent("vectors.f32").path)
         let queryVecs = words.map { embedder.vector(for: $0) }
         try Data(queryVecs.flatMap { $0 }.withUnsafeBytes { Array($0) }).write(to: exportDir.appendingPathComponent("queries.f32"))
-        let matrix = VectorMatrix(count: matrixRows.count / dimensions, dimensions: dimensions, storage: matrixRows)
+        // The matrix as search holds it: int8 as stored (the Float32 export is for sqlite-vec).
+        let matrix = VectorMatrix(count: matrixRows.count / dimensions, dimensions: dimensions,
+                                  quantized: matrixRows.map { Int8(($0 * 127).rounded()) })
         var scan: [Double] = []
         var ourTop1: [Int] = []
         for _ in 0..<5 {
@@ -84,7 +86,7 @@ struct IndexBenchmark: ParsableCommand {
             }
         }
         let ours = median(scan)
-        print(String(format: "vector scan (exact, SIMD, %d x %d): median %.2f ms per query (top 10)", matrix.count, dimensions, ours))
+        print(String(format: "vector scan (exact, SIMD over the stored int8, %d x %d): median %.2f ms per query (top 10)", matrix.count, dimensions, ours))
         guard !python.isEmpty else { return }
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("sqlite_vec_scan.py").path
         let p = Process()

@@ -67,7 +67,7 @@ extension Session {
     }
 
     func openWorkspace(_ params: WorkspaceOpenRequest, context: RequestContext) async throws -> WorkspaceOpenResult {
-        let root = WorkbookStore.canonical(params.path)
+        let root = WorkbookRegistry.canonical(params.path)
         var st = stat()
         guard stat(root, &st) == 0 else {
             throw WorkbookError(.fileNotFound, "no such folder: \(params.path)")
@@ -103,15 +103,13 @@ extension Session {
     func refreshWorkspace(_ workspace: WorkspaceStore.Workspace, progress: (@Sendable (Int, Int, String) -> Void)? = nil) async throws -> WorkspaceRefresh {
         let store = server.workbooks
         let owner = connection.id
-        let session = self
         return try await workspace.refresh {
             try await Blocking.runAsync {
                 try await workspace.index.refresh(build: { file in
                     do {
-                        let entry = try await Blocking.run(owner: owner) { token in try store.open(path: file.path, token: token) }
+                        let handle = try await Blocking.run(owner: owner) { token in try store.open(path: file.path, token: token) }
                         // A workspace needs only the typed tables (issue 13: open built them in its pass).
-                        try await session.ensureTables(entry, index: try session.server.index(), connection: session.connection)
-                        return entry.outline.contentHash
+                        return try await handle.ensureIndexed(owner: owner).contentHash
                     } catch let e as WorkbookError {
                         throw WorkspaceFileError(kind: e.kind.rawValue, message: e.message)
                     }

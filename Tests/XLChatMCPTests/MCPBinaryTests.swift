@@ -177,7 +177,7 @@ import XLChatTestSupport
         if FileManager.default.fileExists(atPath: corpus) {
             cases.append(("open_workbook", "workbook/open", ["path": .string(corpus)], "encryptedWorkbook"))
         } else {
-            print("note: corpus absent (\(corpus)); the encryptedWorkbook case is skipped")
+            Issue.record("the corpus file \(corpus) is missing: this test needs it")
         }
         for c in cases {
             let (isError, payload) = try await mcp.call(c.tool, c.args)

@@ -183,15 +183,20 @@ public struct WorkspaceSource: AnalysisSource {
     public let unions: [WorkspaceUnion]
     public let stateKey: String
     public let staleNote: String?
-    /// Content hash per file label (for search).
+    /// Content hash per file label.
     let hashes: [String: String]
+    /// Builds one file version's missing search part (`path`, content hash); nil: the engine's
+    /// `WorkspaceIndex.defaultSearchBuilder`.
+    let searchBuilder: (@Sendable (_ path: String, _ hash: String) async throws -> Void)?
 
     /// Reads the workspace's committed state: manifest, tables, unions, and each readable
     /// file's outline from its index (no workbook is read). `stale`: what to say when the
     /// answer is from the last complete state while files are being re-indexed. Throws
     /// `IndexError` when the workspace database or an index cannot be read.
-    public init(workspace: WorkspaceIndex, index: WorkbookIndex, embedder: any Embedder, stale: String? = nil) throws {
+    public init(workspace: WorkspaceIndex, index: WorkbookIndex, embedder: any Embedder, stale: String? = nil,
+                searchBuilder: (@Sendable (_ path: String, _ hash: String) async throws -> Void)? = nil) throws {
         self.workspace = workspace; self.index = index; self.embedder = embedder; self.staleNote = stale
+        self.searchBuilder = searchBuilder
         let entries = try workspace.entries()
         let wsTables = try workspace.tables()
         unions = try workspace.unions()
@@ -224,7 +229,7 @@ public struct WorkspaceSource: AnalysisSource {
     }
 
     public var kind: AnalysisSourceKind { .workspace }
-    /// No: every question would search up to `maxSearchFiles` files' vectors (measured with
+    /// No: every question searched up to 50 files' vectors (measured with
     /// `xlchat-bench workspace --files 100`: 3.4 s of a 3.5 s answer in a debug build, 90% of
     /// it scoring vectors), for hits the outline's union views and column profiles mostly make
     /// unneeded. The model calls `search` when it wants text matches.
@@ -275,19 +280,23 @@ public struct WorkspaceSource: AnalysisSource {
         }
     }
 
-    /// Searches each file's search part that is built (or, with `waitForBuild`, builds it),
-    /// at most `maxSearchFiles` files, and keeps the best hits by score.
+    /// One search over every ready file of the workspace, ranked across files
+    /// (`WorkspaceIndex.search`: reciprocal rank fusion over global BM25 and vector ranks).
+    /// `waitForBuild`: build the search parts that are missing (through `searchBuilder`, the
+    /// server's handles, else the engine's `defaultSearchBuilder`); false: files without one
+    /// give no hits. Throws `IndexError(.embedderFailed / .storage)`, `CancellationError`.
     public func search(query: String, limit: Int, waitForBuild: Bool) async throws -> [(file: String?, hit: SearchHit)] {
-        var all: [(file: String?, hit: SearchHit)] = []
-        for f in files.prefix(Self.maxSearchFiles) {
-            guard let label = f.label, let hash = hashes[label] else { continue }
-            try Task.checkCancellation()
-            let hits = (try? await index.search(hash: hash, query: query, limit: limit, embedder: embedder, waitForBuild: waitForBuild)) ?? []
-            all += hits.map { (label, $0) }
+        let build: @Sendable (String, String) async throws -> Void
+        if !waitForBuild {
+            build = { @Sendable _, _ in throw IndexError(.indexNotBuilt, "the search part is not built yet") }
+        } else if let searchBuilder {
+            build = searchBuilder
+        } else {
+            build = workspace.defaultSearchBuilder(embedder: embedder)
         }
-        return Array(all.sorted { $0.hit.score > $1.hit.score }.prefix(limit))
+        let found = try await workspace.search(query: query, limit: limit, embedder: embedder, buildSearch: build)
+        return found.hits.map { h in
+            (h.relativePath, SearchHit(sheet: h.sheet, range: h.range, text: h.text, score: h.score, kind: h.kind))
+        }
     }
-
-    /// The most files one search reads (each search part is a file of its own to open).
-    public static let maxSearchFiles = 50
 }

@@ -106,7 +106,7 @@ struct PromptBuilder: Sendable {
         let text = try await gatherOutline(question: question, evidence: &hits)
         var hitLines: [String] = []
         if options.promptHits > 0, !question.isEmpty, source.searchesInPrompt {
-            let found = (try? await source.search(query: question, limit: options.promptHits, waitForBuild: false)) ?? []
+            let found = await promptSearch(question)
             // A hit on a row the sample rows show already says nothing new.
             let sampled = Set(hits.flatMap(\.ranges).filter { $0.range.rowCount == 1 }.map { "\($0.file ?? "")\u{1}\($0.sheet)\u{1}\($0.range.start.row)" })
             for (file, h) in found where !(h.range.rowCount == 1 && sampled.contains("\(file ?? "")\u{1}\(h.sheet)\u{1}\(h.range.start.row)")) {
@@ -117,6 +117,32 @@ struct PromptBuilder: Sendable {
             }
         }
         return Context(outline: text, hitLines: hitLines, hits: hits, kind: source.kind)
+    }
+
+    /// Cells (data rows × columns) at most for which the prompt waits for a first search part
+    /// to be built: the hashing embedder builds 100k cells' chunks and vectors in well under
+    /// a second, so a small workbook's first question gets its search hits as every later one
+    /// does (without it, whether the hits came depended on the background build winning a race).
+    /// Larger workbooks answer from SQL at once and the model may call `search` (issue 13: SQL
+    /// waits only for the typed tables).
+    static let promptSearchWaitCells = 100_000
+    /// The longest the prompt waits for that build (a model-server embedder can be slow).
+    static let promptSearchWait: Duration = .seconds(3)
+
+    /// The prompt's search hits: at once from a built search part; for a small workbook whose
+    /// part is not built yet, after waiting for it (at most `promptSearchWait`); else none.
+    func promptSearch(_ question: String) async -> [(file: String?, hit: SearchHit)] {
+        let source = source, limit = options.promptHits
+        if let ready = try? await source.search(query: question, limit: limit, waitForBuild: false) { return ready }
+        let cells = source.tables.reduce(0) { $0 + ($1.table.dataRange?.rowCount ?? 0) * $1.columns.count }
+        guard cells <= Self.promptSearchWaitCells else { return [] }
+        return await withTaskGroup(of: [(file: String?, hit: SearchHit)]?.self) { group in
+            group.addTask { (try? await source.search(query: question, limit: limit, waitForBuild: true)) ?? [] }
+            group.addTask { try? await Task.sleep(for: Self.promptSearchWait); return nil }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? []
+        }
     }
 
     /// The outline's parts, with sample rows read through SQL (as evidence too).

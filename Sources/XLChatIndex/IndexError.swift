@@ -135,4 +135,8 @@ public struct SearchHit: Sendable, Hashable {
     public var score: Double
     /// "row", "window", "table", "column" or "sheet".
     public var kind: String
+
+    public init(sheet: String, range: CellRange, text: String, score: Double, kind: String) {
+        self.sheet = sheet; self.range = range; self.text = text; self.score = score; self.kind = kind
+    }
 }

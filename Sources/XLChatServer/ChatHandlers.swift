@@ -40,8 +40,9 @@ extension Session {
             // The last complete state: a refresh commits in one transaction, and while one
             // runs the answer says it is from the state before it.
             let stale = workspace.index.refreshing ? Self.staleWorkspaceNote : nil
+            let builder = searchPartBuilder(workspace.index, embedder: embedder)
             source = try await Blocking.run(owner: connection.id) { _ in
-                try WorkspaceSource(workspace: workspace.index, index: index, embedder: embedder, stale: stale)
+                try WorkspaceSource(workspace: workspace.index, index: index, embedder: embedder, stale: stale, searchBuilder: builder)
             }
             cite = { Citation(workspaceId: workspace.id, file: $0.file, sheet: $0.sheet, range: $0.range.description) }
         case (nil, nil):

@@ -61,6 +61,23 @@ final class WorkspaceStore: Sendable {
 
 /// workspace/* handlers.
 extension Session {
+    /// Builds one workspace file's search part: through its workbook's handle when this
+    /// process has one open (one build per content hash, shared with index/search and the
+    /// analyst), else read from the file by the engine (the index's file lock keeps it to one
+    /// build per hash). Used by workspace/search and the analyst's `search` tool.
+    func searchPartBuilder(_ workspace: WorkspaceIndex, embedder: any Embedder) -> @Sendable (String, String) async throws -> Void {
+        let registry = server.workbooks
+        let owner = connection.id
+        let direct = workspace.defaultSearchBuilder(embedder: embedder)
+        return { path, hash in
+            if let handle = registry.handle(forHash: hash) {
+                _ = try await handle.ensureSearchIndex(embedder: embedder, owner: owner)
+            } else {
+                try await direct(path, hash)
+            }
+        }
+    }
+
     /// The most workbooks a workspace opens (`XLCHAT_WORKSPACE_MAX_FILES`, default 10,000).
     static func workspaceMaxFiles(_ env: [String: String] = ProcessInfo.processInfo.environment) -> Int {
         env["XLCHAT_WORKSPACE_MAX_FILES"].flatMap(Int.init).map { max(1, $0) } ?? 10_000
@@ -186,20 +203,8 @@ extension Session {
             fallback = "keyword search only: the embedding server is unavailable (\(error))"
             embedder = HashingEmbedder()
         }
-        let registry = server.workbooks
-        let owner = connection.id
-        // One file's search part: through its workbook's handle when this process has one open
-        // (one build per content hash, shared with index/search and the analyst), else read
-        // from the file by the engine (the index's file lock keeps it to one build per hash).
         func builder(_ embedder: any Embedder) -> @Sendable (String, String) async throws -> Void {
-            let direct = workspace.index.defaultSearchBuilder(embedder: embedder)
-            return { path, hash in
-                if let handle = registry.handle(forHash: hash) {
-                    _ = try await handle.ensureSearchIndex(embedder: embedder, owner: owner)
-                } else {
-                    try await direct(path, hash)
-                }
-            }
+            searchPartBuilder(workspace.index, embedder: embedder)
         }
         let stale = workspace.index.refreshing
             ? "files of this workspace are being re-indexed; these hits are from the last complete state" : nil

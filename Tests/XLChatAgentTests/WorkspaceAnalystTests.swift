@@ -82,6 +82,29 @@ import XLChatWorkbook
         #expect(described.step.ranges.first?.hasPrefix(last.file! + " › ") == true)
     }
 
+    /// The `search` tool over a workspace is the workspace search (one ranking across files):
+    /// it builds the missing search parts when asked to wait, finds the word in whichever file
+    /// holds it, names that file, and gives nothing before a build when told not to wait.
+    @Test func searchRanksAcrossFilesAndBuildsMissingParts() async throws {
+        var files: [String: String] = [:]
+        for i in 1...6 { files["region_\(i).csv"] = "item,amount\nwidget \(i),\(i * 10)\ngadget \(i),\(i * 3)\n" }
+        files["notes/special.csv"] = "item,amount\nzanzibar sprocket,99\nwidget 7,1\n"
+        let f = try await Folder(files)
+        let source = try f.source()
+        let cold = try await source.search(query: "zanzibar sprocket", limit: 5, waitForBuild: false)
+        #expect(cold.isEmpty, "no search part is built yet: \(cold)")
+        let hits = try await source.search(query: "zanzibar sprocket", limit: 5, waitForBuild: true)
+        #expect(hits.first?.file == "notes/special.csv" && hits.first?.hit.text.contains("zanzibar") == true, "\(hits)")
+        // Same ranking as workspace/search's engine function.
+        let direct = try await f.workspace.search(query: "zanzibar sprocket", limit: 5, embedder: HashingEmbedder(),
+                                                  buildSearch: f.workspace.defaultSearchBuilder(embedder: HashingEmbedder()))
+        #expect(hits.map(\.file) == direct.hits.map(\.relativePath) && hits.map(\.hit.score) == direct.hits.map(\.score))
+        // Through the tool: the hit cites its file.
+        let runner = ToolRunner(source: source, options: AgentOptions())
+        let tool = await runner.run(ToolCall(name: "search", arguments: ["query": .string("zanzibar")]))
+        #expect(tool.step.ok && tool.evidence.flatMap(\.ranges).contains { $0.file == "notes/special.csv" }, "\(tool.resultText)")
+    }
+
     @Test func toolsTakeFilesAndCiteThem() async throws {
         let f = try await Folder(["a/orders.csv": "order_id,customer_id,amount\n1,k1,10.5\n2,k2,20\n3,k1,7\n",
                                   "customers.csv": "customer_id,segment\nk1,Retail\nk2,Trade\n"])

@@ -318,7 +318,7 @@ public final class Analyst: Sendable {
         while run.modelCalls < limit {
             let text: String, calls: [ToolCall]
             do {
-                (text, calls) = try await fittedReply(model: model, convo: convo, tools: ToolRunner.definitions, stream: true, run: &run)
+                (text, calls) = try await fittedReply(model: model, convo: convo, tools: ToolRunner.definitions(for: index.sqlDialect), stream: true, run: &run)
             } catch let e as LLMError where Self.endsWithSummary(e) && run.steps.contains(where: \.ok) {
                 run.modelError = e.message
                 return

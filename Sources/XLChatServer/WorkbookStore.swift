@@ -22,9 +22,11 @@ final class WorkbookStore: Sendable {
 
     /// The index, when the data directory is usable: opening through it builds the typed
     /// tables in the same pass as the outline, and reopens without reading the file.
-    let index: @Sendable () -> WorkbookIndex?
+    /// It throws only the shared store's errors (`storeDenied`, `storeUnavailable`): an open must
+    /// not quietly fall back to a local outline when the team's store is configured but refused.
+    let index: @Sendable () throws -> WorkbookIndex?
 
-    init(dataDirectory: String, index: @escaping @Sendable () -> WorkbookIndex? = { nil }) {
+    init(dataDirectory: String, index: @escaping @Sendable () throws -> WorkbookIndex? = { nil }) {
         bufferDirectory = dataDirectory + "/buffers"
         self.index = index
     }
@@ -42,7 +44,7 @@ final class WorkbookStore: Sendable {
         if let cached = entries.withLock({ $0[id] }), cached.fingerprint == fingerprint {
             return cached
         }
-        if let index = index() {
+        if let index = try index() {
             do {
                 let opened = try index.open(path: path, progress: { u in progress?(u.fraction, u.message) },
                                             isCancelled: { token.isCancelled })
@@ -155,13 +157,20 @@ final class LazyIndex: Sendable {
     let dataDirectory: String
     private let state = Mutex<WorkbookIndex?>(nil)
     private let onCreate = Mutex<(@Sendable (WorkbookIndex) -> Void)?>(nil)
-    init(dataDirectory: String) { self.dataDirectory = dataDirectory }
+    /// The shared store to install on the index (nil: SQLite only). When it throws (the server
+    /// is down, the role refused) the index is not kept, so the next request tries again.
+    let sharedStore: @Sendable () throws -> (any SharedTableStore)?
+    init(dataDirectory: String, sharedStore: @escaping @Sendable () throws -> (any SharedTableStore)? = { nil }) {
+        self.dataDirectory = dataDirectory
+        self.sharedStore = sharedStore
+    }
     /// Called once with the index when it is first opened.
     func setOnCreate(_ f: @escaping @Sendable (WorkbookIndex) -> Void) { onCreate.withLock { $0 = f } }
     func get() throws -> WorkbookIndex {
         let (index, created) = try state.withLock { state -> (WorkbookIndex, Bool) in
             if let state { return (state, false) }
             let index = try WorkbookIndex(dataDirectory: URL(fileURLWithPath: dataDirectory))
+            if let shared = try sharedStore() { index.setSharedStore(shared) }
             state = index
             return (index, true)
         }

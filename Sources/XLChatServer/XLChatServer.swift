@@ -4,6 +4,7 @@ import Logging
 import Synchronization
 import XLChatAgent
 import XLChatIndex
+import XLChatPostgres
 import XLChatLLM
 import XLChatProtocol
 import XLChatWorkbook
@@ -27,9 +28,15 @@ public final class XLChatServer: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.metrics = ServerMetrics()
-        let lazy = LazyIndex(dataDirectory: configuration.dataDirectory)
+        let lazy = LazyIndex(dataDirectory: configuration.dataDirectory, sharedStore: {
+            try configuration.postgresSettings().map { try PostgresTableStore(settings: $0) }
+        })
         self.indexState = lazy
-        self.workbooks = WorkbookStore(dataDirectory: configuration.dataDirectory, index: { try? lazy.get() })
+        self.workbooks = WorkbookStore(dataDirectory: configuration.dataDirectory, index: {
+            do { return try lazy.get() } catch let e as IndexError where e.kind == .storeDenied || e.kind == .storeUnavailable {
+                throw e
+            } catch { return nil }
+        })
         DataDirectoryPermissions.secure(configuration.dataDirectory, logger: logger)
         lazy.setOnCreate { [weak self] index in self?.installSearchBuilder(on: index) }
     }

@@ -28,7 +28,14 @@ public final class PostgresTableStore: SharedTableStore, @unchecked Sendable {
     public var dialect: SQLDialect { .postgresql }
     /// Bumped with `WorkbookIndex`'s schema: a row built under another version is rebuilt.
     static let layoutVersion = "pg1"
-    static let readerRole = "xlchat_reader"
+    /// The SELECT-only login role of a database: roles are the cluster's, the reader's
+    /// password is kept per database, so each database has its own (`xlchat_reader` for the
+    /// database `xlchat`, `xlchat_reader_<database>` for others).
+    static func readerRole(_ settings: PostgresSettings) -> String {
+        if settings.database == "xlchat" { return "xlchat_reader" }
+        let safe = String(settings.database.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "_" })
+        return String(("xlchat_reader_" + safe).prefix(63))
+    }
     let logger = Logger(label: "xlchat.postgres")
     private let idleReaders = Mutex<[PostgresConnection]>([])
     private let readerSettings = Mutex<PostgresSettings?>(nil)
@@ -50,7 +57,10 @@ public final class PostgresTableStore: SharedTableStore, @unchecked Sendable {
     }
 
     deinit {
-        for c in idleReaders.withLock({ l in let all = l; l = []; return all }) { c.close().whenComplete { _ in } }
+        // Never blocks: the last reference may go on one of PGExecutor's threads. The task keeps
+        // the connections alive until they are closed (PostgresNIO asserts on an open one going).
+        let idle = idleReaders.withLock { l in let all = l; l = []; return all }
+        if !idle.isEmpty { Task.detached { for c in idle { try? await c.close() } } }
     }
 
     // MARK: - Set-up
@@ -78,17 +88,17 @@ public final class PostgresTableStore: SharedTableStore, @unchecked Sendable {
                     """)
                 try await run("CREATE TABLE IF NOT EXISTS xlchat.settings (key text PRIMARY KEY, value text NOT NULL)")
                 done.append("schema xlchat: workbooks, settings")
-                let exists = try await conn.query("SELECT 1 FROM pg_roles WHERE rolname = \(Self.readerRole)", logger: log).collect().count > 0
+                let exists = try await conn.query("SELECT 1 FROM pg_roles WHERE rolname = \(Self.readerRole(settings))", logger: log).collect().count > 0
                 let password = try await conn.query("SELECT value FROM xlchat.settings WHERE key = 'reader_password'", logger: log)
                     .collect().first?.decode(String.self) ?? Self.randomPassword()
                 do {
                     if !exists {
-                        try await run("CREATE ROLE \(Self.readerRole) LOGIN NOINHERIT NOCREATEDB NOCREATEROLE")
-                        done.append("role \(Self.readerRole) created")
+                        try await run("CREATE ROLE \(Self.quoted(Self.readerRole(settings))) LOGIN NOINHERIT NOCREATEDB NOCREATEROLE")
+                        done.append("role \(Self.readerRole(settings)) created")
                     }
-                    try await run("ALTER ROLE \(Self.readerRole) PASSWORD '\(password)'")
+                    try await run("ALTER ROLE \(Self.quoted(Self.readerRole(settings))) PASSWORD '\(password)'")
                 } catch let e as PSQLError where Self.sqlState(e) == "42501" {
-                    throw IndexError(.storeDenied, "\(settings.user) may not create the role \(Self.readerRole): run `xlchat store init` once as a role with CREATEROLE (\(Self.serverMessage(e)))")
+                    throw IndexError(.storeDenied, "\(settings.user) may not create the role \(Self.readerRole(settings)): run `xlchat store init` once as a role with CREATEROLE (\(Self.serverMessage(e)))")
                 }
                 try await conn.query("""
                     INSERT INTO xlchat.settings(key, value) VALUES ('reader_password', \(password))
@@ -98,7 +108,7 @@ public final class PostgresTableStore: SharedTableStore, @unchecked Sendable {
                 try await run("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
                 let db = Self.quoted(settings.database)
                 try await run("REVOKE TEMPORARY ON DATABASE \(db) FROM PUBLIC")
-                try await run("GRANT CONNECT ON DATABASE \(db) TO \(Self.readerRole)")
+                try await run("GRANT CONNECT ON DATABASE \(db) TO \(Self.quoted(Self.readerRole(settings)))")
                 done.append("PUBLIC: no TEMP on \(settings.database), no CREATE in public")
                 if superuser {
                     // Functions PUBLIC may call that change state or reach outside the schema.
@@ -199,7 +209,10 @@ public final class PostgresTableStore: SharedTableStore, @unchecked Sendable {
                 let defs = [Self.quoted(table.rowColumn) + " bigint PRIMARY KEY"] + columns.map { Self.quoted($0.name) + " " + $0.sqlType }
                 let qualified = Self.quoted(staging) + "." + Self.quoted(table.name)
                 try await run("CREATE TABLE \(qualified) (\(defs.joined(separator: ", ")))")
-                try await conn.copyFrom(table: qualified, format: .text(.init()), logger: logger) { writer in
+                // PostgresNIO writes `COPY "<table>"` without a schema and without escaping:
+                // the staging schema goes on the search_path, and quotes in the name are doubled.
+                try await run("SET search_path = \(Self.quoted(staging))")
+                try await conn.copyFrom(table: table.name.replacingOccurrences(of: "\"", with: "\"\""), format: .text(.init()), logger: logger) { writer in
                     var buffer = ByteBuffer()
                     buffer.reserveCapacity(1 << 20)
                     let cursor = try file.rows(of: table)
@@ -212,6 +225,7 @@ public final class PostgresTableStore: SharedTableStore, @unchecked Sendable {
                     }
                     if buffer.readableBytes > 0 { try await writer.write(buffer) }
                 }
+                try await run("RESET search_path")
                 rows += table.rows
             }
             let outline = String(decoding: try JSONEncoder().encode(file.outline), as: UTF8.self)
@@ -220,8 +234,8 @@ public final class PostgresTableStore: SharedTableStore, @unchecked Sendable {
             try await run("BEGIN")
             try await run("DROP SCHEMA IF EXISTS \(Self.quoted(final)) CASCADE")
             try await run("ALTER SCHEMA \(Self.quoted(staging)) RENAME TO \(Self.quoted(final))")
-            try await run("GRANT USAGE ON SCHEMA \(Self.quoted(final)) TO \(Self.readerRole)")
-            try await run("GRANT SELECT ON ALL TABLES IN SCHEMA \(Self.quoted(final)) TO \(Self.readerRole)")
+            try await run("GRANT USAGE ON SCHEMA \(Self.quoted(final)) TO \(Self.quoted(Self.readerRole(self.settings)))")
+            try await run("GRANT SELECT ON ALL TABLES IN SCHEMA \(Self.quoted(final)) TO \(Self.quoted(Self.readerRole(self.settings)))")
             try await conn.query("""
                 INSERT INTO xlchat.workbooks(hash, schema_name, version, layout, outline, mappings, rows, build_ms)
                 VALUES (\(hash), \(final), \(Self.layoutVersion), \(file.layout), \(outline), \(mappings), \(rows), \(ms))
@@ -243,7 +257,9 @@ public final class PostgresTableStore: SharedTableStore, @unchecked Sendable {
         let started = DispatchTime.now().uptimeNanoseconds
         let conn = try readerConnection()
         var healthy = false
-        defer { if healthy { idleReaders.withLock { $0.append(conn) } } else { conn.close().whenComplete { _ in } } }
+        // A connection whose query failed is closed (it may be mid-transaction); PostgresNIO wants
+        // the close finished before the object goes.
+        defer { if healthy { idleReaders.withLock { $0.append(conn) } } else { try? PGSync.run { try await conn.close() } } }
         let result: QueryResult = try PGSync.run {
             func run(_ s: String) async throws { try await conn.query(PostgresQuery(unsafeSQL: s), logger: self.logger) }
             do {
@@ -339,7 +355,7 @@ public final class PostgresTableStore: SharedTableStore, @unchecked Sendable {
             guard let password else {
                 throw IndexError(.storeUnavailable, "the store has no reader role yet: run `xlchat store init`")
             }
-            reader = settings.as(user: Self.readerRole, password: password)
+            reader = settings.as(user: Self.readerRole(settings), password: password)
             readerSettings.withLock { $0 = reader }
         }
         return try PGSync.run { try await Self.connect(reader) }

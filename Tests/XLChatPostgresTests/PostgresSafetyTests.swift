@@ -73,7 +73,7 @@ import XLChatWorkbook
     @Test func searchPathIsTheWorkbooksSchema() throws {
         guard let (index, o, t) = try opened() else { return }
         let r = try index.query(outline: o, sql: "SELECT current_schemas(false), current_user, transaction_isolation FROM (SELECT current_setting('transaction_read_only') AS transaction_isolation) s", limit: 1)
-        #expect(r.rows.first?[1] == .text(PostgresTableStore.readerRole))
+        #expect(r.rows.first?[1] == .text(PostgresTableStore.readerRole(try #require(try PGTest.settings()))))
         #expect(r.rows.first?[2] == .text("on"))
         // Unqualified names resolve in the workbook's schema only.
         #expect(try index.query(outline: o, sql: "SELECT COUNT(*) FROM \"\(t)\"", limit: 1).rows == [[.integer(200)]])
@@ -102,9 +102,17 @@ import XLChatWorkbook
         guard let s = try PGTest.settings() else { return }
         let name = "xlchat_noinit_\(UInt32.random(in: 0...UInt32.max))"
         try PGSync.run { try await PostgresTableStore.withConnection(s) { c in try await c.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: Logger(label: "t")) } }
-        defer { try? PGSync.run { try await PostgresTableStore.withConnection(s) { c in try await c.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(name)"), logger: Logger(label: "t")) } } }
         var other = s
         other.database = name
+        let role = PostgresTableStore.readerRole(other)
+        defer {
+            try? PGSync.run {
+                try await PostgresTableStore.withConnection(s) { c in
+                    try await c.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(name)"), logger: Logger(label: "t"))
+                    try await c.query(PostgresQuery(unsafeSQL: "DROP ROLE IF EXISTS \(role)"), logger: Logger(label: "t"))
+                }
+            }
+        }
         #expect { try PostgresTableStore(settings: other) } throws: {
             guard let e = $0 as? IndexError else { return false }
             return e.kind == .storeUnavailable && e.message.contains("xlchat store init")
@@ -133,7 +141,7 @@ import XLChatWorkbook
         try PGSync.run { _ = try await holder.query("SELECT pg_advisory_lock(\(key))", logger: Logger(label: "t")) }
         let index = try #require(try PGTest.index(.postgres))
         let done = Mutex<OpenedWorkbook?>(nil)
-        let thread = Thread { done.withLock { $0 = try? index.open(path: file.path) } }
+        let thread = Thread { let r = try? index.open(path: file.path); done.withLock { $0 = r } }
         thread.start()
         Thread.sleep(forTimeInterval: 0.6)
         #expect(done.withLock { $0 } == nil, "the builder waits while the lock is held")

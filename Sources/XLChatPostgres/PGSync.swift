@@ -89,6 +89,30 @@ struct PGColumn {
         }
     }
 
+    /// PostgreSQL keeps 63 bytes of a name (NAMEDATALEN - 1) and cuts longer ones in tables and
+    /// in queries alike, so a long header still works when written in full; two headers alike
+    /// in their first 63 bytes would collide: the later ones get `_2`, `_3`... within the limit.
+    static func named(_ columns: [PGColumn]) -> [PGColumn] {
+        var used = Set<String>()
+        return columns.map { c in
+            var c = c
+            var name = clip(c.name, 63)
+            var n = 2
+            while used.contains(name) { name = clip(c.name, 57) + "_\(n)"; n += 1 }
+            used.insert(name)
+            c.name = name
+            return c
+        }
+    }
+
+    /// The longest prefix of `s` within `bytes` UTF-8 bytes, cut at a character boundary.
+    static func clip(_ s: String, _ bytes: Int) -> String {
+        guard s.utf8.count > bytes else { return s }
+        var out = ""
+        for ch in s { if out.utf8.count + String(ch).utf8.count > bytes { break }; out.append(ch) }
+        return out
+    }
+
     var sqlType: String {
         switch kind {
         case .bigint: return "bigint"

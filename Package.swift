@@ -47,7 +47,9 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),  // SHA-256 content hashes (BoringSSL speed)
         ]),
 
-        // Engine: the SQLite index (typed tables, read-only SQL, FTS5 + vectors). Vectors come
+        // Engine: the SQLite index (typed tables, read-only SQL, FTS5 + vectors), and the one
+        // owner of a workbook's lifecycle (`WorkbookHandle`: id, `FileIdentity`, outline, a kept
+        // reader, "is it indexed?" in one place) over a narrow `WorkbookStorage`. Vectors come
         // from the built-in hashing embedder or the model server's (`ModelServerEmbedder`, over
         // XLChatLLM's client).
         .target(name: "XLChatIndex", dependencies: [
@@ -71,7 +73,8 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
 
-        // Engine: the tool-using analyst (prompting, tools, citations, grounding, sessions).
+        // Engine: the tool-using analyst (prompting, tools, citations, grounding, sessions). It is
+        // handed an indexed workbook (its caller ensures the typed tables through the handle).
         .target(name: "XLChatAgent", dependencies: [
             "XLChatWorkbook", "XLChatIndex", "XLChatLLM",
             .product(name: "GRDB", package: "GRDB.swift"),  // sessions.sqlite: conversations and the answer cache
@@ -79,7 +82,7 @@ let package = Package(
 
         // The server: the typed request core (a registry of request types and handlers; lifecycle,
         // error mapping in one place), the in-process client, configuration (the one reader of
-        // the environment), progress. Joins wire and engines.
+        // the environment), progress, the registry of workbook handles. Joins wire and engines.
         .target(name: "XLChatServer", dependencies: [
             "XLChatProtocol", "JSONRPC", "XLChatWorkbook", "XLChatIndex", "XLChatLLM", "XLChatAgent", "XLChatPostgres",
             .product(name: "Logging", package: "swift-log"),

@@ -22,6 +22,7 @@ struct Bench: AsyncParsableCommand {
             FormulaTextBenchmark.self,
             DecodeBenchmark.self,
             WorkspaceBenchmark.self,
+            HandleReadBenchmark.self,
         ]
     )
 }

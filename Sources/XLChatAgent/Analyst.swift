@@ -25,8 +25,10 @@ public final class Analyst: Sendable {
         self.client = client; self.index = index; self.embedder = embedder; self.sessions = sessions; self.options = options
     }
 
-    /// Answers `question` about the workbook of `outline` (its index is built first if it has
-    /// none). Events arrive in order through `onEvent`, which the agent awaits. Cancelling the
+    /// Answers `question` about the workbook of `outline`, whose typed tables are built: the
+    /// caller ensures it (`WorkbookHandle.ensureIndexed`); the analyst builds nothing. A missing
+    /// search part is built by the index's search builder when the search tool first asks.
+    /// Events arrive in order through `onEvent`, which the agent awaits. Cancelling the
     /// calling task closes the model's stream and throws `CancellationError`; model failures
     /// throw `LLMError`. Nothing is written to the session unless an answer completes.
     public func ask(outline: WorkbookOutline, question: String, sessionId: String? = nil, model: String,
@@ -47,7 +49,6 @@ public final class Analyst: Sendable {
                                ungrounded: hit.ungrounded, steps: hit.steps, stepLimitReached: false, usedFallback: false, durationMs: elapsed())
         }
 
-        try await ensureIndexed(outline)
         let tools = ToolRunner(outline: outline, index: index, embedder: embedder, options: options)
         let context = try await PromptBuilder(outline: outline, index: index, embedder: embedder, options: options).build(question: question)
 
@@ -160,12 +161,6 @@ public final class Analyst: Sendable {
             evidence += outcome.evidence
             await onEvent(.step(outcome.step))
         }
-    }
-
-    private func ensureIndexed(_ outline: WorkbookOutline) async throws {
-        if (try? index.status(hash: outline.contentHash).built) == true { return }
-        let reader = try Workbooks.open(path: outline.path)
-        _ = try await index.build(outline: outline, reader: reader, embedder: embedder)
     }
 
     /// One model call: fits the conversation into the budget, reports the wait (`.status`),

@@ -68,7 +68,7 @@ final class LoadedSearch: @unchecked Sendable {
         }
     }
 
-    private func loadSearchData() throws -> SearchData {
+    func loadSearchData() throws -> SearchData {
         if let d = lock.withLock({ searchData }) { return d }
         let d: SearchData = try queue.read { db in
             let n = meta.chunks, dims = meta.dimensions

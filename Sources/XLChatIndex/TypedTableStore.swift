@@ -183,10 +183,7 @@ public struct SharedTables: Sendable {
 }
 
 extension FileIdentity {
-    static let zero = FileIdentity(dev: 0, ino: 0, mtimeNs: 0, size: 0)
-    init(dev: UInt64, ino: UInt64, mtimeNs: Int64, size: Int64) {
-        self.dev = dev; self.ino = ino; self.mtimeNs = mtimeNs; self.size = size
-    }
+    static let zero = FileIdentity(device: 0, inode: 0, size: 0, mtimeNanos: 0)
 }
 
 // MARK: - SQLite: the default store

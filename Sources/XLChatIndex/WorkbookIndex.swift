@@ -318,7 +318,7 @@ public final class WorkbookIndex: @unchecked Sendable {
     func knownHash(path: String, identity: FileIdentity) -> String? {
         try? catalog.read { db in
             try String.fetchOne(db, sql: "SELECT hash FROM file_identity WHERE path = ? AND dev = ? AND ino = ? AND size = ? AND mtime_ns = ?",
-                                arguments: [path, Int64(bitPattern: identity.dev), Int64(bitPattern: identity.ino), identity.size, identity.mtimeNs])
+                                arguments: [path, Int64(bitPattern: identity.device), Int64(bitPattern: identity.inode), identity.size, identity.mtimeNanos])
         }
     }
 
@@ -328,7 +328,7 @@ public final class WorkbookIndex: @unchecked Sendable {
                 INSERT INTO file_identity(path, dev, ino, size, mtime_ns, hash) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT(path) DO UPDATE SET dev = excluded.dev, ino = excluded.ino, size = excluded.size,
                     mtime_ns = excluded.mtime_ns, hash = excluded.hash
-                """, arguments: [path, Int64(bitPattern: identity.dev), Int64(bitPattern: identity.ino), identity.size, identity.mtimeNs, hash])
+                """, arguments: [path, Int64(bitPattern: identity.device), Int64(bitPattern: identity.inode), identity.size, identity.mtimeNanos, hash])
         }
     }
 
@@ -552,18 +552,6 @@ public struct OpenedWorkbook: Sendable {
     /// Whether the file's bytes were read at all (false: its identity matched the catalog).
     public var readFile: Bool
     public var durationMs: Double
-}
-
-/// dev + inode + mtime: a rebuilt index is a new file (renamed into place).
-struct FileIdentity: Equatable, Sendable {
-    var dev: UInt64, ino: UInt64, mtimeNs: Int64, size: Int64
-    init?(path: String) {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        dev = UInt64(st.st_dev); ino = UInt64(st.st_ino)
-        mtimeNs = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
-        size = Int64(st.st_size)
-    }
 }
 
 /// An exclusive flock(2) on a lock file, polled so the waiting task stays cancellable. flock

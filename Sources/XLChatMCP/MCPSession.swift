@@ -164,13 +164,15 @@ public final class MCPSession: MessageHandler, Sendable {
         case MCPTools.query.name:
             return try await call(WorkbookQueryRequest.self, args)
         case MCPTools.search.name:
-            // Search needs the index: build it first when this version of the workbook has none.
-            let request = try JSONRPCCoding.decode(IndexSearchRequest.self, from: args)
-            let status = try await engine.handle(IndexStatusRequest(workbookId: request.workbookId))
-            if !status.built {
-                _ = try await engine.handle(IndexBuildRequest(workbookId: request.workbookId))
-            }
-            return Self.text(try await engine.handle(request))
+            // index/search builds the search part first when this version has none (the
+            // workbook's handle decides, once).
+            return try await call(IndexSearchRequest.self, args)
+        case MCPTools.openWorkspace.name:
+            return try await call(WorkspaceOpenRequest.self, args)
+        case MCPTools.queryWorkspace.name:
+            return try await call(WorkspaceQueryRequest.self, args)
+        case MCPTools.searchWorkspace.name:
+            return try await call(WorkspaceSearchRequest.self, args)
         default:
             throw .invalidParams("unknown tool '\(tool.name)'")
         }

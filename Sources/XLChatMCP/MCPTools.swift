@@ -95,7 +95,55 @@ public enum MCPTools {
         ],
         required: ["workbookId", "query"])
 
-    public static let all = [openWorkbook, outline, readRange, query, search]
+    static let workspaceId: JSONValue = [
+        "type": "string", "description": "The id open_workspace returned (like ws-0123456789abcdef).",
+    ]
+
+    public static let openWorkspace = MCPTool(
+        name: "open_workspace",
+        description: """
+            Open every spreadsheet under a folder as one workspace: each file is indexed (unchanged files are \
+            not read again), and all their tables share one SQL namespace with readable names (file__table), \
+            plus union views over files with the same columns (a _file column says which). Returns the \
+            workspaceId, each file's status (ready, or its error: corrupt, encrypted, too large), the tables \
+            and the unions. Hidden folders and lock files are skipped; the folder is watched for changes.
+            """,
+        properties: [
+            "path": ["type": "string", "description": "The folder on this machine (absolute, or relative to the server's directory)."],
+            "include": ["type": "array", "items": ["type": "string"], "description": "Globs on the path relative to the folder to take (like *.csv, 2024/*)."],
+            "exclude": ["type": "array", "items": ["type": "string"], "description": "Globs on the path relative to the folder to leave out."],
+        ],
+        required: ["path"])
+
+    public static let queryWorkspace = MCPTool(
+        name: "query_workspace",
+        description: """
+            Run one read-only SQL SELECT (SQLite dialect) over a workspace's tables and union views, as \
+            open_workspace names them; joins across files work. Returns columns, rows, for each row the file, \
+            sheet and range it came from, and warnings (such as a join whose key repeats, which inflates totals).
+            """,
+        properties: [
+            "workspaceId": workspaceId,
+            "sql": ["type": "string", "description": "A single SELECT (or WITH ... SELECT) statement."],
+            "limit": ["type": "integer", "minimum": 1, "maximum": 100_000, "description": "Most rows to return (default 500)."],
+        ],
+        required: ["workspaceId", "sql"])
+
+    public static let searchWorkspace = MCPTool(
+        name: "search_workspace",
+        description: """
+            Search every file of a workspace for text (codes, names, phrases); builds each file's search index \
+            on first use. Returns the best matches across files, each with its file, sheet, range, table and text, \
+            and the files that could not be searched, with why.
+            """,
+        properties: [
+            "workspaceId": workspaceId,
+            "query": ["type": "string", "description": "What to look for."],
+            "limit": ["type": "integer", "minimum": 1, "maximum": 100, "description": "Most results (default 10)."],
+        ],
+        required: ["workspaceId", "query"])
+
+    public static let all = [openWorkbook, outline, readRange, query, search, openWorkspace, queryWorkspace, searchWorkspace]
 
     public static func named(_ name: String) -> MCPTool? { all.first { $0.name == name } }
 
@@ -104,7 +152,9 @@ public enum MCPTools {
     public static func toolVocabulary(_ message: String) -> String {
         var out = message
         for (method, tool) in [(WorkbookOpenRequest.method, openWorkbook.name), (WorkbookReadRequest.method, readRange.name),
-                               (WorkbookQueryRequest.method, query.name), (IndexSearchRequest.method, search.name)] {
+                               (WorkbookQueryRequest.method, query.name), (IndexSearchRequest.method, search.name),
+                               (WorkspaceOpenRequest.method, openWorkspace.name), (WorkspaceQueryRequest.method, queryWorkspace.name),
+                               (WorkspaceSearchRequest.method, searchWorkspace.name)] {
             out = out.replacingOccurrences(of: method, with: tool)
         }
         return out
@@ -113,6 +163,7 @@ public enum MCPTools {
     static let instructions = """
         xlchat reads spreadsheets locally. Call open_workbook with a file path first; its outline gives the \
         workbookId, the sheets and the inferred tables. Then read_range for cells, query for SQL over the tables, \
-        search to find text. Every result names the sheet ranges it came from.
+        search to find text. For a folder of files, open_workspace, then query_workspace (SQL across the files, \
+        joins and unions) and search_workspace. Every result names the file and sheet ranges it came from.
         """
 }

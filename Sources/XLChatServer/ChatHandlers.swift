@@ -16,13 +16,18 @@ extension Session {
         if let s = params.sessionId, s.isEmpty || s.count > 200 {
             throw ResponseError.invalidParams("invalid params: 'sessionId' must be 1 to 200 characters")
         }
-        let entry = try await sessionEntry(params.workbookId)
+        let (handle, _) = try await sessionWorkbook(params.workbookId)
         let index = try server.index()
         let embedder = try await server.embedder()
-        // SQL needs only the typed tables (usually built by workbook/open); the search part
-        // builds in the background, and the analyst's search tool waits for it if it asks first.
-        try await ensureTables(entry, index: index, token: params.workDoneToken, connection: context.connection)
-        await startSearchInBackground(entry, index: index)
+        // The analyst gets a workbook whose typed tables are built (what SQL needs; usually by
+        // workbook/open already); the search part builds in the background, and the analyst's
+        // search tool waits for it if it asks first.
+        let owner = connection.id
+        let outline = try await withProgress(token: params.workDoneToken, connection: context.connection,
+                                             title: "Indexing \(handle.displayName)") { progress in
+            try await handle.ensureIndexed(owner: owner) { update in progress.report(fraction: update.fraction, message: update.message) }
+        }
+        handle.startSearchIndex(embedder: embedder)
         let analyst = Analyst(client: try server.modelClient(), index: index, embedder: embedder, sessions: try server.sessionStore(),
                               options: AgentOptions(queryTimeout: Double(server.configuration.queryTimeoutMs) / 1000,
                                                     contextTokens: server.configuration.contextTokens))
@@ -30,7 +35,7 @@ extension Session {
         let connection = context.connection
         let requestId = context.id
         // On the engine's threads: the agent's SQL tool runs synchronous queries (up to their budget).
-        let answer = try await Blocking.runAsync(owner: connection.id) { try await analyst.ask(outline: entry.outline, question: question, sessionId: params.sessionId, model: model) { event in
+        let answer = try await Blocking.runAsync(owner: connection.id) { try await analyst.ask(outline: outline, question: question, sessionId: params.sessionId, model: model) { event in
             switch event {
             case .delta(let text):
                 await connection.send(ChatDeltaNotification(requestId: requestId, text: text))
@@ -45,7 +50,7 @@ extension Session {
         } }
         return ChatAskResult(
             answer: answer.answer,
-            citations: answer.citations.map { Citation(workbookId: entry.id, sheet: $0.sheet, range: $0.range.description) },
+            citations: answer.citations.map { Citation(workbookId: handle.id, sheet: $0.sheet, range: $0.range.description) },
             sessionId: answer.sessionId, model: answer.model, cached: answer.cached, durationMs: answer.durationMs,
             ungrounded: answer.ungrounded,
             steps: answer.steps.map { ChatStepInfo(tool: $0.tool, arguments: $0.arguments, summary: $0.summary, ranges: $0.ranges) },

@@ -10,7 +10,8 @@ extension Session {
     ///   the reading errors of `workbook/open` when the changed file cannot be read.
     public func outline(workbookId: String) async throws(ResponseError) -> WorkbookOpenResult {
         do {
-            return WireFormat.openResult(try await sessionEntry(workbookId))
+            let (handle, outline) = try await sessionWorkbook(workbookId)
+            return WireFormat.openResult(outline: outline, workbookId: handle.id, path: handle.path)
         } catch {
             throw responseError(for: error, method: "outline")
         }

@@ -62,6 +62,7 @@ enum RequestRegistry {
         route(ChatResetRequest.self) { s, r, _ in try s.chatReset(r) },
         route(WorkspaceOpenRequest.self) { s, r, c in try await s.openWorkspace(r, context: c) },
         route(WorkspaceQueryRequest.self) { s, r, _ in try await s.queryWorkspace(r) },
+        route(WorkspaceSearchRequest.self) { s, r, c in try await s.searchWorkspace(r, context: c) },
         route(WorkspaceCloseRequest.self) { s, r, _ in try s.closeWorkspace(r) },
     ]
 

@@ -9,13 +9,13 @@ import XLChatWorkbook
 extension Session {
     func openWorkbook(_ params: WorkbookOpenRequest, context: RequestContext) async throws -> WorkbookOpenResult {
         let store = server.workbooks
-        let entry: WorkbookStore.Entry = try await withProgress(
+        let handle: WorkbookHandle = try await withProgress(
             token: params.workDoneToken, connection: context.connection, title: "Opening workbook"
         ) { progress in
             if let path = params.path {
                 guard params.text == nil else { throw ResponseError.invalidParams("invalid params: give 'path' or 'text', not both") }
                 return try await Blocking.run(owner: connection.id) { token in
-                    try store.open(path: path, token: token) { f, m in progress.report(fraction: f, message: m) }
+                    try store.open(path: path, token: token) { u in progress.report(fraction: u.fraction, message: u.message) }
                 }
             }
             guard let text = params.text else { throw ResponseError.invalidParams("invalid params: missing 'path' (or 'text' with 'format')") }
@@ -23,18 +23,17 @@ extension Session {
             let name = params.name ?? "untitled.\(format)"
             return try await Blocking.run(owner: connection.id) { token in try store.open(text: text, format: format, name: name, token: token) }
         }
-        state.withLock { $0.openWorkbooks[entry.id] = entry.path }
-        // Register with the index so it knows the workbook (cheap; the build happens on demand).
-        if let index = try? server.index() { try? index.register(entry.outline) }
-        return WireFormat.openResult(entry)
+        guard let outline = handle.outline else { throw CancellationError() }
+        state.withLock { $0.openWorkbooks[handle.id] = handle.path }
+        return WireFormat.openResult(outline: outline, workbookId: handle.id, path: handle.path)
     }
 
     func readWorkbook(_ params: WorkbookReadRequest) async throws -> WorkbookReadResult {
-        let entry = try await sessionEntry(params.workbookId)
-        guard let sheet = entry.outline.sheets.first(where: { $0.info.name == params.sheet })
-            ?? entry.outline.sheets.first(where: { $0.info.name.lowercased() == params.sheet.lowercased() }) else {
+        let (handle, outline) = try await sessionWorkbook(params.workbookId)
+        guard let sheet = outline.sheets.first(where: { $0.info.name == params.sheet })
+            ?? outline.sheets.first(where: { $0.info.name.lowercased() == params.sheet.lowercased() }) else {
             throw WorkbookError(.unknownSheet,
-                "no sheet named '\(params.sheet)'; the sheets are: \(entry.outline.sheets.map { "'\($0.info.name)'" }.joined(separator: ", "))")
+                "no sheet named '\(params.sheet)'; the sheets are: \(outline.sheets.map { "'\($0.info.name)'" }.joined(separator: ", "))")
         }
         var range: CellRange? = nil
         if let text = params.range {
@@ -48,14 +47,14 @@ extension Session {
         }
         let limit = min(max(params.limit ?? 1000, 1), 100_000)
         let requested = range
-        let path = entry.path
         let sheetIndex = sheet.info.index
         let used = sheet.summary.usedRange
         let withFormulas = params.formulas ?? false
         let read = try await Blocking.run(owner: connection.id) { token in
-            let reader = try Workbooks.open(path: path)
-            return try RangeReader.read(reader, sheetIndex: sheetIndex, range: requested, usedRange: used, limit: limit,
-                                        formulas: withFormulas, isCancelled: { token.isCancelled })
+            try handle.withReader(token: token) { reader in
+                try RangeReader.read(reader, sheetIndex: sheetIndex, range: requested, usedRange: used, limit: limit,
+                                     formulas: withFormulas, isCancelled: { token.isCancelled })
+            }
         }
         var rows = read.rows.map { $0.map(WireFormat.cell) }
         if withFormulas, let start = read.range?.start {
@@ -69,11 +68,11 @@ extension Session {
     }
 
     func traceWorkbook(_ params: WorkbookTraceRequest) async throws -> WorkbookTraceResult {
-        let entry = try await sessionEntry(params.workbookId)
-        guard let sheet = entry.outline.sheets.first(where: { $0.info.name == params.sheet })
-            ?? entry.outline.sheets.first(where: { $0.info.name.lowercased() == params.sheet.lowercased() }) else {
+        let (handle, outline) = try await sessionWorkbook(params.workbookId)
+        guard let sheet = outline.sheets.first(where: { $0.info.name == params.sheet })
+            ?? outline.sheets.first(where: { $0.info.name.lowercased() == params.sheet.lowercased() }) else {
             throw WorkbookError(.unknownSheet,
-                "no sheet named '\(params.sheet)'; the sheets are: \(entry.outline.sheets.map { "'\($0.info.name)'" }.joined(separator: ", "))")
+                "no sheet named '\(params.sheet)'; the sheets are: \(outline.sheets.map { "'\($0.info.name)'" }.joined(separator: ", "))")
         }
         guard let parsed = A1.parseRange(params.cell), parsed.range.rowCount == 1, parsed.range.columnCount == 1 else {
             throw WorkbookError(.invalidRange, "'\(params.cell)' is not a single A1 cell (like F20)")
@@ -82,9 +81,13 @@ extension Session {
             throw WorkbookError(.invalidRange, "cell '\(params.cell)' names sheet '\(named)' but the request traces '\(sheet.info.name)'")
         }
         if let d = params.depth, d < 1 || d > 10 { throw ResponseError.invalidParams("invalid params: 'depth' must be 1...10") }
-        let path = entry.path, sheetIndex = sheet.info.index, cell = parsed.range.start, depth = params.depth ?? 3
+        let sheetIndex = sheet.info.index, cell = parsed.range.start, depth = params.depth ?? 3
         let trace = try await Blocking.run(owner: connection.id) { token in
-            try Lineage.trace(path: path, sheet: sheetIndex, cell: cell, depth: depth, isCancelled: { token.isCancelled })
+            try handle.withReader(evaluatingFormulas: false, token: token) { reader in
+                let engine = FormulaEngine(reader: reader)
+                engine.isCancelled = { token.isCancelled }
+                return try engine.trace(sheet: sheetIndex, cell: cell, depth: depth)
+            }
         }
         return WorkbookTraceResult(cell: WireFormat.traceEntry(trace.root), dependents: trace.dependents.map(WireFormat.traceEntry),
                                    dependentsTruncated: trace.dependentsTruncated)
@@ -99,19 +102,16 @@ extension Session {
     }
 
     func queryWorkbook(_ params: WorkbookQueryRequest) async throws -> WorkbookQueryResult {
-        let entry = try await sessionEntry(params.workbookId)
-        let index = try server.index()
-        try await ensureTables(entry, index: index, connection: connection)
+        let (handle, _) = try await sessionWorkbook(params.workbookId)
+        let outline = try await handle.ensureIndexed(owner: connection.id)
         let limit = min(max(params.limit ?? 500, 1), 100_000)
         // The client may ask for less time than the server's budget, never more (issue 14:
         // `timeoutMs: 600000` used to be accepted as is).
         let config = server.configuration
         let capMs = max(config.maxQueryTimeoutMs, config.queryTimeoutMs)
         let timeout = Double(min(max(params.timeoutMs ?? config.queryTimeoutMs, 1), capMs)) / 1000
-        let outline = entry.outline
         let result = try await Blocking.run(owner: connection.id) { token in
-            try index.query(outline: outline, sql: params.sql, limit: limit, timeout: timeout,
-                            isCancelled: { token.isCancelled })
+            try handle.query(outline, sql: params.sql, limit: limit, timeout: timeout, isCancelled: { token.isCancelled })
         }
         return WorkbookQueryResult(columns: result.columns, rows: result.rows.map { $0.map(WireFormat.sql) },
                                    truncated: result.truncated, ranges: result.sourceRanges.map { $0?.a1 },
@@ -119,64 +119,31 @@ extension Session {
     }
 
     func buildIndex(_ params: IndexBuildRequest, context: RequestContext) async throws -> IndexBuildResult {
-        let entry = try await sessionEntry(params.workbookId)
-        let result = try await build(entry, force: params.force ?? false, token: params.workDoneToken, connection: context.connection)
-        return IndexBuildResult(workbookId: entry.id, chunks: result.chunks, embeddingModel: result.embeddingModel,
-                                reused: result.reused, durationMs: result.durationMs)
-    }
-
-    /// Builds (or reuses) both parts of the index of `entry` (typed tables, then search) on the
-    /// engine's threads, reporting progress when the client gave a token.
-    func build(_ entry: WorkbookStore.Entry, force: Bool = false, token: ProgressToken?, connection: Connection) async throws -> BuildResult {
-        let index = try server.index()
+        let (handle, _) = try await sessionWorkbook(params.workbookId)
         let embedder = try await server.embedder()
-        return try await withProgress(token: token, connection: connection, title: "Indexing \(entry.displayName)") { progress in
-            try await Blocking.runAsync {
-                let reader = try Workbooks.open(path: entry.path)
-                return try await index.build(outline: entry.outline, reader: reader, embedder: embedder, force: force) { update in
-                    progress.report(fraction: update.fraction, message: update.message)
-                }
-            }
-        }
-    }
-
-    /// Builds the search part when the workbook's current version has none (first search),
-    /// joining a build already running (`SearchBuilds`).
-    func ensureSearch(_ entry: WorkbookStore.Entry, index: WorkbookIndex, token: ProgressToken? = nil, connection: Connection) async throws {
-        try await ensureTables(entry, index: index, connection: connection)
-        if (try? index.status(hash: entry.outline.contentHash).searchReady) == true { return }
-        let embedder = try await server.embedder()
-        let builds = server.searchBuilds
-        try await withProgress(token: token, connection: connection, title: "Building search for \(entry.displayName)") { progress in
-            try await builds.wait(hash: entry.outline.contentHash, path: entry.path, index: index, embedder: embedder) { update in
+        let owner = connection.id
+        let result = try await withProgress(token: params.workDoneToken, connection: context.connection, title: "Indexing \(handle.displayName)") { progress in
+            try await handle.build(embedder: embedder, force: params.force ?? false, owner: owner) { update in
                 progress.report(fraction: update.fraction, message: update.message)
             }
         }
-    }
-
-    /// Starts building the search part in the background when it is missing (after a
-    /// `chat/ask` answered from the tables); never waits.
-    func startSearchInBackground(_ entry: WorkbookStore.Entry, index: WorkbookIndex) async {
-        if (try? index.status(hash: entry.outline.contentHash).searchReady) == true { return }
-        guard let embedder = try? await server.embedder() else { return }
-        server.searchBuilds.start(hash: entry.outline.contentHash, path: entry.path, index: index, embedder: embedder)
+        return IndexBuildResult(workbookId: handle.id, chunks: result.chunks, embeddingModel: result.embeddingModel,
+                                reused: result.reused, durationMs: result.durationMs)
     }
 
     func searchIndex(_ params: IndexSearchRequest) async throws -> IndexSearchResult {
-        let entry = try await sessionEntry(params.workbookId)
-        let index = try server.index()
-        try await ensureSearch(entry, index: index, connection: connection)
+        let (handle, _) = try await sessionWorkbook(params.workbookId)
+        let outline = try await handle.ensureSearchIndex(embedder: try await server.embedder(), owner: connection.id)
         let limit = min(max(params.limit ?? 10, 1), 100)
-        let hash = entry.outline.contentHash
         var fallback: String? = nil
         let hits: [SearchHit]
         do {
-            hits = try await index.search(hash: hash, query: params.query, limit: limit, embedder: try await server.embedder())
+            hits = try await handle.search(outline, query: params.query, limit: limit, embedder: try await server.embedder())
         } catch let error where Self.isEmbedderOutage(error) {
             // Search works offline: without the embedding server, keywords only (FTS5). The
             // built-in embedder's identifier never matches a model server's, so no vector is used.
             fallback = "keyword search only: the embedding server is unavailable (\(error))"
-            hits = try await index.search(hash: hash, query: params.query, limit: limit, embedder: HashingEmbedder())
+            hits = try await handle.search(outline, query: params.query, limit: limit, embedder: HashingEmbedder())
         }
         return IndexSearchResult(results: hits.map {
             SearchResultItem(sheet: $0.sheet, range: $0.range.description, ref: A1.qualified(sheet: $0.sheet, range: $0.range),
@@ -192,12 +159,12 @@ extension Session {
     }
 
     func indexStatus(_ params: IndexStatusRequest) async throws -> IndexStatusResult {
-        let entry = try await sessionEntry(params.workbookId)
-        let status = try server.index().status(hash: entry.outline.contentHash)
-        let building = server.searchBuilds.progress(status.contentHash)
+        let (handle, outline) = try await sessionWorkbook(params.workbookId)
+        let status = try server.index().status(hash: outline.contentHash)
+        let building = handle.searchProgress
         let search = status.searchReady ? "ready" : (building != nil ? "building" : "notBuilt")
         return IndexStatusResult(
-            workbookId: entry.id, contentHash: status.contentHash, built: status.built,
+            workbookId: handle.id, contentHash: status.contentHash, built: status.built,
             builtAt: status.builtAt.map { ISO8601DateFormatter().string(from: $0) }, chunks: status.chunks,
             embeddingModel: status.embeddingModel,
             tables: status.tables.map { IndexedTable(name: $0.name, sheet: $0.sheet, rows: $0.rows, columns: $0.columns, omittedColumns: $0.omittedColumns) },
@@ -205,33 +172,17 @@ extension Session {
             bytesOnDisk: Int(status.bytesOnDisk))
     }
 
-    /// The session's workbook, re-read if the file changed since it was opened.
-    func sessionEntry(_ id: String) async throws -> WorkbookStore.Entry {
+    /// The session's workbook and the outline of the file's current version (opened again
+    /// when the file changed since: `WorkbookHandle.current`).
+    /// - Throws: `unknownWorkbook` when this session did not open `id`; the reading errors of
+    ///   `workbook/open` when the changed file cannot be read.
+    func sessionWorkbook(_ id: String) async throws -> (WorkbookHandle, WorkbookOutline) {
         guard state.withLock({ $0.openWorkbooks[id] != nil }) else {
             throw ResponseError.work(.unknownWorkbook, "unknown workbook '\(id)': open it with workbook/open first")
         }
-        let store = server.workbooks
-        return try await Blocking.run(owner: connection.id) { token in try store.entry(id, token: token) }
-    }
-
-    /// Builds the typed tables when the workbook's current version has none (queries need
-    /// only them). Usually `workbook/open` built them in its pass already.
-    func ensureTables(_ entry: WorkbookStore.Entry, index: WorkbookIndex, token: ProgressToken? = nil, connection: Connection) async throws {
-        if (try? index.status(hash: entry.outline.contentHash).tablesReady) == true { return }
-        _ = try await withProgress(token: token, connection: connection, title: "Indexing \(entry.displayName)") { progress in
-            try await Blocking.runAsync {
-                let reader = try Workbooks.open(path: entry.path)
-                return try await index.buildTables(outline: entry.outline, reader: reader) { update in
-                    progress.report(fraction: update.fraction, message: update.message)
-                }
-            }
-        }
-    }
-
-    /// Builds both parts of the index when the current version lacks one.
-    func ensureBuilt(_ entry: WorkbookStore.Entry, index: WorkbookIndex, token: ProgressToken? = nil, connection: Connection) async throws {
-        try await ensureTables(entry, index: index, token: token, connection: connection)
-        try await ensureSearch(entry, index: index, token: token, connection: connection)
+        let handle = try server.workbooks.handle(id)
+        let outline = try await Blocking.run(owner: connection.id) { token in try handle.current(token: token) }
+        return (handle, outline)
     }
 }
 
@@ -285,10 +236,6 @@ public enum WireFormat {
         return FormulaSummary(computed: s.computed, notComputed: s.notComputed, volatile: s.volatile,
                               problems: s.problems.map { FormulaProblemDescription(cell: A1.quoteSheet($0.sheet) + "!" + $0.cell.description,
                                                                                    formula: $0.formula, reason: $0.reason) })
-    }
-
-    static func openResult(_ entry: WorkbookStore.Entry) -> WorkbookOpenResult {
-        openResult(outline: entry.outline, workbookId: entry.id, path: entry.path)
     }
 
     static func typed(_ v: TypedValue?) -> JSONValue? {

@@ -67,7 +67,7 @@ extension Session {
     }
 
     func openWorkspace(_ params: WorkspaceOpenRequest, context: RequestContext) async throws -> WorkspaceOpenResult {
-        let root = WorkbookStore.canonical(params.path)
+        let root = WorkbookRegistry.canonical(params.path)
         var st = stat()
         guard stat(root, &st) == 0 else {
             throw WorkbookError(.fileNotFound, "no such folder: \(params.path)")
@@ -103,15 +103,13 @@ extension Session {
     func refreshWorkspace(_ workspace: WorkspaceStore.Workspace, progress: (@Sendable (Int, Int, String) -> Void)? = nil) async throws -> WorkspaceRefresh {
         let store = server.workbooks
         let owner = connection.id
-        let session = self
         return try await workspace.refresh {
             try await Blocking.runAsync {
                 try await workspace.index.refresh(build: { file in
                     do {
-                        let entry = try await Blocking.run(owner: owner) { token in try store.open(path: file.path, token: token) }
+                        let handle = try await Blocking.run(owner: owner) { token in try store.open(path: file.path, token: token) }
                         // A workspace needs only the typed tables (issue 13: open built them in its pass).
-                        try await session.ensureTables(entry, index: try session.server.index(), connection: session.connection)
-                        return entry.outline.contentHash
+                        return try await handle.ensureIndexed(owner: owner).contentHash
                     } catch let e as WorkbookError {
                         throw WorkspaceFileError(kind: e.kind.rawValue, message: e.message)
                     }
@@ -146,9 +144,7 @@ extension Session {
     }
 
     func queryWorkspace(_ params: WorkspaceQueryRequest) async throws -> WorkspaceQueryResult {
-        guard state.withLock({ $0.openWorkspaces.contains(params.workspaceId) }), let workspace = server.workspaces.workspace(params.workspaceId) else {
-            throw ResponseError.work(.unknownWorkbook, "unknown workspace '\(params.workspaceId)': open it with workspace/open first")
-        }
+        let workspace = try sessionWorkspace(params.workspaceId)
         let limit = min(max(params.limit ?? 500, 1), 100_000)
         let config = server.configuration
         let capMs = max(config.maxQueryTimeoutMs, config.queryTimeoutMs)
@@ -165,6 +161,70 @@ extension Session {
         return WorkspaceQueryResult(columns: result.columns, rows: result.rows.map { $0.map(WireFormat.sql) }, truncated: result.truncated,
                                     citations: citations, durationMs: result.durationMs,
                                     warnings: result.warnings.isEmpty ? nil : result.warnings, stale: stale)
+    }
+
+    /// The session's open workspace `id`, or `unknownWorkbook`.
+    func sessionWorkspace(_ id: String) throws -> WorkspaceStore.Workspace {
+        guard state.withLock({ $0.openWorkspaces.contains(id) }), let workspace = server.workspaces.workspace(id) else {
+            throw ResponseError.work(.unknownWorkbook, "unknown workspace '\(id)': open it with workspace/open first")
+        }
+        return workspace
+    }
+
+    /// `workspace/search`: the engine's `WorkspaceIndex.search`, building missing search parts
+    /// through the workbooks' handles (one build per content hash at a time).
+    func searchWorkspace(_ params: WorkspaceSearchRequest, context: RequestContext) async throws -> WorkspaceSearchResponse {
+        let workspace = try sessionWorkspace(params.workspaceId)
+        let limit = min(max(params.limit ?? 10, 1), 100)
+        var fallback: String? = nil
+        let embedder: any Embedder
+        do { embedder = try await server.embedder() } catch {
+            // As index/search: offline, keywords only (the built-in embedder's vectors are not
+            // compared with a model server's).
+            fallback = "keyword search only: the embedding server is unavailable (\(error))"
+            embedder = HashingEmbedder()
+        }
+        let registry = server.workbooks
+        let owner = connection.id
+        // One file's search part: through its workbook's handle when this process has one open
+        // (one build per content hash, shared with index/search and the analyst), else read
+        // from the file by the engine (the index's file lock keeps it to one build per hash).
+        func builder(_ embedder: any Embedder) -> @Sendable (String, String) async throws -> Void {
+            let direct = workspace.index.defaultSearchBuilder(embedder: embedder)
+            return { path, hash in
+                if let handle = registry.handle(forHash: hash) {
+                    _ = try await handle.ensureSearchIndex(embedder: embedder, owner: owner)
+                } else {
+                    try await direct(path, hash)
+                }
+            }
+        }
+        let stale = workspace.index.refreshing
+            ? "files of this workspace are being re-indexed; these hits are from the last complete state" : nil
+        let outcome = try await withProgress(token: params.workDoneToken, connection: context.connection, title: "Searching workspace") { progress in
+            let report: @Sendable (Int, Int, String) -> Void = { done, total, message in
+                progress.report(fraction: total == 0 ? 1 : Double(done) / Double(total), message: "\(done) of \(total) files: \(message)")
+            }
+            do {
+                return try await workspace.index.search(query: params.query, limit: limit, embedder: embedder,
+                                                        buildSearch: builder(embedder), progress: report)
+            } catch let error where Self.isEmbedderOutage(error) {
+                // The model server failed on the query: keywords only, as index/search does.
+                fallback = "keyword search only: the embedding server is unavailable (\(error))"
+                let keywords = HashingEmbedder()
+                return try await workspace.index.search(query: params.query, limit: limit, embedder: keywords,
+                                                        buildSearch: builder(keywords), progress: report)
+            }
+        }
+        return WorkspaceSearchResponse(
+            results: outcome.hits.map { h in
+                WorkspaceSearchItem(file: h.relativePath, sheet: h.sheet, range: h.range.description,
+                                    ref: "\(h.relativePath) › " + A1.qualified(sheet: h.sheet, range: h.range),
+                                    table: h.table, text: h.text, score: h.score, kind: h.kind)
+            },
+            filesSearched: outcome.filesSearched, filesBuilt: outcome.filesBuilt,
+            skipped: outcome.skipped.map { WorkspaceWorkbook(path: $0.relativePath, status: "error", tables: [], errorKind: $0.kind, error: $0.message) },
+            truncated: outcome.truncated, fallback: fallback, stale: stale, durationMs: outcome.durationMs)
     }
 
     func closeWorkspace(_ params: WorkspaceCloseRequest) throws -> VoidResponse {

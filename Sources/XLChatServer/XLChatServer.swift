@@ -16,11 +16,9 @@ public final class XLChatServer: Sendable {
     public let configuration: ServerConfiguration
     public let metrics: ServerMetrics
     public let logger: Logger
-    let workbooks: WorkbookStore
+    let workbooks: WorkbookRegistry
     let workspaces = WorkspaceStore()
     private let indexState: LazyIndex
-    /// Search builds in flight (the search part is built after the typed tables).
-    let searchBuilds = SearchBuilds()
     private let sessionState = Mutex<SessionStore?>(nil)
     private let embedderState = Mutex<(any Embedder)?>(nil)
 
@@ -32,14 +30,14 @@ public final class XLChatServer: Sendable {
             try configuration.postgresSettings().map { try PostgresTableStore(settings: $0) }
         })
         self.indexState = lazy
-        self.workbooks = WorkbookStore(dataDirectory: configuration.dataDirectory, index: {
-            do { return try lazy.get() } catch let e as IndexError where e.kind == .storeDenied || e.kind == .storeUnavailable {
-                throw e
-            } catch { return nil }
-        })
+        self.workbooks = WorkbookRegistry(dataDirectory: configuration.dataDirectory, storage: { try lazy.get() })
         DataDirectoryPermissions.secure(configuration.dataDirectory, logger: logger)
         lazy.setOnCreate { [weak self] index in self?.installSearchBuilder(on: index) }
     }
+
+    /// The engine's handle of an open workbook (its outline, identity, kept reader and
+    /// builds), for front ends and tests that look behind the requests; nil for an unknown id.
+    public func workbookHandle(id: String) -> WorkbookHandle? { try? workbooks.handle(id) }
 
     /// The index under the data directory, opened on first use (so a bad data directory shows
     /// in `server/health` and in the requests that need it, not as a failed start).

@@ -1,6 +1,7 @@
 import Foundation
 import JSONRPC
 import Logging
+import Synchronization
 import XLChatServer
 #if canImport(Glibc)
 import Glibc
@@ -44,6 +45,7 @@ public final class SpawnedProcess: @unchecked Sendable {
     public let stdin = Pipe()
     public let stdout = Pipe()
     public let stderr = Pipe()
+    private let exit = ExitSignal()
 
     public init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws {
         process.executableURL = URL(fileURLWithPath: executable)
@@ -52,6 +54,8 @@ public final class SpawnedProcess: @unchecked Sendable {
         process.standardInput = stdin
         process.standardOutput = stdout
         process.standardError = stderr
+        let exit = exit
+        process.terminationHandler = { exit.fire($0.terminationStatus) }
         try process.run()
     }
 
@@ -62,29 +66,68 @@ public final class SpawnedProcess: @unchecked Sendable {
                    framing: framing)
     }
 
-    /// Waits for the process to exit (at most `timeout`), returning its status; kills it on timeout.
+    /// Waits for the process to exit (at most `timeout`), returning its status. On timeout the
+    /// process is sent SIGKILL and -1 is returned. Waits on the exit event (Foundation's
+    /// termination handler), not by polling.
     public func wait(timeout: Duration = .seconds(30)) async -> Int32 {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
-            if ContinuousClock.now > deadline {
-                process.terminate()
-                return -1
-            }
-            try? await Task.sleep(for: .milliseconds(10))
+        let pid = process.processIdentifier
+        let timer = Task { () -> Bool in
+            do { try await Task.sleep(for: timeout) } catch { return false }
+            kill(pid, SIGKILL)
+            return true
         }
-        return process.terminationStatus
+        let status = await exit.status
+        timer.cancel()
+        return await timer.value ? -1 : status
+    }
+
+    /// Reads `handle` to its end on a thread of its own: a blocking read on a cooperative-pool
+    /// thread starves the pool when several tests spawn processes at once (seen: parallel runs
+    /// of binary-spawning suites hung).
+    static func readToEnd(_ handle: FileHandle) async -> Data {
+        await withCheckedContinuation { c in
+            Thread { c.resume(returning: handle.readDataToEndOfFile()) }.start()
+        }
     }
 
     public static func run(_ executable: String, _ arguments: [String], input: String = "",
                            environment: [String: String]? = nil, timeout: Duration = .seconds(60)) async throws -> CommandResult {
         let p = try SpawnedProcess(executable, arguments, environment: environment)
-        let outData = Task.detached { p.stdout.fileHandleForReading.readDataToEndOfFile() }
-        let errData = Task.detached { p.stderr.fileHandleForReading.readDataToEndOfFile() }
+        let out = p.stdout.fileHandleForReading, err = p.stderr.fileHandleForReading
+        async let outData = readToEnd(out)
+        async let errData = readToEnd(err)
         p.stdin.fileHandleForWriting.write(Data(input.utf8))
         try? p.stdin.fileHandleForWriting.close()
         let status = await p.wait(timeout: timeout)
-        return CommandResult(status: status, stdout: String(decoding: await outData.value, as: UTF8.self),
-                             stderr: String(decoding: await errData.value, as: UTF8.self))
+        return CommandResult(status: status, stdout: String(decoding: await outData, as: UTF8.self),
+                             stderr: String(decoding: await errData, as: UTF8.self))
+    }
+}
+
+/// A process's exit, as an event: `fire` once from the termination handler; `status` waits for it.
+final class ExitSignal: Sendable {
+    private let state = Mutex<(status: Int32?, waiters: [CheckedContinuation<Int32, Never>])>((nil, []))
+
+    func fire(_ status: Int32) {
+        let waiters = state.withLock { s -> [CheckedContinuation<Int32, Never>] in
+            s.status = status
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.resume(returning: status) }
+    }
+
+    var status: Int32 {
+        get async {
+            await withCheckedContinuation { c in
+                let known = state.withLock { s -> Int32? in
+                    if let status = s.status { return status }
+                    s.waiters.append(c)
+                    return nil
+                }
+                if let known { c.resume(returning: known) }
+            }
+        }
     }
 }
 

@@ -72,8 +72,11 @@ struct EvalCommand: AsyncParsableCommand {
                 path = root
             }
             if let o = outlines[path] { return o }
-            let o = try WorkbookOutline.build(reader: try Workbooks.open(path: path), path: path, contentHash: try ContentHash.sha256(path: path))
-            _ = try await index.build(outline: o, reader: try Workbooks.open(path: path), embedder: embedder)
+            // Opened and indexed through the workbook's handle (one pass for the outline and
+            // the typed tables, then the search part): the analyst gets an indexed workbook.
+            let store = index
+            let handle = try WorkbookHandle.open(path: path, id: path, storage: { store })
+            let o = try await handle.ensureSearchIndex(embedder: embedder)
             outlines[path] = o
             return o
         }

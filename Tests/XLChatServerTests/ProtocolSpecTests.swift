@@ -116,6 +116,8 @@ import XLChatTestSupport
     static func substitute(_ message: JSONValue, _ captured: [String: JSONValue]) -> JSONValue {
         switch message {
         case let .string(s) where s.hasPrefix("$get:"): return captured[String(s.dropFirst(5))] ?? message
+        // `"$package/REL"`: a path inside this package (the workspace transcript's folder).
+        case let .string(s) where s.hasPrefix("$package/"): return .string(BuiltBinary.packageRoot().appendingPathComponent(String(s.dropFirst(9))).path)
         case let .object(o): return .object(o.mapValues { substitute($0, captured) })
         case let .array(a): return .array(a.map { substitute($0, captured) })
         default: return message

@@ -114,3 +114,62 @@ import XLChatTestSupport
         #expect(row.stdout.contains("2024/orders_02.csv › orders_02!C2"), "\(row.stdout)")
     }
 }
+
+/// `workspace/search` through the real server: hits across files with file, sheet, range and
+/// table; missing search parts built with `$/progress`; a file whose part cannot be built is
+/// listed in `skipped` while the rest answer; a changed file gives fresh hits once noticed.
+@Suite(.timeLimit(.minutes(3))) struct WorkspaceSearchServerTests {
+    @Test func searchesEveryFileSkipsTheBrokenOneAndFollowsAChange() async throws {
+        let folder = temporaryDirectory().appendingPathComponent("ws-search-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try WorkspaceServerTests.write(folder, [
+            "orders.csv": "OrderId,Customer,Amount\nORD-11730,Acme Corp,120.5\nORD-11731,Globex,99\n",
+            "customers.csv": "Customer,Segment\nAcme Corp,Enterprise\nGlobex,Retail\n",
+        ])
+        let xlsx = try #require(corpusFile("calamine__table-multiple.xlsx"))
+        let codes = folder.appendingPathComponent("codes.xlsx").path
+        try FileManager.default.copyItem(atPath: xlsx, toPath: codes)
+
+        let c = TestClient.inProcess()
+        try await c.initialize()
+        let ws = try await c.send(WorkspaceOpenRequest(path: folder.path))
+        #expect(ws.workbooks.allSatisfy { $0.status == "ready" })
+
+        // codes.xlsx goes corrupt with the same size and mtime: still "ready" for the
+        // workspace, but its search part cannot be built.
+        var st = stat(); stat(codes, &st)
+        try Data(repeating: 0x41, count: Int(st.st_size)).write(to: URL(fileURLWithPath: codes))
+        var times = [st.st_atim, st.st_mtim]
+        #expect(utimensat(AT_FDCWD, codes, &times, 0) == 0)
+
+        let r = try await c.send(WorkspaceSearchRequest(workspaceId: ws.workspaceId, query: "ORD-11731", workDoneToken: .string("s1")))
+        let top = try #require(r.results.first)
+        #expect(top.file == "orders.csv")
+        #expect(top.sheet == "orders")
+        #expect(top.range == "A3:C3")
+        #expect(top.ref == "orders.csv › 'orders'!A3:C3" || top.ref == "orders.csv › orders!A3:C3")
+        #expect(top.table == "orders")
+        #expect(top.text.contains("ORD-11731"))
+        #expect(r.filesSearched == 2)
+        #expect(r.filesBuilt == 2)
+        #expect(r.skipped.map(\.path) == ["codes.xlsx"])
+        #expect(r.skipped.first?.errorKind == "corruptWorkbook")
+        #expect(c.notifications(method: "$/progress").contains { $0["params"]?["token"] == .string("s1") })
+
+        // Hits from two files for a name in both.
+        let acme = try await c.send(WorkspaceSearchRequest(workspaceId: ws.workspaceId, query: "Acme Corp", limit: 20))
+        #expect(Set(acme.results.filter { $0.kind == "row" }.map(\.file)) == ["orders.csv", "customers.csv"])
+
+        // A change on disk is noticed; the new row is found, the old one is gone.
+        try WorkspaceServerTests.write(folder, ["orders.csv": "OrderId,Customer,Amount\nORD-55501,Initech,7\n"])
+        _ = try await c.nextNotification(method: "workspace/didChange", timeout: .seconds(20))
+        let fresh = try await c.send(WorkspaceSearchRequest(workspaceId: ws.workspaceId, query: "ORD-55501"))
+        #expect(fresh.results.first?.file == "orders.csv")
+        #expect(fresh.results.first?.text.contains("ORD-55501") == true)
+        let gone = try await c.send(WorkspaceSearchRequest(workspaceId: ws.workspaceId, query: "ORD-11731", limit: 50))
+        #expect(!gone.results.contains { $0.text.contains("ORD-11731") })
+
+        let unknown = try await c.request(method: "workspace/search", params: ["workspaceId": "ws-nope", "query": "x"])
+        #expect(errorKind(unknown) == "unknownWorkbook")
+    }
+}

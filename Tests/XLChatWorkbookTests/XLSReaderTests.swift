@@ -213,7 +213,7 @@ import Testing
     }
 
     @Test func readsBareBIFF4Worksheet() throws {
-        guard let path = XLSCorpus.file("xlrd__biff4_no_format_no_window2.xls") else { print("corpus absent; skipped"); return }
+        guard let path = XLSCorpus.file("xlrd__biff4_no_format_no_window2.xls") else { Issue.record("corpus absent: this test needs the corpus"); return }
         let r = try XLSReader(path: path)
         #expect(r.biffVersion == 4)
         #expect(r.sheets.map(\.name) == ["Sheet1"])
@@ -260,7 +260,7 @@ import Testing
     }
 
     @Test func definedNamesOfARealFile() throws {
-        guard let path = XLSCorpus.file("xlrd__namesdemo.xls") else { print("corpus absent; skipped"); return }
+        guard let path = XLSCorpus.file("xlrd__namesdemo.xls") else { Issue.record("corpus absent: this test needs the corpus"); return }
         let r = try XLSReader(path: path)
         let byName = Dictionary(r.definedNames.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for n in r.definedNames { print("name \(n.name) = \(n.refersTo) local=\(n.localSheet.map(String.init) ?? "-") hidden=\(n.hidden)") }

@@ -67,14 +67,18 @@ public final class WorkspaceIndex: @unchecked Sendable {
     public let scanner: WorkspaceScanner
     let index: WorkbookIndex
     let path: String
-    private let db: DatabasePool
+    let db: DatabasePool
     private let refreshLock = Mutex<Bool>(false)
+    /// Search parts kept open between `search` calls (within a byte budget).
+    let searchCache: WorkspaceSearchCache
 
     /// Opens (or creates) the workspace database of `root` under the data directory
     /// (`workspaces/<sha256 of the folder's real path>.sqlite`). Throws `IndexError(.storage)`
-    /// when it cannot be created.
-    public init(index: WorkbookIndex, root: String, scanner: WorkspaceScanner) throws {
+    /// when it cannot be created. `searchCacheBytes`: the most memory (bytes) the search parts
+    /// kept open between searches may hold (default 256 MB); parts past it are opened per search.
+    public init(index: WorkbookIndex, root: String, scanner: WorkspaceScanner, searchCacheBytes: Int = 256 << 20) throws {
         self.index = index
+        self.searchCache = WorkspaceSearchCache(budgetBytes: max(0, searchCacheBytes))
         self.root = root
         self.scanner = scanner
         let real = URL(fileURLWithPath: root).resolvingSymlinksInPath().standardizedFileURL.path
@@ -84,6 +88,11 @@ public final class WorkspaceIndex: @unchecked Sendable {
             path = dir.appendingPathComponent(ContentHash.sha256(string: real).prefix(32) + ".sqlite").path
             var config = Configuration()
             config.busyMode = .timeout(30)
+            // WAL with synchronous=NORMAL: a commit does not wait for fsync (checkpoints do). A
+            // power cut may lose the last refresh, never corrupt the file; the manifest rolls
+            // back with the tables, so the next refresh redoes it. (The workspace database is
+            // derived from the files and their indexes.)
+            config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
             db = try DatabasePool(path: path, configuration: config)
             try db.write { db in
                 try db.execute(sql: """
@@ -126,6 +135,20 @@ public final class WorkspaceIndex: @unchecked Sendable {
         }
     }
 
+    /// The engine's way to index one workspace file: `WorkbookIndex.open` (one pass for the
+    /// outline and the typed tables; the search part is left for the first search), with a
+    /// file that cannot be read reported as `WorkspaceFileError`. Returns its content hash.
+    public func defaultBuilder(isCancelled: @escaping @Sendable () -> Bool = { false }) -> @Sendable (WorkspaceFile) async throws -> String {
+        let index = self.index
+        return { file in
+            do {
+                return try index.open(path: file.path, isCancelled: isCancelled).outline.contentHash
+            } catch let e as WorkbookError {
+                throw WorkspaceFileError(kind: e.kind.rawValue, message: e.message)
+            }
+        }
+    }
+
     /// Brings the workspace up to date with the folder. Scans it (stat only); for each file
     /// added or changed since the last refresh, calls `build`, which must open the file and
     /// build its workbook index and return its content hash (throwing `WorkspaceFileError`
@@ -151,14 +174,17 @@ public final class WorkspaceIndex: @unchecked Sendable {
             return WorkspaceRefresh(entries: manifest.keys.sorted().map { manifest[$0]! }, tables: try tables(), unions: try unions(),
                                     delta: delta, problems: listing.problems, truncation: listing.truncation, filesRead: 0, durationMs: ms)
         }
-        var staged: [String: [(source: TableMapping, staging: String, indexPath: String)]] = [:]
-        var stagingNames: [String] = []
+        var createdTables: [String] = []
         defer {
-            // Staging tables left by a failure or a cancel.
-            if !stagingNames.isEmpty {
-                try? db.write { db in for s in stagingNames { try db.execute(sql: "DROP TABLE IF EXISTS \(Self.quote(s))") } }
+            // Copies left by a failure or a cancel (not in the committed state).
+            if !createdTables.isEmpty {
+                try? db.write { db in for t in createdTables { try db.execute(sql: "DROP TABLE IF EXISTS \(Self.quote(t))") } }
             }
         }
+        // 1. Index each added or changed file, one at a time (memory follows the largest file).
+        //    Its typed tables stay in its own index file for now: the workspace's names are
+        //    known only once every file's tables are.
+        var staged: [String: (tables: [TableMapping], indexPath: String)] = [:]
         for (i, file) in toRead.enumerated() {
             try Task.checkCancellation()
             progress?(i, toRead.count, "reading \(file.relativePath)")
@@ -167,14 +193,7 @@ public final class WorkspaceIndex: @unchecked Sendable {
                 let hash = try await build(file)
                 let loaded = try index.loadedIndex(hash)
                 entry.contentHash = hash
-                var list: [(TableMapping, String, String)] = []
-                for t in loaded.tables {
-                    let staging = "_ws_staging_\(stagingNames.count)"
-                    stagingNames.append(staging)
-                    try copy(table: t.name, from: loaded.path, into: staging)
-                    list.append((t, staging, loaded.path))
-                }
-                staged[file.relativePath] = list
+                staged[file.relativePath] = (loaded.tables, loaded.path)
             } catch is CancellationError {
                 throw CancellationError()
             } catch let e as WorkspaceFileError {
@@ -189,8 +208,8 @@ public final class WorkspaceIndex: @unchecked Sendable {
         for gone in delta.removed { manifest[gone] = nil }
         progress?(toRead.count, toRead.count, "updating the workspace's tables")
 
-        // Names over every file's tables (stable for the same set of paths).
-        struct Origin { var relativePath: String; var mapping: TableMapping; var sourceTable: String; var staging: String?; var oldName: String? }
+        // 2. Names over every file's tables (stable for the same set of paths).
+        struct Origin { var relativePath: String; var mapping: TableMapping; var sourceTable: String; var indexPath: String?; var oldName: String? }
         let current = try tables()
         let currentByFile = Dictionary(grouping: current, by: \.relativePath)
         let currentMappings = try await db.read { db in
@@ -200,18 +219,44 @@ public final class WorkspaceIndex: @unchecked Sendable {
         }
         var origins: [Origin] = []
         for rel in manifest.keys.sorted() {
-            if let list = staged[rel] {
-                for s in list { origins.append(Origin(relativePath: rel, mapping: s.source, sourceTable: s.source.name, staging: s.staging, oldName: nil)) }
+            if let s = staged[rel] {
+                for t in s.tables { origins.append(Origin(relativePath: rel, mapping: t, sourceTable: t.name, indexPath: s.indexPath, oldName: nil)) }
             } else if manifest[rel]?.error == nil {
                 for t in currentByFile[rel] ?? [] {
                     guard let m = currentMappings[t.name] else { continue }
-                    origins.append(Origin(relativePath: rel, mapping: m, sourceTable: t.sourceTable, staging: nil, oldName: t.name))
+                    origins.append(Origin(relativePath: rel, mapping: m, sourceTable: t.sourceTable, indexPath: nil, oldName: t.name))
                 }
             }
         }
         let namespace = WorkspaceNames.assign(origins.map {
             WorkspaceTableSource(relativePath: $0.relativePath, table: $0.sourceTable, columns: $0.mapping.columnOrder)
         })
+
+        // 3. Copy the new tables in. A table whose workspace name is free goes straight under
+        //    it (no rename later: each ALTER TABLE RENAME re-parses the whole schema, so on a
+        //    first open of 500 files the two-step renames of every table were quadratic); one
+        //    whose name is still taken by the committed state goes to a staging name.
+        let committedNames = Set(current.map { $0.name.lowercased() })
+        let existing = try await db.read { db in
+            Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'").map { $0.lowercased() })
+        }
+        // Tables a crashed or cancelled refresh left behind (not in the committed state).
+        let leftovers = existing.filter { !committedNames.contains($0) && !$0.hasPrefix("_ws_") && !$0.hasPrefix("sqlite_") }
+            .union(existing.filter { $0.hasPrefix("_ws_staging_") || $0.hasPrefix("_ws_rename_") })
+        if !leftovers.isEmpty {
+            try await db.write { db in for t in leftovers { try db.execute(sql: "DROP TABLE IF EXISTS \(Self.quote(t))") } }
+        }
+        var copies: [(source: String, table: String, target: String)] = []
+        var placed: [Int: String] = [:]   // origin -> the table holding its copy
+        for (i, o) in origins.enumerated() where o.indexPath != nil {
+            let target = committedNames.contains(namespace.names[i].lowercased()) ? "_ws_staging_\(i)" : namespace.names[i]
+            copies.append((o.indexPath!, o.sourceTable, target))
+            placed[i] = target
+        }
+        createdTables = copies.map(\.target)
+        try copyTables(copies)
+
+        let tableOf = Dictionary(origins.indices.map { (namespace.names[$0], origins[$0]) }, uniquingKeysWith: { a, _ in a })
         var newTables: [WorkspaceTable] = []
         var newMappings: [TableMapping] = []
         for (i, o) in origins.enumerated() {
@@ -222,10 +267,9 @@ public final class WorkspaceIndex: @unchecked Sendable {
                                             sheet: m.sheet, columns: m.columnOrder, rows: m.rows))
         }
         for rel in manifest.keys { manifest[rel]!.tables = newTables.filter { $0.relativePath == rel }.map(\.name) }
-        let tableOf = Dictionary(newTables.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        let finalManifest = manifest, finalOrigins = origins, finalTables = newTables, finalMappings = newMappings
+        let finalManifest = manifest, finalOrigins = origins, finalTables = newTables, finalMappings = newMappings, finalPlaced = placed
 
-        // One transaction: old tables out, staged and renamed ones in, views, manifest.
+        // 4. One transaction: old tables out, staged and renamed ones in, views, manifest.
         do {
             try await db.write { db in
                 let origins = finalOrigins, newTables = finalTables, newMappings = finalMappings
@@ -235,10 +279,12 @@ public final class WorkspaceIndex: @unchecked Sendable {
                 let keep = Set(origins.compactMap(\.oldName))
                 for t in current where !keep.contains(t.name) { try db.execute(sql: "DROP TABLE IF EXISTS \(Self.quote(t.name))") }
                 // Renames in two steps, so a name moving from one table to another never clashes;
-                // a kept table whose name stays is not touched (each RENAME rewrites the schema).
+                // a table already under its name is not touched.
                 var moving: [Int] = []
-                for (i, o) in origins.enumerated() where o.staging != nil || o.oldName != namespace.names[i] {
-                    try db.execute(sql: "ALTER TABLE \(Self.quote(o.staging ?? o.oldName!)) RENAME TO \(Self.quote("_ws_rename_\(i)"))")
+                for (i, o) in origins.enumerated() {
+                    let at = finalPlaced[i] ?? o.oldName!
+                    guard at != namespace.names[i] else { continue }
+                    try db.execute(sql: "ALTER TABLE \(Self.quote(at)) RENAME TO \(Self.quote("_ws_rename_\(i)"))")
                     moving.append(i)
                 }
                 for i in moving {
@@ -252,7 +298,7 @@ public final class WorkspaceIndex: @unchecked Sendable {
                 for u in namespace.unions {
                     let selects = u.members.map { member -> String in
                         let t = tableOf[member]
-                        let cols = u.columns.map { Self.quote(Self.column(named: $0, in: t?.columns ?? [])) }
+                        let cols = u.columns.map { Self.quote(Self.column(named: $0, in: t?.mapping.columnOrder ?? [])) }
                         return "SELECT \(Self.literal(t?.relativePath ?? member)) AS _file, " + cols.joined(separator: ", ") + " FROM \(Self.quote(member))"
                     }
                     try db.execute(sql: "CREATE VIEW \(Self.quote(u.name))(_file, \(u.columns.map(Self.quote).joined(separator: ", "))) AS "
@@ -265,7 +311,7 @@ public final class WorkspaceIndex: @unchecked Sendable {
                     try db.execute(sql: "INSERT INTO _ws_files(relative_path, entry) VALUES (?, ?)", arguments: [rel, Self.json(e)])
                 }
             }
-            stagingNames = []
+            createdTables = []
         } catch let e as DatabaseError {
             throw IndexError(.storage, "cannot update the workspace database: \(e.message ?? "\(e)")")
         }
@@ -296,18 +342,48 @@ public final class WorkspaceIndex: @unchecked Sendable {
         return (result, result.sourceRanges.map { $0 == nil ? nil : file })
     }
 
-    /// Copies `table` of the index file at `source` into a new table `target` of the
-    /// workspace database, attaching the source for the copy only.
-    private func copy(table: String, from source: String, into target: String) throws {
-        do {
-            try db.writeWithoutTransaction { db in
-                try db.execute(sql: "ATTACH DATABASE ? AS src", arguments: [source])
-                defer { try? db.execute(sql: "DETACH DATABASE src") }
-                try db.execute(sql: "DROP TABLE IF EXISTS main.\(Self.quote(target))")
-                try db.execute(sql: "CREATE TABLE main.\(Self.quote(target)) AS SELECT * FROM src.\(Self.quote(table))")
+    /// Source index files attached per copy transaction (SQLite attaches at most 10).
+    static let filesPerCopy = 8
+
+    /// Copies each `table` of the index file `source` into a new table `target` of the
+    /// workspace database: up to `filesPerCopy` files attached at once and copied in one
+    /// transaction. The target keeps the source's declaration (`_row INTEGER PRIMARY KEY`,
+    /// the declared types), so the copy is a straight b-tree append.
+    private func copyTables(_ copies: [(source: String, table: String, target: String)]) throws {
+        let bySource = Dictionary(grouping: copies, by: \.source)
+        let sources = bySource.keys.sorted()
+        var start = 0
+        while start < sources.count {
+            let batch = Array(sources[start..<min(start + Self.filesPerCopy, sources.count)])
+            start += batch.count
+            do {
+                try db.writeWithoutTransaction { db in
+                    for (k, source) in batch.enumerated() {
+                        try db.execute(sql: "ATTACH DATABASE ? AS \(Self.quote("src\(k)"))", arguments: [source])
+                    }
+                    defer { for k in batch.indices { try? db.execute(sql: "DETACH DATABASE \(Self.quote("src\(k)"))") } }
+                    try db.inTransaction {
+                        for (k, source) in batch.enumerated() {
+                            let schema = Self.quote("src\(k)")
+                            for c in bySource[source] ?? [] {
+                                let ddl = try String.fetchOne(db, sql: "SELECT sql FROM \(schema).sqlite_master WHERE type = 'table' AND name = ?",
+                                                              arguments: [c.table])
+                                let prefix = "CREATE TABLE \(Self.quote(c.table)) "
+                                try db.execute(sql: "DROP TABLE IF EXISTS main.\(Self.quote(c.target))")
+                                if let ddl, ddl.hasPrefix(prefix) {
+                                    try db.execute(sql: "CREATE TABLE main.\(Self.quote(c.target)) " + ddl.dropFirst(prefix.count))
+                                    try db.execute(sql: "INSERT INTO main.\(Self.quote(c.target)) SELECT * FROM \(schema).\(Self.quote(c.table))")
+                                } else {
+                                    try db.execute(sql: "CREATE TABLE main.\(Self.quote(c.target)) AS SELECT * FROM \(schema).\(Self.quote(c.table))")
+                                }
+                            }
+                        }
+                        return .commit
+                    }
+                }
+            } catch let e as DatabaseError {
+                throw IndexError(.storage, "cannot copy tables into the workspace: \(e.message ?? "\(e)")")
             }
-        } catch let e as DatabaseError {
-            throw IndexError(.storage, "cannot copy \(table) into the workspace: \(e.message ?? "\(e)")")
         }
     }
 

@@ -125,6 +125,65 @@ public struct WorkspaceQueryResult: Codable, Sendable, Hashable {
     }
 }
 
+/// `workspace/search`: text search (FTS5 + vectors) across every ready file of the workspace.
+/// Files whose search part is missing get it built first (`$/progress` with `workDoneToken`);
+/// hits from all files are merged by reciprocal rank fusion over global ranks.
+public struct WorkspaceSearchRequest: RequestType, Hashable {
+    public static let method = "workspace/search"
+    public typealias Response = WorkspaceSearchResponse
+    public var workspaceId: String
+    public var query: String
+    /// At most this many results (default 10, at most 100).
+    public var limit: Int?
+    public var workDoneToken: ProgressToken?
+    public init(workspaceId: String, query: String, limit: Int? = nil, workDoneToken: ProgressToken? = nil) {
+        self.workspaceId = workspaceId; self.query = query; self.limit = limit; self.workDoneToken = workDoneToken
+    }
+}
+
+/// One hit of `workspace/search`.
+public struct WorkspaceSearchItem: Codable, Sendable, Hashable {
+    /// The file, relative to the workspace folder.
+    public var file: String
+    public var sheet: String
+    /// The range on that sheet (`B7:F7`).
+    public var range: String
+    /// The file and qualified range (`sales_2024.xlsx › 'Orders'!B7:F7`).
+    public var ref: String
+    /// The workspace name of the table holding the range (what `workspace/query` calls it).
+    public var table: String?
+    public var text: String
+    public var score: Double
+    /// row, window, sheet, table or column.
+    public var kind: String
+    public init(file: String, sheet: String, range: String, ref: String, table: String?, text: String, score: Double, kind: String) {
+        self.file = file; self.sheet = sheet; self.range = range; self.ref = ref; self.table = table
+        self.text = text; self.score = score; self.kind = kind
+    }
+}
+
+public struct WorkspaceSearchResponse: Codable, Sendable, Hashable {
+    public var results: [WorkspaceSearchItem]
+    /// Files whose search part was queried.
+    public var filesSearched: Int
+    /// Files whose search part this request built.
+    public var filesBuilt: Int
+    /// Files not searched, with why (`corruptWorkbook`, `fileChanged`, …); the rest answered.
+    public var skipped: [WorkspaceWorkbook]
+    /// Set when the time budget ran out before every file was searched.
+    public var truncated: String?
+    /// Set when the embedding server was unreachable and the search used keywords only.
+    public var fallback: String?
+    /// Set while files are being re-indexed: hits are from the last complete state.
+    public var stale: String?
+    public var durationMs: Double
+    public init(results: [WorkspaceSearchItem], filesSearched: Int, filesBuilt: Int, skipped: [WorkspaceWorkbook],
+                truncated: String? = nil, fallback: String? = nil, stale: String? = nil, durationMs: Double) {
+        self.results = results; self.filesSearched = filesSearched; self.filesBuilt = filesBuilt; self.skipped = skipped
+        self.truncated = truncated; self.fallback = fallback; self.stale = stale; self.durationMs = durationMs
+    }
+}
+
 /// `workspace/close`: stop watching the folder for this session.
 public struct WorkspaceCloseRequest: RequestType, Hashable {
     public static let method = "workspace/close"

@@ -124,11 +124,21 @@ import XLChatTestSupport
         let settings = try PostgresSettings(url: url)
         let hash = try ContentHashOf.file(path)
         #expect(try PostgresTableStore(settings: settings).sharedTables(hash: hash) != nil)
-        let gc = try await run(["store", "gc", "--days", "0"])
+        // Last opened three days ago (only this workbook: other tests use the store meanwhile).
+        try await Self.age(settings, hash: hash, days: 3)
+        let gc = try await run(["store", "gc", "--days", "2"])
         #expect(gc.status == 0, "\(gc.stderr)")
         #expect(try PostgresTableStore(settings: settings).sharedTables(hash: hash) == nil)
         let again = try await run(["query", path, sql, "--json"])
         #expect(again.status == 0 && again.stdout.contains("\(total)"), "\(again.stderr)")
+    }
+
+    static func age(_ settings: PostgresSettings, hash: String, days: Int) async throws {
+        let r = try await SpawnedProcess.run("/usr/bin/env", ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", settings.host, "-p", String(settings.port),
+                                                              "-U", settings.user, "-d", settings.database, "-c",
+                                                              "UPDATE xlchat.workbooks SET last_opened_at = now() - interval '\(days) days' WHERE hash = '\(hash)'"],
+                                             environment: ["PGPASSWORD": settings.password ?? "", "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin"])
+        #expect(r.status == 0, "\(r.stderr)")
     }
 
     @Test func storeInitIsIdempotentFromTheCommandLine() async throws {

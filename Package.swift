@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Wire types: one Codable struct per method, error codes. No dependencies.
@@ -56,6 +57,13 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
 
+        // Engine: the PostgreSQL store (issue 15): the same typed tables and read-only SQL as
+        // XLChatIndex's SQLite store, shared by a team, behind `TypedTableStore`.
+        .target(name: "XLChatPostgres", dependencies: [
+            "XLChatIndex", "XLChatWorkbook",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+        ]),
+
         // Engine: model clients (Ollama, OpenAI-compatible), streaming over SwiftNIO (URLSession for
         // https); built from settings, never reading the environment itself.
         .target(name: "XLChatLLM", dependencies: [
@@ -76,7 +84,7 @@ let package = Package(
         // error mapping in one place), the in-process client, configuration (the one reader of
         // the environment), progress, the registry of workbook handles. Joins wire and engines.
         .target(name: "XLChatServer", dependencies: [
-            "XLChatProtocol", "JSONRPC", "XLChatWorkbook", "XLChatIndex", "XLChatLLM", "XLChatAgent",
+            "XLChatProtocol", "JSONRPC", "XLChatWorkbook", "XLChatIndex", "XLChatLLM", "XLChatAgent", "XLChatPostgres",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -90,7 +98,7 @@ let package = Package(
 
         // The thin command line.
         .executableTarget(name: "xlchat", dependencies: [
-            "XLChatServer", "XLChatMCP", "XLChatProtocol", "JSONRPC", "XLChatWorkbook", "XLChatIndex", "XLChatLLM", "XLChatAgent",
+            "XLChatServer", "XLChatMCP", "XLChatProtocol", "JSONRPC", "XLChatWorkbook", "XLChatIndex", "XLChatLLM", "XLChatAgent", "XLChatPostgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -120,12 +128,15 @@ let package = Package(
         .testTarget(name: "XLChatIndexTests", dependencies: [
             "XLChatIndex", "XLChatWorkbook", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
+        .testTarget(name: "XLChatPostgresTests", dependencies: [
+            "XLChatPostgres", "XLChatIndex", "XLChatWorkbook", .product(name: "PostgresNIO", package: "postgres-nio"),
+        ]),
         .testTarget(name: "XLChatLLMTests", dependencies: ["XLChatLLM", "XLChatTestSupport"]),
         .testTarget(name: "XLChatMCPTests", dependencies: [
             "XLChatMCP", "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatTestSupport", "XLChatLLM",
         ]),
         .testTarget(name: "XLChatServerTests", dependencies: [
-            "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatTestSupport", "XLChatWorkbook", "XLChatLLM", "XLChatIndex",
+            "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatTestSupport", "XLChatWorkbook", "XLChatLLM", "XLChatPostgres", "XLChatIndex",
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -9,6 +9,8 @@ import XLChatWorkbook
 public protocol AnalysisSource: Sendable {
     /// `.workbook` or `.workspace`: the wording of the prompt's rules.
     var kind: AnalysisSourceKind { get }
+    /// The SQL dialect its sql tool runs (the store behind it; SQLite unless a shared store is set).
+    var dialect: SQLDialect { get }
     /// The files, in the order the outline shows them (one for a workbook).
     var files: [SourceFile] { get }
     /// Every SQL table, one per table part, with the file and table it comes from.
@@ -299,4 +301,12 @@ public struct WorkspaceSource: AnalysisSource {
             (h.relativePath, SearchHit(sheet: h.sheet, range: h.range, text: h.text, score: h.score, kind: h.kind))
         }
     }
+}
+
+extension AnalysisSource {
+    public var dialect: SQLDialect { .sqlite }
+}
+
+extension WorkbookSource {
+    public var dialect: SQLDialect { index.sqlDialect }
 }

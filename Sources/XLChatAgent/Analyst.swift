@@ -65,7 +65,12 @@ public final class Analyst: Sendable {
         }
 
         let tools = ToolRunner(source: source, options: options)
-        let toolDefinitions = ToolRunner.definitions(for: source.kind)
+        // The sql tool names the dialect of the store behind the source (issue 15).
+        let toolDefinitions = ToolRunner.definitions(for: source.kind).map { d in
+            var d = d
+            if d.name == "sql" { d.description = PromptBuilder.inDialect(d.description, source.dialect) }
+            return d
+        }
         let context = try await PromptBuilder(source: source, options: options).build(question: question)
 
         // The budget: the model's context window (the user's setting, else learned, else the

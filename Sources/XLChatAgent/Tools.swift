@@ -144,6 +144,15 @@ struct ToolRunner: Sendable {
 
     /// A tool whose parameters are strings of at most the given lengths; all required unless
     /// `required` names some.
+    /// `definitions` with the sql tool naming `dialect`.
+    static func definitions(for dialect: SQLDialect) -> [ToolDefinition] {
+        definitions.map { d in
+            var d = d
+            if d.name == "sql" { d.description = PromptBuilder.inDialect(d.description, dialect) }
+            return d
+        }
+    }
+
     static func tool(_ name: String, _ description: String, _ strings: KeyValuePairs<String, Int>,
                      required: [String]? = nil) -> ToolDefinition {
         var properties: [String: LLMJSON] = [:]

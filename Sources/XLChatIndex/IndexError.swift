@@ -21,6 +21,12 @@ public struct IndexError: Error, Sendable, Hashable, CustomStringConvertible {
         case embedderFailed
         /// The data directory or an index file could not be read or written.
         case storage
+        /// The shared store (PostgreSQL) refused this role: a wrong password, or a role without
+        /// the rights the operation needs (SQLSTATE 28P01, 28000, 42501).
+        case storeDenied
+        /// The shared store cannot be reached (server down, wrong host or port) or is not set up
+        /// (`xlchat store init` has not been run on its database).
+        case storeUnavailable
         /// The disk (or `WorkbookIndex.maxIndexFileBytes`) filled during a build; the previous
         /// index, if any, is still there and served.
         case storageFull
@@ -82,6 +88,12 @@ public struct QueryResult: Sendable, Hashable {
     public var warnings: [String] = []
     /// The table `sourceRanges` come from, when they come from one (a plain SELECT of one table).
     public var citedTable: String? = nil
+
+    public init(columns: [String], rows: [[SQLValue]], truncated: Bool, sourceRanges: [SourceRange?], durationMs: Double,
+                warnings: [String] = [], citedTable: String? = nil) {
+        self.columns = columns; self.rows = rows; self.truncated = truncated; self.sourceRanges = sourceRanges
+        self.durationMs = durationMs; self.warnings = warnings; self.citedTable = citedTable
+    }
 }
 
 public struct ProgressUpdate: Sendable, Hashable {

@@ -134,7 +134,13 @@ public final class WorkbookHandle: Sendable {
     private func load(previous: WorkbookOutline?, token: CancellationToken,
                       progress: ((ProgressUpdate) -> Void)?) throws -> (FileIdentity, WorkbookOutline, Bool) {
         let identity = try FileIdentity(workbookAt: path)
-        if let store = try? storage() {
+        // A shared store that is configured but down or refusing is an error, not a quiet
+        // fall-back to a local outline (issue 15); a bad data directory still falls back.
+        let usable: (any WorkbookStorage)?
+        do { usable = try storage() } catch let e as IndexError where e.kind == .storeDenied || e.kind == .storeUnavailable {
+            throw e
+        } catch { usable = nil }
+        if let store = usable {
             do {
                 let opened = try store.open(path: path, progress: progress, isCancelled: { token.isCancelled })
                 return (identity, opened.outline, !opened.reused)

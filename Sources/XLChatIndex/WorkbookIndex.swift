@@ -28,6 +28,14 @@ public final class WorkbookIndex: @unchecked Sendable {
     let catalog: DatabasePool
     private let lock = NSLock()
     private var loaded: [String: LoadedIndex] = [:]
+    private var shared: (any SharedTableStore)?
+
+    /// Installs (or with nil removes) a shared store for the typed tables (issue 15): opens,
+    /// status and queries go to it; search stays in this index's local files.
+    public func setSharedStore(_ store: (any SharedTableStore)?) { lock.withLock { shared = store } }
+    public var sharedStore: (any SharedTableStore)? { lock.withLock { shared } }
+    /// The dialect `query` runs: the shared store's, else SQLite.
+    public var sqlDialect: SQLDialect { sharedStore?.dialect ?? .sqlite }
 
     /// Bumped when the index file layout changes; older files are rebuilt.
     static let schemaVersion = "3"
@@ -105,7 +113,7 @@ public final class WorkbookIndex: @unchecked Sendable {
     func searchPath(_ hash: String) -> String { indexDirectory.appendingPathComponent(hash + ".search.sqlite").path }
     var maxPageCount: Int? { maxIndexFileBytes.map { max(16, $0 / 8192) } }
 
-    private func checkedHash(_ hash: String) throws -> String {
+    func checkedHash(_ hash: String) throws -> String {
         guard Self.validHash(hash) else { throw IndexError(.unknownWorkbook, "no workbook has content hash \(hash.debugDescription)") }
         return hash.lowercased()
     }
@@ -201,6 +209,7 @@ public final class WorkbookIndex: @unchecked Sendable {
     /// and the search file (`searchReady`).
     public func status(hash rawHash: String) throws -> IndexStatus {
         let hash = try checkedHash(rawHash)
+        if let shared = sharedStore { return try sharedStatus(shared, hash: hash) }
         let l: LoadedIndex
         do { l = try loadedIndex(hash) } catch let e as IndexError where e.kind == .indexNotBuilt {
             return IndexStatus(contentHash: hash, built: false, builtAt: nil, chunks: 0, embeddingModel: nil, dimensions: 0, tables: [],
@@ -222,11 +231,13 @@ public final class WorkbookIndex: @unchecked Sendable {
     /// Needs only the typed tables, not the search file.
     /// `isCancelled` is polled while SQLite runs (a cancelled query throws `CancellationError`);
     /// `limits` bounds each value and the whole reply (`truncated` says when one applied).
+    /// With a shared store (`setSharedStore`) the query runs there, in its dialect.
     public func query(hash: String, sql: String, limit: Int = 500, timeout: Double = 3,
                       limits: QueryLimits = .default, isCancelled: (@Sendable () -> Bool)? = nil) throws -> QueryResult {
-        let l = try loadedIndex(hash)
-        return try ReadOnlyQuery.run(path: l.path, sql: sql, limit: max(0, limit), timeout: timeout, tables: l.tables,
-                                     limits: limits, isCancelled: isCancelled)
+        if let shared = sharedStore {
+            return try shared.runQuery(hash: hash, sql: sql, limit: max(0, limit), timeout: timeout, limits: limits, isCancelled: isCancelled)
+        }
+        return try runQuery(hash: hash, sql: sql, limit: max(0, limit), timeout: timeout, limits: limits, isCancelled: isCancelled)
     }
 
     public func query(outline: WorkbookOutline, sql: String, limit: Int = 500, timeout: Double = 3,
@@ -250,8 +261,17 @@ public final class WorkbookIndex: @unchecked Sendable {
     /// `fileChanged`. Never stores a mix of two versions.
     /// Throws `WorkbookError` for unreadable files, `storageFull`/`storage` when the index
     /// cannot be written (a previous index stays), `CancellationError` when `isCancelled`.
+    /// With a shared store (`setSharedStore`): the store is asked for the content hash first;
+    /// when it lacks it, this process builds it there (under the store's lock on the hash;
+    /// the local one-pass load is the source) and other processes wait, then reuse.
     public func open(path: String, progress: ((ProgressUpdate) -> Void)? = nil,
                      isCancelled: @escaping @Sendable () -> Bool = { false }) throws -> OpenedWorkbook {
+        if let shared = sharedStore { return try openShared(shared, path: path, progress: progress, isCancelled: isCancelled) }
+        return try openLocal(path: path, progress: progress, isCancelled: isCancelled)
+    }
+
+    func openLocal(path: String, progress: ((ProgressUpdate) -> Void)?,
+                   isCancelled: @escaping @Sendable () -> Bool) throws -> OpenedWorkbook {
         let started = DispatchTime.now().uptimeNanoseconds
         func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6 }
         for attempt in 0..<2 {

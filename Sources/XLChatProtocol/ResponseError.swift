@@ -54,4 +54,8 @@ public enum ErrorKind: String, Sendable, Hashable, Codable, CaseIterable {
     case fileChanged
     /// The disk (or the index size limit) filled during an index build; the previous index stays.
     case storageFull
+    /// The shared store (PostgreSQL, `--store`) refused the role: wrong password or missing rights.
+    case storeDenied
+    /// The shared store cannot be reached, or its database is not set up (`xlchat store init`).
+    case storeUnavailable
 }

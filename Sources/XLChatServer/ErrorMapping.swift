@@ -24,6 +24,8 @@ enum ErrorMapping {
             case .unknownWorkbook: return .work(.unknownWorkbook, e.message)
             case .fileChanged: return .work(.fileChanged, e.message)
             case .storageFull: return .work(.storageFull, e.message)
+            case .storeDenied: return .work(.storeDenied, e.message)
+            case .storeUnavailable: return .work(.storeUnavailable, e.message)
             case .embedderFailed, .storage:
                 logger.error("index error in \(method): \(e)")
                 return .internalError("\(method) failed: \(e.message)")

@@ -1,4 +1,5 @@
 import Foundation
+import XLChatPostgres
 
 public enum XLChatVersion {
     /// The release version (semantic versioning); also `serverInfo.version` on the wire.
@@ -46,6 +47,13 @@ public struct ServerConfiguration: Sendable, Hashable {
     /// OpenAI-compatible servers: whether requests with tools stream
     /// (`XLCHAT_OPENAI_STREAM_TOOLS=0` turns it off, for llama-cpp-python).
     public var openAIStreamsToolCalls = true
+    /// Where the typed tables live (`XLCHAT_STORE`, `--store`): nil or `sqlite` for the embedded
+    /// SQLite index under `dataDirectory`; a libpq-style `postgres://user:password@host:port/db`
+    /// for a PostgreSQL store shared by a team (issue 15).
+    public var store: String? = nil
+    /// The `PG*` variables (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`,
+    /// `PGSSLMODE`) as read here, filling what the store's connection string leaves out.
+    public var postgresEnvironment: [String: String] = [:]
 
     public init(dataDirectory: String, provider: String = "ollama", ollamaHost: String = "127.0.0.1:11434",
                 baseURL: String? = nil, apiKey: String? = nil, model: String = ServerConfiguration.defaultModel,
@@ -81,9 +89,28 @@ public struct ServerConfiguration: Sendable, Hashable {
             queryTimeoutMs: value("XLCHAT_QUERY_TIMEOUT_MS").flatMap(Int.init) ?? 3000,
             contextTokens: value("XLCHAT_CONTEXT").flatMap { Int($0.replacingOccurrences(of: "_", with: "")) })
         if let max = value("XLCHAT_MAX_QUERY_TIMEOUT_MS").flatMap(Int.init), max > 0 { config.maxQueryTimeoutMs = max }
+        config.store = value("XLCHAT_STORE")
+        for key in ["PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSSLMODE", "USER"] {
+            if let v = value(key) { config.postgresEnvironment[key] = v }
+        }
         if let flag = value("XLCHAT_OPENAI_STREAM_TOOLS")?.trimmingCharacters(in: .whitespaces).lowercased() {
             config.openAIStreamsToolCalls = !["0", "false", "no", "off"].contains(flag)
         }
         return config
+    }
+}
+
+extension ServerConfiguration {
+    /// Whether `store` names PostgreSQL (else the embedded SQLite index).
+    public var usesPostgresStore: Bool {
+        guard let s = store?.lowercased() else { return false }
+        return s.hasPrefix("postgres://") || s.hasPrefix("postgresql://")
+    }
+
+    /// The connection settings of the PostgreSQL store (nil for SQLite). Throws
+    /// `IndexError.storeUnavailable` for a `store` that is neither `sqlite` nor a postgres URI.
+    public func postgresSettings() throws -> PostgresSettings? {
+        guard let store, !store.isEmpty, store.lowercased() != "sqlite" else { return nil }
+        return try PostgresSettings(url: store, environment: postgresEnvironment)
     }
 }

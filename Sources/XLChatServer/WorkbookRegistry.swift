@@ -99,13 +99,20 @@ final class LazyIndex: Sendable {
     let dataDirectory: String
     private let state = Mutex<WorkbookIndex?>(nil)
     private let onCreate = Mutex<(@Sendable (WorkbookIndex) -> Void)?>(nil)
-    init(dataDirectory: String) { self.dataDirectory = dataDirectory }
+    /// The shared store to install on the index (nil: SQLite only). When it throws (the server
+    /// is down, the role refused) the index is not kept, so the next request tries again.
+    let sharedStore: @Sendable () throws -> (any SharedTableStore)?
+    init(dataDirectory: String, sharedStore: @escaping @Sendable () throws -> (any SharedTableStore)? = { nil }) {
+        self.dataDirectory = dataDirectory
+        self.sharedStore = sharedStore
+    }
     /// Called once with the index when it is first opened.
     func setOnCreate(_ f: @escaping @Sendable (WorkbookIndex) -> Void) { onCreate.withLock { $0 = f } }
     func get() throws -> WorkbookIndex {
         let (index, created) = try state.withLock { state -> (WorkbookIndex, Bool) in
             if let state { return (state, false) }
             let index = try WorkbookIndex(dataDirectory: URL(fileURLWithPath: dataDirectory))
+            if let shared = try sharedStore() { index.setSharedStore(shared) }
             state = index
             return (index, true)
         }

@@ -4,6 +4,7 @@ import Logging
 import Synchronization
 import XLChatAgent
 import XLChatIndex
+import XLChatPostgres
 import XLChatLLM
 import XLChatProtocol
 import XLChatWorkbook
@@ -25,7 +26,9 @@ public final class XLChatServer: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.metrics = ServerMetrics()
-        let lazy = LazyIndex(dataDirectory: configuration.dataDirectory)
+        let lazy = LazyIndex(dataDirectory: configuration.dataDirectory, sharedStore: {
+            try configuration.postgresSettings().map { try PostgresTableStore(settings: $0) }
+        })
         self.indexState = lazy
         self.workbooks = WorkbookRegistry(dataDirectory: configuration.dataDirectory, storage: { try lazy.get() })
         DataDirectoryPermissions.secure(configuration.dataDirectory, logger: logger)

@@ -26,6 +26,9 @@ struct EngineOptions: ParsableArguments {
     @Option(name: .customLong("embed-model"), help: "Embedding model; empty uses the built-in embedder (XLCHAT_EMBED_MODEL).")
     var embedModel: String?
 
+    @Option(help: "Where the typed tables live: sqlite (default) or a PostgreSQL store shared by a team, postgres://user:password@host:port/database; PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE fill what it leaves out (XLCHAT_STORE).")
+    var store: String?
+
     @Option(help: "The chat model's context window in tokens, overriding what the server reports (XLCHAT_CONTEXT; default: ask the server, else 4096).")
     var context: Int?
 
@@ -47,6 +50,7 @@ struct EngineOptions: ParsableArguments {
         if let model { c.model = model }
         if let embedModel { c.embedModel = embedModel }
         if let context { c.contextTokens = context }
+        if let store { c.store = store }
         return c
     }
 }

@@ -15,7 +15,7 @@ struct XLChatCommand: AsyncParsableCommand {
         version: XLChatVersion.long,
         subcommands: [
             ServeCommand.self, OpenCommand.self, ReadCommand.self, QueryCommand.self, IndexCommand.self, AskCommand.self, EvalCommand.self,
-            MCPCommand.self, DoctorCommand.self, TraceCommand.self, CompletionsCommand.self,
+            MCPCommand.self, DoctorCommand.self, StoreCommand.self, TraceCommand.self, CompletionsCommand.self,
         ]
     )
 }

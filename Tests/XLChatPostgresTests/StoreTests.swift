@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+import XLChatIndex
+import XLChatWorkbook
+@testable import XLChatPostgres
+
+/// The typed tables through `WorkbookIndex` with the store as a parameter: the embedded SQLite
+/// index and the PostgreSQL store shared by a team (issue 15), the same tests for both.
+@Suite(.serialized) struct StoreTests {
+    static func firstTable(_ outline: WorkbookOutline) throws -> String {
+        try #require(outline.sheets.flatMap(\.tables).first?.name)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func openAndQueryGiveExactSums(_ kind: StoreKind) throws {
+        guard let index = try PGTest.index(kind) else { return }
+        let file = try SalesFile(rows: 3_000)
+        let opened = try index.open(path: file.path)
+        #expect(!opened.reused)
+        #expect(index.sqlDialect == (kind == .postgres ? .postgresql : .sqlite))
+        let t = try Self.firstTable(opened.outline)
+        let r = try index.query(outline: opened.outline, sql: """
+            SELECT "Region", SUM("Units"), COUNT(*) FROM "\(t)" GROUP BY "Region" ORDER BY "Region"
+            """, limit: 100)
+        #expect(r.columns.count == 3)
+        #expect(r.rows.count == file.countByRegion.count)
+        for row in r.rows {
+            guard case let .text(region) = row[0] else { Issue.record("region is \(row[0])"); continue }
+            #expect(row[1] == .integer(file.unitsByRegion[region] ?? -1), "units of \(region)")
+            #expect(row[2] == .integer(Int64(file.countByRegion[region] ?? -1)), "count of \(region)")
+        }
+        let total = try index.query(outline: opened.outline, sql: "SELECT SUM(\"Price\") FROM \"\(t)\"", limit: 1)
+        guard case let .real(p) = total.rows.first?.first else { Issue.record("price total is \(String(describing: total.rows.first))"); return }
+        #expect(abs(p - file.priceTotal) <= 1e-9 * abs(file.priceTotal))
+        // Text with quotes and backslashes arrives as written.
+        let note = try index.query(outline: opened.outline, sql: "SELECT \"Note\" FROM \"\(t)\" WHERE \"Order\" = 'ORD-7'", limit: 5)
+        #expect(note.rows == [[.text("a \\ b, \"quoted\"")]])
+        // Dates are ISO text in both.
+        let day = try index.query(outline: opened.outline, sql: "SELECT \"Day\" FROM \"\(t)\" WHERE \"Order\" = 'ORD-13'", limit: 5)
+        #expect(day.rows == [[.text("2024-02-14")]])
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func limitsCutRowsAndValues(_ kind: StoreKind) throws {
+        guard let index = try PGTest.index(kind) else { return }
+        let file = try SalesFile(rows: 1_200)
+        let opened = try index.open(path: file.path)
+        let t = try Self.firstTable(opened.outline)
+        let r = try index.query(outline: opened.outline, sql: "SELECT \"Order\" FROM \"\(t)\"", limit: 100)
+        #expect(r.rows.count == 100 && r.truncated)
+        let all = try index.query(outline: opened.outline, sql: "SELECT \"Order\" FROM \"\(t)\"", limit: 5000)
+        #expect(all.rows.count == 1_200 && !all.truncated)
+        var limits = QueryLimits()
+        limits.maxValueBytes = 1000
+        let big = try index.query(outline: opened.outline, sql: "SELECT group_concat(\"Order\") FROM \"\(t)\"".replacingOccurrences(
+            of: "group_concat(\"Order\")", with: kind == .postgres ? "string_agg(\"Order\", ',')" : "group_concat(\"Order\")"),
+            limit: 10, limits: limits)
+        guard case let .text(s) = big.rows.first?.first else { Issue.record("no text"); return }
+        #expect(s.utf8.count == 1000 && big.truncated)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func secondHandleReusesTheBuild(_ kind: StoreKind) throws {
+        let shared = PGTest.tempDirectory()
+        guard let first = try PGTest.index(kind, dataDirectory: shared) else { return }
+        let file = try SalesFile(rows: 500)
+        #expect(try !first.open(path: file.path).reused)
+        // PostgreSQL: another machine (its own, empty data directory) reuses the team's build.
+        // SQLite: another process on the same data directory reuses the file.
+        let second = try #require(try PGTest.index(kind, dataDirectory: kind == .postgres ? PGTest.tempDirectory() : shared))
+        let again = try second.open(path: file.path)
+        #expect(again.reused)
+        let t = try Self.firstTable(again.outline)
+        let r = try second.query(outline: again.outline, sql: "SELECT COUNT(*) FROM \"\(t)\"", limit: 1)
+        #expect(r.rows == [[.integer(500)]])
+        #expect(try second.status(hash: again.outline.contentHash).tablesReady)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func concurrentBuildersBuildOnce(_ kind: StoreKind) async throws {
+        let shared = PGTest.tempDirectory()
+        guard try PGTest.index(kind, dataDirectory: shared) != nil else { return }
+        let file = try SalesFile(rows: 20_000)
+        let builders = 3
+        let results = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<builders {
+                group.addTask {
+                    let index = try #require(try PGTest.index(kind, dataDirectory: kind == .postgres ? PGTest.tempDirectory() : shared))
+                    return try await Task.detached { try index.open(path: file.path).reused }.value
+                }
+            }
+            var all: [Bool] = []
+            for try await r in group { all.append(r) }
+            return all
+        }
+        #expect(results.filter { !$0 }.count == 1, "exactly one builder builds: \(results)")
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func writesAndMultipleStatementsAreRefused(_ kind: StoreKind) throws {
+        guard let index = try PGTest.index(kind) else { return }
+        let file = try SalesFile(rows: 50)
+        let opened = try index.open(path: file.path)
+        let t = try Self.firstTable(opened.outline)
+        for sql in ["INSERT INTO \"\(t)\" (\"Order\") VALUES ('x')", "UPDATE \"\(t)\" SET \"Units\" = 0",
+                    "DELETE FROM \"\(t)\"", "CREATE TABLE evil (x integer)", "DROP TABLE \"\(t)\"",
+                    "SELECT 1; DELETE FROM \"\(t)\""] {
+            #expect(throws: IndexError.self, "\(sql)") { try index.query(outline: opened.outline, sql: sql, limit: 5) }
+            do { _ = try index.query(outline: opened.outline, sql: sql, limit: 5) } catch let e as IndexError {
+                #expect(e.kind == .invalidQuery, "\(sql): \(e)")
+            }
+        }
+        let r = try index.query(outline: opened.outline, sql: "SELECT COUNT(*) FROM \"\(t)\"", limit: 1)
+        #expect(r.rows == [[.integer(50)]])
+    }
+}

@@ -102,6 +102,7 @@ let package = Package(
         .executableTarget(name: "xlchat-bench", dependencies: [
             "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatWorkbook", "XLChatIndex", "XLChatLLM", "XLChatAgent", "XLChatTestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "GRDB", package: "GRDB.swift"),  // reads the stored vectors for the scan comparison
         ], path: "Benchmarks/xlchat-bench", exclude: ["sqlite_vec_scan.py", "gen_xlsb.py", "gen_workspace.py"]),
 
         // Test support: JSON-RPC clients (in-process channels, pipes, sockets, the binary), the typed

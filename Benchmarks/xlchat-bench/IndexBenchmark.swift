@@ -4,6 +4,7 @@
 // index, hybrid search latency, and the exact vector scan against sqlite-vec on the same vectors.
 import ArgumentParser
 import Foundation
+import GRDB
 import XLChatIndex
 import XLChatWorkbook
 
@@ -67,11 +68,13 @@ struct IndexBenchmark: ParsableCommand {
         // The vector scan alone vs sqlite-vec, same vectors.
         let exportDir = dir.appendingPathComponent("vec")
         try FileManager.default.createDirectory(at: exportDir, withIntermediateDirectories: true)
-        let matrixRows = try exportVectors(index: dir.appendingPathComponent("index/\(outline.contentHash).sqlite").path, dims: dimensions,
+        let matrixRows = try exportVectors(index: dir.appendingPathComponent("index/\(outline.contentHash).search.sqlite").path, dims: dimensions,
                                            to: exportDir.appendingPathComponent("vectors.f32").path)
         let queryVecs = words.map { embedder.vector(for: $0) }
         try Data(queryVecs.flatMap { $0 }.withUnsafeBytes { Array($0) }).write(to: exportDir.appendingPathComponent("queries.f32"))
-        let matrix = VectorMatrix(count: matrixRows.count / dimensions, dimensions: dimensions, storage: matrixRows)
+        // The matrix as search holds it: int8 as stored (the Float32 export is for sqlite-vec).
+        let matrix = VectorMatrix(count: matrixRows.count / dimensions, dimensions: dimensions,
+                                  quantized: matrixRows.map { Int8(($0 * 127).rounded()) })
         var scan: [Double] = []
         var ourTop1: [Int] = []
         for _ in 0..<5 {
@@ -83,7 +86,7 @@ struct IndexBenchmark: ParsableCommand {
             }
         }
         let ours = median(scan)
-        print(String(format: "vector scan (exact, SIMD, %d x %d): median %.2f ms per query (top 10)", matrix.count, dimensions, ours))
+        print(String(format: "vector scan (exact, SIMD over the stored int8, %d x %d): median %.2f ms per query (top 10)", matrix.count, dimensions, ours))
         guard !python.isEmpty else { return }
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("sqlite_vec_scan.py").path
         let p = Process()
@@ -106,21 +109,21 @@ struct IndexBenchmark: ParsableCommand {
                      peer, ours / peer, peer / ours, agree, queryVecs.count))
     }
 
+    /// The vectors as the search file stores them (int8 per dimension of a unit vector, scaled
+    /// by 127: `IndexBuilder.quantize`), as Float32 for the scan and for sqlite-vec.
     func exportVectors(index path: String, dims: Int, to out: String) throws -> [Float] {
-        // Read back through a read-only query: the vectors as the index stores them.
+        var config = Configuration()
+        config.readonly = true
+        let q = try DatabaseQueue(path: path, configuration: config)
+        defer { try? q.close() }
         var floats: [Float] = []
-        let idx = try WorkbookIndex(dataDirectory: URL(fileURLWithPath: path).deletingLastPathComponent().deletingLastPathComponent())
-        let hash = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-        var offset = 0
-        while true {
-            let r = try idx.query(hash: hash, sql: "SELECT v FROM _xl_vectors WHERE chunk_id > \(offset) ORDER BY chunk_id LIMIT 20000", limit: 20000, timeout: 30)
-            if r.rows.isEmpty { break }
-            for row in r.rows {
-                if case let .blob(b) = row[0] {
-                    b.withUnsafeBytes { raw in floats.append(contentsOf: raw.bindMemory(to: Float.self)) }
-                }
+        try q.read { db in
+            let rows = try Row.fetchCursor(db, sql: "SELECT v FROM _xl_vectors ORDER BY chunk_id")
+            while let r = try rows.next() {
+                let blob: Data = r[0]
+                guard blob.count == dims else { continue }
+                blob.withUnsafeBytes { b in for k in 0..<dims { floats.append(Float(b.load(fromByteOffset: k, as: Int8.self)) / 127) } }
             }
-            offset += r.rows.count
         }
         try Data(floats.withUnsafeBytes { Array($0) }).write(to: URL(fileURLWithPath: out))
         return floats

@@ -5,7 +5,10 @@
 //   3. the re-index after one file changes (target ≈ that file's own build time), beside
 //      that file's own open + index in a fresh data directory;
 //   4. peak RSS of the first open beside the largest file's own (memory follows the largest
-//      file, not the sum).
+//      file, not the sum);
+//   5. a question to the analyst over the workspace (scripted model server, 4,096-token
+//      context): loading the workspace's state and outlines, the first prompt's size and the
+//      outline tier the budget used, the analyst's own time beside the SQL alone.
 // Peer, same run: pandas reading every file of the folder (read_csv / read_excel with calamine)
 // and concatenating the orders, which is what a user does today to ask about a folder.
 //
@@ -20,7 +23,10 @@
 //     6.96 s, the second takes 683 ms; peak RSS 162 MB (the parts kept open, within 256 MB).
 import ArgumentParser
 import Foundation
+import XLChatAgent
 import XLChatIndex
+import XLChatLLM
+import XLChatTestSupport
 import XLChatWorkbook
 
 struct WorkspaceBenchmark: ParsableCommand {
@@ -75,6 +81,8 @@ struct WorkspaceBenchmark: ParsableCommand {
         let single = try spawnMeasured(child + ["one", "--data", alone, "--dir", largest.path])
         guard single.status == 0 else { throw ValidationError("single build failed: \(single.output)") }
 
+        let ask = try spawnMeasured(child + ["ask", "--data", dataDir, "--dir", folder])
+        guard ask.status == 0 else { throw ValidationError("ask failed: \(ask.output)") }
         let peer = try spawnMeasured(["/usr/bin/env", "python3", "-c", Self.pandas, folder])
         func line(_ name: String, _ m: ChildMeasure) -> String {
             "\(name) | \(fmt(m.wall)) | \(fmt(m.cpu)) | \(fmt(m.rssMB, 0)) | \(m.output.trimmingCharacters(in: .whitespacesAndNewlines))"
@@ -86,6 +94,7 @@ struct WorkspaceBenchmark: ParsableCommand {
         print(line("search x2: builds every search part, then again", search))
         print(line("re-index after 1 file changed", changed))
         print(line("that file alone, fresh data dir", single))
+        print(line("chat/ask over the workspace (scripted model)", ask))
         print(line("peer: pandas reads the folder", peer))
         print("ratios: first open / pandas CPU = \(fmt(first.cpu / max(peer.cpu, 1e-9)))×; reopen wall = \(fmt(reopen.wall)) s (target ≤ 1 s); " +
               "one-file re-index / that file alone (wall) = \(fmt(changed.wall / max(single.wall, 1e-9)))×; " +
@@ -101,6 +110,37 @@ struct WorkspaceBenchmark: ParsableCommand {
     df = pd.concat(frames)
     print(f"{len(frames)} files, {len(df)} rows, sum {df['Amount'].sum():.2f}")
     """
+
+    /// The analyst over the (already indexed) workspace, against the scripted model server
+    /// (one SQL step, then an answer), with a 4,096-token context: how long the workspace's
+    /// state and outlines take to load (no workbook is read), the first prompt's size and the
+    /// outline tier the budget had to use, the analyst's own time (the answer's time less the
+    /// model's), beside the same SQL through `WorkspaceIndex.query` alone.
+    static func askOnce(index: WorkbookIndex, data: String, dir: String) async throws -> String {
+        let ws = try WorkspaceIndex(index: index, root: dir, scanner: WorkspaceScanner(
+            extensions: ["xlsx", "xlsm", "xls", "xlsb", "ods", "csv", "tsv"], skipDirectories: [data]))
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let source = try WorkspaceSource(workspace: ws, index: index, embedder: HashingEmbedder())
+        let loadMs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+        let sql = "SELECT round(sum(Amount), 2) AS total FROM orders"
+        let server = ScriptedModelServer(models: ["bench"])
+        try await server.start()
+        defer { Task { await server.shutdown() } }
+        server.enqueue(.stream([.toolCalls([ScriptedToolCall(name: "sql", argumentsText: LLMJSON.object(["query": .string(sql)]).jsonText)])]))
+        server.enqueue(.text(["Done."]))
+        let analyst = Analyst(client: OpenAIClient(baseURL: server.baseURL), index: index, embedder: HashingEmbedder(), sessions: nil,
+                              options: AgentOptions(contextTokens: 4096))
+        let a = try await analyst.ask(source: source, question: "What is the total amount of all orders?", model: "bench")
+        let modelMs = a.usage.map(\.durationMs).reduce(0, +)
+        let q0 = DispatchTime.now().uptimeNanoseconds
+        _ = try ws.query(sql: sql)
+        let queryMs = Double(DispatchTime.now().uptimeNanoseconds - q0) / 1e6
+        let first = a.usage.first
+        return "\(source.files.count) files: state + outlines loaded in \(fmt(loadMs, 0)) ms; first prompt \(first?.promptTokens ?? 0) tokens "
+            + "at outline tier \(first.map { "\($0.outline)" } ?? "-"); "
+            + "answer \(fmt(a.durationMs, 0)) ms of which model calls \(fmt(modelMs, 0)) ms; peer: the SQL alone \(fmt(queryMs, 1)) ms; "
+            + "cites \(Set(a.citations.compactMap(\.file)).count) files"
+    }
 
     func runChild(_ what: String) throws {
         guard let data, let dir else { throw ValidationError("--data and --dir are needed") }
@@ -119,7 +159,9 @@ struct WorkspaceBenchmark: ParsableCommand {
                     _ = try await index.build(outline: outline, reader: reader, embedder: HashingEmbedder())
                     return hash
                 }
-                if what == "search" {
+                if what == "ask" {
+                    outcome.line = try await Self.askOnce(index: index, data: data, dir: dir)
+                } else if what == "search" {
                     let ws = try WorkspaceIndex(index: index, root: dir, scanner: WorkspaceScanner(
                         extensions: ["xlsx", "xlsm", "xls", "xlsb", "ods", "csv", "tsv"], skipDirectories: [data]))
                     _ = try await ws.refresh(build: ws.defaultBuilder())

@@ -5,9 +5,10 @@ import XLChatWorkbook
 
 /// The spreadsheet analyst: one question in, a streamed, cited, grounding-checked answer out.
 ///
-/// The prompt carries the workbook's outline (sheets, tables, typed columns, a few sample rows
-/// read through SQL) and the best hybrid-search hits for the question, all in delimited data
-/// blocks. The model may call `sql`, `describe_table`, `read_range` and `search` (all
+/// It works against an `AnalysisSource`: one workbook, or a workspace of many files in one SQL
+/// namespace. The prompt carries the source's outline (files, sheets, tables, union views,
+/// typed columns, a few sample rows read through SQL) and the best hybrid-search hits for the
+/// question, all in delimited data blocks. The model may call `sql`, `describe_table`, `read_range` and `search` (all
 /// read-only) for up to `maxSteps` model calls; a failed or malformed call goes back to it as
 /// the tool result, an empty reply gets a note. Every call is fitted to the model's context
 /// window first (`ContextBudget`); a context-length refusal is learned from and the call
@@ -33,24 +34,39 @@ public final class Analyst: Sendable {
     /// throw `LLMError`. Nothing is written to the session unless an answer completes.
     public func ask(outline: WorkbookOutline, question: String, sessionId: String? = nil, model: String,
                     onEvent: @escaping @Sendable (AgentEvent) async -> Void = { _ in }) async throws -> AgentAnswer {
+        try await ask(source: WorkbookSource(outline: outline, index: index, embedder: embedder), question: question, sessionId: sessionId,
+                      model: model, onEvent: onEvent)
+    }
+
+    /// Answers `question` about `source`: one workbook (`WorkbookSource`, its typed tables
+    /// built) or a workspace of many files (`WorkspaceSource`, indexed by its refreshes); the
+    /// analyst builds nothing. The answer cache's key is the source's
+    /// `stateKey`, so an answer is served again only for the same data. A source with a
+    /// `staleNote` (a workspace being re-indexed) answers from its last complete state and
+    /// the answer says so (`AgentAnswer.stale`). Events, cancellation and errors as `ask(outline:)`.
+    public func ask(source: any AnalysisSource, question: String, sessionId: String? = nil, model: String,
+                    onEvent: @escaping @Sendable (AgentEvent) async -> Void = { _ in }) async throws -> AgentAnswer {
         let started = DispatchTime.now().uptimeNanoseconds
         func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6 }
         let question = question.trimmingCharacters(in: .whitespacesAndNewlines)
         let sessionId = sessionId ?? UUID().uuidString.lowercased()
         let history = try sessions?.history(sessionId) ?? []
 
-        let key = Self.cacheKey(contentHash: outline.contentHash, question: question, model: model, history: history)
+        let key = Self.cacheKey(contentHash: source.stateKey, question: question, model: model, history: history)
         if let hit = sessions?.cached(key) {
             await onEvent(.delta(hit.answer))
-            let citations = hit.citations.compactMap { c in A1.parseRange(c.range).map { SourceRange(sheet: c.sheet, range: $0.range) } }
-            try sessions?.appendTurn(sessionId, question: question, answer: hit.answer, citations: citations.map(\.a1),
+            let citations = hit.citations.compactMap { c in A1.parseRange(c.range).map { SourceRange(file: c.file, sheet: c.sheet, range: $0.range) } }
+            try sessions?.appendTurn(sessionId, question: question, answer: hit.answer, citations: citations.map(\.label),
                                      ungrounded: hit.ungrounded)
-            return AgentAnswer(answer: hit.answer, citations: citations, sessionId: sessionId, model: model, cached: true,
-                               ungrounded: hit.ungrounded, steps: hit.steps, stepLimitReached: false, usedFallback: false, durationMs: elapsed())
+            var result = AgentAnswer(answer: hit.answer, citations: citations, sessionId: sessionId, model: model, cached: true,
+                                     ungrounded: hit.ungrounded, steps: hit.steps, stepLimitReached: false, usedFallback: false, durationMs: elapsed())
+            result.stale = source.staleNote
+            return result
         }
 
-        let tools = ToolRunner(outline: outline, index: index, embedder: embedder, options: options)
-        let context = try await PromptBuilder(outline: outline, index: index, embedder: embedder, options: options).build(question: question)
+        let tools = ToolRunner(source: source, options: options)
+        let toolDefinitions = ToolRunner.definitions(for: source.kind)
+        let context = try await PromptBuilder(source: source, options: options).build(question: question)
 
         // The budget: the model's context window (the user's setting, else learned, else the
         // server's word, else 4,096), capped at `maxBudgetTokens`, minus the reply's tokens.
@@ -64,7 +80,7 @@ public final class Analyst: Sendable {
         var convo = Conversation(context: context, history: historyMessages, question: question)
 
         do {
-            try await toolLoop(model: model, convo: &convo, tools: tools, run: &run)
+            try await toolLoop(model: model, convo: &convo, tools: tools, definitions: toolDefinitions, run: &run)
         } catch let e as LLMError where (e.kind == .toolsUnsupported && run.steps.isEmpty || e.stoppedByClient && !run.steps.contains(where: \.ok))
                     && run.answer.isEmpty {
             // No tools, or a tool-call reply that ran away before any call found something:
@@ -84,7 +100,7 @@ public final class Analyst: Sendable {
         // Grounding checks what the model wrote; a summary the agent writes at the step limit
         // quotes tool results and cites all of them.
         let modelText = run.answer
-        var citations = Self.citations(answer: modelText, evidence: run.evidence, structural: Self.structuralWords(outline))
+        var citations = Self.citations(answer: modelText, evidence: run.evidence, structural: source.structuralWords)
         if modelText.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty || (run.stepLimitReached && !run.finalAnswerWritten)
             || (run.modelError != nil && !run.finalAnswerWritten) {
             let summary = Self.summary(run: run, maxSteps: options.maxSteps, hadText: !modelText.isEmpty)
@@ -95,8 +111,8 @@ public final class Analyst: Sendable {
         let answer = run.answer
         let ungrounded = Grounding.ungrounded(answer: modelText, evidence: [context.system(.full)] + run.toolTexts + run.steps.map(\.summary),
                                               question: ([question] + history.filter { $0.role == .user }.map(\.content)).joined(separator: "\n"))
-        try sessions?.appendTurn(sessionId, question: question, answer: answer, citations: citations.map(\.a1), ungrounded: ungrounded)
-        sessions?.store(key, CachedAnswer(answer: answer, citations: citations.map { CitationRecord(sheet: $0.sheet, range: $0.range.description) },
+        try sessions?.appendTurn(sessionId, question: question, answer: answer, citations: citations.map(\.label), ungrounded: ungrounded)
+        sessions?.store(key, CachedAnswer(answer: answer, citations: citations.map { CitationRecord(file: $0.file, sheet: $0.sheet, range: $0.range.description) },
                                           ungrounded: ungrounded, steps: run.steps))
         var result = AgentAnswer(answer: answer, citations: citations, sessionId: sessionId, model: model, cached: false,
                                  ungrounded: ungrounded, steps: run.steps, stepLimitReached: run.stepLimitReached,
@@ -105,6 +121,7 @@ public final class Analyst: Sendable {
                                              detail: run.learnedWindow ? "from the server's context-length error" : window.detail)
         result.tokenCounting = run.budget.counter.description
         result.usage = run.usage
+        result.stale = source.staleNote
         return result
     }
 
@@ -306,14 +323,14 @@ public final class Analyst: Sendable {
         [.streamFailed, .timeout, .badResponse, .contextExceeded].contains(e.kind)
     }
 
-    private func toolLoop(model: String, convo: inout Conversation, tools: ToolRunner, run: inout Run) async throws {
+    private func toolLoop(model: String, convo: inout Conversation, tools: ToolRunner, definitions: [ToolDefinition], run: inout Run) async throws {
         var seen = Set<String>()
         var repeated = false
         let limit = max(1, options.maxSteps)
         while run.modelCalls < limit {
             let text: String, calls: [ToolCall]
             do {
-                (text, calls) = try await fittedReply(model: model, convo: convo, tools: ToolRunner.definitions, stream: true, run: &run)
+                (text, calls) = try await fittedReply(model: model, convo: convo, tools: definitions, stream: true, run: &run)
             } catch let e as LLMError where Self.endsWithSummary(e) && run.steps.contains(where: \.ok) {
                 run.modelError = e.message
                 return

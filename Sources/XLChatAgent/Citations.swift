@@ -2,20 +2,22 @@ import Foundation
 import XLChatIndex
 import XLChatWorkbook
 
-/// Merges cited ranges into compact A1 ranges per sheet: overlapping or adjacent rectangles
+/// Merges cited ranges into compact A1 ranges per file and sheet: overlapping or adjacent rectangles
 /// that together form a rectangle become one (`B2:D2` + `B3:D3` → `B2:D3`; `B2:B9` + `C2:C9`
 /// → `B2:C9`); ranges inside another disappear.
 public enum Citations {
     public static func merge(_ ranges: [SourceRange]) -> [SourceRange] {
-        var order: [String] = []
-        var bySheet: [String: [CellRange]] = [:]
+        struct Place: Hashable { var file: String?; var sheet: String }
+        var order: [Place] = []
+        var byPlace: [Place: [CellRange]] = [:]
         for r in ranges {
-            if bySheet[r.sheet] == nil { order.append(r.sheet) }
-            bySheet[r.sheet, default: []].append(r.range)
+            let p = Place(file: r.file, sheet: r.sheet)
+            if byPlace[p] == nil { order.append(p) }
+            byPlace[p, default: []].append(r.range)
         }
         var out: [SourceRange] = []
-        for sheet in order {
-            for range in mergeRects(bySheet[sheet] ?? []) { out.append(SourceRange(sheet: sheet, range: range)) }
+        for p in order {
+            for range in mergeRects(byPlace[p] ?? []) { out.append(SourceRange(file: p.file, sheet: p.sheet, range: range)) }
         }
         return out
     }

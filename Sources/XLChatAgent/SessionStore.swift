@@ -28,6 +28,9 @@ struct CachedAnswer: Codable, Sendable {
 }
 
 struct CitationRecord: Codable, Sendable, Hashable {
+    /// The workspace file (absent in records of workbook answers, and in records written
+    /// before workspaces).
+    var file: String? = nil
     var sheet: String
     var range: String
 }

@@ -22,7 +22,11 @@ struct Evidence: Sendable {
     }
 
     init(hit: SearchHit, fromTool: Bool) {
-        self.init(text: DataBlock.escape(hit.text), ranges: [SourceRange(sheet: hit.sheet, range: hit.range)], fromTool: fromTool,
+        self.init(hit: hit, file: nil, fromTool: fromTool)
+    }
+
+    init(hit: SearchHit, file: String?, fromTool: Bool) {
+        self.init(text: DataBlock.escape(hit.text), ranges: [SourceRange(file: file, sheet: hit.sheet, range: hit.range)], fromTool: fromTool,
                   coarse: hit.kind != "row" || hit.range.rowCount > 1)
     }
 }
@@ -79,12 +83,17 @@ struct ResultBlock: Sendable {
     }
 }
 
-/// Runs the four read-only tools against one workbook.
+/// Runs the read-only tools against what the analyst works on (`AnalysisSource`: one
+/// workbook, or a workspace of many).
 struct ToolRunner: Sendable {
-    let outline: WorkbookOutline
-    let index: WorkbookIndex
-    let embedder: any Embedder
+    let source: any AnalysisSource
     let options: AgentOptions
+
+    init(source: any AnalysisSource, options: AgentOptions) { self.source = source; self.options = options }
+
+    init(outline: WorkbookOutline, index: WorkbookIndex, embedder: any Embedder, options: AgentOptions) {
+        self.init(source: WorkbookSource(outline: outline, index: index, embedder: embedder), options: options)
+    }
 
     /// The tools as the model sees them. Compact (issue 17: the first prompt for the README's
     /// example is at most 1,200 tokens by SmolLM2's tokenizer): parameter names say what they
@@ -107,8 +116,31 @@ struct ToolRunner: Sendable {
              ["sheet": maxNameLength, "cell": maxRefLength], required: ["cell"]),
     ]
 
+    /// The tools in a workspace: `sql` names its views and joins, `read_range` and `trace`
+    /// also take the file (relative to the folder), the rest as for a workbook.
+    static let workspaceDefinitions: [ToolDefinition] = definitions.map { d in
+        switch d.name {
+        case "sql":
+            return tool("sql", "Run one read-only SQLite SELECT on the outline's tables and views (_row = sheet row); tables of different files join; up to 50 rows.",
+                        ["query": maxQueryLength])
+        case "read_range":
+            return tool("read_range", "Cells of a file's sheet by A1 range, e.g. A1:D10; up to 50 rows.",
+                        ["file": maxFileLength, "sheet": maxNameLength, "range": maxRefLength], required: ["file", "range"])
+        case "trace":
+            return tool("trace", "How a cell of a file is computed: formula, value, the cells it uses and the cells using it.",
+                        ["file": maxFileLength, "sheet": maxNameLength, "cell": maxRefLength], required: ["file", "cell"])
+        default:
+            return d
+        }
+    }
+
+    /// The tools for a kind of source.
+    static func definitions(for kind: AnalysisSourceKind) -> [ToolDefinition] {
+        kind == .workspace ? workspaceDefinitions : definitions
+    }
+
     /// `maxLength` of tool-call strings (characters).
-    static let maxQueryLength = 1000, maxSearchLength = 200, maxNameLength = 128, maxRefLength = 40
+    static let maxQueryLength = 1000, maxSearchLength = 200, maxNameLength = 128, maxRefLength = 40, maxFileLength = 512
 
     /// A tool whose parameters are strings of at most the given lengths; all required unless
     /// `required` names some.
@@ -141,7 +173,7 @@ struct ToolRunner: Sendable {
                 return try await runSQL(Self.cleanSQL(sql), call: call)
             case "read_range":
                 guard let range = string("range", "cells", "a1") else { return failure("'read_range' needs a 'range' argument such as A1:D10") }
-                return try await readRange(sheet: string("sheet", "sheet_name"), range: range, call: call)
+                return try await readRange(file: string("file", "workbook", "path"), sheet: string("sheet", "sheet_name"), range: range, call: call)
             case "search":
                 guard let query = string("query", "text", "q") else { return failure("'search' needs a 'query' argument") }
                 return try await search(query, call: call)
@@ -150,9 +182,9 @@ struct ToolRunner: Sendable {
                 return try await describeTable(table, call: call)
             case "trace":
                 guard let cell = string("cell", "range", "ref", "a1") else { return failure("'trace' needs a 'cell' argument such as F20") }
-                return try await trace(sheet: string("sheet", "sheet_name"), cell: cell, call: call)
+                return try await trace(file: string("file", "workbook", "path"), sheet: string("sheet", "sheet_name"), cell: cell, call: call)
             default:
-                return failure("there is no tool named '\(call.name)'; the tools are \(Self.definitions.map(\.name).joined(separator: ", "))")
+                return failure("there is no tool named '\(call.name)'; the tools are \(Self.definitions(for: source.kind).map(\.name).joined(separator: ", "))")
             }
         } catch is CancellationError {
             return failure("cancelled")
@@ -168,9 +200,9 @@ struct ToolRunner: Sendable {
     // MARK: sql
 
     func runSQL(_ sql: String, call: ToolCall) async throws -> ToolOutcome {
-        let outline = outline, index = index, limit = options.maxResultRows, timeout = options.queryTimeout
-        let result = try await Offload.run { try index.query(outline: outline, sql: sql, limit: limit, timeout: timeout) }
-        let fallbackRanges = Self.tableRanges(forSQL: sql, outline: outline)
+        let source = source, limit = options.maxResultRows, timeout = options.queryTimeout
+        let result = try await Offload.run { try source.query(sql: sql, limit: limit, timeout: timeout) }
+        let fallbackRanges = source.tableRanges(forSQL: sql)
         let rowColumn = result.columns.firstIndex(of: "_row")
         var lines = [result.columns.joined(separator: " | ")]
         var evidence: [Evidence] = []
@@ -189,7 +221,7 @@ struct ToolRunner: Sendable {
         let block = ResultBlock(intro: (warned.isEmpty ? "" : warned + "\n") + "Result of the SQL query, \(rowsNote):", label: "sql result", header: [lines[0]], rows: Array(lines.dropFirst()))
         let summary = result.rows.isEmpty ? "no rows" : "\(rowsNote): \(result.columns.joined(separator: ", "))"
         return ToolOutcome(block: block,
-                           step: AgentStep(tool: "sql", arguments: call.argumentsText, summary: summary, ranges: merged.map(\.a1), ok: true),
+                           step: AgentStep(tool: "sql", arguments: call.argumentsText, summary: summary, ranges: merged.map(\.label), ok: true),
                            evidence: evidence)
     }
 
@@ -210,29 +242,6 @@ struct ToolRunner: Sendable {
             sql = String(sql.dropLast(sql.hasSuffix("\"}") ? 2 : 1)).trimmingCharacters(in: .whitespaces)
         }
         return sql
-    }
-
-    /// For rows that come from no single sheet row (aggregates): the data ranges of the tables
-    /// the SQL names, narrowed to the columns it names (all columns when it names none).
-    static func tableRanges(forSQL sql: String, outline: WorkbookOutline) -> [SourceRange] {
-        let words = identifiers(in: sql)
-        var out: [SourceRange] = []
-        for table in outline.sheets.flatMap(\.tables) {
-            // A wide table's parts are SQL tables of their own: the SQL names one or more of them.
-            let partsNamed = table.parts.filter { words.contains($0.name.lowercased()) }
-            guard let data = table.dataRange, !partsNamed.isEmpty else { continue }
-            let inParts = Set(partsNamed.flatMap { Array($0.columns) })
-            let named = table.columns.enumerated()
-                .filter { inParts.contains($0.offset) && words.contains($0.element.name.lowercased()) }.map(\.element)
-            if named.isEmpty {
-                out.append(SourceRange(sheet: table.sheet, range: data))
-            } else {
-                for c in named {
-                    out.append(SourceRange(sheet: table.sheet, range: CellRange(rows: data.start.row...data.end.row, columns: c.sourceColumn...c.sourceColumn)))
-                }
-            }
-        }
-        return Citations.merge(out)
     }
 
     /// Lower-cased identifiers of a SQL text, bare and quoted ("x", `x`, [x]).
@@ -273,11 +282,13 @@ struct ToolRunner: Sendable {
 
     // MARK: read_range
 
-    func readRange(sheet sheetArg: String?, range text: String, call: ToolCall) async throws -> ToolOutcome {
+    func readRange(file fileArg: String?, sheet sheetArg: String?, range text: String, call: ToolCall) async throws -> ToolOutcome {
         guard let parsed = A1.parseRange(text.trimmingCharacters(in: .whitespaces)) else {
             throw WorkbookError(.invalidRange, "'\(text)' is not an A1 range (like B2:D9)")
         }
         let wanted = parsed.sheet ?? sheetArg
+        let file = try source.file(named: fileArg, sheet: wanted)
+        let outline = file.outline
         let sheets = outline.sheets
         let sheet: SheetOutline
         if let wanted {
@@ -313,10 +324,10 @@ struct ToolRunner: Sendable {
             }
             lines.append(cells.joined(separator: " | "))
             evidence.append(Evidence(text: row.map(Self.cellText).joined(separator: " | "),
-                                     ranges: [SourceRange(sheet: sheet.info.name, range: CellRange(rows: r...r, columns: got.start.column...got.end.column))],
+                                     ranges: [SourceRange(file: file.label, sheet: sheet.info.name, range: CellRange(rows: r...r, columns: got.start.column...got.end.column))],
                                      fromTool: true))
         }
-        let ref = A1.qualified(sheet: sheet.info.name, range: got)
+        let ref = SourceRange(file: file.label, sheet: sheet.info.name, range: got).label
         let block = ResultBlock(intro: "Cells of \(ref)\(read.truncated ? " (truncated; read fewer rows)" : ""):", label: "cells \(ref)", header: [], rows: lines)
         return ToolOutcome(block: block,
                            step: AgentStep(tool: "read_range", arguments: call.argumentsText,
@@ -338,11 +349,13 @@ struct ToolRunner: Sendable {
     // MARK: trace
 
     /// The `trace` tool: the cell's formula chain as indented lines, each cell cited.
-    func trace(sheet sheetArg: String?, cell text: String, call: ToolCall) async throws -> ToolOutcome {
+    func trace(file fileArg: String?, sheet sheetArg: String?, cell text: String, call: ToolCall) async throws -> ToolOutcome {
         guard let parsed = A1.parseRange(text.trimmingCharacters(in: .whitespaces)), parsed.range.rowCount == 1, parsed.range.columnCount == 1 else {
             throw WorkbookError(.invalidRange, "'\(text)' is not one A1 cell (like F20)")
         }
         let wanted = parsed.sheet ?? sheetArg
+        let file = try source.file(named: fileArg, sheet: wanted)
+        let outline = file.outline
         let sheets = outline.sheets.filter { $0.info.kind == .worksheet }
         let sheet: SheetOutline
         if let wanted {
@@ -383,9 +396,9 @@ struct ToolRunner: Sendable {
             if !n.dynamic.isEmpty { line += " (uses \(n.dynamic.joined(separator: ", ")): precedents known only by evaluating)" }
             lines.append(line)
             if n.kind != .name, !n.range.isEmpty, let r = A1.parseRange(n.range) ?? wholeRange(n.range) {
-                evidence.append(Evidence(text: line.trimmingCharacters(in: .whitespaces), ranges: [SourceRange(sheet: n.sheet, range: clip(r.range, sheet: n.sheet))],
+                evidence.append(Evidence(text: line.trimmingCharacters(in: .whitespaces), ranges: [SourceRange(file: file.label, sheet: n.sheet, range: clip(r.range, sheet: n.sheet))],
                                          fromTool: true, formulaChain: chain))
-                refs.append(n.qualified)
+                refs.append(file.label.map { "\($0) › \(n.qualified)" } ?? n.qualified)
             }
             for p in n.precedents { add(p, level + 1, chain: chain) }
         }
@@ -395,7 +408,7 @@ struct ToolRunner: Sendable {
             for d in result.dependents.prefix(20) { add(d, 1, chain: false) }
             if result.dependents.count > 20 { lines.append("  ... and \(result.dependents.count - 20) more") }
         }
-        let ref = A1.qualified(sheet: sheet.info.name, range: CellRange(start: cell, end: cell))
+        let ref = SourceRange(file: file.label, sheet: sheet.info.name, range: CellRange(start: cell, end: cell)).label
         let textOut = "Lineage of \(ref) (cite the cells):\n" + DataBlock.wrap("trace \(ref)", lines.joined(separator: "\n"))
         return ToolOutcome(resultText: textOut,
                            step: AgentStep(tool: "trace", arguments: call.argumentsText,
@@ -419,11 +432,12 @@ struct ToolRunner: Sendable {
     // MARK: search
 
     func search(_ query: String, call: ToolCall) async throws -> ToolOutcome {
-        let hits = try await index.search(hash: outline.contentHash, query: query, limit: 8, embedder: embedder)
-        let evidence = hits.map { Evidence(hit: $0, fromTool: true) }
-        let lines = hits.map { "[\(A1.qualified(sheet: $0.sheet, range: $0.range))] \(DataBlock.escape($0.text))" }
-        let merged = Citations.merge(evidence.flatMap(\.ranges)).map(\.a1)
-        let summary = hits.isEmpty ? "no matches" : "\(hits.count) hit\(hits.count == 1 ? "" : "s"), best \(A1.qualified(sheet: hits[0].sheet, range: hits[0].range))"
+        let hits = try await source.search(query: query, limit: 8, waitForBuild: true)
+        let evidence = hits.map { Evidence(hit: $0.hit, file: $0.file, fromTool: true) }
+        func ref(_ h: (file: String?, hit: SearchHit)) -> String { SourceRange(file: h.file, sheet: h.hit.sheet, range: h.hit.range).label }
+        let lines = hits.map { "[\(ref($0))] \(DataBlock.escape($0.hit.text))" }
+        let merged = Citations.merge(evidence.flatMap(\.ranges)).map(\.label)
+        let summary = hits.isEmpty ? "no matches" : "\(hits.count) hit\(hits.count == 1 ? "" : "s"), best \(ref(hits[0]))"
         let step = AgentStep(tool: "search", arguments: call.argumentsText, summary: summary, ranges: merged, ok: true)
         if hits.isEmpty { return ToolOutcome(resultText: "No rows match.", step: step, evidence: evidence) }
         return ToolOutcome(block: ResultBlock(intro: "Best matches:", label: "search results", header: [], rows: lines), step: step, evidence: evidence)
@@ -431,24 +445,34 @@ struct ToolRunner: Sendable {
 
     // MARK: describe_table
 
-    /// Every column of a table (by table or sheet name, any case) with its type and sheet
-    /// column, and its first rows: what the outline leaves out when the budget shrinks it.
+    /// Every column of a table (by its SQL name, table name or sheet name, any case) with its
+    /// type and sheet column, and its first rows: what the outline leaves out when the budget
+    /// shrinks it. In a workspace the SQL name is the workspace name (`sales_2024__orders`),
+    /// and a union view lists its member tables.
     func describeTable(_ name: String, call: ToolCall) async throws -> ToolOutcome {
-        let tables = outline.sheets.flatMap(\.tables)
         let wanted = name.trimmingCharacters(in: CharacterSet(charactersIn: "\"'`[] ")).lowercased()
-        guard let table = tables.first(where: { $0.name.lowercased() == wanted })
-                ?? outline.sheets.first(where: { $0.info.name.lowercased() == wanted })?.table else {
-            throw WorkbookError(.unknownSheet, "no table named '\(name)'; the tables are: \(tables.map { "'\($0.name)'" }.joined(separator: ", "))")
+        let tables = source.tables
+        if let u = source.unions.first(where: { $0.name.lowercased() == wanted }) {
+            return try await describeUnion(u, call: call)
         }
+        let found = tables.first(where: { $0.sqlName.lowercased() == wanted })
+            ?? tables.first(where: { $0.table.name.lowercased() == wanted })
+            ?? (source.files.count == 1 ? source.files[0].outline.sheets.first(where: { $0.info.name.lowercased() == wanted })?.table
+                .flatMap { t in tables.first { $0.table.name == t.name && $0.table.sheet == t.sheet } } : nil)
+        guard let st = found else {
+            let names = tables.prefix(40).map { "'\($0.sqlName)'" } + source.unions.prefix(10).map { "'\($0.name)'" }
+            throw WorkbookError(.unknownSheet, "no table named '\(name)'; the tables are: \(names.joined(separator: ", "))\(tables.count > 40 ? ", ..." : "")")
+        }
+        let table = st.table
         var lines = ["_row (integer): the sheet row number"]
-        for c in table.columns {
+        for c in table.columns[st.columns] {
             let header = c.header == c.name ? "" : ", header \"\(DataBlock.escape(c.header))\""
             lines.append(PromptBuilder.describe(c) + header)
         }
         var evidence: [Evidence] = []
-        let quoted = "\"" + table.name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-        let index = index, outline = outline
-        if let sample = try? await Offload.run({ try index.query(outline: outline, sql: "SELECT * FROM \(quoted) LIMIT 3", limit: 3, timeout: 2) }),
+        let quoted = "\"" + st.sqlName.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        let source = source
+        if let sample = try? await Offload.run({ try source.query(sql: "SELECT * FROM \(quoted) LIMIT 3", limit: 3, timeout: 2) }),
            !sample.rows.isEmpty {
             lines.append("first rows:")
             lines.append(sample.columns.joined(separator: " | "))
@@ -459,15 +483,38 @@ struct ToolRunner: Sendable {
                 }
             }
         }
-        let ranges = table.dataRange.map { [A1.qualified(sheet: table.sheet, range: $0)] } ?? []
+        let ranges = table.dataRange.map { [SourceRange(file: st.file, sheet: table.sheet, range: $0).label] } ?? []
         let rows = table.dataRange.map { "\($0.rowCount) rows" } ?? "no rows"
-        let block = ResultBlock(intro: "Table \"\(DataBlock.escape(table.name))\" on sheet \"\(DataBlock.escape(table.sheet))\", \(rows), \(table.columns.count) columns:",
-                                label: "table \(table.name)", header: [], rows: lines,
+        let origin = st.file.map { " of file \"\(DataBlock.escape($0))\"" } ?? ""
+        let block = ResultBlock(intro: "Table \"\(DataBlock.escape(st.sqlName))\"\(origin) on sheet \"\(DataBlock.escape(table.sheet))\", \(rows), \(st.columns.count) columns:",
+                                label: "table \(st.sqlName)", header: [], rows: lines,
                                 moreNote: "more lines not shown (the model's context is full); name the columns you need in sql.")
         return ToolOutcome(block: block,
                            step: AgentStep(tool: "describe_table", arguments: call.argumentsText,
-                                           summary: "\(table.name): \(table.columns.count) columns, \(rows)", ranges: ranges, ok: true),
+                                           summary: "\(st.sqlName): \(st.columns.count) columns, \(rows)", ranges: ranges, ok: true),
                            evidence: evidence)
+    }
+
+    /// A union view: its columns (`_file` first), its member tables with their files and sizes.
+    func describeUnion(_ u: WorkspaceUnion, call: ToolCall) async throws -> ToolOutcome {
+        let members = u.members.compactMap { m in source.tables.first { $0.sqlName == m } }
+        var lines = ["_file (text): the file each row comes from", "_row (integer): its sheet row in that file"]
+        if let first = members.first {
+            let byName = Dictionary(first.table.columns.map { ($0.name.lowercased(), $0) }, uniquingKeysWith: { a, _ in a })
+            for c in u.columns { lines.append(byName[c.lowercased()].map(PromptBuilder.describe) ?? DataBlock.escape(c)) }
+        } else {
+            lines += u.columns.map(DataBlock.escape)
+        }
+        lines.append("member tables:")
+        for m in members { lines.append("\(DataBlock.escape(m.sqlName)) (file \(DataBlock.escape(m.file ?? "")), \(m.table.dataRange?.rowCount ?? 0) rows)") }
+        let ranges = Citations.merge(members.compactMap { m in m.table.dataRange.map { SourceRange(file: m.file, sheet: m.table.sheet, range: $0) } })
+        let block = ResultBlock(intro: "View \"\(DataBlock.escape(u.name))\": UNION ALL of \(u.members.count) tables with the same columns, one per file:",
+                                label: "view \(u.name)", header: [], rows: lines,
+                                moreNote: "more lines not shown (the model's context is full); name the columns you need in sql.")
+        return ToolOutcome(block: block,
+                           step: AgentStep(tool: "describe_table", arguments: call.argumentsText,
+                                           summary: "\(u.name): view over \(u.members.count) tables", ranges: ranges.map(\.label), ok: true),
+                           evidence: [])
     }
 }
 

@@ -100,6 +100,9 @@ public struct AgentAnswer: Sendable, Hashable {
     public var tokenCounting: String = ""
     /// One entry per model call, in order.
     public var usage: [StepUsage] = []
+    /// Set when the answer is from an older state than the files on disk (a workspace being
+    /// re-indexed answers from its last complete state): says so.
+    public var stale: String? = nil
 }
 
 /// Limits and generation options of the analyst.

@@ -55,12 +55,17 @@ public enum SQLValue: Sendable, Hashable, CustomStringConvertible {
 
 /// A sheet range a result row or a search hit comes from, for citations.
 public struct SourceRange: Sendable, Hashable, CustomStringConvertible {
+    /// The file, relative to its workspace's folder, when the range comes from a workspace of
+    /// several files (`sales_2024.xlsx`); nil for the one workbook of a workbook question.
+    public var file: String?
     public var sheet: String
     public var range: CellRange
-    public init(sheet: String, range: CellRange) { self.sheet = sheet; self.range = range }
-    /// `Sales!B7:D7`, quoted as Excel would.
+    public init(file: String? = nil, sheet: String, range: CellRange) { self.file = file; self.sheet = sheet; self.range = range }
+    /// `Sales!B7:D7`, quoted as Excel would (without the file).
     public var a1: String { A1.qualified(sheet: sheet, range: range) }
-    public var description: String { a1 }
+    /// `sales_2024.xlsx › 'Orders'!A2:H2` when the range names its file, else `a1`.
+    public var label: String { file.map { "\($0) › \(a1)" } ?? a1 }
+    public var description: String { label }
 }
 
 public struct QueryResult: Sendable, Hashable {

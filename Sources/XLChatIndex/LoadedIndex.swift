@@ -72,17 +72,17 @@ final class LoadedSearch: @unchecked Sendable {
         if let d = lock.withLock({ searchData }) { return d }
         let d: SearchData = try queue.read { db in
             let n = meta.chunks, dims = meta.dimensions
-            var storage = [Float](repeating: 0, count: n * dims)
+            // int8 on disk (IndexBuilder.quantize) and in memory: the scan widens them
+            // (VectorMatrix), a quarter of Float32's bytes to stream per query.
+            var storage = [Int8](repeating: 0, count: n * dims)
             let cursor = try Row.fetchCursor(db, sql: "SELECT chunk_id, v FROM _xl_vectors ORDER BY chunk_id")
             try storage.withUnsafeMutableBytes { out in
                 while let row = try cursor.next() {
                     let id: Int = row[0]
                     let blob: Data = row[1]
                     guard id >= 1, id <= n, blob.count == dims else { continue }
-                    // int8 on disk (IndexBuilder.quantize), Float32 in memory for the SIMD scan.
-                    let row = out.baseAddress!.advanced(by: (id - 1) * dims * 4).assumingMemoryBound(to: Float.self)
                     blob.withUnsafeBytes { b in
-                        for k in 0..<dims { row[k] = Float(b.load(fromByteOffset: k, as: Int8.self)) / 127 }
+                        out.baseAddress!.advanced(by: (id - 1) * dims).copyMemory(from: b.baseAddress!, byteCount: dims)
                     }
                 }
             }
@@ -102,7 +102,7 @@ final class LoadedSearch: @unchecked Sendable {
                 let kind: String = r[1]
                 if kind != "row" { kinds[id - 1] = kind }
             }
-            return SearchData(matrix: VectorMatrix(count: n, dimensions: dims, storage: storage),
+            return SearchData(matrix: VectorMatrix(count: n, dimensions: dims, quantized: storage),
                               sheets: sheets, sheetOfChunk: sheetOf, ranges: ranges, kinds: kinds)
         }
         lock.withLock { if searchData == nil { searchData = d } }

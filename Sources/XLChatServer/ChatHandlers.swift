@@ -16,18 +16,39 @@ extension Session {
         if let s = params.sessionId, s.isEmpty || s.count > 200 {
             throw ResponseError.invalidParams("invalid params: 'sessionId' must be 1 to 200 characters")
         }
-        let (handle, _) = try await sessionWorkbook(params.workbookId)
         let index = try server.index()
         let embedder = try await server.embedder()
-        // The analyst gets a workbook whose typed tables are built (what SQL needs; usually by
-        // workbook/open already); the search part builds in the background, and the analyst's
-        // search tool waits for it if it asks first.
-        let owner = connection.id
-        let outline = try await withProgress(token: params.workDoneToken, connection: context.connection,
-                                             title: "Indexing \(handle.displayName)") { progress in
-            try await handle.ensureIndexed(owner: owner) { update in progress.report(fraction: update.fraction, message: update.message) }
+        // What the analyst works on: one workbook, or a workspace (exactly one of the two).
+        let source: any AnalysisSource
+        let cite: (SourceRange) -> Citation
+        switch (params.workbookId, params.workspaceId) {
+        case (let workbookId?, nil):
+            let (handle, _) = try await sessionWorkbook(workbookId)
+            // The analyst gets a workbook whose typed tables are built (what SQL needs; usually by
+            // workbook/open already); the search part builds in the background, and the analyst's
+            // search tool waits for it if it asks first.
+            let owner = connection.id
+            let outline = try await withProgress(token: params.workDoneToken, connection: context.connection,
+                                                 title: "Indexing \(handle.displayName)") { progress in
+                try await handle.ensureIndexed(owner: owner) { update in progress.report(fraction: update.fraction, message: update.message) }
+            }
+            handle.startSearchIndex(embedder: embedder)
+            source = WorkbookSource(outline: outline, index: index, embedder: embedder)
+            cite = { Citation(workbookId: handle.id, sheet: $0.sheet, range: $0.range.description) }
+        case (nil, let workspaceId?):
+            let workspace = try sessionWorkspace(workspaceId)
+            // The last complete state: a refresh commits in one transaction, and while one
+            // runs the answer says it is from the state before it.
+            let stale = workspace.index.refreshing ? Self.staleWorkspaceNote : nil
+            source = try await Blocking.run(owner: connection.id) { _ in
+                try WorkspaceSource(workspace: workspace.index, index: index, embedder: embedder, stale: stale)
+            }
+            cite = { Citation(workspaceId: workspace.id, file: $0.file, sheet: $0.sheet, range: $0.range.description) }
+        case (nil, nil):
+            throw ResponseError.invalidParams("invalid params: give 'workbookId' (a workbook from workbook/open) or 'workspaceId' (a folder from workspace/open)")
+        case (_?, _?):
+            throw ResponseError.invalidParams("invalid params: give either 'workbookId' or 'workspaceId', not both")
         }
-        handle.startSearchIndex(embedder: embedder)
         let analyst = Analyst(client: try server.modelClient(), index: index, embedder: embedder, sessions: try server.sessionStore(),
                               options: AgentOptions(queryTimeout: Double(server.configuration.queryTimeoutMs) / 1000,
                                                     contextTokens: server.configuration.contextTokens))
@@ -35,7 +56,7 @@ extension Session {
         let connection = context.connection
         let requestId = context.id
         // On the engine's threads: the agent's SQL tool runs synchronous queries (up to their budget).
-        let answer = try await Blocking.runAsync(owner: connection.id) { try await analyst.ask(outline: outline, question: question, sessionId: params.sessionId, model: model) { event in
+        let answer = try await Blocking.runAsync(owner: connection.id) { try await analyst.ask(source: source, question: question, sessionId: params.sessionId, model: model) { event in
             switch event {
             case .delta(let text):
                 await connection.send(ChatDeltaNotification(requestId: requestId, text: text))
@@ -50,7 +71,7 @@ extension Session {
         } }
         return ChatAskResult(
             answer: answer.answer,
-            citations: answer.citations.map { Citation(workbookId: handle.id, sheet: $0.sheet, range: $0.range.description) },
+            citations: answer.citations.map(cite),
             sessionId: answer.sessionId, model: answer.model, cached: answer.cached, durationMs: answer.durationMs,
             ungrounded: answer.ungrounded,
             steps: answer.steps.map { ChatStepInfo(tool: $0.tool, arguments: $0.arguments, summary: $0.summary, ranges: $0.ranges) },
@@ -60,7 +81,8 @@ extension Session {
                 ChatCallUsage(promptTokens: $0.promptTokens, serverPromptTokens: $0.serverPromptTokens, replyTokens: $0.replyTokens,
                               timeToFirstTokenMs: $0.timeToFirstTokenMs, durationMs: $0.durationMs, outline: "\($0.outline)",
                               budgetActions: $0.budgetActions, outcome: $0.outcome, budgetMs: $0.budgetMs)
-            })
+            },
+            stale: answer.stale)
     }
 
     func chatHistory(_ params: ChatHistoryRequest) throws -> ChatHistoryResult {

@@ -143,14 +143,16 @@ extension Session {
         }
     }
 
+    /// What an answer or a query says while files of its workspace are being re-indexed.
+    static let staleWorkspaceNote = "files of this workspace are being re-indexed; this answer is from the last complete state"
+
     func queryWorkspace(_ params: WorkspaceQueryRequest) async throws -> WorkspaceQueryResult {
         let workspace = try sessionWorkspace(params.workspaceId)
         let limit = min(max(params.limit ?? 500, 1), 100_000)
         let config = server.configuration
         let capMs = max(config.maxQueryTimeoutMs, config.queryTimeoutMs)
         let timeout = Double(min(max(params.timeoutMs ?? config.queryTimeoutMs, 1), capMs)) / 1000
-        let stale = workspace.index.refreshing
-            ? "files of this workspace are being re-indexed; this answer is from the last complete state" : nil
+        let stale = workspace.index.refreshing ? Self.staleWorkspaceNote : nil
         let (result, files) = try await Blocking.run(owner: connection.id) { token in
             try workspace.index.query(sql: params.sql, limit: limit, timeout: timeout, isCancelled: { token.isCancelled })
         }

@@ -332,6 +332,13 @@ public enum CSVValueTyping {
             for k in intStart..<n { v = v * 10 + Int64(b[k] - 48) }
             return .number(b[0] == UInt8(ascii: "-") ? -Double(v) : Double(v))
         }
+        // Plain decimals of at most 15 digits: digits / 10^fraction is correctly rounded
+        // (`NumberText.decimalFastPath`), no String and no strtod (perf: 2% of a csv open).
+        if hasPoint && !hasExp && !grouped && intDigits + fracDigits <= 15 {
+            if let v = NumberText.decimalFastPath(b, intStart, n, exponent: fracDigits) {
+                return .number(b[0] == UInt8(ascii: "-") ? -v : v)
+            }
+        }
         var ascii = String(decoding: b, as: UTF8.self)
         if grouped { ascii.removeAll { $0 == "," } }
         guard let v = Double(ascii), v.isFinite else { return nil }

@@ -38,8 +38,12 @@ enum TextDate {
     /// be a digit or an ASCII letter and the text 6-20 bytes long.
     static func shape(_ s: String) -> Shape? {
         let t = s.trimmingWhitespace()
+        let count = t.utf8.count
+        guard count >= 6, count <= 20 else { return nil }
+        // Every shape holds a 4-digit year: a text without an ASCII digit is none (perf: 10% of
+        // a cold open of mixed_100k_x20.xlsx went to `named`'s split of plain words).
+        guard t.utf8.contains(where: { $0 >= 48 && $0 <= 57 }) else { return nil }
         let u = Array(t.utf8)
-        guard u.count >= 6, u.count <= 20 else { return nil }
         if u[0] >= 48 && u[0] <= 57 { return numeric(u) ?? named(t) }
         if (u[0] | 0x20) >= 97 && (u[0] | 0x20) <= 122 { return named(t) }
         return nil

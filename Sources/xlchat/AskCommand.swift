@@ -7,6 +7,8 @@ import XLChatWorkbook
 
 /// `xlchat ask FILE "question"`: open, index (progress on stderr), stream the answer to
 /// stdout, then the citations. Without a model server it prints the best-matching rows.
+/// `xlchat ask DIR "question"`: the same over a folder (workspace/open + chat/ask with its
+/// workspaceId); citations name their file.
 struct AskCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ask",
@@ -21,7 +23,7 @@ struct AskCommand: AsyncParsableCommand {
     static let exitNoModelServer: Int32 = 3
     static let exitModelNotFound: Int32 = 4
 
-    @Argument(help: "The workbook (\(WorkbookFormat.list)).")
+    @Argument(help: "The workbook (\(WorkbookFormat.list)), or a folder of them (a workspace).")
     var file: String
 
     @Argument(help: "The question.")
@@ -46,7 +48,8 @@ struct AskCommand: AsyncParsableCommand {
         let status = StatusLine(enabled: !noProgress)
         let bar = ProgressBar(enabled: !noProgress)
         let client: InProcessClient
-        let workbook: WorkbookOpenResult
+        var workbook: WorkbookOpenResult? = nil
+        var workspace: WorkspaceOpenResult? = nil
         do {
             Logs.bootstrap(level: .error)
             client = try await InProcessClient(configuration: engine.configuration()) { notification in
@@ -68,22 +71,34 @@ struct AskCommand: AsyncParsableCommand {
                     break
                 }
             }
-            // The one-pass open reads the file and loads its tables: its progress is the bar.
-            workbook = try await client.send(WorkbookOpenRequest(path: file, workDoneToken: .string("index")))
+            if isFolder(file) {
+                // Every file of the folder opened and indexed (unchanged ones reused): its progress is the bar.
+                let ws = try await client.send(WorkspaceOpenRequest(path: file, workDoneToken: .string("workspace")))
+                bar.close()
+                for w in ws.workbooks where w.status == "error" { Output.err("not read: \(w.path): \(w.errorKind ?? "error"): \(w.error ?? "")\n") }
+                for p in ws.problems { Output.err("skipped: \(p.path): \(p.message)\n") }
+                if let t = ws.truncated { Output.err("\(t)\n") }
+                workspace = ws
+            } else {
+                // The one-pass open reads the file and loads its tables: its progress is the bar.
+                workbook = try await client.send(WorkbookOpenRequest(path: file, workDoneToken: .string("index")))
+            }
         } catch {
             try fail(error)
         }
 
         let answer: ChatAskResult
         do {
-            answer = try await client.send(ChatAskRequest(workbookId: workbook.workbookId, question: question, sessionId: session,
-                                                          workDoneToken: .string("index")))
+            answer = try await client.send(ChatAskRequest(workbookId: workbook?.workbookId, workspaceId: workspace?.workspaceId,
+                                                          question: question, sessionId: session, workDoneToken: .string("index")))
             bar.close()
         } catch let e where e.kind == .llmUnavailable || e.kind == .modelNotFound {
             bar.close()
             status.clear()
             // No model: the best-matching rows, from the index the request built.
-            let rows = (try? await client.send(IndexSearchRequest(workbookId: workbook.workbookId, query: question, limit: 5)))?.results ?? []
+            // (A workspace has no search across files on the wire yet: no rows.)
+            var rows: [SearchResultItem] = []
+            if let workbook { rows = (try? await client.send(IndexSearchRequest(workbookId: workbook.workbookId, query: question, limit: 5)))?.results ?? [] }
             let kind = e.kind!.rawValue
             if json {
                 Output.out(Self.jsonText([
@@ -92,6 +107,11 @@ struct AskCommand: AsyncParsableCommand {
                 ]) + "\n")
             } else {
                 Output.err("xlchat: \(e.message.replacingOccurrences(of: "\n", with: " "))\n")
+                if let workspace {
+                    // No search across a folder's files yet: say what can be done without a model.
+                    Output.out("Without a model, query the folder with SQL: xlchat query \(file) 'SELECT ...' (\(workspace.tables.count) tables)\n")
+                    throw ExitCode(e.kind == .llmUnavailable ? Self.exitNoModelServer : Self.exitModelNotFound)
+                }
                 Output.out(rows.isEmpty ? "No rows match the question.\n" : "Best-matching rows (no model):\n")
                 for r in rows { Output.out("  \(r.ref)  \(r.text.replacingOccurrences(of: "\n", with: " "))\n") }
             }
@@ -101,11 +121,19 @@ struct AskCommand: AsyncParsableCommand {
             try fail(error)
         }
         status.clear()
-        let refs = answer.citations.map { c in A1.parseRange(c.range).map { A1.qualified(sheet: c.sheet, range: $0.range) } ?? "\(c.sheet)!\(c.range)" }
+        let refs = answer.citations.map { c in
+            let ref = A1.parseRange(c.range).map { A1.qualified(sheet: c.sheet, range: $0.range) } ?? "\(c.sheet)!\(c.range)"
+            return c.file.map { "\($0) › \(ref)" } ?? ref
+        }
         if json {
             Output.out(Self.jsonText([
                 "answer": answer.answer, "sessionId": answer.sessionId, "model": answer.model, "cached": answer.cached,
-                "citations": zip(answer.citations, refs).map { c, ref in ["sheet": c.sheet, "range": c.range, "ref": ref] },
+                "citations": zip(answer.citations, refs).map { c, ref -> [String: Any] in
+                    var o: [String: Any] = ["sheet": c.sheet, "range": c.range, "ref": ref]
+                    if let f = c.file { o["file"] = f }
+                    return o
+                },
+                "stale": answer.stale ?? NSNull(),
                 "ungrounded": answer.ungrounded, "durationMs": answer.durationMs,
                 "steps": (answer.steps ?? []).map { ["tool": $0.tool, "arguments": $0.arguments, "summary": $0.summary, "ranges": $0.ranges] as [String: Any] },
                 "contextWindow": answer.contextWindow.map { ["tokens": $0.tokens, "source": $0.source, "detail": $0.detail] as [String: Any] } ?? [:],
@@ -124,6 +152,7 @@ struct AskCommand: AsyncParsableCommand {
             if !answer.ungrounded.isEmpty {
                 Output.out("Check: these numbers are not in the data the model saw: " + answer.ungrounded.joined(separator: ", ") + "\n")
             }
+            if let stale = answer.stale { Output.out("(\(stale))\n") }
             Output.err("session: \(answer.sessionId)\(answer.cached ? " (cached answer)" : "")\n")
         }
     }

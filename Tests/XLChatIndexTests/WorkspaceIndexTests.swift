@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 @testable import XLChatIndex
 import XLChatWorkbook
@@ -74,6 +75,20 @@ import XLChatWorkbook
         let year = try value(ws, "SELECT round(sum(Amount), 2) FROM orders")
         #expect(year == .real((expectedYear * 100).rounded() / 100))
         #expect(try value(ws, "SELECT count(DISTINCT _file) FROM orders") == .integer(12))
+        // A view's row says its file and sheet row: the same row as in its member table.
+        #expect(try value(ws, "SELECT _row FROM orders WHERE _file = 'exports/orders_2024_03.csv' AND OrderId = 3005") == .integer(6))
+        // A database whose views predate `_row` gets them remade at the next refresh, even
+        // when no file changed (and nothing else is written).
+        let pool = try DatabaseQueue(path: ws.path)
+        try await pool.write { db in
+            try db.execute(sql: "DROP VIEW orders")
+            try db.execute(sql: "CREATE VIEW orders AS SELECT 'x' AS _file, OrderId FROM orders_2024_01")
+            try db.execute(sql: "DELETE FROM _ws_meta WHERE key = 'views'")
+        }
+        try pool.close()
+        #expect(try await ws.refresh(build: builder.build).filesRead == 0)
+        #expect(try value(ws, "SELECT count(DISTINCT _file) FROM orders") == .integer(12))
+        #expect(try value(ws, "SELECT max(_row) FROM orders WHERE _file = 'exports/orders_2024_03.csv'") != .null)
         // A question that needs two files: a join, with no fan-out (customer ids are unique).
         let joined = try ws.query(sql: "SELECT c.Segment, round(sum(o.Amount), 2) FROM orders o JOIN customers c ON o.CustomerId = c.CustomerId GROUP BY 1 ORDER BY 1")
         #expect(joined.result.rows == [[.text("Retail"), .real((bySegment["Retail"]! * 100).rounded() / 100)],

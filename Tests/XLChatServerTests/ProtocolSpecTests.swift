@@ -86,12 +86,25 @@ import XLChatTestSupport
         for (n, line) in text.split(separator: "\n").enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
             let step = try JSONDecoder().decode(JSONValue.self, from: Data(line.utf8))
             if step["model"] != nil { continue }
+            // {"files": {"relative/path": "text", ...}}: written into a new folder, whose path
+            // later requests name as "$get:folder" (workspace transcripts).
+            if case let .object(files)? = step["files"] {
+                let folder = FileManager.default.temporaryDirectory.appendingPathComponent("xlchat-transcript-\(UUID().uuidString)")
+                for (rel, text) in files {
+                    let url = folder.appendingPathComponent(rel)
+                    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try Data((text.stringValue ?? "").utf8).write(to: url)
+                }
+                captured["folder"] = .string(folder.path)
+                continue
+            }
             if let message = step["->"] {
                 let resolved = Self.substitute(message, captured)
                 try await client.sendRaw(client.framing.frame(Array(try JSONEncoder().encode(resolved))))
             } else if let raw = step["->raw"]?.stringValue {
                 try await client.sendRaw(client.framing.frame(Array(raw.utf8)))
-            } else if let pattern = step["<-"] {
+            } else if let raw = step["<-"] {
+                let pattern = Self.substitute(raw, captured)
                 let got = try await client.nextRawMessage()
                 var problems: [String] = []
                 Self.capture(pattern, got, into: &captured)

@@ -3,7 +3,8 @@
 
 Serves /api/version, /api/tags, /api/show, /api/embed and /api/chat (streamed NDJSON, as Ollama
 does). When the request offers tools and holds no tool result yet, the reply is one tool call,
-`read_range` of A1:B3 (so the answer has a citation); otherwise it is a fixed sentence streamed
+`read_range` of A1:B3 (so the answer has a citation; in a workspace, of the first file the
+outline names); otherwise it is a fixed sentence streamed
 word by word, so clients can check that the streamed deltas join to the final answer. A question
 containing "slowly" streams one word every 0.3 s for ~30 s so that cancellation can be tested.
 
@@ -11,6 +12,7 @@ Usage: fake_ollama.py [--port N]   (prints "OLLAMA_HOST=127.0.0.1:PORT" on its f
 """
 import argparse
 import json
+import re
 import sys
 import threading
 import time
@@ -100,7 +102,15 @@ class Handler(BaseHTTPRequestHandler):
         if req.get("tools") and not any(m.get("role") == "tool" for m in messages):
             names = [t.get("function", {}).get("name") for t in req["tools"]]
             if "read_range" in names:
-                call = {"function": {"name": "read_range", "arguments": {"range": "A1:B3"}}}
+                arguments = {"range": "A1:B3"}
+                # In a workspace read_range takes the file: the first file the outline names.
+                tool = next(t for t in req["tools"] if t.get("function", {}).get("name") == "read_range")
+                if "file" in (tool["function"].get("parameters", {}).get("properties") or {}):
+                    system = next((m.get("content") or "" for m in messages if m.get("role") == "system"), "")
+                    found = re.search(r"^File: (.+?) \(", system, re.M)
+                    if found:
+                        arguments["file"] = found.group(1)
+                call = {"function": {"name": "read_range", "arguments": arguments}}
                 reply = {"model": model, "created_at": "2025-01-01T00:00:00Z",
                          "message": {"role": "assistant", "content": "", "tool_calls": [call]},
                          "done": True, "done_reason": "stop", "prompt_eval_count": 10, "eval_count": 5}

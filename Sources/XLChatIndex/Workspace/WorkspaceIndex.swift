@@ -135,6 +135,22 @@ public final class WorkspaceIndex: @unchecked Sendable {
         }
     }
 
+    /// A key of the last complete state: the files and the content hash (or error) of each.
+    /// Changes whenever a refresh commits a different set of files or contents; the same
+    /// files with the same contents give the same key (the analyst's answer cache uses it).
+    public func stateKey() throws -> String {
+        let parts = try entries().map { "\($0.relativePath)\u{1}\($0.contentHash ?? "")\u{1}\($0.error ?? "")" }
+        return "ws:" + ContentHash.sha256(string: parts.joined(separator: "\u{1F}"))
+    }
+
+    /// The outline of a file of the workspace, as its workbook index stored it at build time
+    /// (nil for a file that could not be read, or an index without one). Reads only the
+    /// index, never the workbook. Throws `IndexError` when the index cannot be opened.
+    public func outline(of entry: WorkspaceEntry) throws -> WorkbookOutline? {
+        guard let hash = entry.contentHash, entry.error == nil else { return nil }
+        return try index.loadedIndex(hash).outline
+    }
+
     /// The engine's way to index one workspace file: `WorkbookIndex.open` (one pass for the
     /// outline and the typed tables; the search part is left for the first search), with a
     /// file that cannot be read reported as `WorkspaceFileError`. Returns its content hash.
@@ -169,7 +185,8 @@ public final class WorkspaceIndex: @unchecked Sendable {
         if toRead.isEmpty && delta.removed.isEmpty {
             // Nothing changed: the committed state is current; write nothing. (Measured: a reopen
             // of 501 files took 13.6 s CPU when it rewrote the namespace anyway, 1,002 ALTER
-            // TABLE RENAMEs each rewriting the schema.)
+            // TABLE RENAMEs each rewriting the schema.) Only views of an older shape are remade.
+            try upgradeViews()
             let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
             return WorkspaceRefresh(entries: manifest.keys.sorted().map { manifest[$0]! }, tables: try tables(), unions: try unions(),
                                     delta: delta, problems: listing.problems, truncation: listing.truncation, filesRead: 0, durationMs: ms)
@@ -295,15 +312,9 @@ public final class WorkspaceIndex: @unchecked Sendable {
                     try db.execute(sql: "INSERT INTO _ws_tables(name, relative_path, info, mapping) VALUES (?, ?, ?, ?)",
                                    arguments: [t.name, t.relativePath, Self.json(t), Self.json(m)])
                 }
-                for u in namespace.unions {
-                    let selects = u.members.map { member -> String in
-                        let t = tableOf[member]
-                        let cols = u.columns.map { Self.quote(Self.column(named: $0, in: t?.mapping.columnOrder ?? [])) }
-                        return "SELECT \(Self.literal(t?.relativePath ?? member)) AS _file, " + cols.joined(separator: ", ") + " FROM \(Self.quote(member))"
-                    }
-                    try db.execute(sql: "CREATE VIEW \(Self.quote(u.name))(_file, \(u.columns.map(Self.quote).joined(separator: ", "))) AS "
-                                   + selects.joined(separator: " UNION ALL "))
-                }
+                try Self.createViews(db, unions: namespace.unions,
+                                     tables: Dictionary(newTables.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }),
+                                     rowColumns: Dictionary(newMappings.map { ($0.name, $0.rowColumn) }, uniquingKeysWith: { a, _ in a }))
                 try db.execute(sql: "INSERT OR REPLACE INTO _ws_meta(key, value) VALUES ('unions', ?)",
                                arguments: [Self.json(namespace.unions.map(WorkspaceUnionRecord.init))])
                 try db.execute(sql: "DELETE FROM _ws_files")
@@ -319,6 +330,50 @@ public final class WorkspaceIndex: @unchecked Sendable {
         return WorkspaceRefresh(entries: manifest.keys.sorted().map { manifest[$0]! }, tables: newTables, unions: namespace.unions,
                                 delta: delta, problems: listing.problems, truncation: listing.truncation,
                                 filesRead: toRead.count, durationMs: ms)
+    }
+
+    /// The shape of the union views: 2 = `_file`, `_row`, then the shared columns (1 had no
+    /// `_row`, so a view's rows could not be cited).
+    static let viewsVersion = "2"
+
+    /// Creates the union views: `_file` (the member's file, relative to the folder), `_row`
+    /// (the member's sheet row, so a view's row cites its cells), then the shared columns.
+    static func createViews(_ db: Database, unions: [WorkspaceUnion], tables: [String: WorkspaceTable], rowColumns: [String: String]) throws {
+        for u in unions {
+            let selects = u.members.map { member -> String in
+                let t = tables[member]
+                let cols = u.columns.map { quote(column(named: $0, in: t?.columns ?? [])) }
+                return "SELECT \(literal(t?.relativePath ?? member)) AS _file, \(quote(rowColumns[member] ?? "_row")) AS _row, "
+                    + cols.joined(separator: ", ") + " FROM \(quote(member))"
+            }
+            try db.execute(sql: "CREATE VIEW \(quote(u.name))(_file, _row, \(u.columns.map(quote).joined(separator: ", "))) AS "
+                           + selects.joined(separator: " UNION ALL "))
+        }
+        try db.execute(sql: "INSERT OR REPLACE INTO _ws_meta(key, value) VALUES ('views', ?)", arguments: [viewsVersion])
+    }
+
+    /// Remakes the union views of a database written with an older view shape (one write).
+    private func upgradeViews() throws {
+        do {
+            try db.write { db in
+                guard try String.fetchOne(db, sql: "SELECT value FROM _ws_meta WHERE key = 'views'") != Self.viewsVersion else { return }
+                for v in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'view'") {
+                    try db.execute(sql: "DROP VIEW \(Self.quote(v))")
+                }
+                var tables: [String: WorkspaceTable] = [:], rowColumns: [String: String] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT name, info, mapping FROM _ws_tables") {
+                    let name: String = row[0]
+                    tables[name] = try JSONDecoder().decode(WorkspaceTable.self, from: Data((row[1] as String).utf8))
+                    rowColumns[name] = try JSONDecoder().decode(TableMapping.self, from: Data((row[2] as String).utf8)).rowColumn
+                }
+                let unions = try String.fetchOne(db, sql: "SELECT value FROM _ws_meta WHERE key = 'unions'").map {
+                    try JSONDecoder().decode([WorkspaceUnionRecord].self, from: Data($0.utf8)).map(\.union)
+                } ?? []
+                try Self.createViews(db, unions: unions, tables: tables, rowColumns: rowColumns)
+            }
+        } catch let e as DatabaseError {
+            throw IndexError(.storage, "cannot update the workspace's views: \(e.message ?? "\(e)")")
+        }
     }
 
     /// Runs one read-only SELECT over the workspace's tables and union views, with the same

@@ -1,29 +1,42 @@
-/// `chat/ask`: ask a question about an open workbook. The answer streams as `chat/delta`
-/// notifications (joined, they are `answer`), each tool call is reported as `chat/step`, and
-/// each model call's wait as `chat/status`.
-/// Indexes the workbook first when it has no index (with `$/progress` on `workDoneToken`).
+/// `chat/ask`: ask a question about an open workbook (`workbookId`) or an open workspace
+/// (`workspaceId`, every file of a folder in one SQL namespace); exactly one of the two, else
+/// `invalidParams`. The answer streams as `chat/delta` notifications (joined, they are
+/// `answer`), each tool call is reported as `chat/step`, and each model call's wait as
+/// `chat/status`. Indexes the workbook first when it has no index (with `$/progress` on
+/// `workDoneToken`); a workspace is indexed by `workspace/open` and its watcher.
 public struct ChatAskRequest: RequestType, Hashable {
     public static let method = "chat/ask"
     public typealias Response = ChatAskResult
-    public var workbookId: String
+    public var workbookId: String?
+    /// A workspace opened with `workspace/open` in this session.
+    public var workspaceId: String?
     public var question: String
     /// Continue this conversation (a new one is started, and its id returned, when absent).
     public var sessionId: String?
     /// The chat model (default: the server's).
     public var model: String?
     public var workDoneToken: ProgressToken?
-    public init(workbookId: String, question: String, sessionId: String? = nil, model: String? = nil, workDoneToken: ProgressToken? = nil) {
-        self.workbookId = workbookId; self.question = question; self.sessionId = sessionId; self.model = model
+    public init(workbookId: String? = nil, workspaceId: String? = nil, question: String, sessionId: String? = nil, model: String? = nil,
+                workDoneToken: ProgressToken? = nil) {
+        self.workbookId = workbookId; self.workspaceId = workspaceId; self.question = question; self.sessionId = sessionId; self.model = model
         self.workDoneToken = workDoneToken
     }
 }
 
+/// Cells an answer used: `{workbookId, sheet, range}` for a workbook question,
+/// `{workspaceId, file, sheet, range}` for a workspace question (`file` relative to the
+/// workspace's folder).
 public struct Citation: Codable, Sendable, Hashable {
-    public var workbookId: String
+    public var workbookId: String?
+    public var workspaceId: String?
+    /// The file, relative to the workspace's folder (workspace answers only).
+    public var file: String?
     public var sheet: String
     /// A1 range on that sheet (`B2:D9`).
     public var range: String
-    public init(workbookId: String, sheet: String, range: String) { self.workbookId = workbookId; self.sheet = sheet; self.range = range }
+    public init(workbookId: String? = nil, workspaceId: String? = nil, file: String? = nil, sheet: String, range: String) {
+        self.workbookId = workbookId; self.workspaceId = workspaceId; self.file = file; self.sheet = sheet; self.range = range
+    }
 }
 
 /// One tool call of the agent (in `chat/step` and in the result's `steps`).
@@ -33,7 +46,8 @@ public struct ChatStepInfo: Codable, Sendable, Hashable {
     /// The arguments as the model wrote them (JSON text).
     public var arguments: String
     public var summary: String
-    /// Qualified ranges behind the result (`Sales!B2:D9`).
+    /// Qualified ranges behind the result (`Sales!B2:D9`; in a workspace with the file:
+    /// `sales_2024.xlsx › Orders!A2:H2`).
     public var ranges: [String]
     public init(tool: String, arguments: String, summary: String, ranges: [String]) {
         self.tool = tool; self.arguments = arguments; self.summary = summary; self.ranges = ranges
@@ -57,12 +71,15 @@ public struct ChatAskResult: Codable, Sendable, Hashable {
     public var tokenCounting: String?
     /// One entry per model call (absent for a cached answer).
     public var usage: [ChatCallUsage]?
+    /// Workspace answers while files are being re-indexed: the answer is from the last
+    /// complete state, and this says so (as `workspace/query`'s `stale`).
+    public var stale: String?
     public init(answer: String, citations: [Citation], sessionId: String, model: String, cached: Bool, durationMs: Double,
                 ungrounded: [String], steps: [ChatStepInfo]? = nil, contextWindow: ChatContextWindow? = nil,
-                tokenCounting: String? = nil, usage: [ChatCallUsage]? = nil) {
+                tokenCounting: String? = nil, usage: [ChatCallUsage]? = nil, stale: String? = nil) {
         self.answer = answer; self.citations = citations; self.sessionId = sessionId; self.model = model; self.cached = cached
         self.durationMs = durationMs; self.ungrounded = ungrounded; self.steps = steps
-        self.contextWindow = contextWindow; self.tokenCounting = tokenCounting; self.usage = usage
+        self.contextWindow = contextWindow; self.tokenCounting = tokenCounting; self.usage = usage; self.stale = stale
     }
 }
 

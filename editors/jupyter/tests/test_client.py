@@ -254,6 +254,29 @@ def test_workspace_joins_files_and_follows_changes(binary, data_env, tmp_path):
         assert (total.values.tolist() if hasattr(total, "values") else list(total)) in ([[135]], [(135,)], [[135.0]], [(135.0,)])
 
 
+def test_workspace_ask_cites_files(binary, chat_env, tmp_path):
+    from xlchat import Workspace
+    folder = tmp_path / "books"
+    (folder / "2023").mkdir(parents=True)
+    (folder / "2023" / "sales.csv").write_text("region,amount\nNorth,10\nSouth,20\n")
+    (folder / "targets.csv").write_text("region,target\nNorth,15\nSouth,25\n")
+    with Client(binary, env=chat_env) as c:
+        _need_chat(c)
+        with Workspace(folder, client=c) as ws:
+            deltas = []
+            ans = ws.ask("How do sales compare with targets?", on_delta=deltas.append)
+            assert "".join(deltas) == str(ans) and "iris flowers" in ans
+            assert ans.citations and all(cit.get("file") for cit in ans.citations)
+            assert {cit["file"] for cit in ans.citations} <= {"2023/sales.csv", "targets.csv"}
+            assert ans.citations[0]["range"] == "A1:B3" and ans.stale is None
+            first = ws.session_id
+            again = ws.ask("And the South?")
+            assert ws.session_id == first and again.session_id == first
+            from xlchat.render import answer_html
+            html = answer_html(ans)
+            assert "<th>file</th>" in html and ans.citations[0]["file"] in html
+
+
 def test_workspace_magic(binary, data_env, tmp_path, monkeypatch, capsys):
     from xlchat import magics
     monkeypatch.setenv("XLCHAT_BIN", binary)

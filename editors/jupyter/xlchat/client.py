@@ -309,11 +309,47 @@ class Answer(str):
     session_id: Optional[str]
     model: Optional[str]
     ungrounded: List[str]  # numbers in the answer found in no cell the model saw
+    stale: Optional[str]  # a workspace being re-indexed: the answer is from the last complete state
     raw: Dict[str, Any]
 
     def _repr_html_(self) -> str:
         from .render import answer_html
         return answer_html(self)
+
+
+def _ask(client: "Client", target: Dict[str, Any], question: str, session_id: Optional[str],
+         on_delta: Optional[Callable[[str], None]], on_step: Optional[Callable[[Dict[str, Any]], None]],
+         model: Optional[str], timeout: Optional[float]) -> Answer:
+    """chat/ask about `target` ({"workbookId": ...} or {"workspaceId": ...}): deltas to
+    on_delta, steps to on_step; a KeyboardInterrupt or timeout cancels it on the server."""
+    if not client.has_method("chat/ask"):
+        raise XLChatError({"code": -32601, "message": "this xlchat server has no chat/ask"})
+    params: Dict[str, Any] = dict(target, question=question)
+    if session_id:
+        params["sessionId"] = session_id
+    if model:
+        params["model"] = model
+
+    def route(method, p):
+        if method == "chat/delta" and on_delta:
+            on_delta(p.get("text", ""))
+        elif method == "chat/step" and on_step:
+            on_step(p)
+
+    rid, pending = client.start("chat/ask", params, on_notification=route)
+    try:
+        res = client.wait(pending, timeout)
+    except (KeyboardInterrupt, TimeoutError):
+        client.cancel(rid)
+        raise
+    ans = Answer(res.get("answer", ""))
+    ans.citations = res.get("citations") or []
+    ans.session_id = res.get("sessionId")
+    ans.model = res.get("model")
+    ans.ungrounded = list(res.get("ungrounded") or [])
+    ans.stale = res.get("stale")
+    ans.raw = res
+    return ans
 
 
 class XLChat:
@@ -404,33 +440,9 @@ class XLChat:
             new_session: bool = False, timeout: Optional[float] = None) -> Answer:
         """Asks a question (the session continues across calls). Streams each chat/delta to
         on_delta. A KeyboardInterrupt cancels the request on the server."""
-        if not self.client.has_method("chat/ask"):
-            raise XLChatError({"code": -32601, "message": "this xlchat server has no chat/ask"})
-        params: Dict[str, Any] = {"workbookId": self.workbook_id, "question": question}
-        if self.session_id and not new_session:
-            params["sessionId"] = self.session_id
-        if model:
-            params["model"] = model
-
-        def route(method, p):
-            if method == "chat/delta" and on_delta:
-                on_delta(p.get("text", ""))
-            elif method == "chat/step" and on_step:
-                on_step(p)
-
-        rid, pending = self.client.start("chat/ask", params, on_notification=route)
-        try:
-            res = self.client.wait(pending, timeout)
-        except (KeyboardInterrupt, TimeoutError):
-            self.client.cancel(rid)
-            raise
-        self.session_id = res.get("sessionId")
-        ans = Answer(res.get("answer", ""))
-        ans.citations = res.get("citations") or []
-        ans.session_id = res.get("sessionId")
-        ans.model = res.get("model")
-        ans.ungrounded = list(res.get("ungrounded") or [])
-        ans.raw = res
+        ans = _ask(self.client, {"workbookId": self.workbook_id}, question, None if new_session else self.session_id,
+                   on_delta, on_step, model, timeout)
+        self.session_id = ans.session_id
         return ans
 
     def close(self) -> None:
@@ -516,6 +528,19 @@ class Workspace:
             out.attrs["warnings"], out.attrs["stale"] = warnings, stale
             out.attrs["citations"] = res.get("citations")
         return out
+
+    def ask(self, question: str, on_delta: Optional[Callable[[str], None]] = None,
+            on_step: Optional[Callable[[Dict[str, Any]], None]] = None, model: Optional[str] = None,
+            new_session: bool = False, timeout: Optional[float] = None) -> Answer:
+        """Asks the analyst about the whole folder (the session continues across calls): it
+        joins and unions files with SQL, and each citation names its file
+        (`{"file", "sheet", "range"}`). Streams each chat/delta to on_delta; a
+        KeyboardInterrupt cancels the request on the server. `.stale` is set when files were
+        being re-indexed (the answer is from the last complete state)."""
+        ans = _ask(self.client, {"workspaceId": self.workspace_id}, question,
+                   None if new_session else getattr(self, "session_id", None), on_delta, on_step, model, timeout)
+        self.session_id = ans.session_id
+        return ans
 
     def close(self) -> None:
         self.client.remove_listener(self._listener)

@@ -6,9 +6,13 @@ from typing import Any, Dict, List
 def citations_html(citations: List[Dict[str, Any]]) -> str:
     if not citations:
         return "<p><em>No cited cells.</em></p>"
-    rows = "".join(f"<tr><td>{escape(str(c.get('sheet', '')))}</td><td>{escape(str(c.get('range', '')))}</td></tr>"
+    # Workspace answers name the file of each citation.
+    files = any(c.get("file") for c in citations)
+    rows = "".join("<tr>" + (f"<td>{escape(str(c.get('file', '')))}</td>" if files else "")
+                   + f"<td>{escape(str(c.get('sheet', '')))}</td><td>{escape(str(c.get('range', '')))}</td></tr>"
                    for c in citations)
-    return ("<table class=\"xlchat-citations\"><thead><tr><th>sheet</th><th>range</th></tr></thead>"
+    head = ("<th>file</th>" if files else "") + "<th>sheet</th><th>range</th>"
+    return (f"<table class=\"xlchat-citations\"><thead><tr>{head}</tr></thead>"
             f"<tbody>{rows}</tbody></table>")
 
 
@@ -16,6 +20,9 @@ def answer_html(answer) -> str:
     ungrounded = getattr(answer, "ungrounded", None) or []
     note = (f"<p><em>Not found in the cells the model saw: {escape(', '.join(map(str, ungrounded)))}</em></p>"
             if ungrounded else "")
+    stale = getattr(answer, "stale", None)
+    if stale:
+        note += f"<p><em>{escape(str(stale))}</em></p>"
     return (f"<div class=\"xlchat-answer\"><p>{escape(str(answer))}</p>{note}"
             f"{citations_html(getattr(answer, 'citations', []))}</div>")
 

@@ -122,6 +122,9 @@ run('citations become quickfix items that open range buffers', function()
   local items = x.citation_items({ { workbookId = 'w1', sheet = 'Q1 Sales', range = 'A1:B2' } })
   eq(items[1].filename, 'xlchat://range/w1/Q1 Sales/A1:B2')
   eq(items[1].text, 'Q1 Sales!A1:B2')
+  local ws = x.citation_items({ { workspaceId = 'ws-1', file = '2024/a.xlsx', sheet = 'Orders', range = 'A2:H2' } }, { ['2024/a.xlsx'] = 'wb-9' })
+  eq(ws[1].filename, 'xlchat://range/wb-9/Orders/A2:H2')
+  eq(ws[1].text, '2024/a.xlsx › Orders!A2:H2')
 end)
 
 run(':XlchatIndex reports progress', function()
@@ -247,6 +250,21 @@ run(':XlchatWorkspace opens a folder; :XlchatQuery joins its files; a changed fi
   local e3, total = await(function(cb) x.query('SELECT SUM(amount) FROM orders', cb) end)
   eq(e3, nil)
   eq(total.rows, { { 135 } })
+  -- :XlchatAsk asks about the workspace; citations name their files and open their cells.
+  if x.has_method('chat/ask') then
+    local e5, ans = await(function(cb) x.ask('Which segment bought most?', cb) end)
+    eq(e5, nil)
+    truthy(#ans.citations >= 1 and ans.citations[1].file ~= nil and ans.citations[1].workspaceId == ws.workspaceId, vim.inspect(ans.citations))
+    local text = table.concat(buf_lines('xlchat://answer'), '\n')
+    truthy(text:find('Cited: ' .. ans.citations[1].file .. ' › ', 1, true), text)
+    local qf = vim.fn.getqflist()
+    eq(#qf, #ans.citations)
+    eq(qf[1].text, x.citation_text(ans.citations[1]))
+    vim.cmd('cc 1')
+    local shown = vim.api.nvim_buf_get_lines(0, 0, -1, false)
+    truthy(shown[1]:find(ans.citations[1].range, 1, true) and not shown[1]:find('error', 1, true), vim.inspect(shown))
+    vim.cmd('enew')
+  end
   -- :XlchatOpen makes the workbook current again.
   eq(await(function(cb) x.open(csv, cb) end), nil)
   local e4, one = await(function(cb) x.query('SELECT COUNT(*) FROM sales', cb) end)

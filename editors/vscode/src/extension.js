@@ -75,15 +75,22 @@ async function openTarget(t) {
   return c.open(t.uri.fsPath);
 }
 
+/** The chat panel, about a workbook (`workbook`, opened from target `t`) or a workspace
+ * (`ws`, a workspace/open result: citations name their files). */
 class ChatPanel {
-  constructor(workbook, t) {
+  constructor(workbook, t, ws) {
     this.workbook = workbook;
+    this.workspace = ws || null;
     this.target = t;
     this.sessionId = undefined;
     this.current = null;
-    this.panel = vscode.window.createWebviewPanel('xlchat.chat', `xlchat: ${path.basename(workbook.path)}`,
+    this.fileIds = new Map(); // workspace file → its workbookId (for a citation's cells)
+    const title = ws ? path.basename(ws.root) : path.basename(workbook.path);
+    this.panel = vscode.window.createWebviewPanel('xlchat.chat', `xlchat: ${title}`,
       vscode.ViewColumn.Beside, { enableScripts: true, retainContextWhenHidden: true });
-    this.panel.webview.html = panelHtml(this.panel.webview, workbook);
+    this.panel.webview.html = panelHtml(this.panel.webview, ws
+      ? { path: ws.root, workbookId: null, sheets: [], tables: ws.tables.map((t) => t.name).concat(ws.unions.map((u) => u.name)) }
+      : workbook);
     this.panel.webview.onDidReceiveMessage((m) => this.onMessage(m).catch((e) => this.post({ type: 'error', message: e.message })));
     this.panel.onDidDispose(() => { if (this.current) this.current.cancel(); });
   }
@@ -95,14 +102,23 @@ class ChatPanel {
     if (m.type === 'ask') await this.ask(m.question);
     else if (m.type === 'cancel') { if (this.current) this.current.cancel(); }
     else if (m.type === 'openRange') {
-      const r = await c.read(m.workbookId || this.workbook.workbookId, m.sheet, m.range, 200);
-      this.post({ type: 'range', sheet: r.sheet, range: r.range, rows: r.rows, truncated: r.truncated });
+      const r = await c.read(m.workbookId || await this.citedWorkbookId(m.file), m.sheet, m.range, 200);
+      this.post({ type: 'range', file: m.file, sheet: r.sheet, range: r.range, rows: r.rows, truncated: r.truncated });
     } else if (m.type === 'traceCell') {
       // "Trace this cell" on a citation: its first cell's formula chain, as a tree.
       const cell = firstCell(m.range);
-      const r = await this.withWorkbook(() => c.trace(m.workbookId || this.workbook.workbookId, m.sheet, cell));
+      const id = m.workbookId || await this.citedWorkbookId(m.file);
+      const r = await (this.workspace ? c.trace(id, m.sheet, cell) : this.withWorkbook(() => c.trace(id, m.sheet, cell)));
       this.post({ type: 'trace', sheet: m.sheet, cell, result: r, text: traceText(r) });
     } else if (m.type === 'index') await this.index();
+  }
+
+  /** The workbookId of a cited workspace file (workbook/open of it: its index exists, so
+   * nothing is read again); the panel's workbook for a workbook answer. */
+  async citedWorkbookId(file) {
+    if (!this.workspace || !file) return this.workbook.workbookId;
+    if (!this.fileIds.has(file)) this.fileIds.set(file, (await getClient().open(path.join(this.workspace.root, file))).workbookId);
+    return this.fileIds.get(file);
   }
 
   async index() {
@@ -127,9 +143,11 @@ class ChatPanel {
     await c.ready();
     if (!c.hasMethod('chat/ask')) throw new Error('this xlchat server has no chat/ask (too old?)');
     this.post({ type: 'question', text: question });
-    const status = await this.withWorkbook(() => c.request('index/status', { workbookId: this.workbook.workbookId })).catch(() => null);
-    if (status && !status.built) await this.index();
-    const h = await c.ask(this.workbook.workbookId, question, {
+    if (!this.workspace) {
+      const status = await this.withWorkbook(() => c.request('index/status', { workbookId: this.workbook.workbookId })).catch(() => null);
+      if (status && !status.built) await this.index();
+    }
+    const h = await c.ask(this.workspace ? { workspaceId: this.workspace.workspaceId } : this.workbook.workbookId, question, {
       sessionId: this.sessionId,
       model: config().get('model') || undefined,
       onDelta: (text) => this.post({ type: 'delta', text }),
@@ -161,7 +179,17 @@ async function cmdOpen(uri) {
   } catch (e) { showError(e); }
 }
 
+/** "Ask": the chat panel about the open workspace (xlchat: Open Workspace Folder) unless a
+ * workbook is picked in the explorer, else about the active editor's workbook. */
 async function cmdAsk(uri) {
+  if (workspace && !(uri && uri.fsPath)) {
+    try {
+      const panel = new ChatPanel(null, null, workspace);
+      const q = await vscode.window.showInputBox({ prompt: `Ask about the workspace ${path.basename(workspace.root)}` });
+      if (q) await panel.ask(q);
+      return panel;
+    } catch (e) { showError(e); return; }
+  }
   const t = target(uri);
   if (!t) { vscode.window.showWarningMessage('xlchat: open a workbook first (or pick one in the explorer).'); return; }
   try {

@@ -35,11 +35,11 @@ function panelHtml(webview, workbook) {
 </style></head>
 <body>
 <h3>${esc(workbook.path)}</h3>
-<div>${workbook.sheets.map((s) => `${esc(s.name)} <small>${esc(s.range || 'empty')}</small>`).join(' · ')}</div>
+<div>${workbook.tables ? 'tables: ' + workbook.tables.map(esc).join(' · ') : workbook.sheets.map((s) => `${esc(s.name)} <small>${esc(s.range || 'empty')}</small>`).join(' · ')}</div>
 <div id="log"></div>
 <div id="range"></div>
 <div id="progress"></div>
-<div id="bar"><input id="q" placeholder="Ask about this workbook"><button id="ask">Ask</button><button id="cancel" disabled>Cancel</button><button id="index">Index</button></div>
+<div id="bar"><input id="q" placeholder="Ask about this ${workbook.tables ? 'workspace' : 'workbook'}"><button id="ask">Ask</button><button id="cancel" disabled>Cancel</button><button id="index">Index</button></div>
 <script nonce="${nonce}">
 const vscode = acquireVsCodeApi();
 const wbId = ${JSON.stringify(workbook.workbookId)};
@@ -64,21 +64,23 @@ window.addEventListener('message', (ev) => {
     $('progress').textContent = '';
     const c = document.createElement('div'); c.className = 'cite';
     for (const cit of m.result.citations || []) {
-      const a = document.createElement('a'); a.textContent = cit.sheet + '!' + cit.range;
-      a.onclick = () => vscode.postMessage({ type: 'openRange', workbookId: cit.workbookId, sheet: cit.sheet, range: cit.range });
+      // A workspace answer's citation names its file: sales_2024.xlsx › Orders!A2:H2.
+      const a = document.createElement('a'); a.textContent = (cit.file ? cit.file + ' › ' : '') + cit.sheet + '!' + cit.range;
+      a.onclick = () => vscode.postMessage({ type: 'openRange', workbookId: cit.workbookId, file: cit.file, sheet: cit.sheet, range: cit.range });
       c.appendChild(a);
       // "Trace this cell": how the citation's (first) cell is computed.
       const tr = document.createElement('a'); tr.textContent = 'ƒ'; tr.title = 'Trace this cell';
-      tr.onclick = () => vscode.postMessage({ type: 'traceCell', workbookId: cit.workbookId, sheet: cit.sheet, range: cit.range });
+      tr.onclick = () => vscode.postMessage({ type: 'traceCell', workbookId: cit.workbookId, file: cit.file, sheet: cit.sheet, range: cit.range });
       c.appendChild(tr);
     }
     if ((m.result.ungrounded || []).length) add('step', 'Not found in the cells the model saw: ' + m.result.ungrounded.join(', '));
+    if (m.result.stale) add('step', m.result.stale);
     $('log').appendChild(c); answerEl = null;
   }
   else if (m.type === 'range') {
     const t = document.createElement('table');
     for (const row of m.rows) { const tr = t.insertRow(); for (const v of row) tr.insertCell().textContent = cell(v); }
-    const box = $('range'); box.textContent = m.sheet + '!' + (m.range || '') + (m.truncated ? ' (truncated)' : ''); box.appendChild(t);
+    const box = $('range'); box.textContent = (m.file ? m.file + ' › ' : '') + m.sheet + '!' + (m.range || '') + (m.truncated ? ' (truncated)' : ''); box.appendChild(t);
   }
   else if (m.type === 'trace') {
     const box = $('range'); box.textContent = '';

@@ -320,7 +320,9 @@ class XLChatClient extends EventEmitter {
    * onProgress(value) for $/progress. Returns {id, promise, cancel}; the promise resolves with
    * {answer, citations, sessionId, model, cached, durationMs, ungrounded}.
    */
-  async ask(workbookId, question, { sessionId, model, onDelta, onStep, onStatus, onProgress } = {}) {
+  /** chat/ask about a workbook (`target` its workbookId) or a workspace (`target` =
+   * { workspaceId }); the handle's promise is the result, deltas/steps/status go to the callbacks. */
+  async ask(target, question, { sessionId, model, onDelta, onStep, onStatus, onProgress } = {}) {
     await this.ready();
     const token = `xlchat-ask-${process.pid}-${++tokenCounter}`;
     let myId = null;
@@ -336,7 +338,8 @@ class XLChatClient extends EventEmitter {
     const onProg = (t, v) => { if (t === token && onProgress) onProgress(v); };
     this.on('notification', onNote);
     this.on('progress', onProg);
-    const params = { workbookId, question, workDoneToken: token };
+    const params = typeof target === 'string' ? { workbookId: target, question, workDoneToken: token }
+      : { workspaceId: target.workspaceId, question, workDoneToken: token };
     if (sessionId) params.sessionId = sessionId;
     if (model) params.model = model;
     const handle = await this.startRequest('chat/ask', params);

@@ -277,3 +277,37 @@ test('Open Workspace Folder opens every workbook of the folder; Query Workspace 
     assert.deepEqual(total.rows, [[135]]);
   } finally { await ext.deactivate(); }
 });
+
+test('Ask uses the open workspace: the answer cites files, and a citation shows its cells', async (t) => {
+  const ollama = await h.startFakeOllama();
+  const env = { XLCHAT_DATA_DIR: h.tempDir('xlchat-data-'), OLLAMA_HOST: ollama.host, XLCHAT_MODEL: 'fake:latest' };
+  const dir = h.tempDir('xlchat-wsask-');
+  fs.mkdirSync(path.join(dir, 'q1'));
+  fs.writeFileSync(path.join(dir, 'q1', 'sales.csv'), 'region,amount\nNorth,10\nSouth,20\n');
+  fs.writeFileSync(path.join(dir, 'targets.csv'), 'region,target\nNorth,15\nSouth,25\n');
+  const vscode = makeVscode({ path: h.xlchatBinary(), env, __question: 'How do sales compare with targets?' });
+  vscode.workspace.workspaceFolders = [{ uri: { fsPath: dir } }];
+  const ext = loadExtension(vscode);
+  ext.activate({ subscriptions: [] });
+  try {
+    await vscode.calls.commands['xlchat.openWorkspace']();
+    const panel = await vscode.calls.commands['xlchat.ask']();
+    assert.deepEqual(vscode.calls.errors, []);
+    const p = vscode.calls.panels[0];
+    assert.equal(p.title, `xlchat: ${path.basename(dir)}`);
+    assert.match(p.webview.html, /tables: sales · targets/);
+    const answer = p.messages.find((m) => m.type === 'answer');
+    assert.ok(answer, JSON.stringify(p.messages.slice(-3)));
+    const deltas = p.messages.filter((m) => m.type === 'delta').map((m) => m.text);
+    assert.equal(deltas.join(''), answer.result.answer);
+    const cit = answer.result.citations[0];
+    assert.ok(cit && cit.file && cit.workspaceId && !cit.workbookId, JSON.stringify(answer.result.citations));
+    assert.ok(['q1/sales.csv', 'targets.csv'].includes(cit.file));
+    // A click on the citation shows that file's cells.
+    await p.handler({ type: 'openRange', workbookId: cit.workbookId, file: cit.file, sheet: cit.sheet, range: cit.range });
+    const shown = p.messages.filter((m) => m.type === 'range').pop();
+    assert.equal(shown.file, cit.file);
+    assert.equal(shown.rows[0][0], 'region');
+    assert.ok(panel);
+  } finally { await ext.deactivate(); ollama.stop(); }
+});

@@ -357,20 +357,46 @@ function M._status(buf, s)
   end
 end
 
+--- A citation as text: `Sheet!A1:B2`, or `file › Sheet!A1:B2` for a workspace answer.
+function M.citation_text(c)
+  local ref = c.sheet .. '!' .. c.range
+  return c.file and (c.file .. ' › ' .. ref) or ref
+end
+
 --- The quickfix items for citations: each opens an xlchat://range buffer showing the cells.
-function M.citation_items(citations)
+--- A workspace citation names its file: `ids[file]` is that file's workbookId (opened by
+--- M.workspace_file_ids).
+function M.citation_items(citations, ids)
   local items = {}
   for _, c in ipairs(citations or {}) do
+    local id = c.workbookId or (ids and c.file and ids[c.file]) or 'unknown'
     table.insert(items, {
-      filename = ('xlchat://range/%s/%s/%s'):format(c.workbookId, c.sheet, c.range),
-      lnum = 1, text = c.sheet .. '!' .. c.range,
+      filename = ('xlchat://range/%s/%s/%s'):format(id, c.sheet, c.range),
+      lnum = 1, text = M.citation_text(c),
     })
   end
   return items
 end
 
---- :XlchatAsk {question}: asks about the current buffer's workbook (else the last opened),
---- streaming the answer into the xlchat://answer buffer; citations go to the quickfix list.
+--- The workbookIds of the files a workspace answer cites (workbook/open of each; their
+--- indexes exist already, so nothing is read again), file → id. At most 20 files.
+function M.workspace_file_ids(citations)
+  local ids, root = {}, state.workspace and state.workspace.root
+  if not root then return ids end
+  local n = 0
+  for _, c in ipairs(citations or {}) do
+    if c.file and not ids[c.file] and n < 20 then
+      n = n + 1
+      local err, wb = M.request_sync('workbook/open', { path = root .. '/' .. c.file })
+      if not err and wb then ids[c.file] = wb.workbookId end
+    end
+  end
+  return ids
+end
+
+--- :XlchatAsk {question}: asks about the workspace after :XlchatWorkspace (until :XlchatOpen),
+--- else the current buffer's workbook (else the last opened), streaming the answer into the
+--- xlchat://answer buffer; citations (with their file, for a workspace) go to the quickfix list.
 function M.ask(question, cb)
   local function go(wb)
     if not M.has_method('chat/ask') then
@@ -382,8 +408,8 @@ function M.ask(question, cb)
     local first = (n == 1 and vim.api.nvim_buf_get_lines(buf, 0, 1, false)[1] == '') and 0 or n
     vim.api.nvim_buf_set_lines(buf, first, -1, false, { '## ' .. question, '' })
     local token = 'xlchat-nvim-ask-' .. tostring(vim.loop.hrtime())
-    local params = { workbookId = wb.workbookId, question = question, workDoneToken = token,
-                     sessionId = state.session, model = M.config.model }
+    local params = { workbookId = wb and wb.workbookId, workspaceId = not wb and state.workspace.workspaceId or nil,
+                     question = question, workDoneToken = token, sessionId = state.session, model = M.config.model }
     local ask = { buf = buf }
     state.ask = ask
     state.statuses = {}
@@ -413,16 +439,19 @@ function M.ask(question, cb)
       end
       if #(res.citations or {}) > 0 then
         local refs = {}
-        for _, c in ipairs(res.citations) do table.insert(refs, c.sheet .. '!' .. c.range) end
+        for _, c in ipairs(res.citations) do table.insert(refs, M.citation_text(c)) end
         table.insert(out, 'Cited: ' .. table.concat(refs, ', '))
       end
+      if res.stale then table.insert(out, '_(' .. res.stale .. ')_') end
       table.insert(out, '')
       vim.api.nvim_buf_set_lines(buf, start, -1, false, out)
-      vim.fn.setqflist({}, ' ', { title = 'xlchat: ' .. question, items = M.citation_items(res.citations) })
+      local ids = (not wb) and M.workspace_file_ids(res.citations) or nil
+      vim.fn.setqflist({}, ' ', { title = 'xlchat: ' .. question, items = M.citation_items(res.citations, ids) })
       if cb then cb(nil, res) end
     end
     M.request('chat/ask', params, function(err, res) ask.finish(err, res) end, function(id) ask.id = id end)
   end
+  if state.last == 'workspace' and state.workspace then go(nil); return end
   local params = M.open_params(nil)
   local cur = params and state.workbook and params.path and state.workbook.path == params.path
   if params and not cur then

@@ -149,7 +149,7 @@ public final class WorkbookHandle: Sendable {
                 // reports the storage error when it needs the tables (`ensureIndexed`).
             }
         }
-        let hash = try ContentHash.sha256(path: path)
+        let hash = try ContentHash.workbookVersion(path: path)
         if let previous, previous.contentHash == hash { return (identity, previous, false) }
         try token.check()
         let reader = try Workbooks.open(path: path)

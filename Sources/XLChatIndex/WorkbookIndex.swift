@@ -281,7 +281,7 @@ public final class WorkbookIndex: @unchecked Sendable {
             }
             if isCancelled() { throw CancellationError() }
             progress?(ProgressUpdate(fraction: 0, message: "hashing the file"))
-            let hash = try ContentHash.sha256(path: path)
+            let hash = try ContentHash.workbookVersion(path: path)
             if let outline = storedOutline(hash: hash, path: path) {
                 if FileIdentity(path: path) == before { recordIdentity(path: path, identity: before, hash: hash) }
                 return OpenedWorkbook(outline: outline, reused: true, readFile: true, durationMs: elapsed())

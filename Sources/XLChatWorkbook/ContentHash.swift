@@ -1,3 +1,4 @@
+import Foundation
 import Crypto
 
 /// The identity of one version of a file: SHA-256 of its bytes, as lower-case hex.
@@ -16,6 +17,19 @@ public enum ContentHash {
             hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
         }
         return hex(hasher.finalize())
+    }
+
+    /// The identity of one version of a workbook as the index keys it: `sha256(path:)`, except
+    /// for delimited text (csv, tsv, tab, txt), whose one sheet is named after the file's stem
+    /// (`CSVReader`): there the stem is part of what was read, so it is hashed in too. Without
+    /// it, a copy or a rename of a csv reused the first name's outline, and its table, sheet and
+    /// citations carried the other file's name (`iris_copy_2.csv › 'iris_copy_1'!A2`).
+    /// Throws as `sha256(path:)`.
+    public static func workbookVersion(path: String) throws -> String {
+        let bytes = try sha256(path: path)
+        let url = URL(fileURLWithPath: path)
+        guard ["csv", "tsv", "tab", "txt"].contains(url.pathExtension.lowercased()) else { return bytes }
+        return sha256(string: bytes + "\u{0}" + url.deletingPathExtension().lastPathComponent)
     }
 
     /// SHA-256 of a string's UTF-8 bytes, as lower-case hex.

@@ -62,7 +62,7 @@ import Glibc
             let reference: WorkbookOutline
             do {
                 let reader = try Workbooks.open(path: path)
-                reference = try WorkbookOutline.build(reader: reader, path: path, contentHash: try ContentHash.sha256(path: path))
+                reference = try WorkbookOutline.build(reader: reader, path: path, contentHash: try ContentHash.workbookVersion(path: path))
             } catch { continue }  // unreadable files are the readers' tests' business
             let twoPass = try WorkbookIndex(dataDirectory: a.url)
             try await twoPass.buildTables(outline: reference, reader: try Workbooks.open(path: path))
@@ -123,7 +123,7 @@ import Glibc
         let dir = try TempDir(); defer { dir.cleanup() }
         let text = "id,value,code\n" + (1...1000).map(row).joined(separator: "\n") + "\n"
         let path = try write(text, to: dir)
-        let reference = try WorkbookOutline.build(reader: try Workbooks.open(path: path), path: path, contentHash: try ContentHash.sha256(path: path))
+        let reference = try WorkbookOutline.build(reader: try Workbooks.open(path: path), path: path, contentHash: try ContentHash.workbookVersion(path: path))
         let two = try TempDir(); defer { two.cleanup() }
         let twoPass = try WorkbookIndex(dataDirectory: two.url)
         try await twoPass.buildTables(outline: reference, reader: try Workbooks.open(path: path))
@@ -208,7 +208,7 @@ import Glibc
             let h = try! FileHandle(forWritingTo: URL(fileURLWithPath: path2))
             h.seekToEndOfFile(); h.write(Data("200001,5,extra\n".utf8)); try? h.close()
         })
-        #expect(opened.outline.contentHash == (try ContentHash.sha256(path: path2)))
+        #expect(opened.outline.contentHash == (try ContentHash.workbookVersion(path: path2)))
         let t = try #require(opened.outline.sheets.first?.table?.name)
         #expect(try index.query(hash: opened.outline.contentHash, sql: "SELECT count(*), max(id) FROM \"\(t)\"").rows == [[.integer(200_001), .integer(200_001)]])
     }

@@ -138,6 +138,23 @@ import Glibc
         let listing = try WorkspaceScanner(extensions: Self.formats).scan(dir.url.path)
         #expect(listing.files.map(\.relativePath) == ["a.csv"])
     }
+
+    /// A file whose name is not UTF-8 (Latin-1 `caf\xE9.csv`) is listed as a problem, not
+    /// silently left out; the rest of the folder works.
+    @Test func aNameThatIsNotUTF8IsReportedNotDropped() throws {
+        let dir = try Self.tree(["a.csv": "x\n"])
+        defer { dir.cleanup() }
+        var raw = Array((dir.url.path + "/caf").utf8CString.dropLast())
+        raw.append(CChar(bitPattern: 0xE9)); raw.append(contentsOf: Array(".csv".utf8CString))
+        let fd = open(raw, O_CREAT | O_WRONLY, 0o644)
+        #expect(fd >= 0)
+        close(fd)
+        let listing = try WorkspaceScanner(extensions: Self.formats).scan(dir.url.path)
+        #expect(listing.files.map(\.relativePath) == ["a.csv"])
+        #expect(listing.problems.count == 1)
+        #expect(listing.problems.first?.message.contains("not valid UTF-8") == true)
+        #expect(listing.problems.first?.relativePath.hasPrefix("caf") == true)
+    }
 }
 
 @Suite struct WorkspaceNamesTests {

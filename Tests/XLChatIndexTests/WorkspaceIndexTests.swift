@@ -23,7 +23,7 @@ import XLChatWorkbook
             do { reader = try Workbooks.open(path: file.path) } catch let e as WorkbookError {
                 throw WorkspaceFileError(kind: e.kind.rawValue, message: e.message)
             }
-            let hash = try ContentHash.sha256(path: file.path)
+            let hash = try ContentHash.workbookVersion(path: file.path)
             let outline = try WorkbookOutline.build(reader: reader, path: file.path, contentHash: hash)
             _ = try await index.build(outline: outline, reader: reader, embedder: HashingEmbedder())
             return hash
@@ -125,6 +125,34 @@ import XLChatWorkbook
         #expect(fourth.delta.removed == ["exports/orders_2024_12.csv"])
         #expect(try value(reopened, "SELECT count(DISTINCT _file) FROM orders") == .integer(11))
         #expect(throws: IndexError.self) { try reopened.query(sql: "SELECT * FROM orders_2024_12") }
+    }
+
+    /// A csv's one sheet is named after its file: two files with the same bytes under other
+    /// names (a copy, a rename) each keep their own name in tables, sheets and citations. The
+    /// index used to key a csv by its bytes alone, so the copy reused the first name's outline
+    /// (`b.csv › 'a'`, table `b__a`). Through the engine's own builder (WorkbookIndex.open).
+    @Test func copiesAndRenamesOfACsvKeepTheirOwnNames() async throws {
+        let data = try TempDir(), folder = try TempDir()
+        defer { data.cleanup(); folder.cleanup() }
+        let text = "k,v\n1,10\n2,20\n"
+        try Self.write(folder.url, ["a.csv": text, "sub/b.csv": text])
+        let index = try WorkbookIndex(dataDirectory: data.url)
+        let ws = try WorkspaceIndex(index: index, root: folder.url.path,
+                                    scanner: WorkspaceScanner(extensions: ["csv"], skipDirectories: [data.url.path]))
+        let clock = ContinuousClock(), started = clock.now
+        let first = try await ws.refresh(build: ws.defaultBuilder())
+        #expect(Set(first.tables.map(\.name)) == ["a", "b"])
+        #expect(first.tables.first { $0.relativePath == "sub/b.csv" }?.sheet == "b")
+        #expect(first.tables.first { $0.relativePath == "sub/b.csv" }?.sourceTable == "b")
+        let cited = try ws.query(sql: "SELECT * FROM b")
+        #expect(cited.result.sourceRanges.first??.sheet == "b")
+        #expect(cited.files.first == "sub/b.csv")
+        // Renamed: the same bytes under a new name are that name's table.
+        try FileManager.default.moveItem(at: folder.url.appendingPathComponent("a.csv"), to: folder.url.appendingPathComponent("renamed.csv"))
+        let second = try await ws.refresh(build: ws.defaultBuilder())
+        #expect(second.tables.first { $0.relativePath == "renamed.csv" }?.sheet == "renamed")
+        #expect(Set(second.tables.map(\.name)) == ["renamed", "b"])
+        #expect(clock.now - started < .seconds(30))
     }
 
     @Test func badFilesAreListedWithTheirErrorsAndTheRestWorks() async throws {

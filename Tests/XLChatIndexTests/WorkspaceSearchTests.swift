@@ -161,6 +161,27 @@ import XLChatWorkbook
         #expect(cut.truncated?.contains("searched 0 of 40 files") == true)
         #expect(cut.hits.isEmpty)
     }
+
+    /// The time budget is the query phase's: a first search whose search-part builds take
+    /// longer than the budget (a big file, a slow embedder) still searches every file. It used
+    /// to count the builds too and answer "searched 0 of N files" with no hits.
+    @Test func slowBuildsDoNotEatTheQueryBudget() async throws {
+        let f = try await Self.fixture(Self.files)
+        defer { f.cleanup() }
+        let e = HashingEmbedder()
+        let direct = f.ws.defaultSearchBuilder(embedder: e)
+        let clock = ContinuousClock()
+        let started = clock.now
+        let r = try await f.ws.search(query: "ORD-22001", limit: 10, embedder: e, timeBudget: 0.5, buildSearch: { path, hash in
+            try await direct(path, hash)
+            try await Task.sleep(for: .milliseconds(400))   // three builds: 1.2 s > the 0.5 s budget
+        })
+        #expect(r.filesBuilt == 3)
+        #expect(r.truncated == nil, "\(r.truncated ?? "")")
+        #expect(r.filesSearched == 3)
+        #expect(r.hits.first?.relativePath == "sales/orders_2025.csv")
+        #expect(clock.now - started < .seconds(20))
+    }
 }
 
 extension WorkspaceIndex {

@@ -132,10 +132,20 @@ public struct WorkspaceScanner: Sendable {
             }
             var names: [String] = []
             while let e = readdir(dir) {
-                let name = withUnsafePointer(to: e.pointee.d_name) {
-                    $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+                // A name that is not UTF-8 (Latin-1 names from old zips and shares) cannot be
+                // reached through a String path: String(cString:) repairs it and lstat then
+                // fails, so the file used to vanish from the workspace without a word.
+                let (name, valid) = withUnsafePointer(to: e.pointee.d_name) {
+                    $0.withMemoryRebound(to: CChar.self, capacity: 256) { (String(cString: $0), String(validatingCString: $0) != nil) }
                 }
                 if name == "." || name == ".." { continue }
+                if !valid {
+                    if !name.hasPrefix(".") {
+                        let rel = relative.isEmpty ? name : relative + "/" + name
+                        problems.append(WorkspaceProblem(relativePath: rel, message: "the name is not valid UTF-8 (shown with \u{FFFD}); rename it to include it"))
+                    }
+                    continue
+                }
                 names.append(name)
             }
             closedir(dir)

@@ -146,9 +146,12 @@ extension WorkspaceIndex {
         var searched = 0
         var truncated: String? = nil
         let searchable = entries.filter { !skippedPaths.contains($0.relativePath) }
+        // The budget is the query phase's alone: builds above are not cut by it (a first search
+        // whose builds took longer than the budget used to search 0 files and return nothing).
+        let queryStarted = DispatchTime.now().uptimeNanoseconds
         for (fileIndex, e) in searchable.enumerated() where limit > 0 {
             try Task.checkCancellation()
-            if elapsed() > timeBudget {
+            if Double(DispatchTime.now().uptimeNanoseconds - queryStarted) / 1e9 > timeBudget {
                 truncated = "searched \(searched) of \(searchable.count) files within the \(Int(timeBudget)) s budget; narrow the query or search again (parts are cached)"
                 break
             }

@@ -92,6 +92,9 @@ extension Session {
         guard (st.st_mode & S_IFMT) == S_IFDIR else {
             throw ResponseError.invalidParams("invalid params: \(params.path) is a file, not a folder: open it with workbook/open, or give its folder")
         }
+        guard root != "/" else {
+            throw ResponseError.invalidParams("invalid params: '/' is the whole filesystem, not a workspace: open a folder of workbooks")
+        }
         let index = try server.index()
         let scanner = WorkspaceScanner(extensions: Set(XLChatServer.formats), include: params.include ?? [],
                                        exclude: params.exclude ?? [], maxFiles: Self.workspaceMaxFiles(),

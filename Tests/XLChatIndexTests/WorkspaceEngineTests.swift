@@ -137,6 +137,31 @@ import Glibc
         #expect(mkfifo(dir.url.path + "/pipe.csv", 0o644) == 0)
         let listing = try WorkspaceScanner(extensions: Self.formats).scan(dir.url.path)
         #expect(listing.files.map(\.relativePath) == ["a.csv"])
+        // Named like a workbook, it is listed with the reason, as unreadable files are.
+        #expect(listing.problems.map(\.relativePath) == ["pipe.csv"])
+        #expect(listing.problems.first?.message.contains("not a regular file") == true)
+        // A pipe not named like a workbook is nobody's business.
+        #expect(mkfifo(dir.url.path + "/other.pipe", 0o644) == 0)
+        #expect(try WorkspaceScanner(extensions: Self.formats).scan(dir.url.path).problems.count == 1)
+    }
+
+    /// Opening a subfolder whose symlink points back up (`sub/up -> ..`, or to the filesystem
+    /// root) does not pull in the folders that contain it; the link is listed as a problem and
+    /// a link to a sibling folder is still followed.
+    @Test func aLinkToAFolderThatContainsTheWorkspaceIsNotEntered() throws {
+        let dir = try Self.tree(["big.csv": "x\n1\n", "sub/a.csv": "x\n2\n", "sibling/b.csv": "x\n3\n"])
+        defer { dir.cleanup() }
+        let sub = dir.url.appendingPathComponent("sub").path
+        #expect(symlink("..", sub + "/up") == 0)
+        #expect(symlink(dir.url.path, sub + "/top") == 0)
+        #expect(symlink("/", sub + "/root") == 0)
+        #expect(symlink("../sibling", sub + "/side") == 0)
+        let clock = ContinuousClock(), start = clock.now
+        let listing = try WorkspaceScanner(extensions: Self.formats).scan(sub)
+        #expect(clock.now - start < .seconds(5))
+        #expect(listing.files.map(\.relativePath) == ["a.csv", "side/b.csv"])
+        #expect(Set(listing.problems.map(\.relativePath)) == ["root", "top", "up"])
+        #expect(listing.problems.allSatisfy { $0.message.contains("contains this workspace") })
     }
 
     /// A file whose name is not UTF-8 (Latin-1 `caf\xE9.csv`) is listed as a problem, not

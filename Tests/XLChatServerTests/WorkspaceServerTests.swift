@@ -84,6 +84,14 @@ import XLChatTestSupport
         let notFolder = try await c.request(method: "workspace/open", params: ["path": .string(file.path)])
         #expect(notFolder["error"]?["code"] == .int(-32602))
         #expect(notFolder["error"]?["message"]?.stringValue?.contains("is a file, not a folder") == true)
+        // The filesystem's root is refused at once, not walked (by any spelling of it).
+        let clock = ContinuousClock(), start = clock.now
+        for root in ["/", "//", "/tmp/.."] {
+            let whole = try await c.request(method: "workspace/open", params: ["path": .string(root)])
+            #expect(whole["error"]?["code"] == .int(-32602), "\(root): \(whole)")
+            #expect(whole["error"]?["message"]?.stringValue?.contains("whole filesystem") == true)
+        }
+        #expect(clock.now - start < .seconds(2))
         let unknown = try await c.request(method: "workspace/query", params: ["workspaceId": "ws-nope", "sql": "SELECT 1"])
         #expect(errorKind(unknown) == "unknownWorkbook")
     }

@@ -60,7 +60,9 @@ public enum WorkspaceScanError: Error, Sendable, Hashable, CustomStringConvertib
 /// - the data directory (`skipDirectories`, compared by device and inode, so any path to it
 ///   matches) is skipped;
 /// - symlinks are followed; a folder already on the walk (same device and inode) is a loop and
-///   is reported once, not entered; a dangling or looping link is reported;
+///   is reported once, not entered; so is a link to a folder that contains the workspace; a
+///   dangling or looping link is reported; a pipe, socket or device named like a workbook is
+///   reported, never opened;
 /// - a subfolder that cannot be read (EACCES) is reported and the walk goes on;
 /// - a file is a workbook when its extension (lower-cased) is in `extensions`, it matches one
 ///   of `include` (when given) and none of `exclude` (fnmatch(3) globs on the relative path, so
@@ -107,15 +109,31 @@ public struct WorkspaceScanner: Sendable {
         guard let dir = opendir(root) else { throw WorkspaceScanError.unreadable(root, String(cString: strerror(errno))) }
         closedir(dir)
 
-        var walk = Walk(scanner: self, skip: Set(skipDirectories.compactMap(Self.nodeID)))
+        var walk = Walk(scanner: self, skip: Set(skipDirectories.compactMap(Self.nodeID)), ancestors: Self.ancestors(of: root))
         walk.onPath.insert(NodeID(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino)))
         walk.visit(directory: root, relative: "")
         return WorkspaceListing(root: root, files: walk.files, problems: walk.problems, truncation: walk.truncation)
     }
 
+    /// The folders that contain `root` (its real path's parents up to `/`): a symlink inside
+    /// the workspace to one of them would pull the whole parent in (`sub/loop -> ..` opened
+    /// as `sub` indexed its parent, a 1M-row csv included).
+    private static func ancestors(of root: String) -> Set<NodeID> {
+        guard let real = realpath(root, nil) else { return [] }
+        var path = String(cString: real)
+        free(real)
+        var out = Set<NodeID>()
+        while path != "/" && !path.isEmpty {
+            path = (path as NSString).deletingLastPathComponent
+            if let id = nodeID(path) { out.insert(id) }
+        }
+        return out
+    }
+
     private struct Walk {
         let scanner: WorkspaceScanner
         let skip: Set<NodeID>
+        let ancestors: Set<NodeID>
         var onPath: Set<NodeID> = []
         var files: [WorkspaceFile] = []
         var problems: [WorkspaceProblem] = []
@@ -177,6 +195,10 @@ public struct WorkspaceScanner: Sendable {
                         problems.append(WorkspaceProblem(relativePath: rel, message: "a symlink loop (this folder contains itself); not entered"))
                         continue
                     }
+                    if ancestors.contains(id) {
+                        problems.append(WorkspaceProblem(relativePath: rel, message: "a symlink to a folder that contains this workspace; not entered"))
+                        continue
+                    }
                     onPath.insert(id)
                     visit(directory: path, relative: rel)
                     onPath.remove(id)
@@ -189,7 +211,11 @@ public struct WorkspaceScanner: Sendable {
                     files.append(WorkspaceFile(path: path, relativePath: rel, size: Int64(st.st_size),
                                                mtimeNs: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)))
                 }
-                // FIFOs, sockets and devices are never workbooks (reading a FIFO blocks).
+                else if scanner.wants(rel) {
+                    // FIFOs, sockets and devices are never workbooks (reading a FIFO blocks):
+                    // named like one, it is listed, not opened.
+                    problems.append(WorkspaceProblem(relativePath: rel, message: "not a regular file (a pipe, socket or device); not opened"))
+                }
             }
         }
     }

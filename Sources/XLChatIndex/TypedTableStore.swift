@@ -241,7 +241,8 @@ extension WorkbookIndex {
         } else {
             if isCancelled() { throw CancellationError() }
             progress?(ProgressUpdate(fraction: 0, message: "hashing the file"))
-            hash = try ContentHash.sha256(path: path)
+            // The version as the local index keys it (a csv's name is part of it).
+            hash = try ContentHash.workbookVersion(path: path)
             readFile = true
         }
         if let outline = try shared.builtOutline(hash: hash, path: path) {

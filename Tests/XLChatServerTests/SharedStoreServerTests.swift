@@ -156,5 +156,5 @@ import XLChatTestSupport
 
 import XLChatWorkbook
 enum ContentHashOf {
-    static func file(_ path: String) throws -> String { try ContentHash.sha256(path: path) }
+    static func file(_ path: String) throws -> String { try ContentHash.workbookVersion(path: path) }
 }

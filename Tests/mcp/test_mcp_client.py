@@ -62,7 +62,8 @@ def test_handshake_lists_the_tools(workdir):
         assert init.protocol_version in ("2025-03-26", "2024-11-05")
         assert init.capabilities.tools is not None
         tools = (await session.list_tools()).tools
-        assert [t.name for t in tools] == ["open_workbook", "outline", "read_range", "query", "search"]
+        assert [t.name for t in tools] == ["open_workbook", "outline", "read_range", "query", "search",
+                                           "open_workspace", "query_workspace", "search_workspace"]
         for t in tools:
             assert t.input_schema["type"] == "object"
             assert t.description
@@ -101,6 +102,33 @@ def test_tools_answer_about_a_workbook(workdir):
         assert q["columns"] == ["product", "total"]
         assert q["rows"][0] == ["Widget", 13.5]
         assert len(q["ranges"]) == len(q["rows"])
+
+    run_session(workdir, body)
+
+
+def test_workspace_tools_join_two_files_and_search_them(workdir):
+    folder = workdir / "folder"
+    folder.mkdir()
+    (folder / "orders.csv").write_text(ORDERS)
+    (folder / "products.csv").write_text("product,category\nWidget,Tools\nGadget,Toys\nSprocket,Tools\n")
+    (folder / "broken.xlsx").write_bytes(b"PK\x03\x04not a zip")
+
+    async def body(session, init):
+        failed, ws = await call(session, "open_workspace", path=str(folder))
+        assert not failed, ws
+        status = {b["path"]: b for b in ws["workbooks"]}
+        assert status["orders.csv"]["status"] == "ready"
+        assert status["broken.xlsx"]["errorKind"] == "corruptWorkbook"
+        failed, q = await call(session, "query_workspace", workspaceId=ws["workspaceId"],
+                               sql="SELECT p.category, sum(o.amount) FROM orders o JOIN products p "
+                                   "ON o.product = p.product GROUP BY 1 ORDER BY 1")
+        assert not failed, q
+        assert q["rows"] == [["Tools", 15.75], ["Toys", 9]]
+        failed, found = await call(session, "search_workspace", workspaceId=ws["workspaceId"], query="ORD-11733", limit=3)
+        assert not failed, found
+        assert found["results"][0]["file"] == "orders.csv" and "ORD-11733" in found["results"][0]["text"]
+        failed, err = await call(session, "query_workspace", workspaceId="ws-nope", sql="SELECT 1")
+        assert failed and err["error"]["kind"] == "unknownWorkbook"
 
     run_session(workdir, body)
 

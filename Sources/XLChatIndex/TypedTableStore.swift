@@ -241,7 +241,8 @@ extension WorkbookIndex {
         } else {
             if isCancelled() { throw CancellationError() }
             progress?(ProgressUpdate(fraction: 0, message: "hashing the file"))
-            hash = try ContentHash.sha256(path: path)
+            // The same key `openLocal` gives the version (for csv/tsv its bytes and file stem).
+            hash = try ContentHash.workbookVersion(path: path)
             readFile = true
         }
         if let outline = try shared.builtOutline(hash: hash, path: path) {

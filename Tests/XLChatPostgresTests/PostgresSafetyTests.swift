@@ -134,7 +134,7 @@ import XLChatWorkbook
     @Test func aBuilderWaitsForTheLockAndBuildsWhenItsHolderDies() throws {
         guard let s = try PGTest.settings() else { return }
         let file = try SalesFile(rows: 300)
-        let hash = try ContentHash.sha256(path: file.path)
+        let hash = try ContentHash.workbookVersion(path: file.path)
         // Another "machine" holds the build lock of this hash.
         let holder = try PGSync.run { try await PostgresTableStore.connect(s) }
         let key = PostgresTableStore.lockKey(hash)
@@ -156,7 +156,7 @@ import XLChatWorkbook
     @Test func aHalfBuildIsNeverVisibleAndIsCleanedUp() throws {
         guard let s = try PGTest.settings() else { return }
         let file = try SalesFile(rows: 100)
-        let hash = try ContentHash.sha256(path: file.path)
+        let hash = try ContentHash.workbookVersion(path: file.path)
         let store = try PostgresTableStore(settings: s)
         // A builder died after creating its staging schema and loading part of a table.
         let staging = "xs_" + hash.prefix(40) + "_dead"

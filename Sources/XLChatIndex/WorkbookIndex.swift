@@ -22,6 +22,14 @@ import XLChatWorkbook
 import Glibc
 #endif
 
+/// One query `WorkbookIndex.query` ran: in which store, how long (ns), and how it ended
+/// (`ok`, an `IndexError.Kind` raw value such as `queryTimeout`, `cancelled`, or `error`).
+public struct StoreQueryRecord: Sendable, Hashable {
+    public var dialect: SQLDialect
+    public var nanoseconds: Int64
+    public var outcome: String
+}
+
 public final class WorkbookIndex: @unchecked Sendable {
     public let dataDirectory: URL
     let indexDirectory: URL
@@ -29,6 +37,11 @@ public final class WorkbookIndex: @unchecked Sendable {
     private let lock = NSLock()
     private var loaded: [String: LoadedIndex] = [:]
     private var shared: (any SharedTableStore)?
+    private var queryObserver: (@Sendable (StoreQueryRecord) -> Void)?
+
+    /// Called after every `query` (SQLite or the shared store) with its store and duration:
+    /// the server's `server/metrics` counts them. Called on the querying thread; must be cheap.
+    public func setQueryObserver(_ f: (@Sendable (StoreQueryRecord) -> Void)?) { lock.withLock { queryObserver = f } }
 
     /// Installs (or with nil removes) a shared store for the typed tables (issue 15): opens,
     /// status and queries go to it; search stays in this index's local files.
@@ -234,7 +247,30 @@ public final class WorkbookIndex: @unchecked Sendable {
     /// With a shared store (`setSharedStore`) the query runs there, in its dialect.
     public func query(hash: String, sql: String, limit: Int = 500, timeout: Double = 3,
                       limits: QueryLimits = .default, isCancelled: (@Sendable () -> Bool)? = nil) throws -> QueryResult {
-        if let shared = sharedStore {
+        let (shared, observer) = lock.withLock { (self.shared, queryObserver) }
+        guard let observer else { return try query(shared, hash: hash, sql: sql, limit: limit, timeout: timeout, limits: limits, isCancelled: isCancelled) }
+        let started = DispatchTime.now().uptimeNanoseconds
+        var outcome = "error"
+        defer {
+            observer(StoreQueryRecord(dialect: shared?.dialect ?? .sqlite,
+                                      nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds - started), outcome: outcome))
+        }
+        do {
+            let r = try query(shared, hash: hash, sql: sql, limit: limit, timeout: timeout, limits: limits, isCancelled: isCancelled)
+            outcome = "ok"
+            return r
+        } catch let e as IndexError {
+            outcome = e.kind.rawValue
+            throw e
+        } catch is CancellationError {
+            outcome = "cancelled"
+            throw CancellationError()
+        }
+    }
+
+    private func query(_ shared: (any SharedTableStore)?, hash: String, sql: String, limit: Int, timeout: Double,
+                       limits: QueryLimits, isCancelled: (@Sendable () -> Bool)?) throws -> QueryResult {
+        if let shared {
             return try shared.runQuery(hash: hash, sql: sql, limit: max(0, limit), timeout: timeout, limits: limits, isCancelled: isCancelled)
         }
         return try runQuery(hash: hash, sql: sql, limit: max(0, limit), timeout: timeout, limits: limits, isCancelled: isCancelled)

@@ -72,6 +72,54 @@ import XLChatTestSupport
         #expect(status.tablesReady == true)
     }
 
+    /// `server/health` has a `store` check (SQLite: "ok"; PostgreSQL: diagnosed, with the server
+    /// version in the details), and `server/metrics` counts the store's queries and their latency
+    /// by store and outcome.
+    @Test(arguments: Store.allCases)
+    func healthChecksTheStoreAndMetricsCountItsQueries(_ store: Store) async throws {
+        guard let config = try Self.configuration(store) else { return }
+        let client = try await InProcessClient.forTests(configuration: config)
+        let health = try await client.send(HealthRequest())
+        #expect(health.checks["store"] == "ok", "\(health.checks)")
+        if store == .postgres {
+            #expect(health.details?["store"]?.hasPrefix("postgres://") == true)
+            #expect(health.details?["store"]?.contains("xlchat-test") == false, "the password never shows")
+            #expect(health.details?["storeVersion"]?.first?.isNumber == true, "\(health.details ?? [:])")
+        } else {
+            #expect(health.details?["store"] == "sqlite")
+        }
+        let (path, total) = try Self.csv(rows: 300)
+        let wb = try await client.send(WorkbookOpenRequest(path: path))
+        let table = try #require(wb.sheets.first?.tables.first?.name)
+        for _ in 0..<3 {
+            let r = try await client.send(WorkbookQueryRequest(workbookId: wb.workbookId, sql: "SELECT SUM(\"Qty\") FROM \"\(table)\""))
+            #expect(r.rows == [[.int(total)]])
+        }
+        await #expect(throws: ResponseError.self) {
+            try await client.send(WorkbookQueryRequest(workbookId: wb.workbookId, sql: "SELECT nope FROM \"\(table)\""))
+        }
+        let text = try await client.send(MetricsRequest()).text
+        let label = store == .postgres ? "postgresql" : "sqlite"
+        let ok = text.split(separator: "\n").first { $0.hasPrefix("xlchat_store_queries_total{") && $0.contains("store=\"\(label)\"") && $0.contains("outcome=\"ok\"") }
+        #expect(ok.map { $0.hasSuffix(" 3") || $0.hasSuffix(" 3.0") } == true, "\(text)")
+        #expect(text.contains("outcome=\"invalidQuery\""), "\(text)")
+        let count = text.split(separator: "\n").first { $0.hasPrefix("xlchat_store_query_duration_seconds_count{") && $0.contains("store=\"\(label)\"") }
+        #expect(count.map { $0.hasSuffix(" 4") || $0.hasSuffix(" 4.0") } == true, "\(text)")
+    }
+
+    @Test func aStoreThatIsDownDegradesHealth() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("xlchat-test-\(UUID().uuidString)").path
+        let config = ServerConfiguration.fromEnvironment(["XLCHAT_DATA_DIR": dir, "OLLAMA_HOST": "127.0.0.1:1",
+                                                           "XLCHAT_STORE": "postgres://nobody@127.0.0.1:1/xlchat"])
+        let client = try await InProcessClient.forTests(configuration: config)
+        let started = Date()
+        let health = try await client.send(HealthRequest())
+        #expect(Date().timeIntervalSince(started) < 12)
+        #expect(health.status == .degraded)
+        #expect(health.checks["store"]?.contains("cannot be reached") == true, "\(health.checks)")
+        #expect(health.checks["storage"] == "ok")
+    }
+
     @Test func aStoreThatIsDownIsAWireError() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("xlchat-test-\(UUID().uuidString)").path
         let config = ServerConfiguration.fromEnvironment(["XLCHAT_DATA_DIR": dir, "OLLAMA_HOST": "127.0.0.1:1",
@@ -156,5 +204,5 @@ import XLChatTestSupport
 
 import XLChatWorkbook
 enum ContentHashOf {
-    static func file(_ path: String) throws -> String { try ContentHash.sha256(path: path) }
+    static func file(_ path: String) throws -> String { try ContentHash.workbookVersion(path: path) }
 }

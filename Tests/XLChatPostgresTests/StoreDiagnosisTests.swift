@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import Logging
+import PostgresNIO
 import XLChatIndex
 @testable import XLChatPostgres
 
@@ -59,5 +61,49 @@ import XLChatIndex
         #expect(fail.text.contains("has no xlchat schema"))
         #expect(fail.fix?.contains("xlchat store init") == true)
         #expect(d.serverVersion != nil)
+    }
+
+    /// A role per person (docs/team.md): each is made a member of the builders' group role that
+    /// `store init` creates, with `ALTER ROLE … SET role` so what they build belongs to the group.
+    /// Ann builds, Bob reuses and then drops Ann's build (which only works because the group,
+    /// not Ann, owns it); the doctor passes for both; a role left out of the group fails it.
+    @Test func aRolePerPersonBuildsThroughTheBuildersGroup() throws {
+        guard let s = try PGTest.settings() else { return }
+        let tag = String(UUID().uuidString.prefix(6)).lowercased()
+        let builder = PostgresTableStore.builderRole(s)
+        func admin(_ sql: String) throws {
+            try PGSync.run { try await PostgresTableStore.withConnection(s) { try await $0.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "t")) } }
+        }
+        var people: [PostgresSettings] = []
+        for name in ["ann_\(tag)", "bob_\(tag)"] {
+            try admin("CREATE ROLE \(name) LOGIN PASSWORD 'pw-\(tag)'")
+            try admin("GRANT \(builder) TO \(name)")
+            try admin("ALTER ROLE \(name) SET role = '\(builder)'")
+            people.append(s.as(user: name, password: "pw-\(tag)"))
+        }
+        try admin("CREATE ROLE carol_\(tag) LOGIN PASSWORD 'pw-\(tag)'")
+        defer { for n in ["ann", "bob", "carol"] { try? admin("DROP ROLE IF EXISTS \(n)_\(tag)") } }
+        for p in people {
+            let d = PostgresTableStore.diagnose(settings: p)
+            #expect(d.problems.isEmpty, "\(p.user): \(d.checks)")
+        }
+        let carol = PostgresTableStore.diagnose(settings: s.as(user: "carol_\(tag)", password: "pw-\(tag)"))
+        #expect(carol.problems.first?.text.contains("cannot build workbook tables") == true, "\(carol.checks)")
+
+        let file = try SalesFile(rows: 500)
+        let ann = try WorkbookIndex(dataDirectory: PGTest.tempDirectory())
+        ann.setSharedStore(try PostgresTableStore(settings: people[0]))
+        let built = try ann.open(path: file.path)
+        #expect(!built.reused)
+        let bob = try WorkbookIndex(dataDirectory: PGTest.tempDirectory())
+        let bobStore = try PostgresTableStore(settings: people[1])
+        bob.setSharedStore(bobStore)
+        let reused = try bob.open(path: file.path)
+        #expect(reused.reused)
+        let t = try #require(reused.outline.sheets.first?.tables.first?.name)
+        let r = try bob.query(outline: reused.outline, sql: "SELECT COUNT(*) FROM \"\(t)\"", limit: 10)
+        #expect(r.rows == [[.integer(500)]])
+        try bobStore.drop(hash: built.outline.contentHash)
+        #expect(try bobStore.sharedTables(hash: built.outline.contentHash) == nil)
     }
 }

@@ -241,7 +241,7 @@ extension WorkbookIndex {
         } else {
             if isCancelled() { throw CancellationError() }
             progress?(ProgressUpdate(fraction: 0, message: "hashing the file"))
-            // The same key `openLocal` gives the version (for csv/tsv its bytes and file stem).
+            // The version as the local index keys it (a csv's name is part of it).
             hash = try ContentHash.workbookVersion(path: path)
             readFile = true
         }

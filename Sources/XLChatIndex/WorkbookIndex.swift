@@ -38,6 +38,9 @@ public final class WorkbookIndex: @unchecked Sendable {
     private var loaded: [String: LoadedIndex] = [:]
     private var shared: (any SharedTableStore)?
     private var queryObserver: (@Sendable (StoreQueryRecord) -> Void)?
+    /// Versions opened with `shareable: false` (unsaved buffers) while a shared store is
+    /// installed: their tables are in this index's SQLite, and their queries run there.
+    private var unshared: Set<String> = []
 
     /// Called after every `query` (SQLite or the shared store) with its store and duration:
     /// the server's `server/metrics` counts them. Called on the querying thread; must be cheap.
@@ -49,6 +52,12 @@ public final class WorkbookIndex: @unchecked Sendable {
     public var sharedStore: (any SharedTableStore)? { lock.withLock { shared } }
     /// The dialect `query` runs: the shared store's, else SQLite.
     public var sqlDialect: SQLDialect { sharedStore?.dialect ?? .sqlite }
+    /// The dialect queries on version `hash` run: SQLite for an unshared version (a buffer).
+    public func sqlDialect(hash: String) -> SQLDialect { sharedStore(for: hash)?.dialect ?? .sqlite }
+    /// The shared store that holds version `hash`, nil when it is in this index's SQLite.
+    func sharedStore(for hash: String) -> (any SharedTableStore)? {
+        lock.withLock { unshared.contains(hash.lowercased()) ? nil : shared }
+    }
 
     /// Bumped when the index file layout changes; older files are rebuilt.
     static let schemaVersion = "3"
@@ -222,7 +231,7 @@ public final class WorkbookIndex: @unchecked Sendable {
     /// and the search file (`searchReady`).
     public func status(hash rawHash: String) throws -> IndexStatus {
         let hash = try checkedHash(rawHash)
-        if let shared = sharedStore { return try sharedStatus(shared, hash: hash) }
+        if let shared = sharedStore(for: hash) { return try sharedStatus(shared, hash: hash) }
         let l: LoadedIndex
         do { l = try loadedIndex(hash) } catch let e as IndexError where e.kind == .indexNotBuilt {
             return IndexStatus(contentHash: hash, built: false, builtAt: nil, chunks: 0, embeddingModel: nil, dimensions: 0, tables: [],
@@ -247,7 +256,7 @@ public final class WorkbookIndex: @unchecked Sendable {
     /// With a shared store (`setSharedStore`) the query runs there, in its dialect.
     public func query(hash: String, sql: String, limit: Int = 500, timeout: Double = 3,
                       limits: QueryLimits = .default, isCancelled: (@Sendable () -> Bool)? = nil) throws -> QueryResult {
-        let (shared, observer) = lock.withLock { (self.shared, queryObserver) }
+        let (shared, observer) = lock.withLock { (unshared.contains(hash.lowercased()) ? nil : self.shared, queryObserver) }
         guard let observer else { return try query(shared, hash: hash, sql: sql, limit: limit, timeout: timeout, limits: limits, isCancelled: isCancelled) }
         let started = DispatchTime.now().uptimeNanoseconds
         var outcome = "error"
@@ -304,6 +313,16 @@ public final class WorkbookIndex: @unchecked Sendable {
                      isCancelled: @escaping @Sendable () -> Bool = { false }) throws -> OpenedWorkbook {
         if let shared = sharedStore { return try openShared(shared, path: path, progress: progress, isCancelled: isCancelled) }
         return try openLocal(path: path, progress: progress, isCancelled: isCancelled)
+    }
+
+    /// `open`; with `shareable == false` the tables are built (or found) in this index's SQLite
+    /// even when a shared store is installed, and the version's queries and status stay here.
+    public func open(path: String, progress: ((ProgressUpdate) -> Void)?, isCancelled: @escaping @Sendable () -> Bool,
+                     shareable: Bool) throws -> OpenedWorkbook {
+        if shareable || sharedStore == nil { return try open(path: path, progress: progress, isCancelled: isCancelled) }
+        let opened = try openLocal(path: path, progress: progress, isCancelled: isCancelled)
+        lock.withLock { _ = unshared.insert(opened.outline.contentHash.lowercased()) }
+        return opened
     }
 
     func openLocal(path: String, progress: ((ProgressUpdate) -> Void)?,

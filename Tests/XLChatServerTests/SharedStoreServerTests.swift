@@ -107,6 +107,30 @@ import XLChatTestSupport
         #expect(count.map { $0.hasSuffix(" 4") || $0.hasSuffix(" 4.0") } == true, "\(text)")
     }
 
+    /// An editor's unsaved buffer (workbook/open with `text`) is not shared: with the PostgreSQL
+    /// store configured its tables are built in the local SQLite, its queries run there (in
+    /// SQLite's dialect, counted as `sqlite`), and the store never holds its hash; the saved
+    /// file's version, opened by the same server, is in the store.
+    @Test func anUnsavedBufferStaysOutOfTheStore() async throws {
+        guard let config = try Self.configuration(.postgres), let url = try Self.postgresURL() else { return }
+        let client = try await InProcessClient.forTests(configuration: config)
+        let (path, total) = try Self.csv(rows: 400)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let buffer = try await client.send(WorkbookOpenRequest(text: text, format: "csv", name: "draft.csv"))
+        let table = try #require(buffer.sheets.first?.tables.first?.name)
+        let r = try await client.send(WorkbookQueryRequest(workbookId: buffer.workbookId, sql: "SELECT SUM(\"Qty\") FROM \"\(table)\""))
+        #expect(r.rows == [[.int(total)]])
+        let store = try PostgresTableStore(settings: try PostgresSettings(url: url))
+        #expect(try store.sharedTables(hash: buffer.contentHash) == nil, "the buffer's tables went to the shared store")
+        let status = try await client.send(IndexStatusRequest(workbookId: buffer.workbookId))
+        #expect(status.tablesReady == true)
+        let saved = try await client.send(WorkbookOpenRequest(path: path))
+        #expect(try store.sharedTables(hash: saved.contentHash) != nil)
+        let metrics = try await client.send(MetricsRequest()).text
+        let sqliteQueries = metrics.split(separator: "\n").first { $0.hasPrefix("xlchat_store_queries_total{") && $0.contains("store=\"sqlite\"") }
+        #expect(sqliteQueries?.contains("outcome=\"ok\"") == true, "\(metrics)")
+    }
+
     @Test func aStoreThatIsDownDegradesHealth() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("xlchat-test-\(UUID().uuidString)").path
         let config = ServerConfiguration.fromEnvironment(["XLCHAT_DATA_DIR": dir, "OLLAMA_HOST": "127.0.0.1:1",

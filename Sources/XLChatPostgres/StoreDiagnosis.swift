@@ -107,6 +107,14 @@ extension PostgresTableStore {
         if await bool("SELECT has_table_privilege('pg_catalog.pg_namespace', 'SELECT')") != true { missing.append("SELECT on pg_catalog.pg_namespace") }
         if missing.isEmpty {
             checks.append(.init(level: .ok, text: "role \(user) can build workbook tables\(superuser ? " (a superuser: editors should use a role of their own)" : "")"))
+            // A member of the builders' group acting as itself: what it builds belongs to it
+            // alone, so another member's xlchat cannot replace or drop it.
+            let builder = builderRole(settings)
+            let current = (try? await conn.query("SELECT current_user::text", logger: log).collect().first?.decode(String.self)) ?? user
+            if !superuser, current != builder, await bool("SELECT pg_has_role(current_user, \(builder), 'MEMBER')") == true {
+                checks.append(.init(level: .warn, text: "role \(current) builds as itself, not as \(builder): others in the team cannot replace or drop what it builds",
+                                    fix: "as an admin: ALTER ROLE \(current) SET role = '\(builder)' (docs/team.md)"))
+            }
         } else {
             checks.append(.init(level: .fail, text: "role \(user) cannot build workbook tables: it lacks \(missing.joined(separator: ", "))",
                                 fix: "connect as the role that ran `xlchat store init`, or make \(user) a member of it (docs/team.md)"))

@@ -82,10 +82,17 @@ import XLChatIndex
             people.append(s.as(user: name, password: "pw-\(tag)"))
         }
         try admin("CREATE ROLE carol_\(tag) LOGIN PASSWORD 'pw-\(tag)'")
-        defer { for n in ["ann", "bob", "carol"] { try? admin("DROP ROLE IF EXISTS \(n)_\(tag)") } }
+        // Dave joined the group but nobody set his role: he can build, and is warned.
+        try admin("CREATE ROLE dave_\(tag) LOGIN PASSWORD 'pw-\(tag)'")
+        try admin("GRANT \(builder) TO dave_\(tag)")
+        defer { for n in ["ann", "bob", "carol", "dave"] { try? admin("DROP ROLE IF EXISTS \(n)_\(tag)") } }
+        let dave = PostgresTableStore.diagnose(settings: s.as(user: "dave_\(tag)", password: "pw-\(tag)"))
+        #expect(dave.problems.isEmpty, "\(dave.checks)")
+        #expect(dave.checks.contains { $0.level == .warn && $0.text.contains("builds as itself") && ($0.fix ?? "").contains("SET role") }, "\(dave.checks)")
         for p in people {
             let d = PostgresTableStore.diagnose(settings: p)
             #expect(d.problems.isEmpty, "\(p.user): \(d.checks)")
+            #expect(!d.checks.contains { $0.level == .warn }, "\(p.user): \(d.checks)")
         }
         let carol = PostgresTableStore.diagnose(settings: s.as(user: "carol_\(tag)", password: "pw-\(tag)"))
         #expect(carol.problems.first?.text.contains("cannot build workbook tables") == true, "\(carol.checks)")

@@ -108,7 +108,7 @@ let package = Package(
 
         // Benchmarks: `swift run -c release xlchat-bench --help`.
         .executableTarget(name: "xlchat-bench", dependencies: [
-            "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatWorkbook", "XLChatIndex", "XLChatLLM", "XLChatAgent", "XLChatTestSupport",
+            "XLChatServer", "XLChatProtocol", "JSONRPC", "XLChatWorkbook", "XLChatIndex", "XLChatLLM", "XLChatAgent", "XLChatTestSupport", "XLChatPostgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "GRDB", package: "GRDB.swift"),  // reads the stored vectors for the scan comparison
         ], path: "Benchmarks/xlchat-bench", exclude: ["sqlite_vec_scan.py", "gen_xlsb.py", "gen_workspace.py"]),

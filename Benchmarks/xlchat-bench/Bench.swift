@@ -23,6 +23,7 @@ struct Bench: AsyncParsableCommand {
             DecodeBenchmark.self,
             WorkspaceBenchmark.self,
             HandleReadBenchmark.self,
+            StoreBenchmark.self,
         ]
     )
 }

@@ -308,5 +308,5 @@ extension AnalysisSource {
 }
 
 extension WorkbookSource {
-    public var dialect: SQLDialect { index.sqlDialect }
+    public var dialect: SQLDialect { index.sqlDialect(hash: outline.contentHash) }
 }

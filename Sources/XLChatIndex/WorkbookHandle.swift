@@ -142,7 +142,7 @@ public final class WorkbookHandle: Sendable {
         } catch { usable = nil }
         if let store = usable {
             do {
-                let opened = try store.open(path: path, progress: progress, isCancelled: { token.isCancelled })
+                let opened = try store.open(path: path, progress: progress, isCancelled: { token.isCancelled }, shareable: !isBuffer)
                 return (identity, opened.outline, !opened.reused)
             } catch let e as IndexError where e.kind == .storage || e.kind == .storageFull {
                 // The index cannot be written: the outline alone still serves reads; a query
@@ -188,7 +188,7 @@ public final class WorkbookHandle: Sendable {
                 // checks the identity before and after its read and never stores a mix.
                 try self.whileReopening(token: token) {
                     let identity = try FileIdentity(workbookAt: self.path)
-                    let opened = try store.open(path: self.path, progress: report, isCancelled: { token.isCancelled })
+                    let opened = try store.open(path: self.path, progress: report, isCancelled: { token.isCancelled }, shareable: !self.isBuffer)
                     self.install(identity: identity, outline: opened.outline, builtTables: !opened.reused)
                 }
                 return self.outline ?? outline

@@ -22,6 +22,14 @@ import XLChatWorkbook
 import Glibc
 #endif
 
+/// One query `WorkbookIndex.query` ran: in which store, how long (ns), and how it ended
+/// (`ok`, an `IndexError.Kind` raw value such as `queryTimeout`, `cancelled`, or `error`).
+public struct StoreQueryRecord: Sendable, Hashable {
+    public var dialect: SQLDialect
+    public var nanoseconds: Int64
+    public var outcome: String
+}
+
 public final class WorkbookIndex: @unchecked Sendable {
     public let dataDirectory: URL
     let indexDirectory: URL
@@ -29,6 +37,14 @@ public final class WorkbookIndex: @unchecked Sendable {
     private let lock = NSLock()
     private var loaded: [String: LoadedIndex] = [:]
     private var shared: (any SharedTableStore)?
+    private var queryObserver: (@Sendable (StoreQueryRecord) -> Void)?
+    /// Versions opened with `shareable: false` (unsaved buffers) while a shared store is
+    /// installed: their tables are in this index's SQLite, and their queries run there.
+    private var unshared: Set<String> = []
+
+    /// Called after every `query` (SQLite or the shared store) with its store and duration:
+    /// the server's `server/metrics` counts them. Called on the querying thread; must be cheap.
+    public func setQueryObserver(_ f: (@Sendable (StoreQueryRecord) -> Void)?) { lock.withLock { queryObserver = f } }
 
     /// Installs (or with nil removes) a shared store for the typed tables (issue 15): opens,
     /// status and queries go to it; search stays in this index's local files.
@@ -36,6 +52,12 @@ public final class WorkbookIndex: @unchecked Sendable {
     public var sharedStore: (any SharedTableStore)? { lock.withLock { shared } }
     /// The dialect `query` runs: the shared store's, else SQLite.
     public var sqlDialect: SQLDialect { sharedStore?.dialect ?? .sqlite }
+    /// The dialect queries on version `hash` run: SQLite for an unshared version (a buffer).
+    public func sqlDialect(hash: String) -> SQLDialect { sharedStore(for: hash)?.dialect ?? .sqlite }
+    /// The shared store that holds version `hash`, nil when it is in this index's SQLite.
+    func sharedStore(for hash: String) -> (any SharedTableStore)? {
+        lock.withLock { unshared.contains(hash.lowercased()) ? nil : shared }
+    }
 
     /// Bumped when the index file layout changes; older files are rebuilt.
     static let schemaVersion = "3"
@@ -209,7 +231,7 @@ public final class WorkbookIndex: @unchecked Sendable {
     /// and the search file (`searchReady`).
     public func status(hash rawHash: String) throws -> IndexStatus {
         let hash = try checkedHash(rawHash)
-        if let shared = sharedStore { return try sharedStatus(shared, hash: hash) }
+        if let shared = sharedStore(for: hash) { return try sharedStatus(shared, hash: hash) }
         let l: LoadedIndex
         do { l = try loadedIndex(hash) } catch let e as IndexError where e.kind == .indexNotBuilt {
             return IndexStatus(contentHash: hash, built: false, builtAt: nil, chunks: 0, embeddingModel: nil, dimensions: 0, tables: [],
@@ -234,7 +256,30 @@ public final class WorkbookIndex: @unchecked Sendable {
     /// With a shared store (`setSharedStore`) the query runs there, in its dialect.
     public func query(hash: String, sql: String, limit: Int = 500, timeout: Double = 3,
                       limits: QueryLimits = .default, isCancelled: (@Sendable () -> Bool)? = nil) throws -> QueryResult {
-        if let shared = sharedStore {
+        let (shared, observer) = lock.withLock { (unshared.contains(hash.lowercased()) ? nil : self.shared, queryObserver) }
+        guard let observer else { return try query(shared, hash: hash, sql: sql, limit: limit, timeout: timeout, limits: limits, isCancelled: isCancelled) }
+        let started = DispatchTime.now().uptimeNanoseconds
+        var outcome = "error"
+        defer {
+            observer(StoreQueryRecord(dialect: shared?.dialect ?? .sqlite,
+                                      nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds - started), outcome: outcome))
+        }
+        do {
+            let r = try query(shared, hash: hash, sql: sql, limit: limit, timeout: timeout, limits: limits, isCancelled: isCancelled)
+            outcome = "ok"
+            return r
+        } catch let e as IndexError {
+            outcome = e.kind.rawValue
+            throw e
+        } catch is CancellationError {
+            outcome = "cancelled"
+            throw CancellationError()
+        }
+    }
+
+    private func query(_ shared: (any SharedTableStore)?, hash: String, sql: String, limit: Int, timeout: Double,
+                       limits: QueryLimits, isCancelled: (@Sendable () -> Bool)?) throws -> QueryResult {
+        if let shared {
             return try shared.runQuery(hash: hash, sql: sql, limit: max(0, limit), timeout: timeout, limits: limits, isCancelled: isCancelled)
         }
         return try runQuery(hash: hash, sql: sql, limit: max(0, limit), timeout: timeout, limits: limits, isCancelled: isCancelled)
@@ -268,6 +313,16 @@ public final class WorkbookIndex: @unchecked Sendable {
                      isCancelled: @escaping @Sendable () -> Bool = { false }) throws -> OpenedWorkbook {
         if let shared = sharedStore { return try openShared(shared, path: path, progress: progress, isCancelled: isCancelled) }
         return try openLocal(path: path, progress: progress, isCancelled: isCancelled)
+    }
+
+    /// `open`; with `shareable == false` the tables are built (or found) in this index's SQLite
+    /// even when a shared store is installed, and the version's queries and status stay here.
+    public func open(path: String, progress: ((ProgressUpdate) -> Void)?, isCancelled: @escaping @Sendable () -> Bool,
+                     shareable: Bool) throws -> OpenedWorkbook {
+        if shareable || sharedStore == nil { return try open(path: path, progress: progress, isCancelled: isCancelled) }
+        let opened = try openLocal(path: path, progress: progress, isCancelled: isCancelled)
+        lock.withLock { _ = unshared.insert(opened.outline.contentHash.lowercased()) }
+        return opened
     }
 
     func openLocal(path: String, progress: ((ProgressUpdate) -> Void)?,

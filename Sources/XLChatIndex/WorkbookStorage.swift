@@ -9,6 +9,11 @@ public protocol WorkbookStorage: AnyObject, Sendable {
     /// The outline of the file at `path`, with the typed tables of its current content built
     /// (or found already built). See `WorkbookIndex.open`.
     func open(path: String, progress: ((ProgressUpdate) -> Void)?, isCancelled: @escaping @Sendable () -> Bool) throws -> OpenedWorkbook
+    /// `open`, except that with `shareable == false` (an editor's unsaved buffer) the typed
+    /// tables stay in this machine's store even when a shared one is installed, and that
+    /// version's queries run here (docs/team.md: buffers are not shared).
+    func open(path: String, progress: ((ProgressUpdate) -> Void)?, isCancelled: @escaping @Sendable () -> Bool,
+              shareable: Bool) throws -> OpenedWorkbook
     /// Which parts of the index of content hash `hash` are built: the typed tables (what SQL
     /// needs) and the search part (chunks, FTS5, vectors).
     func readiness(hash: String) -> (tables: Bool, search: Bool)
@@ -21,6 +26,13 @@ public protocol WorkbookStorage: AnyObject, Sendable {
                isCancelled: (@Sendable () -> Bool)?) throws -> QueryResult
     /// Hybrid search over the search part of `hash`.
     func search(hash: String, query: String, limit: Int, embedder: any Embedder, waitForBuild: Bool) async throws -> [SearchHit]
+}
+
+extension WorkbookStorage {
+    public func open(path: String, progress: ((ProgressUpdate) -> Void)?, isCancelled: @escaping @Sendable () -> Bool,
+                     shareable: Bool) throws -> OpenedWorkbook {
+        try open(path: path, progress: progress, isCancelled: isCancelled)
+    }
 }
 
 extension WorkbookIndex: WorkbookStorage {

@@ -36,6 +36,12 @@ public final class PostgresTableStore: SharedTableStore, @unchecked Sendable {
         let safe = String(settings.database.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "_" })
         return String(("xlchat_reader_" + safe).prefix(63))
     }
+    /// The NOLOGIN group role a team's people are made members of (a role per person): it holds
+    /// every right a build needs, so objects built by one member can be replaced by another
+    /// (`xlchat_builder` for the database `xlchat`, `xlchat_builder_<database>` for others).
+    static func builderRole(_ settings: PostgresSettings) -> String {
+        readerRole(settings).replacingOccurrences(of: "xlchat_reader", with: "xlchat_builder")
+    }
     let logger = Logger(label: "xlchat.postgres")
     private let idleReaders = Mutex<[PostgresConnection]>([])
     private let readerSettings = Mutex<PostgresSettings?>(nil)
@@ -110,6 +116,16 @@ public final class PostgresTableStore: SharedTableStore, @unchecked Sendable {
                 try await run("REVOKE TEMPORARY ON DATABASE \(db) FROM PUBLIC")
                 try await run("GRANT CONNECT ON DATABASE \(db) TO \(Self.quoted(Self.readerRole(settings)))")
                 done.append("PUBLIC: no TEMP on \(settings.database), no CREATE in public")
+                // The builders' group: what a build needs, for a team's roles (docs/team.md).
+                let builder = Self.quoted(Self.builderRole(settings))
+                if try await conn.query("SELECT 1 FROM pg_roles WHERE rolname = \(Self.builderRole(settings))", logger: log).collect().isEmpty {
+                    try await run("CREATE ROLE \(builder) NOLOGIN NOINHERIT")
+                }
+                try await run("GRANT CONNECT, CREATE ON DATABASE \(db) TO \(builder)")
+                try await run("GRANT USAGE ON SCHEMA xlchat TO \(builder)")
+                try await run("GRANT SELECT, INSERT, UPDATE, DELETE ON xlchat.workbooks TO \(builder)")
+                try await run("GRANT SELECT ON xlchat.settings TO \(builder)")
+                done.append("role \(Self.builderRole(settings)): may build (GRANT it to a person's role, then ALTER ROLE that role SET role = '\(Self.builderRole(settings))')")
                 if superuser {
                     // Functions PUBLIC may call that change state or reach outside the schema.
                     let functions = ["set_config(text, text, boolean)", "pg_terminate_backend(integer, bigint)", "pg_cancel_backend(integer)",
@@ -122,10 +138,14 @@ public final class PostgresTableStore: SharedTableStore, @unchecked Sendable {
                         try await run("REVOKE EXECUTE ON FUNCTION \(f) FROM PUBLIC")
                         try await run("GRANT EXECUTE ON FUNCTION \(f) TO \(Self.quoted(settings.user))")
                     }
+                    for f in ["pg_advisory_lock(bigint)", "pg_try_advisory_lock(bigint)"] {
+                        try await run("GRANT EXECUTE ON FUNCTION \(f) TO \(builder)")
+                    }
                     // The system catalogs: the reader sees its workbook's tables through the
                     // analyst's outline, not through pg_catalog / information_schema.
                     try await run("REVOKE SELECT ON ALL TABLES IN SCHEMA pg_catalog FROM PUBLIC")
                     try await run("GRANT SELECT ON ALL TABLES IN SCHEMA pg_catalog TO \(Self.quoted(settings.user))")
+                    try await run("GRANT SELECT ON pg_catalog.pg_namespace, pg_catalog.pg_roles TO \(builder)")
                     try await run("REVOKE USAGE ON SCHEMA information_schema FROM PUBLIC")
                     try await run("GRANT USAGE ON SCHEMA information_schema TO \(Self.quoted(settings.user))")
                     done.append("PUBLIC: no EXECUTE on \(functions.count) side-effecting functions, no SELECT on pg_catalog, no information_schema (this database)")

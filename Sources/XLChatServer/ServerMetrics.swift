@@ -1,6 +1,7 @@
 import CoreMetrics
 import Foundation
 import Prometheus
+import XLChatIndex
 
 /// The server's metrics, recorded through swift-metrics and exposed in Prometheus text format
 /// by swift-prometheus. Each server has its own registry (tests run many servers in one process).
@@ -28,6 +29,15 @@ public final class ServerMetrics: Sendable {
         if let errorCode {
             Counter(label: "xlchat_errors_total", dimensions: [("code", String(errorCode))], factory: factory).increment()
         }
+    }
+
+    /// A query on the typed tables: `xlchat_store_queries_total{store, outcome}` and
+    /// `xlchat_store_query_duration_seconds{store}` (`store` is `sqlite` or `postgresql`).
+    func storeQueryFinished(_ record: StoreQueryRecord) {
+        Counter(label: "xlchat_store_queries_total", dimensions: [("store", record.dialect.rawValue.lowercased()), ("outcome", record.outcome)],
+                factory: factory).increment()
+        Timer(label: "xlchat_store_query_duration_seconds", dimensions: [("store", record.dialect.rawValue.lowercased())], factory: factory)
+            .recordNanoseconds(record.nanoseconds)
     }
 
     func connectionOpened() { connections.increment() }

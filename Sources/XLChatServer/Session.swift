@@ -2,6 +2,8 @@ import Foundation
 import JSONRPC
 import Logging
 import Synchronization
+import XLChatIndex
+import XLChatPostgres
 import XLChatProtocol
 
 /// One connection's session: its lifecycle (initialize → initialized → shutdown → exit), its
@@ -155,6 +157,21 @@ public final class Session: MessageHandler, Sendable {
         checks["storage"] = StorageCheck.run(directory: server.configuration.dataDirectory)
         details["dataDirectory"] = server.configuration.dataDirectory
         details["version"] = XLChatVersion.current
+        // The typed tables' store: SQLite under the data directory (the storage check covers
+        // it), or the team's PostgreSQL, diagnosed afresh (reachable, initialized, the roles'
+        // rights); a failure makes the status `degraded` (opening and SQL need it).
+        switch Result(catching: { try server.configuration.postgresSettings() }) {
+        case .success(nil):
+            checks["store"] = "ok"
+            details["store"] = "sqlite"
+        case .success(let settings?):
+            let diagnosis = await Task.detached { PostgresTableStore.diagnose(settings: settings) }.value
+            checks["store"] = diagnosis.summary
+            details["store"] = diagnosis.store
+            if let v = diagnosis.serverVersion { details["storeVersion"] = v }
+        case .failure(let error):
+            checks["store"] = "\((error as? IndexError)?.message ?? "\(error)")"
+        }
         // The model server is one of the checks (../shared/design/protocol-contract.md): an
         // unreachable server or a missing model makes the status `degraded` (reading and SQL
         // still work; `chat/ask` does not).

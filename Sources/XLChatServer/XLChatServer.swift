@@ -32,7 +32,11 @@ public final class XLChatServer: Sendable {
         self.indexState = lazy
         self.workbooks = WorkbookRegistry(dataDirectory: configuration.dataDirectory, storage: { try lazy.get() })
         DataDirectoryPermissions.secure(configuration.dataDirectory, logger: logger)
-        lazy.setOnCreate { [weak self] index in self?.installSearchBuilder(on: index) }
+        let metrics = self.metrics
+        lazy.setOnCreate { [weak self] index in
+            index.setQueryObserver { metrics.storeQueryFinished($0) }
+            self?.installSearchBuilder(on: index)
+        }
     }
 
     /// The engine's handle of an open workbook (its outline, identity, kept reader and

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import XLChatIndex
 import XLChatLLM
+import XLChatPostgres
 import XLChatServer
 #if canImport(Glibc)
 import Glibc
@@ -12,7 +13,7 @@ import Glibc
 struct DoctorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
-        abstract: "Check the data directory, SQLite, the model server and its models, and the socket path.",
+        abstract: "Check the data directory, SQLite, the shared store, the model server and its models, and the socket path.",
         discussion: """
             Prints `ok  ...` or `FAIL ... — what to do` per check and exits non-zero when one fails. \
             The settings are those of `xlchat serve` (flags, then environment variables).
@@ -31,6 +32,7 @@ struct DoctorCommand: AsyncParsableCommand {
         var report = DoctorReport()
         report.dataDirectory(config.dataDirectory)
         report.sqlite(SQLiteCapabilities.probe())
+        report.store(config)
         await report.modelServer(config: config, timeout: timeout)
         if let socket { report.socket(socket) }
         if report.failures > 0 {
@@ -120,6 +122,32 @@ struct DoctorReport {
             return
         }
         ok("SQLite \(caps.version) with FTS5 and the trigram tokenizer")
+    }
+
+    // MARK: store
+
+    /// The typed tables' store: SQLite needs nothing more; a PostgreSQL store is diagnosed
+    /// (`PostgresTableStore.diagnose`: reachable, version, init, the roles' rights, pgvector).
+    mutating func store(_ config: ServerConfiguration) {
+        let settings: PostgresSettings?
+        do {
+            settings = try config.postgresSettings()
+        } catch {
+            fail("store: \((error as? IndexError)?.message ?? "\(error)")",
+                 fix: "set XLCHAT_STORE (--store) to `sqlite` or a postgres://user:password@host:port/database string")
+            return
+        }
+        guard let settings else {
+            ok("store: SQLite under the data directory (set XLCHAT_STORE=postgres://… to share typed tables with a team)")
+            return
+        }
+        for check in PostgresTableStore.diagnose(settings: settings).checks {
+            switch check.level {
+            case .ok: ok(check.text)
+            case .warn: warn(check.text, fix: check.fix ?? "")
+            case .fail: fail(check.text, fix: check.fix ?? "")
+            }
+        }
     }
 
     // MARK: model server

@@ -12,7 +12,7 @@ import Glibc
     /// Runs `xlchat doctor` with a clean model environment plus `env`.
     func doctor(_ arguments: [String] = [], env: [String: String]) async throws -> CommandResult {
         var environment = ProcessInfo.processInfo.environment
-        for key in ["XLCHAT_PROVIDER", "XLCHAT_BASE_URL", "OLLAMA_HOST", "XLCHAT_MODEL", "XLCHAT_EMBED_MODEL", "XLCHAT_DATA_DIR"] {
+        for key in ["XLCHAT_PROVIDER", "XLCHAT_BASE_URL", "OLLAMA_HOST", "XLCHAT_MODEL", "XLCHAT_EMBED_MODEL", "XLCHAT_DATA_DIR", "XLCHAT_STORE"] {
             environment.removeValue(forKey: key)
         }
         environment.merge(env) { _, new in new }
@@ -71,6 +71,38 @@ import Glibc
         #expect(result.status == 1)
         // No leftover probe file.
         #expect((try? FileManager.default.contentsOfDirectory(atPath: dir))?.isEmpty == true)
+    }
+
+    /// The store's lines: SQLite by default; a PostgreSQL store that is down fails with advice;
+    /// the test cluster (`XLCHAT_TEST_PG`, after `xlchat store init`) passes with its version,
+    /// both roles' rights and pgvector's state; a role without rights fails saying what it lacks.
+    @Test func storeChecks() async throws {
+        let dir = Fixtures.temporaryDirectory()
+        let model = ["XLCHAT_DATA_DIR": dir, "OLLAMA_HOST": "127.0.0.1:\(Self.closedPort())"]
+        let plain = try await doctor(env: model)
+        #expect(line(plain.stdout, "ok    store: SQLite") != nil, "\(plain.stdout)")
+        let down = try await doctor(env: model.merging(["XLCHAT_STORE": "postgres://x@127.0.0.1:\(Self.closedPort())/xlchat"]) { $1 })
+        let fail = try #require(line(down.stdout, "FAIL  the store postgres://x@127.0.0.1"), "\(down.stdout)")
+        #expect(fail.contains("cannot be reached") && fail.contains("start PostgreSQL"), "\(fail)")
+        #expect(down.status == 1)
+        let env = ProcessInfo.processInfo.environment
+        guard let url = env["XLCHAT_TEST_PG"], !url.isEmpty else {
+            if ["true", "1", "yes"].contains((env["CI"] ?? "").lowercased()) { Issue.record("XLCHAT_TEST_PG is not set under CI") }
+            return
+        }
+        let initRun = try await SpawnedProcess.run(BuiltBinary.path(), ["store", "init", "--store", url], environment: env)
+        #expect(initRun.status == 0, "\(initRun.stderr)")
+        let good = try await doctor(env: model.merging(["XLCHAT_STORE": url]) { $1 })
+        #expect(line(good.stdout, "ok    store postgres://xlchat_admin@")?.contains("PostgreSQL ") == true, "\(good.stdout)")
+        #expect(line(good.stdout, "ok    reader role xlchat_reader") != nil, "\(good.stdout)")
+        #expect(line(good.stdout, "ok    role xlchat_admin can build") != nil, "\(good.stdout)")
+        #expect(line(good.stdout, "ok    pgvector") != nil, "\(good.stdout)")
+        #expect(!good.stdout.contains("xlchat-test"), "the password never shows")
+        #expect(!good.stdout.contains("FAIL  store") && !good.stdout.contains("FAIL  role"))
+        let limited = url.replacingOccurrences(of: "xlchat_admin:xlchat-test@", with: "xlchat_limited:limited@")
+        let weak = try await doctor(env: model.merging(["XLCHAT_STORE": limited]) { $1 })
+        #expect(line(weak.stdout, "FAIL  role xlchat_limited cannot build workbook tables")?.contains("docs/team.md") == true, "\(weak.stdout)")
+        #expect(weak.status == 1)
     }
 
     @Test func unwritableDataDirectoryFailsWithAdvice() async throws {

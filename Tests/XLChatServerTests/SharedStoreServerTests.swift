@@ -72,6 +72,78 @@ import XLChatTestSupport
         #expect(status.tablesReady == true)
     }
 
+    /// `server/health` has a `store` check (SQLite: "ok"; PostgreSQL: diagnosed, with the server
+    /// version in the details), and `server/metrics` counts the store's queries and their latency
+    /// by store and outcome.
+    @Test(arguments: Store.allCases)
+    func healthChecksTheStoreAndMetricsCountItsQueries(_ store: Store) async throws {
+        guard let config = try Self.configuration(store) else { return }
+        let client = try await InProcessClient.forTests(configuration: config)
+        let health = try await client.send(HealthRequest())
+        #expect(health.checks["store"] == "ok", "\(health.checks)")
+        if store == .postgres {
+            #expect(health.details?["store"]?.hasPrefix("postgres://") == true)
+            #expect(health.details?["store"]?.contains("xlchat-test") == false, "the password never shows")
+            #expect(health.details?["storeVersion"]?.first?.isNumber == true, "\(health.details ?? [:])")
+        } else {
+            #expect(health.details?["store"] == "sqlite")
+        }
+        let (path, total) = try Self.csv(rows: 300)
+        let wb = try await client.send(WorkbookOpenRequest(path: path))
+        let table = try #require(wb.sheets.first?.tables.first?.name)
+        for _ in 0..<3 {
+            let r = try await client.send(WorkbookQueryRequest(workbookId: wb.workbookId, sql: "SELECT SUM(\"Qty\") FROM \"\(table)\""))
+            #expect(r.rows == [[.int(total)]])
+        }
+        await #expect(throws: ResponseError.self) {
+            try await client.send(WorkbookQueryRequest(workbookId: wb.workbookId, sql: "SELECT nope FROM \"\(table)\""))
+        }
+        let text = try await client.send(MetricsRequest()).text
+        let label = store == .postgres ? "postgresql" : "sqlite"
+        let ok = text.split(separator: "\n").first { $0.hasPrefix("xlchat_store_queries_total{") && $0.contains("store=\"\(label)\"") && $0.contains("outcome=\"ok\"") }
+        #expect(ok.map { $0.hasSuffix(" 3") || $0.hasSuffix(" 3.0") } == true, "\(text)")
+        #expect(text.contains("outcome=\"invalidQuery\""), "\(text)")
+        let count = text.split(separator: "\n").first { $0.hasPrefix("xlchat_store_query_duration_seconds_count{") && $0.contains("store=\"\(label)\"") }
+        #expect(count.map { $0.hasSuffix(" 4") || $0.hasSuffix(" 4.0") } == true, "\(text)")
+    }
+
+    /// An editor's unsaved buffer (workbook/open with `text`) is not shared: with the PostgreSQL
+    /// store configured its tables are built in the local SQLite, its queries run there (in
+    /// SQLite's dialect, counted as `sqlite`), and the store never holds its hash; the saved
+    /// file's version, opened by the same server, is in the store.
+    @Test func anUnsavedBufferStaysOutOfTheStore() async throws {
+        guard let config = try Self.configuration(.postgres), let url = try Self.postgresURL() else { return }
+        let client = try await InProcessClient.forTests(configuration: config)
+        let (path, total) = try Self.csv(rows: 400)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let buffer = try await client.send(WorkbookOpenRequest(text: text, format: "csv", name: "draft.csv"))
+        let table = try #require(buffer.sheets.first?.tables.first?.name)
+        let r = try await client.send(WorkbookQueryRequest(workbookId: buffer.workbookId, sql: "SELECT SUM(\"Qty\") FROM \"\(table)\""))
+        #expect(r.rows == [[.int(total)]])
+        let store = try PostgresTableStore(settings: try PostgresSettings(url: url))
+        #expect(try store.sharedTables(hash: buffer.contentHash) == nil, "the buffer's tables went to the shared store")
+        let status = try await client.send(IndexStatusRequest(workbookId: buffer.workbookId))
+        #expect(status.tablesReady == true)
+        let saved = try await client.send(WorkbookOpenRequest(path: path))
+        #expect(try store.sharedTables(hash: saved.contentHash) != nil)
+        let metrics = try await client.send(MetricsRequest()).text
+        let sqliteQueries = metrics.split(separator: "\n").first { $0.hasPrefix("xlchat_store_queries_total{") && $0.contains("store=\"sqlite\"") }
+        #expect(sqliteQueries?.contains("outcome=\"ok\"") == true, "\(metrics)")
+    }
+
+    @Test func aStoreThatIsDownDegradesHealth() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("xlchat-test-\(UUID().uuidString)").path
+        let config = ServerConfiguration.fromEnvironment(["XLCHAT_DATA_DIR": dir, "OLLAMA_HOST": "127.0.0.1:1",
+                                                           "XLCHAT_STORE": "postgres://nobody@127.0.0.1:1/xlchat"])
+        let client = try await InProcessClient.forTests(configuration: config)
+        let started = Date()
+        let health = try await client.send(HealthRequest())
+        #expect(Date().timeIntervalSince(started) < 12)
+        #expect(health.status == .degraded)
+        #expect(health.checks["store"]?.contains("cannot be reached") == true, "\(health.checks)")
+        #expect(health.checks["storage"] == "ok")
+    }
+
     @Test func aStoreThatIsDownIsAWireError() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("xlchat-test-\(UUID().uuidString)").path
         let config = ServerConfiguration.fromEnvironment(["XLCHAT_DATA_DIR": dir, "OLLAMA_HOST": "127.0.0.1:1",

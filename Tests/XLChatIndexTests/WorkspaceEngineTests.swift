@@ -398,6 +398,54 @@ import Glibc
     @Test func inotifyNoticesAddsSavesNewFoldersAndRemovals() async throws { try await run(forcePolling: false) }
     @Test func pollingNoticesTheSame() async throws { try await run(forcePolling: true) }
 
+    /// A workspace folder deleted (or renamed away) is reported as every file removed, by
+    /// inotify (the root's own watch ends) and by polling.
+    @Test(arguments: [false, true]) func aDeletedRootRemovesEveryFile(forcePolling: Bool) async throws {
+        let parent = try WorkspaceScannerTests.tree(["ws/a.csv": "x\n1\n", "ws/sub/b.xlsx": "x", "ws/c.tsv": "x\n2\n"])
+        defer { parent.cleanup() }
+        let root = parent.url.appendingPathComponent("ws").path
+        let scanner = WorkspaceScanner(extensions: WorkspaceScannerTests.formats)
+        let deltas = Deltas()
+        let watcher = FolderWatcher(root: root, scanner: scanner, initial: try scanner.scan(root).files,
+                                    settle: .milliseconds(100), pollInterval: .milliseconds(200),
+                                    forcePolling: forcePolling) { deltas.continuation.yield($0) }
+        defer { watcher.stop() }
+        if forcePolling {
+            try FileManager.default.removeItem(atPath: root)
+        } else {
+            #expect(rename(root, parent.url.appendingPathComponent("moved").path) == 0)
+        }
+        var removed: [String] = []
+        while removed.count < 3, let d = await deltas.next() { removed += d.removed }
+        #expect(removed.sorted() == ["a.csv", "c.tsv", "sub/b.xlsx"])
+    }
+
+    /// Between an inotify event and its settled rescan the watcher says it is settling, so an
+    /// answer given in that window can say it may be stale; after the delta it no longer is.
+    @Test func aChangeIsSettlingUntilItIsReported() async throws {
+        let dir = try WorkspaceScannerTests.tree(["a.csv": "x\n1\n"])
+        defer { dir.cleanup() }
+        let scanner = WorkspaceScanner(extensions: WorkspaceScannerTests.formats)
+        let deltas = Deltas()
+        let watcher = FolderWatcher(root: dir.url.path, scanner: scanner, initial: try scanner.scan(dir.url.path).files,
+                                    settle: .seconds(2)) { deltas.continuation.yield($0) }
+        defer { watcher.stop() }
+        try #require(watcher.mode == .inotify)
+        #expect(!watcher.isSettling)
+        try Data("x\n1\n2\n".utf8).write(to: dir.url.appendingPathComponent("a.csv"))
+        // The event arrives within milliseconds; wait on it with a 5 s bound.
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(5)
+        while !watcher.isSettling, clock.now < deadline { await Task.yield() }
+        #expect(watcher.isSettling)
+        let changed = await deltas.next()
+        #expect(changed?.changed.map(\.relativePath) == ["a.csv"])
+        // Cleared right after the delta's handler returns.
+        let after = clock.now + .seconds(5)
+        while watcher.isSettling, clock.now < after { await Task.yield() }
+        #expect(!watcher.isSettling)
+    }
+
     @Test func deltaBetweenListings() {
         func f(_ p: String, _ size: Int64, _ m: Int64) -> WorkspaceFile { WorkspaceFile(path: "/w/" + p, relativePath: p, size: size, mtimeNs: m) }
         let d = WorkspaceDelta.between([f("a", 1, 1), f("b", 2, 2), f("c", 3, 3)], [f("a", 1, 1), f("b", 2, 5), f("d", 4, 4)])

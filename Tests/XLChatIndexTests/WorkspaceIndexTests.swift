@@ -155,6 +155,32 @@ import XLChatWorkbook
         #expect(clock.now - started < .seconds(30))
     }
 
+    /// The workspace's bookkeeping tables (files, tables, meta) are not data: SQL that reads
+    /// them, directly, through a subquery, a CTE or a join, is refused with a message that says
+    /// what to query instead; the user's tables and the sqlite_schema listing stay readable.
+    @Test func bookkeepingTablesAreNotQueryable() async throws {
+        let data = try TempDir(), folder = try TempDir()
+        defer { data.cleanup(); folder.cleanup() }
+        try Self.write(folder.url, ["a.csv": "k,v\n1,10\n"])
+        let index = try WorkbookIndex(dataDirectory: data.url)
+        let ws = try WorkspaceIndex(index: index, root: folder.url.path,
+                                    scanner: WorkspaceScanner(extensions: ["csv"], skipDirectories: [data.url.path]))
+        _ = try await ws.refresh(build: ws.defaultBuilder())
+        for sql in ["SELECT * FROM _ws_files", "SELECT info FROM _WS_TABLES", "SELECT (SELECT value FROM _ws_meta LIMIT 1)",
+                    "WITH x AS (SELECT * FROM \"_ws_tables\") SELECT count(*) FROM x",
+                    "SELECT a.v FROM a JOIN _ws_files f ON 1 = 1"] {
+            do {
+                _ = try ws.query(sql: sql)
+                Issue.record("\(sql) was answered")
+            } catch let e as IndexError {
+                #expect(e.kind == .invalidQuery, "\(sql)")
+                #expect(e.message.contains("xlchat's own bookkeeping"), "\(sql): \(e.message)")
+            }
+        }
+        #expect(try value(ws, "SELECT sum(v) FROM a") == .integer(10))
+        #expect(try ws.query(sql: "SELECT count(*) FROM sqlite_schema WHERE name LIKE '\\_ws\\_%' ESCAPE '\\'").result.rows.first?.first == .integer(3))
+    }
+
     @Test func badFilesAreListedWithTheirErrorsAndTheRestWorks() async throws {
         let data = try TempDir(), folder = try TempDir()
         defer { data.cleanup(); folder.cleanup() }

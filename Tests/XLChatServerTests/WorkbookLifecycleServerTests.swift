@@ -46,10 +46,14 @@ import XLChatTestSupport
         model.enqueue(.stream([.toolCalls([ScriptedToolCall(name: "search", argumentsText: LLMJSON.object(["query": .string("Widget")]).jsonText)])]))
         model.enqueue(.stream([.toolCalls([ScriptedToolCall(name: "sql", argumentsText: LLMJSON.object(
             ["query": .string("SELECT SUM(\(table.columns[2].name)) AS total FROM \"\(table.name)\"")]).jsonText)])]))
+        // The analyst's read_range reads through the handle's kept reader, as workbook/read does.
+        model.enqueue(.stream([.toolCalls([ScriptedToolCall(name: "read_range", argumentsText: LLMJSON.object(
+            ["range": .string("A1:C2")]).jsonText)])]))
         model.enqueue(.text(["The total is 2,467.75."]))
         let answer = try await client.send(ChatAskRequest(workbookId: wb.workbookId, question: "Total amount?"))
         #expect(answer.answer == "The total is 2,467.75.")
-        #expect(answer.steps?.map(\.tool) == ["search", "sql"])
+        #expect(answer.steps?.map(\.tool) == ["search", "sql", "read_range"])
+        #expect(handle.counts.readerOpens == 1)
 
         let hits = try await client.send(IndexSearchRequest(workbookId: wb.workbookId, query: "Gizmo"))
         #expect(hits.results.contains { $0.text.contains("Gizmo") })
@@ -58,7 +62,7 @@ import XLChatTestSupport
         let built = try await client.send(IndexBuildRequest(workbookId: wb.workbookId))
         #expect(built.reused)
 
-        // read_range twice and a trace: one reader, kept.
+        // workbook/read twice: the same reader, kept.
         _ = try await client.send(WorkbookReadRequest(workbookId: wb.workbookId, sheet: wb.sheets[0].name, range: "A1:C3"))
         _ = try await client.send(WorkbookReadRequest(workbookId: wb.workbookId, sheet: wb.sheets[0].name, range: "A3:C5"))
 

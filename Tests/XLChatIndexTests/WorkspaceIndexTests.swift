@@ -83,10 +83,15 @@ import XLChatWorkbook
         try await pool.write { db in
             try db.execute(sql: "DROP VIEW orders")
             try db.execute(sql: "CREATE VIEW orders AS SELECT 'x' AS _file, OrderId FROM orders_2024_01")
+            // ... and an older rule's union over unrelated tables goes.
+            try db.execute(sql: "CREATE VIEW union_9 AS SELECT * FROM customers")
+            try db.execute(sql: "UPDATE _ws_meta SET value = replace(value, '[{', '[{\"name\":\"union_9\",\"members\":[\"customers\"],\"columns\":[\"x\"]},{') WHERE key = 'unions'")
             try db.execute(sql: "DELETE FROM _ws_meta WHERE key = 'views'")
         }
         try pool.close()
         #expect(try await ws.refresh(build: builder.build).filesRead == 0)
+        #expect(try ws.unions().map(\.name) == ["orders"])
+        #expect(throws: IndexError.self) { try ws.query(sql: "SELECT * FROM union_9") }
         #expect(try value(ws, "SELECT count(DISTINCT _file) FROM orders") == .integer(12))
         #expect(try value(ws, "SELECT max(_row) FROM orders WHERE _file = 'exports/orders_2024_03.csv'") != .null)
         // A question that needs two files: a join, with no fan-out (customer ids are unique).

@@ -213,8 +213,11 @@ public struct WorkspaceSource: AnalysisSource {
     /// file's outline from its index (no workbook is read). `stale`: what to say when the
     /// answer is from the last complete state while files are being re-indexed. Throws
     /// `IndexError` when the workspace database or an index cannot be read.
+    /// `handleFor`: the server's handle of a file, when it holds one (`read_range` and `trace`
+    /// then read through its kept reader).
     public init(workspace: WorkspaceIndex, index: WorkbookIndex, embedder: any Embedder, stale: String? = nil,
-                searchBuilder: (@Sendable (_ path: String, _ hash: String) async throws -> Void)? = nil) throws {
+                searchBuilder: (@Sendable (_ path: String, _ hash: String) async throws -> Void)? = nil,
+                handleFor: ((_ path: String) -> WorkbookHandle?)? = nil) throws {
         self.workspace = workspace; self.index = index; self.embedder = embedder; self.staleNote = stale
         self.searchBuilder = searchBuilder
         let entries = try workspace.entries()
@@ -227,7 +230,7 @@ public struct WorkspaceSource: AnalysisSource {
         for e in entries {
             guard var o = try workspace.outline(of: e) else { continue }
             o.path = workspace.root + "/" + e.relativePath
-            files.append(SourceFile(label: e.relativePath, outline: o))
+            files.append(SourceFile(label: e.relativePath, outline: o, handle: handleFor?(o.path)))
             outlines[e.relativePath] = o
             hashes[e.relativePath] = e.contentHash
         }

@@ -41,8 +41,10 @@ extension Session {
             // runs the answer says it is from the state before it.
             let stale = workspace.isChanging ? Self.staleWorkspaceNote : nil
             let builder = searchPartBuilder(workspace.index, embedder: embedder)
+            let registry = server.workbooks
             source = try await Blocking.run(owner: connection.id) { _ in
-                try WorkspaceSource(workspace: workspace.index, index: index, embedder: embedder, stale: stale, searchBuilder: builder)
+                try WorkspaceSource(workspace: workspace.index, index: index, embedder: embedder, stale: stale, searchBuilder: builder,
+                                    handleFor: { registry.existing(path: $0) })
             }
             cite = { Citation(workspaceId: workspace.id, file: $0.file, sheet: $0.sheet, range: $0.range.description) }
         case (nil, nil):

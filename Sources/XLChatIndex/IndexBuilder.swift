@@ -550,9 +550,13 @@ final class TableLoader {
         columnSpan = (sources.min() ?? 0)...(sources.max() ?? 0)
         var used = Set<String>()
         for c in table.columns {
-            var name = c.name.isEmpty ? A1.columnName(c.sourceColumn) : c.name
+            var name = SQLIdentifier.clipped(c.name.isEmpty ? A1.columnName(c.sourceColumn) : c.name)
             var n = 2
-            while used.contains(name.lowercased()) { name = "\(c.name)_\(n)"; n += 1 }
+            while used.contains(name.lowercased()) {
+                let suffix = "_\(n)"
+                name = SQLIdentifier.clipped(c.name, to: SQLIdentifier.maxBytes - suffix.utf8.count) + suffix
+                n += 1
+            }
             used.insert(name.lowercased())
             slot[c.sourceColumn] = kept.count
             kept.append((c, name))

@@ -59,8 +59,9 @@ public final class WorkbookIndex: @unchecked Sendable {
         lock.withLock { unshared.contains(hash.lowercased()) ? nil : shared }
     }
 
-    /// Bumped when the index file layout changes; older files are rebuilt.
-    static let schemaVersion = "3"
+    /// Bumped when the index file layout changes; older files are rebuilt. 4: SQL names at
+    /// most 63 bytes (`SQLIdentifier`).
+    static let schemaVersion = "4"
     /// Above this many data rows a table gets one chunk per window of rows instead of per row.
     public static let maxRowChunks = 200_000
 

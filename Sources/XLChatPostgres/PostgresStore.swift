@@ -27,7 +27,8 @@ public final class PostgresTableStore: SharedTableStore, @unchecked Sendable {
     public let settings: PostgresSettings
     public var dialect: SQLDialect { .postgresql }
     /// Bumped with `WorkbookIndex`'s schema: a row built under another version is rebuilt.
-    static let layoutVersion = "pg1"
+    /// pg2: SQL names at most 63 bytes in the outline itself (`SQLIdentifier`), index schema 4.
+    static let layoutVersion = "pg2"
     /// The SELECT-only login role of a database: roles are the cluster's, the reader's
     /// password is kept per database, so each database has its own (`xlchat_reader` for the
     /// database `xlchat`, `xlchat_reader_<database>` for others).

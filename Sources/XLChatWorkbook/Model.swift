@@ -394,7 +394,9 @@ public struct InferredTable: Sendable, Hashable, Codable {
         var start = 0
         while start < columnCount {
             let end = min(columnCount, start + maxSQLColumns)
-            let partName = out.isEmpty ? name : TableInferrer.unique("\(name)_part\(out.count + 1)", in: &usedNames)
+            let suffix = "_part\(out.count + 1)"
+            let partName = out.isEmpty ? name
+                : TableInferrer.unique(SQLIdentifier.clipped(name, to: SQLIdentifier.maxBytes - suffix.utf8.count) + suffix, in: &usedNames)
             out.append(TablePart(name: partName, columns: start..<end))
             start = end
         }
@@ -444,5 +446,22 @@ public struct WorkbookOutline: Sendable, Hashable, Codable {
                 formulas: FormulaEvaluationStats? = nil) {
         self.path = path; self.format = format; self.contentHash = contentHash
         self.sheets = sheets; self.definedNames = definedNames; self.formulas = formulas
+    }
+}
+
+/// The longest SQL name (table or column) xlchat gives: PostgreSQL keeps identifiers to
+/// NAMEDATALEN - 1 = 63 bytes and silently truncates longer ones (PostgreSQL documentation,
+/// "Identifiers and Key Words"), so a longer name would read another column there
+/// (`Revenue in GBP for the fiscal year … (EUR)` and `… (GBP)` cut to the same 63 bytes).
+/// SQLite has no limit; names are the same in every store.
+public enum SQLIdentifier {
+    public static let maxBytes = 63
+
+    /// `name` cut on a character boundary to at most `bytes` UTF-8 bytes.
+    public static func clipped(_ name: String, to bytes: Int = maxBytes) -> String {
+        guard name.utf8.count > bytes else { return name }
+        var out = Substring(name)
+        while out.utf8.count > bytes { out = out.dropLast() }
+        return String(out)
     }
 }

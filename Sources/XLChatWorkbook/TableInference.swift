@@ -1032,10 +1032,17 @@ struct TableInferrer {
         return unique(base.isEmpty ? "table" : base, in: &usedNames)
     }
 
+    /// `base`, or `base_2`, `base_3`, ... when taken (case-insensitively), each at most
+    /// `SQLIdentifier.maxBytes` UTF-8 bytes (the base is clipped on a character boundary
+    /// before the suffix), so every store holds the name exactly as the outline shows it.
     static func unique(_ base: String, in used: inout Set<String>) -> String {
-        var candidate = base
+        var candidate = SQLIdentifier.clipped(base)
         var k = 2
-        while used.contains(candidate.lowercased()) { candidate = "\(base)_\(k)"; k += 1 }
+        while used.contains(candidate.lowercased()) {
+            let suffix = "_\(k)"
+            candidate = SQLIdentifier.clipped(base, to: SQLIdentifier.maxBytes - suffix.utf8.count) + suffix
+            k += 1
+        }
         used.insert(candidate.lowercased())
         return candidate
     }

@@ -40,6 +40,45 @@ import XLChatWorkbook
         #expect(day.rows == [[.text("2024-02-14")]])
     }
 
+    /// Headers longer than PostgreSQL's 63-byte identifiers, alike up to their last words
+    /// (ASCII and multi-byte), and a long sheet name: every SQL name the outline shows is at
+    /// most 63 bytes and unique, and each column's sum through that name is that column's own
+    /// (break15: PostgreSQL cut two such names to the same 63 bytes and summed EUR for GBP).
+    @Test(arguments: StoreKind.allCases)
+    func longHeadersKeepTheirOwnColumnsInEveryStore(_ kind: StoreKind) throws {
+        guard let index = try PGTest.index(kind) else { return }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("xlchat-longnames-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let stems = ["Total revenue recognised for the fiscal year ending in December, in",
+                     "Umsatzerlöse für das Geschäftsjahr, das im Dezember endet, äöü in der Währung",
+                     String(repeating: "収益", count: 12) + "通貨"]
+        var headers: [String] = [], multipliers: [Int] = []
+        for (i, stem) in stems.enumerated() {
+            for (j, currency) in ["EUR", "GBP", "USD"].enumerated() {
+                headers.append("\(stem) \(currency)")
+                multipliers.append(1 + i * 100 + j * 10_000)
+            }
+        }
+        let rows = Int.random(in: 5...40)
+        var text = headers.map { "\"\($0)\"" }.joined(separator: ",") + "\n"
+        for r in 1...rows { text += multipliers.map { String($0 * r) }.joined(separator: ",") + "\n" }
+        let path = dir.appendingPathComponent(String(repeating: "quarterly-report-", count: 5) + "final.csv").path
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        let opened = try index.open(path: path)
+        let table = try #require(opened.outline.sheets.flatMap(\.tables).first)
+        #expect(table.name.utf8.count <= 63, "\(table.name)")
+        let names = table.columns.map(\.name)
+        #expect(names.count == headers.count)
+        #expect(names.allSatisfy { $0.utf8.count <= 63 }, "\(names.map { $0.utf8.count })")
+        #expect(Set(names.map { $0.lowercased() }).count == names.count, "\(names)")
+        let triangle = rows * (rows + 1) / 2
+        for (k, name) in names.enumerated() {
+            let r = try index.query(outline: opened.outline, sql: "SELECT SUM(\"\(name)\") FROM \"\(table.name)\"", limit: 1)
+            #expect(r.rows.first?.first == .integer(Int64(multipliers[k] * triangle)), "\(kind) \(name)")
+        }
+    }
+
     @Test(arguments: StoreKind.allCases)
     func limitsCutRowsAndValues(_ kind: StoreKind) throws {
         guard let index = try PGTest.index(kind) else { return }

@@ -1,4 +1,4 @@
-// Embedders turn chunk texts into vectors. The index stores them as Float32 BLOBs and scans
+// Embedders turn chunk texts into vectors. The index stores them as int8 BLOBs and scans
 // them in memory (VectorMatrix). An Ollama embedder plugs in through the same protocol.
 import Foundation
 

@@ -45,7 +45,22 @@ public struct SourceFile: Sendable, Hashable {
     /// nil for the one workbook of a workbook question.
     public var label: String?
     public var outline: WorkbookOutline
-    public init(label: String?, outline: WorkbookOutline) { self.label = label; self.outline = outline }
+    /// The open workbook's owner, when the server holds one: `read_range` and `trace` then read
+    /// through its kept reader (identity checked first) instead of opening the file again.
+    public var handle: WorkbookHandle?
+    public init(label: String?, outline: WorkbookOutline, handle: WorkbookHandle? = nil) {
+        self.label = label; self.outline = outline; self.handle = handle
+    }
+
+    public static func == (a: SourceFile, b: SourceFile) -> Bool { a.label == b.label && a.outline == b.outline }
+    public func hash(into h: inout Hasher) { h.combine(label); h.combine(outline) }
+
+    /// Runs `body` with a reader of the file: the handle's kept one, or a newly opened one.
+    /// Blocks: call it on the engine's threads. Throws what opening and `body` throw.
+    func withReader<T>(evaluatingFormulas: Bool, token: CancellationToken, _ body: (any WorkbookReader) throws -> T) throws -> T {
+        if let handle { return try handle.withReader(evaluatingFormulas: evaluatingFormulas, token: token, body) }
+        return try body(try Workbooks.open(path: outline.path, evaluateFormulas: evaluatingFormulas))
+    }
 }
 
 /// One SQL table: its name in the SQL namespace, and where its rows come from.
@@ -140,8 +155,11 @@ public struct WorkbookSource: AnalysisSource {
     public let index: WorkbookIndex
     public let embedder: any Embedder
 
-    public init(outline: WorkbookOutline, index: WorkbookIndex, embedder: any Embedder) {
-        self.outline = outline; self.index = index; self.embedder = embedder
+    /// The open workbook's owner (reads go through its kept reader); nil: files are opened by path.
+    public let handle: WorkbookHandle?
+
+    public init(outline: WorkbookOutline, index: WorkbookIndex, embedder: any Embedder, handle: WorkbookHandle? = nil) {
+        self.outline = outline; self.index = index; self.embedder = embedder; self.handle = handle
         tables = Self.sqlTables(of: outline)
     }
 
@@ -156,7 +174,7 @@ public struct WorkbookSource: AnalysisSource {
     }
 
     public var kind: AnalysisSourceKind { .workbook }
-    public var files: [SourceFile] { [SourceFile(label: nil, outline: outline)] }
+    public var files: [SourceFile] { [SourceFile(label: nil, outline: outline, handle: handle)] }
     public let tables: [SourceTable]
     public var unions: [WorkspaceUnion] { [] }
     public var stateKey: String { outline.contentHash }
@@ -195,8 +213,11 @@ public struct WorkspaceSource: AnalysisSource {
     /// file's outline from its index (no workbook is read). `stale`: what to say when the
     /// answer is from the last complete state while files are being re-indexed. Throws
     /// `IndexError` when the workspace database or an index cannot be read.
+    /// `handleFor`: the server's handle of a file, when it holds one (`read_range` and `trace`
+    /// then read through its kept reader).
     public init(workspace: WorkspaceIndex, index: WorkbookIndex, embedder: any Embedder, stale: String? = nil,
-                searchBuilder: (@Sendable (_ path: String, _ hash: String) async throws -> Void)? = nil) throws {
+                searchBuilder: (@Sendable (_ path: String, _ hash: String) async throws -> Void)? = nil,
+                handleFor: ((_ path: String) -> WorkbookHandle?)? = nil) throws {
         self.workspace = workspace; self.index = index; self.embedder = embedder; self.staleNote = stale
         self.searchBuilder = searchBuilder
         let entries = try workspace.entries()
@@ -209,7 +230,7 @@ public struct WorkspaceSource: AnalysisSource {
         for e in entries {
             guard var o = try workspace.outline(of: e) else { continue }
             o.path = workspace.root + "/" + e.relativePath
-            files.append(SourceFile(label: e.relativePath, outline: o))
+            files.append(SourceFile(label: e.relativePath, outline: o, handle: handleFor?(o.path)))
             outlines[e.relativePath] = o
             hashes[e.relativePath] = e.contentHash
         }

@@ -310,14 +310,15 @@ struct ToolRunner: Sendable {
         } else {
             throw WorkbookError(.unknownSheet, "say which sheet: \(sheets.map { "'\($0.info.name)'" }.joined(separator: ", "))")
         }
-        let path = outline.path, index = sheet.info.index, used = sheet.summary.usedRange, limit = options.maxResultRows
+        let index = sheet.info.index, used = sheet.summary.usedRange, limit = options.maxResultRows
         let range = parsed.range
         guard range.columnCount <= 200 else {
             throw WorkbookError(.invalidRange, "range \(range) is \(range.columnCount) columns wide; read at most 200 columns at once")
         }
-        let read = try await Offload.run {
-            let reader = try Workbooks.open(path: path)
-            return try RangeReader.read(reader, sheetIndex: index, range: range, usedRange: used, limit: limit)
+        let read = try await Blocking.run { token in
+            try file.withReader(evaluatingFormulas: true, token: token) {
+                try RangeReader.read($0, sheetIndex: index, range: range, usedRange: used, limit: limit)
+            }
         }
         guard let got = read.range else {
             return ToolOutcome(resultText: "The range is empty.", step: AgentStep(tool: "read_range", arguments: call.argumentsText, summary: "empty", ranges: [], ok: true), evidence: [])
@@ -377,8 +378,12 @@ struct ToolRunner: Sendable {
         } else {
             throw WorkbookError(.unknownSheet, "say which sheet: \(sheets.map { "'\($0.info.name)'" }.joined(separator: ", "))")
         }
-        let path = outline.path, index = sheet.info.index, cell = parsed.range.start
-        let result = try await Offload.run { try Lineage.trace(path: path, sheet: index, cell: cell, depth: 3) }
+        let index = sheet.info.index, cell = parsed.range.start
+        let result = try await Blocking.run { token in
+            try file.withReader(evaluatingFormulas: false, token: token) {
+                try Lineage.trace(reader: $0, sheet: index, cell: cell, depth: 3, isCancelled: { token.isCancelled })
+            }
+        }
         var lines: [String] = []
         var evidence: [Evidence] = []
         var refs: [String] = []

@@ -36,6 +36,8 @@ struct TableMapping: Sendable, Hashable, Codable {
 
 private final class AuthorizerState {
     var denied: [String] = []
+    /// An index bookkeeping table the statement tried to read.
+    var internalRead: String?
     var tablesRead: Set<String> = []
     var selects = 0
     var schemaPragmas = 0
@@ -55,6 +57,15 @@ private final class Budget {
     }
 }
 
+/// The index's own bookkeeping tables (`IndexBuilder`, `WorkspaceIndex`): not the user's data,
+/// so a query may not read them (their JSON would pass for cells and could not be cited).
+let internalTables: Set<String> = ["_xl_meta", "_xl_tables", "_xl_chunks", "_xl_chunks_fts", "_xl_vocab",
+                                   "_xl_common_terms", "_xl_vectors", "_ws_files", "_ws_tables", "_ws_meta"]
+func isInternalTable(_ name: String) -> Bool {
+    let n = name.lowercased()
+    return internalTables.contains(n) || n.hasPrefix("_xl_chunks_fts_") || n.hasPrefix("_ws_staging_") || n.hasPrefix("_ws_rename_")
+}
+
 private let allowedPragmas: Set<String> = ["table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo"]
 
 private let authorizer: @convention(c) (UnsafeMutableRawPointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> Int32 = { ctx, action, a1, a2, _, _ in
@@ -66,6 +77,10 @@ private let authorizer: @convention(c) (UnsafeMutableRawPointer?, Int32, UnsafeP
         return SQLITE_OK
     case SQLITE_READ:
         if let t = arg1 {
+            if isInternalTable(t) {
+                state.internalRead = t
+                return SQLITE_DENY
+            }
             state.tablesRead.insert(t)
             if let c = a2 { state.columnsRead[t.lowercased(), default: []].insert(String(cString: c).lowercased()) }
         }
@@ -475,6 +490,9 @@ enum ReadOnlyQuery {
         guard rc == SQLITE_OK else {
             sqlite3_finalize(stmt)
             let message = String(cString: sqlite3_errmsg(db))
+            if let t = auth.internalRead {
+                throw IndexError(.invalidQuery, "\(t) is xlchat's own bookkeeping, not a table of the workbook: query the tables the outline lists")
+            }
             if !auth.denied.isEmpty {
                 throw IndexError(.invalidQuery, "only reading is allowed: \(auth.denied.joined(separator: ", ")) is not permitted (\(message))")
             }

@@ -33,16 +33,18 @@ extension Session {
                 try await handle.ensureIndexed(owner: owner) { update in progress.report(fraction: update.fraction, message: update.message) }
             }
             handle.startSearchIndex(embedder: embedder)
-            source = WorkbookSource(outline: outline, index: index, embedder: embedder)
+            source = WorkbookSource(outline: outline, index: index, embedder: embedder, handle: handle)
             cite = { Citation(workbookId: handle.id, sheet: $0.sheet, range: $0.range.description) }
         case (nil, let workspaceId?):
             let workspace = try sessionWorkspace(workspaceId)
             // The last complete state: a refresh commits in one transaction, and while one
             // runs the answer says it is from the state before it.
-            let stale = workspace.index.refreshing ? Self.staleWorkspaceNote : nil
+            let stale = workspace.isChanging ? Self.staleWorkspaceNote : nil
             let builder = searchPartBuilder(workspace.index, embedder: embedder)
+            let registry = server.workbooks
             source = try await Blocking.run(owner: connection.id) { _ in
-                try WorkspaceSource(workspace: workspace.index, index: index, embedder: embedder, stale: stale, searchBuilder: builder)
+                try WorkspaceSource(workspace: workspace.index, index: index, embedder: embedder, stale: stale, searchBuilder: builder,
+                                    handleFor: { registry.existing(path: $0) })
             }
             cite = { Citation(workspaceId: workspace.id, file: $0.file, sheet: $0.sheet, range: $0.range.description) }
         case (nil, nil):

@@ -77,6 +77,13 @@ final class WorkbookRegistry: Sendable {
         return handle
     }
 
+    /// The handle of the file at `path` when one was opened (a workspace's refresh opens each
+    /// of its files), else nil. Opens nothing.
+    func existing(path: String) -> WorkbookHandle? {
+        let id = Self.workbookID(forPath: Self.canonical(path))
+        return handles.withLock { $0[id] }
+    }
+
     /// The handle of an open workbook whose current version has content hash `hash`.
     func handle(forHash hash: String) -> WorkbookHandle? {
         handles.withLock { $0.values.first { $0.outline?.contentHash == hash } }

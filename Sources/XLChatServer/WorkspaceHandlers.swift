@@ -17,7 +17,16 @@ final class WorkspaceStore: Sendable {
         /// Refreshes run one after another (the last one's task; the next awaits it first).
         private let chain = Mutex<Task<WorkspaceRefresh, any Error>?>(nil)
 
+        /// Settled changes handed to a refresh that has not finished yet.
+        let pendingRefreshes = Mutex<Int>(0)
+
         init(id: String, root: String, index: WorkspaceIndex) { self.id = id; self.root = root; self.index = index }
+
+        /// Whether an answer now may miss a change: one is settling in the watcher, waits for
+        /// its refresh, or is being re-indexed (answers then come from the last complete state).
+        var isChanging: Bool {
+            index.refreshing || pendingRefreshes.withLock { $0 > 0 } || watcher.withLock { $0?.isSettling ?? false }
+        }
 
         func refresh(_ body: @escaping @Sendable () async throws -> WorkspaceRefresh) async throws -> WorkspaceRefresh {
             let task = chain.withLock { last -> Task<WorkspaceRefresh, any Error> in
@@ -146,7 +155,9 @@ extension Session {
         let watcher = workspace.watcher.withLock { current -> FolderWatcher in
             if let current { return current }
             let w = FolderWatcher(root: workspace.root, scanner: scanner, initial: known) { _ in
+                workspace.pendingRefreshes.withLock { $0 += 1 }
                 Task {
+                    defer { workspace.pendingRefreshes.withLock { $0 -= 1 } }
                     guard let r = try? await session.refreshWorkspace(workspace), !r.delta.isEmpty else { return }
                     let note = WorkspaceDidChangeNotification(
                         workspaceId: workspace.id, added: r.delta.added.map(\.relativePath), changed: r.delta.changed.map(\.relativePath),
@@ -172,7 +183,7 @@ extension Session {
         let config = server.configuration
         let capMs = max(config.maxQueryTimeoutMs, config.queryTimeoutMs)
         let timeout = Double(min(max(params.timeoutMs ?? config.queryTimeoutMs, 1), capMs)) / 1000
-        let stale = workspace.index.refreshing ? Self.staleWorkspaceNote : nil
+        let stale = workspace.isChanging ? Self.staleWorkspaceNote : nil
         let (result, files) = try await Blocking.run(owner: connection.id) { token in
             try workspace.index.query(sql: params.sql, limit: limit, timeout: timeout, isCancelled: { token.isCancelled })
         }
@@ -209,7 +220,7 @@ extension Session {
         func builder(_ embedder: any Embedder) -> @Sendable (String, String) async throws -> Void {
             searchPartBuilder(workspace.index, embedder: embedder)
         }
-        let stale = workspace.index.refreshing
+        let stale = workspace.isChanging
             ? "files of this workspace are being re-indexed; these hits are from the last complete state" : nil
         let outcome = try await withProgress(token: params.workDoneToken, connection: context.connection, title: "Searching workspace") { progress in
             let report: @Sendable (Int, Int, String) -> Void = { done, total, message in

@@ -42,6 +42,9 @@ public final class XLChatServer: Sendable {
     /// The engine's handle of an open workbook (its outline, identity, kept reader and
     /// builds), for front ends and tests that look behind the requests; nil for an unknown id.
     public func workbookHandle(id: String) -> WorkbookHandle? { try? workbooks.handle(id) }
+    /// The handle of the file at `path` when this server opened it (directly or for a
+    /// workspace), else nil; opens nothing.
+    public func workbookHandle(path: String) -> WorkbookHandle? { workbooks.existing(path: path) }
 
     /// The index under the data directory, opened on first use (so a bad data directory shows
     /// in `server/health` and in the requests that need it, not as a failed start).

@@ -68,6 +68,17 @@ import XLChatWorkbook
         #expect(m.rows == [[.text("Orders_2024")]])
     }
 
+    /// The index's bookkeeping (`_xl_meta`, `_xl_tables`) is not the workbook's data.
+    @Test func bookkeepingTablesAreNotQueryable() async throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let index = try WorkbookIndex(dataDirectory: dir.url)
+        _ = try await index.build(outline: try Fixture.outline(), reader: Fixture.reader(), embedder: HashingEmbedder())
+        for sql in ["SELECT * FROM _xl_meta", "SELECT mapping FROM _Xl_Tables", "SELECT count(*) FROM Orders_2024 WHERE Region IN (SELECT value FROM _xl_meta)"] {
+            let e = expectIndexError(.invalidQuery) { _ = try index.query(hash: Fixture.hash, sql: sql) }
+            #expect(e?.message.contains("xlchat's own bookkeeping") == true, "\(sql)")
+        }
+    }
+
     @Test func runawayRecursiveQueryIsStoppedWithinTheBudget() async throws {
         let dir = try TempDir(); defer { dir.cleanup() }
         let index = try WorkbookIndex(dataDirectory: dir.url)

@@ -183,6 +183,18 @@ import Glibc
 }
 
 @Suite struct WorkspaceNamesTests {
+    /// A small deterministic generator (SplitMix64), so a failure can be replayed by its seed.
+    struct SplitMix: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
     static func src(_ path: String, _ table: String, _ columns: [String] = ["a", "b"]) -> WorkspaceTableSource {
         WorkspaceTableSource(relativePath: path, table: table, columns: columns)
     }
@@ -247,6 +259,70 @@ import Glibc
         ])
         #expect(ns.names == ["orders", "orders_2024"])
         #expect(ns.unions.map(\.name) == ["orders_all"])
+    }
+
+    /// The same columns under unrelated names are not one export (break12: `Sheet 1` A,B,C was
+    /// unioned with `zero rows.csv` a,b,c, and two unrelated k,v files made `union_1`).
+    @Test func sameColumnsUnderUnrelatedNamesAreNotUnioned() {
+        let ns = WorkspaceNames.assign([
+            Self.src("multiple-sheets.xls", "Sheet 1", ["A", "B", "C"]), Self.src("zero rows.csv", "zero rows", ["a", "b", "c"]),
+            Self.src("name.with.dots v2.csv", "name.with.dots v2", ["k", "v"]), Self.src("données €.csv", "données €", ["k", "v"]),
+        ])
+        #expect(ns.unions.isEmpty, "\(ns.unions)")
+    }
+
+    /// Renaming one monthly file out of the pattern takes it out of the union; the union keeps
+    /// its name and the other months (break12: the union `orders` became `union_1`).
+    @Test func renamingOneMemberKeepsTheUnionAndItsName() {
+        func months(_ renamed: Bool) -> [WorkspaceTableSource] {
+            (1...12).map { m in
+                let path = renamed && m == 3 ? "ördérs 2024-03.csv" : String(format: "orders_2024_%02d.csv", m)
+                return Self.src(path, WorkspaceNames.stem(path), ["id", "amount"])
+            }
+        }
+        let before = WorkspaceNames.assign(months(false)), after = WorkspaceNames.assign(months(true))
+        #expect(before.unions.map(\.name) == ["orders"] && before.unions[0].members.count == 12)
+        #expect(after.unions.map(\.name) == ["orders"] && after.unions[0].members.count == 11)
+    }
+
+    /// Generated spellings of one monthly export (dates before, after or inside the name, month
+    /// names, separators, sheets named with dates, files named by dates in a named folder) give
+    /// one union named after the export; files named by dates alone at the top get `union_1`.
+    @Test(arguments: 0..<8) func datedNamesInManySpellingsGiveOneNamedUnion(seed: Int) {
+        var rng = SplitMix(state: UInt64(seed) &+ 11)
+        let monthNames = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        let sep = [" ", "_", "-", "."][Int(rng.next() % 4)]
+        let base = ["Sales", "orders", "Invoice Lines", "Umsätze"][Int(rng.next() % 4)]
+        let expected = WorkspaceNames.sqlWord(base)
+        let style = Int(rng.next() % 5)
+        let count = 2 + Int(rng.next() % 10)
+        var sources: [WorkspaceTableSource] = []
+        for m in 1...count {
+            let mm = String(format: "%02d", m)
+            let columns = m % 2 == 0 ? ["Date", "Amount"] : ["amount", "date"]
+            switch style {
+            case 0: sources.append(Self.src("\(base)\(sep)2024\(sep)\(mm).csv", "\(base)\(sep)2024\(sep)\(mm)", columns))
+            case 1: sources.append(Self.src("2024\(sep)\(mm)\(sep)\(base).csv", "2024\(sep)\(mm)\(sep)\(base)", columns))
+            case 2: sources.append(Self.src("\(base) \(monthNames[m - 1]) 2024.csv", "\(base) \(monthNames[m - 1]) 2024", columns))
+            case 3: sources.append(Self.src("book \(m).xlsx", "\(base) 2024-\(mm)", columns))
+            default: sources.append(Self.src("\(base)/2024-\(mm).csv", "2024-\(mm)", columns))
+            }
+        }
+        let ns = WorkspaceNames.assign(sources)
+        #expect(ns.unions.map(\.name) == [expected], "style \(style) sep '\(sep)': \(ns.unions.map(\.name))")
+        #expect(ns.unions.first?.members.count == count)
+
+        let bare = WorkspaceNames.assign((1...3).map { Self.src("2024-0\($0).csv", "2024-0\($0)", ["a", "b"]) })
+        #expect(bare.unions.map(\.name) == ["union_1"])
+    }
+
+    /// A csv named like the export and a workbook whose sheet is named like it are one export.
+    @Test func aCsvAndASheetOfTheSameExportAreOneUnion() {
+        let ns = WorkspaceNames.assign([
+            Self.src("orders_2024_05.csv", "orders_2024_05", ["id", "amount"]),
+            Self.src("may backup.xlsx", "Orders", ["ID", "Amount"]),
+        ])
+        #expect(ns.unions.map(\.name) == ["orders"])
     }
 
     @Test func oneFileIsNeverAUnionAndNeitherAreOneColumnTables() {
@@ -397,6 +473,54 @@ import Glibc
 
     @Test func inotifyNoticesAddsSavesNewFoldersAndRemovals() async throws { try await run(forcePolling: false) }
     @Test func pollingNoticesTheSame() async throws { try await run(forcePolling: true) }
+
+    /// A workspace folder deleted (or renamed away) is reported as every file removed, by
+    /// inotify (the root's own watch ends) and by polling.
+    @Test(arguments: [false, true]) func aDeletedRootRemovesEveryFile(forcePolling: Bool) async throws {
+        let parent = try WorkspaceScannerTests.tree(["ws/a.csv": "x\n1\n", "ws/sub/b.xlsx": "x", "ws/c.tsv": "x\n2\n"])
+        defer { parent.cleanup() }
+        let root = parent.url.appendingPathComponent("ws").path
+        let scanner = WorkspaceScanner(extensions: WorkspaceScannerTests.formats)
+        let deltas = Deltas()
+        let watcher = FolderWatcher(root: root, scanner: scanner, initial: try scanner.scan(root).files,
+                                    settle: .milliseconds(100), pollInterval: .milliseconds(200),
+                                    forcePolling: forcePolling) { deltas.continuation.yield($0) }
+        defer { watcher.stop() }
+        if forcePolling {
+            try FileManager.default.removeItem(atPath: root)
+        } else {
+            #expect(rename(root, parent.url.appendingPathComponent("moved").path) == 0)
+        }
+        var removed: [String] = []
+        while removed.count < 3, let d = await deltas.next() { removed += d.removed }
+        #expect(removed.sorted() == ["a.csv", "c.tsv", "sub/b.xlsx"])
+    }
+
+    /// Between an inotify event and its settled rescan the watcher says it is settling, so an
+    /// answer given in that window can say it may be stale; after the delta it no longer is.
+    @Test func aChangeIsSettlingUntilItIsReported() async throws {
+        let dir = try WorkspaceScannerTests.tree(["a.csv": "x\n1\n"])
+        defer { dir.cleanup() }
+        let scanner = WorkspaceScanner(extensions: WorkspaceScannerTests.formats)
+        let deltas = Deltas()
+        let watcher = FolderWatcher(root: dir.url.path, scanner: scanner, initial: try scanner.scan(dir.url.path).files,
+                                    settle: .seconds(2)) { deltas.continuation.yield($0) }
+        defer { watcher.stop() }
+        try #require(watcher.mode == .inotify)
+        #expect(!watcher.isSettling)
+        try Data("x\n1\n2\n".utf8).write(to: dir.url.appendingPathComponent("a.csv"))
+        // The event arrives within milliseconds; wait on it with a 5 s bound.
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(5)
+        while !watcher.isSettling, clock.now < deadline { await Task.yield() }
+        #expect(watcher.isSettling)
+        let changed = await deltas.next()
+        #expect(changed?.changed.map(\.relativePath) == ["a.csv"])
+        // Cleared right after the delta's handler returns.
+        let after = clock.now + .seconds(5)
+        while watcher.isSettling, clock.now < after { await Task.yield() }
+        #expect(!watcher.isSettling)
+    }
 
     @Test func deltaBetweenListings() {
         func f(_ p: String, _ size: Int64, _ m: Int64) -> WorkspaceFile { WorkspaceFile(path: "/w/" + p, relativePath: p, size: size, mtimeNs: m) }

@@ -83,10 +83,15 @@ import XLChatWorkbook
         try await pool.write { db in
             try db.execute(sql: "DROP VIEW orders")
             try db.execute(sql: "CREATE VIEW orders AS SELECT 'x' AS _file, OrderId FROM orders_2024_01")
+            // ... and an older rule's union over unrelated tables goes.
+            try db.execute(sql: "CREATE VIEW union_9 AS SELECT * FROM customers")
+            try db.execute(sql: "UPDATE _ws_meta SET value = replace(value, '[{', '[{\"name\":\"union_9\",\"members\":[\"customers\"],\"columns\":[\"x\"]},{') WHERE key = 'unions'")
             try db.execute(sql: "DELETE FROM _ws_meta WHERE key = 'views'")
         }
         try pool.close()
         #expect(try await ws.refresh(build: builder.build).filesRead == 0)
+        #expect(try ws.unions().map(\.name) == ["orders"])
+        #expect(throws: IndexError.self) { try ws.query(sql: "SELECT * FROM union_9") }
         #expect(try value(ws, "SELECT count(DISTINCT _file) FROM orders") == .integer(12))
         #expect(try value(ws, "SELECT max(_row) FROM orders WHERE _file = 'exports/orders_2024_03.csv'") != .null)
         // A question that needs two files: a join, with no fan-out (customer ids are unique).
@@ -155,6 +160,32 @@ import XLChatWorkbook
         #expect(clock.now - started < .seconds(30))
     }
 
+    /// The workspace's bookkeeping tables (files, tables, meta) are not data: SQL that reads
+    /// them, directly, through a subquery, a CTE or a join, is refused with a message that says
+    /// what to query instead; the user's tables and the sqlite_schema listing stay readable.
+    @Test func bookkeepingTablesAreNotQueryable() async throws {
+        let data = try TempDir(), folder = try TempDir()
+        defer { data.cleanup(); folder.cleanup() }
+        try Self.write(folder.url, ["a.csv": "k,v\n1,10\n"])
+        let index = try WorkbookIndex(dataDirectory: data.url)
+        let ws = try WorkspaceIndex(index: index, root: folder.url.path,
+                                    scanner: WorkspaceScanner(extensions: ["csv"], skipDirectories: [data.url.path]))
+        _ = try await ws.refresh(build: ws.defaultBuilder())
+        for sql in ["SELECT * FROM _ws_files", "SELECT info FROM _WS_TABLES", "SELECT (SELECT value FROM _ws_meta LIMIT 1)",
+                    "WITH x AS (SELECT * FROM \"_ws_tables\") SELECT count(*) FROM x",
+                    "SELECT a.v FROM a JOIN _ws_files f ON 1 = 1"] {
+            do {
+                _ = try ws.query(sql: sql)
+                Issue.record("\(sql) was answered")
+            } catch let e as IndexError {
+                #expect(e.kind == .invalidQuery, "\(sql)")
+                #expect(e.message.contains("xlchat's own bookkeeping"), "\(sql): \(e.message)")
+            }
+        }
+        #expect(try value(ws, "SELECT sum(v) FROM a") == .integer(10))
+        #expect(try ws.query(sql: "SELECT count(*) FROM sqlite_schema WHERE name LIKE '\\_ws\\_%' ESCAPE '\\'").result.rows.first?.first == .integer(3))
+    }
+
     @Test func badFilesAreListedWithTheirErrorsAndTheRestWorks() async throws {
         let data = try TempDir(), folder = try TempDir()
         defer { data.cleanup(); folder.cleanup() }
@@ -183,8 +214,9 @@ import XLChatWorkbook
         #expect(try value(ws, "SELECT sum(Qty) FROM a_report") == .integer(5))
         #expect(try value(ws, "SELECT sum(Qty) FROM b_report") == .integer(7))
         #expect(try value(ws, "SELECT sum(Qty) FROM good") == .integer(3))
-        // The two reports share their columns (and so does good.csv): one union of three.
-        #expect(r.unions.count == 1)
-        #expect(try value(ws, "SELECT sum(Qty) FROM \(r.unions[0].name)") == .integer(15))
+        // The two reports are one export: a union named after them. good.csv has the same
+        // columns under another name, so it is not part of it.
+        #expect(r.unions.map(\.name) == ["report"])
+        #expect(try value(ws, "SELECT sum(Qty) FROM report") == .integer(12))
     }
 }

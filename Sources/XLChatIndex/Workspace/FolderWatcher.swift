@@ -53,6 +53,10 @@ public struct WorkspaceDelta: Sendable, Hashable {
 /// A change is reported once the folder has been quiet for `settle` (default 300 ms), so a save
 /// that writes, renames and touches is one delta. `onChange` runs on the watcher's own queue,
 /// one call at a time. `stop()` (or deinit) ends it; no call follows `stop()`'s return.
+/// While a change waits out its settle time `isSettling` is true, so answers given in that
+/// window can say they may be stale. A root that is deleted or renamed away is reported as
+/// every file removed (its watch ends with the root; a folder made again at that path is not
+/// watched: open the workspace again).
 public final class FolderWatcher: @unchecked Sendable {
     public enum Mode: Sendable, Hashable {
         case inotify
@@ -76,6 +80,13 @@ public final class FolderWatcher: @unchecked Sendable {
     private var timer: DispatchSourceTimer?
     private var pending: DispatchWorkItem?
     private var stopped = false
+    private let settlingFlag = NSLock()
+    private var settlingValue = false
+
+    /// True from an inotify event until its settled rescan has been reported (always false
+    /// when polling: a poll sees a change only when it reports it).
+    public var isSettling: Bool { settlingFlag.withLock { settlingValue } }
+    private func setSettling(_ v: Bool) { settlingFlag.withLock { settlingValue = v } }
 
     /// Starts watching `root`, taking `initial` (a listing made by `scanner`) as what is known.
     /// `forcePolling` skips inotify (tests, network file systems where inotify sees nothing).
@@ -218,6 +229,7 @@ public final class FolderWatcher: @unchecked Sendable {
     // MARK: settling and rescans
 
     private func schedule() {
+        setSettling(true)
         pending?.cancel()
         let item = DispatchWorkItem { [weak self] in self?.rescan() }
         pending = item
@@ -225,9 +237,19 @@ public final class FolderWatcher: @unchecked Sendable {
     }
 
     private func rescan() {
-        guard !stopped, let listing = try? scanner.scan(root) else { return }
-        let delta = WorkspaceDelta.between(files, listing.files)
-        files = listing.files
+        defer { setSettling(false) }
+        guard !stopped else { return }
+        let current: [WorkspaceFile]
+        do {
+            current = try scanner.scan(root).files
+        } catch WorkspaceScanError.notFound, WorkspaceScanError.notAFolder {
+            // The root was deleted or renamed away: every file it held is gone.
+            current = []
+        } catch {
+            return  // unreadable for now (permissions mid-change): the next event rescans
+        }
+        let delta = WorkspaceDelta.between(files, current)
+        files = current
         if fd >= 0, addWatches() != nil {
             // Too many folders now: keep going by polling.
             source?.cancel(); source = nil

@@ -333,8 +333,9 @@ public final class WorkspaceIndex: @unchecked Sendable {
     }
 
     /// The shape of the union views: 2 = `_file`, `_row`, then the shared columns (1 had no
-    /// `_row`, so a view's rows could not be cited).
-    static let viewsVersion = "2"
+    /// `_row`, so a view's rows could not be cited); 3 = unions only over one export (the same
+    /// columns and the same name once dates are out: `WorkspaceNames.assign`).
+    static let viewsVersion = "3"
 
     /// Creates the union views: `_file` (the member's file, relative to the folder), `_row`
     /// (the member's sheet row, so a view's row cites its cells), then the shared columns.
@@ -361,15 +362,25 @@ public final class WorkspaceIndex: @unchecked Sendable {
                     try db.execute(sql: "DROP VIEW \(Self.quote(v))")
                 }
                 var tables: [String: WorkspaceTable] = [:], rowColumns: [String: String] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT name, info, mapping FROM _ws_tables") {
+                var sources: [WorkspaceTableSource] = [], stored: [String] = []
+                for row in try Row.fetchAll(db, sql: "SELECT name, info, mapping FROM _ws_tables ORDER BY relative_path, rowid") {
                     let name: String = row[0]
-                    tables[name] = try JSONDecoder().decode(WorkspaceTable.self, from: Data((row[1] as String).utf8))
-                    rowColumns[name] = try JSONDecoder().decode(TableMapping.self, from: Data((row[2] as String).utf8)).rowColumn
+                    let table = try JSONDecoder().decode(WorkspaceTable.self, from: Data((row[1] as String).utf8))
+                    let mapping = try JSONDecoder().decode(TableMapping.self, from: Data((row[2] as String).utf8))
+                    tables[name] = table
+                    rowColumns[name] = mapping.rowColumn
+                    sources.append(WorkspaceTableSource(relativePath: table.relativePath, table: table.sourceTable, columns: mapping.columnOrder))
+                    stored.append(name)
                 }
-                let unions = try String.fetchOne(db, sql: "SELECT value FROM _ws_meta WHERE key = 'unions'").map {
-                    try JSONDecoder().decode([WorkspaceUnionRecord].self, from: Data($0.utf8)).map(\.union)
-                } ?? []
+                // The unions as today's rule makes them, over the tables under their stored names.
+                let namespace = WorkspaceNames.assign(sources)
+                let storedName = Dictionary(zip(namespace.names, stored), uniquingKeysWith: { a, _ in a })
+                let unions = namespace.unions.map { u in
+                    WorkspaceUnion(name: u.name, members: u.members.map { storedName[$0] ?? $0 }, columns: u.columns)
+                }
                 try Self.createViews(db, unions: unions, tables: tables, rowColumns: rowColumns)
+                try db.execute(sql: "INSERT OR REPLACE INTO _ws_meta(key, value) VALUES ('unions', ?)",
+                               arguments: [Self.json(unions.map(WorkspaceUnionRecord.init))])
             }
         } catch let e as DatabaseError {
             throw IndexError(.storage, "cannot update the workspace's views: \(e.message ?? "\(e)")")

@@ -40,11 +40,16 @@ public struct WorkspaceNamespace: Sendable {
 /// (every csv) is just `<file>`. The names depend only on the set of paths, so they are the
 /// same at every open of an unchanged folder.
 ///
-/// Union views group tables whose column names are equal as sets (case-insensitive, at least
-/// two columns) across at least two files. The view is named after what the members share:
-/// their table name when it is the same in every file (`orders` for 12 files with an `Orders`
-/// sheet), else the file part with digits and month names removed (`orders_2024_01` …
-/// `orders_2024_12` → `orders`), else `union_<n>`; `_all` is added when that clashes.
+/// Union views group tables that look like the same export: their column names are equal as
+/// sets (case-insensitive, as SQL names are; at least two columns), they come from at least two
+/// files, and they share a name once dates are taken out. A table's union name is its sheet's or
+/// table's name without digits and month names (`Orders`, `Orders 2024-01` → `orders`); for a
+/// table named after its file (every csv) it is the file's name without them (`orders_2024_01`
+/// … `orders_2024_12` → `orders`), else its folder's (`orders/2024-01.csv` → `orders`). Tables
+/// with the same columns but unrelated names (`Sheet 1` A,B,C and `zero rows.csv` a,b,c) are
+/// not unioned, and renaming one member leaves the others' union and its name as they were.
+/// Only files named by dates alone in a folder named so too fall back to `union_<n>`. `_all` is
+/// added when the name clashes with a table.
 public enum WorkspaceNames {
     public static func assign(_ sources: [WorkspaceTableSource]) -> WorkspaceNamespace {
         let paths = Array(Set(sources.map(\.relativePath))).sorted()
@@ -68,12 +73,14 @@ public enum WorkspaceNames {
             names.append(name)
         }
 
-        // Union views.
-        var groups: [[String]: [Int]] = [:]
-        var groupOrder: [[String]] = []
+        // Union views: one per (column set, name without dates).
+        struct GroupKey: Hashable { var columns: [String]; var name: String }
+        var groups: [GroupKey: [Int]] = [:]
+        var groupOrder: [GroupKey] = []
         for (i, s) in sources.enumerated() where s.columns.count >= 2 {
-            let key = s.columns.map { $0.lowercased() }.sorted()
-            guard Set(key).count == key.count else { continue }
+            let columns = s.columns.map { $0.lowercased() }.sorted()
+            guard Set(columns).count == columns.count else { continue }
+            let key = GroupKey(columns: columns, name: unionName(s))
             if groups[key] == nil { groupOrder.append(key) }
             groups[key, default: []].append(i)
         }
@@ -81,7 +88,7 @@ public enum WorkspaceNames {
         for key in groupOrder {
             let members = groups[key]!.sorted { sources[$0].relativePath < sources[$1].relativePath }
             guard Set(members.map { sources[$0].relativePath }).count >= 2 else { continue }
-            var name = unionName(members.map { sources[$0] }, fileParts: fileParts) ?? "union_\(unions.count + 1)"
+            var name = key.name.isEmpty ? "union_\(unions.count + 1)" : key.name
             if taken.contains(name) { name += "_all" }
             var n = 2
             let base = name
@@ -121,13 +128,25 @@ public enum WorkspaceNames {
         return result
     }
 
-    static func unionName(_ members: [WorkspaceTableSource], fileParts: [String: String]) -> String? {
-        let tables = Set(members.map { sqlWord($0.table) })
-        let stems = members.map { sqlWord(stem($0.relativePath)) }
-        if tables.count == 1, let t = tables.first, !stems.contains(t) { return t }
-        let stripped = Set(stems.map(withoutDates))
-        if stripped.count == 1, let s = stripped.first, !s.isEmpty { return s }
-        return nil
+    /// The name a table's union view would have (see `assign`); empty when the table's names
+    /// are dates alone.
+    static func unionName(_ source: WorkspaceTableSource) -> String {
+        let fileStem = stem(source.relativePath)
+        if sqlWord(source.table) != sqlWord(fileStem), case let name = dateless(source.table), !name.isEmpty { return name }
+        if case let name = dateless(fileStem), !name.isEmpty { return name }
+        guard let folder = source.relativePath.split(separator: "/").dropLast().last else { return "" }
+        return dateless(String(folder))
+    }
+
+    /// `text` as a SQL word without its dates (`Orders 2024-01` → `orders`, `2024-01` → ``):
+    /// the digit guard `sqlWord` puts before a leading number is not kept as a name.
+    static func dateless(_ text: String) -> String {
+        guard let first = text.unicodeScalars.first(where: { $0.properties.isAlphabetic || $0.properties.numericType != nil }) else { return "" }
+        let parts = sqlWord(text).split(separator: "_").map(String.init)
+        let words = (first.properties.numericType != nil ? Array(parts.dropFirst()) : parts)
+            .filter { !$0.allSatisfy(\.isNumber) && !months.contains($0) }
+        let name = words.joined(separator: "_")
+        return name.isEmpty ? "" : sqlWord(name)
     }
 
     private static let months: Set<String> = [
@@ -135,13 +154,6 @@ public enum WorkspaceNames {
         "january", "february", "march", "april", "june", "july", "august", "september", "october", "november", "december",
         "q1", "q2", "q3", "q4", "h1", "h2",
     ]
-
-    /// `orders_2024_01` → `orders`; `sales_jan` → `sales`; `report` → `report`.
-    static func withoutDates(_ word: String) -> String {
-        word.split(separator: "_")
-            .filter { part in !part.allSatisfy(\.isNumber) && !months.contains(String(part)) }
-            .joined(separator: "_")
-    }
 
     /// The file name without folders and extension.
     static func stem(_ relativePath: String) -> String {

@@ -214,7 +214,14 @@ public enum Lineage {
     /// Throws `WorkbookError` when the file cannot be read, `CancellationError` when cancelled.
     public static func trace(path: String, sheet: Int, cell: CellRef, depth: Int = 3,
                              isCancelled: @escaping () -> Bool = { false }) throws -> CellTrace {
-        let reader = try Workbooks.open(path: path, evaluateFormulas: false)
+        try trace(reader: try Workbooks.open(path: path, evaluateFormulas: false), sheet: sheet, cell: cell, depth: depth,
+                  isCancelled: isCancelled)
+    }
+
+    /// The same on a reader the caller holds (one opened without evaluating formulas, so
+    /// cells show what the file saved).
+    public static func trace(reader: any WorkbookReader, sheet: Int, cell: CellRef, depth: Int = 3,
+                             isCancelled: @escaping () -> Bool = { false }) throws -> CellTrace {
         let engine = FormulaEngine(reader: reader)
         engine.isCancelled = isCancelled
         return try engine.trace(sheet: sheet, cell: cell, depth: depth)

@@ -6,22 +6,13 @@ import Testing
 @testable import XLChatIndex
 import XLChatWorkbook
 
-@Suite struct VectorScanTests {
-    /// A seeded generator (SplitMix64), so a failure names a reproducible case.
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9e37_79b9_7f4a_7c15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-            return z ^ (z >> 31)
-        }
-    }
+/// The synthetic workbook's seeded generator, so a failure names a reproducible case.
+extension SplitMix: RandomNumberGenerator {}
 
+@Suite struct VectorScanTests {
     @Test(arguments: [1, 2, 7, 15, 16, 17, 31, 32, 33, 40, 96, 127, 128, 129, 384, 511])
     func simdDotProductMatchesTheScalarOne(length: Int) {
-        var g = Seeded(state: UInt64(length))
+        var g = SplitMix(seed: UInt64(length))
         // Random rows, the extremes, and alternating extremes, against random, extreme and
         // alternating-sign Int16 queries (the largest magnitudes int16Query can produce).
         let limit = Int16(min(32767, Int(Int32.max) / (128 * length)))
@@ -49,7 +40,7 @@ import XLChatWorkbook
     /// The Int16 query never lets a row's sum leave Int32, whatever the dimensions.
     @Test(arguments: [1, 128, 1024, 4096, 16_000])
     func int16QueryStaysWithinTheOverflowLimit(dimensions: Int) throws {
-        var g = Seeded(state: 7)
+        var g = SplitMix(seed: 7)
         let q = (0..<dimensions).map { _ in Float.random(in: -1...1, using: &g) }
         let (values, _, limit) = try #require(VectorMatrix.int16Query(q))
         let largest = values.map { abs(Int64($0)) }.max()!
@@ -77,7 +68,7 @@ import XLChatWorkbook
 
     @Test(arguments: [3, 16, 40, 128, 129])
     func topMatchesTheExactScanOnRandomVectors(dimensions: Int) {
-        var g = Seeded(state: UInt64(dimensions) &* 31)
+        var g = SplitMix(seed: UInt64(dimensions) &* 31)
         let vectors = (0..<1500).map { _ in (0..<dimensions).map { _ in Float.random(in: -1...1, using: &g) } }
         let m = Self.matrix(vectors)
         for t in 0..<12 {
@@ -97,7 +88,7 @@ import XLChatWorkbook
     /// duplicated rows, rows that differ in one component by one step, and a query with a tiny
     /// largest component next to many near-zero ones.
     @Test func topMatchesTheExactScanOnTiesAndNearTies() {
-        var g = Seeded(state: 99)
+        var g = SplitMix(seed: 99)
         let d = 128
         let base = (0..<d).map { _ in Float.random(in: -1...1, using: &g) }
         var rows: [[Int8]] = []
@@ -149,7 +140,7 @@ import XLChatWorkbook
     }
 
     @Test func aZeroOrNonFiniteQueryFallsBackToTheExactScan() {
-        var g = Seeded(state: 5)
+        var g = SplitMix(seed: 5)
         let m = Self.matrix((0..<100).map { _ in (0..<20).map { _ in Float.random(in: -1...1, using: &g) } })
         let zero = [Float](repeating: 0, count: 20)
         #expect(m.top(zero, k: 5).map(\.index) == [0, 1, 2, 3, 4])

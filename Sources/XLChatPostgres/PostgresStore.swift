@@ -134,7 +134,26 @@ public final class PostgresTableStore: SharedTableStore, @unchecked Sendable {
                                      "pg_try_advisory_lock_shared(bigint)", "pg_advisory_xact_lock(bigint)", "pg_advisory_xact_lock_shared(bigint)", "pg_notify(text, text)",
                                      "query_to_xml(text, boolean, boolean, text)", "query_to_xmlschema(text, boolean, boolean, text)",
                                      "query_to_xml_and_xmlschema(text, boolean, boolean, text)", "pg_sleep(double precision)",
-                                     "lo_import(text)", "lo_export(oid, text)", "lo_create(oid)", "lo_unlink(oid)"]
+                                     "lo_import(text)", "lo_export(oid, text)", "lo_create(oid)", "lo_unlink(oid)",
+                                     // break15: WAL written by the read-only role (20 MB in 0.25 s), transaction ids
+                                     // assigned, locks taken, sequences moved, SQL run by a function, long sleeps.
+                                     "pg_logical_emit_message(boolean, text, text)", "pg_logical_emit_message(boolean, text, bytea)",
+                                     "txid_current()", "txid_current_if_assigned()", "pg_current_xact_id()", "pg_current_xact_id_if_assigned()",
+                                     "pg_try_advisory_xact_lock(bigint)", "pg_try_advisory_xact_lock_shared(bigint)",
+                                     "pg_advisory_lock(integer, integer)", "pg_advisory_lock_shared(integer, integer)",
+                                     "pg_try_advisory_lock(integer, integer)", "pg_try_advisory_lock_shared(integer, integer)",
+                                     "pg_advisory_xact_lock(integer, integer)", "pg_advisory_xact_lock_shared(integer, integer)",
+                                     "pg_try_advisory_xact_lock(integer, integer)", "pg_try_advisory_xact_lock_shared(integer, integer)",
+                                     "nextval(regclass)", "setval(regclass, bigint)", "setval(regclass, bigint, boolean)",
+                                     "table_to_xml(regclass, boolean, boolean, text)", "table_to_xmlschema(regclass, boolean, boolean, text)",
+                                     "table_to_xml_and_xmlschema(regclass, boolean, boolean, text)",
+                                     "schema_to_xml(name, boolean, boolean, text)", "schema_to_xmlschema(name, boolean, boolean, text)",
+                                     "schema_to_xml_and_xmlschema(name, boolean, boolean, text)", "database_to_xml(boolean, boolean, text)",
+                                     "database_to_xmlschema(boolean, boolean, text)", "database_to_xml_and_xmlschema(boolean, boolean, text)",
+                                     "cursor_to_xml(refcursor, integer, boolean, boolean, text)",
+                                     "pg_sleep_for(interval)", "pg_sleep_until(timestamp with time zone)", "pg_export_snapshot()",
+                                     "lo_from_bytea(oid, bytea)", "lo_put(oid, bigint, bytea)", "lo_creat(integer)", "lo_import(text, oid)",
+                                     "pg_stat_reset()"]
                     for f in functions {
                         try await run("REVOKE EXECUTE ON FUNCTION \(f) FROM PUBLIC")
                         try await run("GRANT EXECUTE ON FUNCTION \(f) TO \(Self.quoted(settings.user))")
@@ -293,6 +312,7 @@ public final class PostgresTableStore: SharedTableStore, @unchecked Sendable {
                 let ms = max(1, Int((timeout * 1000).rounded()))
                 try await run("SET LOCAL statement_timeout = \(ms)")
                 try await run("SET LOCAL search_path = \(Self.quoted(Self.schemaName(h)))")
+                try await Self.checkRelations(of: sql, schema: Self.schemaName(h), conn: conn, logger: self.logger)
                 try await run("DECLARE xlchat_q NO SCROLL CURSOR FOR " + sql)
                 var columns: [String] = []
                 var rows: [[SQLValue]] = []
@@ -332,6 +352,42 @@ public final class PostgresTableStore: SharedTableStore, @unchecked Sendable {
         }
         healthy = true
         return result
+    }
+
+    /// Refuses a query whose plan reads a relation outside `schema`: another workbook's schema,
+    /// the `xlchat` catalog, `pg_catalog` or `information_schema`. The read-only role may read
+    /// every workbook of the store (a team shares them), so without this a workbook's text could
+    /// steer the model into another workbook's rows (break15 finding 2). The plan
+    /// (`EXPLAIN (VERBOSE, FORMAT JSON)`, planned, not run) names every scanned relation with its
+    /// schema, including those inside subqueries, CTEs and views. Functions that run SQL of their
+    /// own (`query_to_xml`, `table_to_xml`, ...) are closed to PUBLIC by `store init`.
+    /// - Throws: `IndexError(.invalidQuery)` naming the relation.
+    static func checkRelations(of sql: String, schema: String, conn: PostgresConnection, logger: Logger) async throws {
+        let rows = try await conn.query(PostgresQuery(unsafeSQL: "EXPLAIN (VERBOSE, FORMAT JSON) " + sql), logger: logger).collect()
+        var outside: [String] = []
+        func walk(_ node: Any) {
+            if let d = node as? [String: Any] {
+                if let relation = d["Relation Name"] as? String {
+                    let s = d["Schema"] as? String ?? "?"
+                    if s != schema { outside.append("\(s).\(relation)") }
+                }
+                for v in d.values { walk(v) }
+            } else if let a = node as? [Any] {
+                for v in a { walk(v) }
+            }
+        }
+        for row in rows {
+            for cell in row {
+                guard var bytes = cell.bytes, let data = bytes.readData(length: bytes.readableBytes) else { continue }
+                // jsonb arrives with a version byte; EXPLAIN's json does not.
+                if let json = try? JSONSerialization.jsonObject(with: data) { walk(json) }
+            }
+        }
+        if let first = outside.first {
+            let other = first.hasPrefix("pg_catalog.") || first.hasPrefix("information_schema.")
+                ? "the system catalogs (\(first))" : "\(first), which is not a table of this workbook"
+            throw IndexError(.invalidQuery, "the query reads \(other): query the tables the outline lists (describe_table gives their columns)")
+        }
     }
 
     public func drop(hash: String) throws {

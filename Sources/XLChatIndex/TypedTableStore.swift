@@ -226,6 +226,15 @@ public protocol SharedTableStore: TypedTableStore {
     func sharedTables(hash: String) throws -> SharedTables?
 }
 
+/// Thrown by a shared store whose server cannot hold a workbook's tables (PostgreSQL: more
+/// than 1,600 columns in a table, or a row over its ~8 kB page): the workbook is then indexed
+/// in this machine's SQLite instead, and its outline says so.
+public struct SharedStoreLimitError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
 extension WorkbookIndex {
     /// `open` through a shared store: the content hash (from the catalog when the file's
     /// identity is known, else hashed), then the store's tables, built there when missing.
@@ -245,17 +254,34 @@ extension WorkbookIndex {
             hash = try ContentHash.workbookVersion(path: path)
             readFile = true
         }
+        if isUnshared(hash) {
+            // Kept local earlier in this process (a buffer, or more than the store holds).
+            return try openLocal(path: path, progress: progress, isCancelled: isCancelled)
+        }
         if let outline = try shared.builtOutline(hash: hash, path: path) {
             if FileIdentity(path: path) == before { recordIdentity(path: path, identity: before, hash: hash) }
             return OpenedWorkbook(outline: outline, reused: true, readFile: readFile, durationMs: elapsed())
         }
-        let built = try shared.buildTables(hash: hash, path: path, isCancelled: isCancelled) {
-            let opened = try self.openLocal(path: path, progress: progress, isCancelled: isCancelled)
-            guard opened.outline.contentHash == hash else {
-                throw IndexError(.fileChanged, "\(path) changed while it was being opened; open it again once it is saved")
+        let built: (outline: WorkbookOutline, reused: Bool)
+        do {
+            built = try shared.buildTables(hash: hash, path: path, isCancelled: isCancelled) {
+                let opened = try self.openLocal(path: path, progress: progress, isCancelled: isCancelled)
+                guard opened.outline.contentHash == hash else {
+                    throw IndexError(.fileChanged, "\(path) changed while it was being opened; open it again once it is saved")
+                }
+                progress?(ProgressUpdate(fraction: 0.9, message: "copying the tables to the shared store"))
+                return try BuiltTablesFile(path: self.indexPath(hash))
             }
-            progress?(ProgressUpdate(fraction: 0.9, message: "copying the tables to the shared store"))
-            return try BuiltTablesFile(path: self.indexPath(hash))
+        } catch let limit as SharedStoreLimitError {
+            // The store cannot hold one of its tables: every sheet stays usable from this
+            // machine's SQLite (built by the load above), and the outline says why.
+            let opened = try openLocal(path: path, progress: progress, isCancelled: isCancelled)
+            keepUnshared(opened.outline.contentHash)
+            var outline = opened.outline
+            if !outline.sheets.isEmpty {
+                outline.sheets[0].warnings.append("indexed on this machine only, not in the shared store: \(limit.message)")
+            }
+            return OpenedWorkbook(outline: outline, reused: opened.reused, readFile: true, durationMs: elapsed())
         }
         if FileIdentity(path: path) == before { recordIdentity(path: path, identity: before, hash: hash) }
         return OpenedWorkbook(outline: built.outline, reused: built.reused, readFile: true, durationMs: elapsed())

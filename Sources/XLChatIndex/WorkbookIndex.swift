@@ -54,6 +54,10 @@ public final class WorkbookIndex: @unchecked Sendable {
     public var sqlDialect: SQLDialect { sharedStore?.dialect ?? .sqlite }
     /// The dialect queries on version `hash` run: SQLite for an unshared version (a buffer).
     public func sqlDialect(hash: String) -> SQLDialect { sharedStore(for: hash)?.dialect ?? .sqlite }
+    /// Whether version `hash` stays in this index's SQLite although a shared store is installed.
+    func isUnshared(_ hash: String) -> Bool { lock.withLock { unshared.contains(hash.lowercased()) } }
+    /// Keeps version `hash` in this index's SQLite (an unsaved buffer, or more than the store holds).
+    func keepUnshared(_ hash: String) { lock.withLock { _ = unshared.insert(hash.lowercased()) } }
     /// The shared store that holds version `hash`, nil when it is in this index's SQLite.
     func sharedStore(for hash: String) -> (any SharedTableStore)? {
         lock.withLock { unshared.contains(hash.lowercased()) ? nil : shared }
@@ -322,7 +326,7 @@ public final class WorkbookIndex: @unchecked Sendable {
                      shareable: Bool) throws -> OpenedWorkbook {
         if shareable || sharedStore == nil { return try open(path: path, progress: progress, isCancelled: isCancelled) }
         let opened = try openLocal(path: path, progress: progress, isCancelled: isCancelled)
-        lock.withLock { _ = unshared.insert(opened.outline.contentHash.lowercased()) }
+        keepUnshared(opened.outline.contentHash)
         return opened
     }
 

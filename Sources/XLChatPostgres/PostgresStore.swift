@@ -245,7 +245,7 @@ public final class PostgresTableStore: SharedTableStore, @unchecked Sendable {
             // PostgreSQL's limit is 1,600 columns a table (SQLite's, which the parts are cut
             // for, is 2,000): not split again here yet, refused with what to do.
             if let wide = file.tables.first(where: { $0.columns.count + 1 > 1600 }) {
-                throw IndexError(.storage, "the table \(wide.name) has \(wide.columns.count) columns; PostgreSQL holds at most 1,600 columns a table: open this workbook with the SQLite store (--store sqlite)")
+                throw SharedStoreLimitError("the table \(wide.name) has \(wide.columns.count) columns; PostgreSQL holds at most 1,600 a table")
             }
             try await run("CREATE SCHEMA \(Self.quoted(staging))")
             var rows = 0
@@ -281,6 +281,10 @@ public final class PostgresTableStore: SharedTableStore, @unchecked Sendable {
             try await run("ALTER SCHEMA \(Self.quoted(staging)) RENAME TO \(Self.quoted(final))")
             try await run("GRANT USAGE ON SCHEMA \(Self.quoted(final)) TO \(Self.quoted(Self.readerRole(self.settings)))")
             try await run("GRANT SELECT ON ALL TABLES IN SCHEMA \(Self.quoted(final)) TO \(Self.quoted(Self.readerRole(self.settings)))")
+            // A built version is read-only for its owner too (the builders' group every member
+            // acts as): an UPDATE in psql would otherwise change every teammate's answers
+            // (break15 finding 3). An owner may grant it back; docs/team.md says who to trust.
+            try await run("REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA \(Self.quoted(final)) FROM CURRENT_USER")
             try await conn.query("""
                 INSERT INTO xlchat.workbooks(hash, schema_name, version, layout, outline, mappings, rows, build_ms)
                 VALUES (\(hash), \(final), \(Self.layoutVersion), \(file.layout), \(outline), \(mappings), \(rows), \(ms))
@@ -292,6 +296,11 @@ public final class PostgresTableStore: SharedTableStore, @unchecked Sendable {
         } catch {
             try? await run("ROLLBACK")
             try? await run("DROP SCHEMA IF EXISTS \(Self.quoted(staging)) CASCADE")
+            // 54000 program_limit_exceeded ("row is too big": a row over the ~8 kB page, which a
+            // sheet of ~1,100 number columns reaches), 54011 too many columns.
+            if let e = error as? PSQLError, let state = Self.sqlState(e), state == "54000" || state == "54011" {
+                throw SharedStoreLimitError("\(Self.serverMessage(e)) (PostgreSQL's limits on a table's row)")
+            }
             throw Self.mapped(error, settings: settings, doing: "building the tables of \(hash.prefix(12))")
         }
     }
@@ -495,7 +504,7 @@ public final class PostgresTableStore: SharedTableStore, @unchecked Sendable {
     /// unreachable server `storeUnavailable`, query errors `invalidQuery` / `queryTimeout`.
     static func mapped(_ error: any Error, settings: PostgresSettings, doing: String, query: Bool = false, timeout: Double = 0) -> any Error {
         switch error {
-        case is IndexError, is CancellationError, is WorkbookError: return error
+        case is IndexError, is CancellationError, is WorkbookError, is SharedStoreLimitError: return error
         case let e as PSQLError:
             if let state = sqlState(e) {
                 let message = serverMessage(e)

@@ -110,6 +110,26 @@ import XLChatIndex
         let t = try #require(reused.outline.sheets.first?.tables.first?.name)
         let r = try bob.query(outline: reused.outline, sql: "SELECT COUNT(*) FROM \"\(t)\"", limit: 10)
         #expect(r.rows == [[.integer(500)]])
+        // Ann's build is read-only for Bob too, although the group they act as owns it: an
+        // UPDATE typed in psql is refused instead of changing every teammate's answers
+        // (break15 finding 3).
+        let schema = PostgresTableStore.schemaName(built.outline.contentHash)
+        let bobSettings = people[1]
+        for sql in ["UPDATE \"\(schema)\".\"\(t)\" SET \"Units\" = 0", "DELETE FROM \"\(schema)\".\"\(t)\"",
+                    "TRUNCATE \"\(schema)\".\"\(t)\"", "INSERT INTO \"\(schema)\".\"\(t)\" (_row) VALUES (999999)"] {
+            let state: String? = try PGSync.run {
+                try await PostgresTableStore.withConnection(bobSettings) { c in
+                    do {
+                        try await c.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "t"))
+                        return nil
+                    } catch let e as PSQLError {
+                        return PostgresTableStore.sqlState(e)
+                    }
+                }
+            }
+            #expect(state == "42501", "\(sql): \(state ?? "accepted")")
+        }
+        #expect(try bob.query(outline: reused.outline, sql: "SELECT COUNT(*) FROM \"\(t)\"", limit: 10).rows == [[.integer(500)]])
         try bobStore.drop(hash: built.outline.contentHash)
         #expect(try bobStore.sharedTables(hash: built.outline.contentHash) == nil)
     }

@@ -79,6 +79,35 @@ import XLChatWorkbook
         }
     }
 
+    /// Sheets wider than PostgreSQL holds (1,700 columns: over its 1,600; 1,200 number
+    /// columns: a row over its 8 kB page) stay usable: the workbook is indexed on this machine
+    /// and says so, every column sums right, and the next open does not try the store again.
+    @Test(arguments: [1_200, 1_700])
+    func tablesWiderThanTheStoreHoldsStayUsableLocally(_ columns: Int) throws {
+        guard let index = try PGTest.index(.postgres) else { return }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("xlchat-wide-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let rows = 3
+        var text = (1...columns).map { "m\($0)" }.joined(separator: ",") + "\n"
+        for r in 1...rows { text += (1...columns).map { String(Double($0 * r) + 0.5) }.joined(separator: ",") + "\n" }
+        let path = dir.appendingPathComponent("wide_\(columns)_\(UUID().uuidString.prefix(6)).csv").path
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        let started = Date()
+        let opened = try index.open(path: path)
+        let warning = opened.outline.sheets.first?.warnings.first { $0.contains("not in the shared store") }
+        #expect(warning != nil, "\(opened.outline.sheets.first?.warnings ?? [])")
+        #expect(index.sqlDialect(hash: opened.outline.contentHash) == .sqlite)
+        let t = try Self.firstTable(opened.outline)
+        for k in [1, columns / 2, columns] {
+            let r = try index.query(outline: opened.outline, sql: "SELECT SUM(\"m\(k)\") FROM \"\(t)\"", limit: 1)
+            #expect(r.rows.first?.first == .real(Double(k * rows * (rows + 1) / 2) + 0.5 * Double(rows)), "m\(k)")
+        }
+        #expect(Date().timeIntervalSince(started) < 60)
+        let again = try index.open(path: path)
+        #expect(again.outline.contentHash == opened.outline.contentHash && again.reused)
+    }
+
     @Test(arguments: StoreKind.allCases)
     func limitsCutRowsAndValues(_ kind: StoreKind) throws {
         guard let index = try PGTest.index(kind) else { return }

@@ -284,13 +284,14 @@ def test_workspace_magic(binary, data_env, tmp_path, monkeypatch, capsys):
         monkeypatch.setenv(k, v)
     folder = tmp_path / "w"
     folder.mkdir()
-    (folder / "a.csv").write_text("x,y\n1,2\n")
-    (folder / "b.csv").write_text("x,y\n3,4\n")
+    # Two months of one export: a union view (unrelated names with the same columns are not).
+    (folder / "sales_2024_01.csv").write_text("x,y\n1,2\n")
+    (folder / "sales_2024_02.csv").write_text("x,y\n3,4\n")
     m = magics.XLChatMagics(None)
     try:
         m.xlchat(f"workspace {folder}")
         out = capsys.readouterr().out
-        assert "a: a.csv › a" in out and "union of 2 tables" in out
+        assert "sales_2024_01: sales_2024_01.csv › sales_2024_01" in out and "union of 2 tables" in out
         (union,) = magics._current["ws"].unions()
         res = m.xlchat(f"query SELECT SUM(y) AS s FROM {union}")
         assert (res.values.tolist() if hasattr(res, "values") else list(res)) in ([[6]], [(6,)])

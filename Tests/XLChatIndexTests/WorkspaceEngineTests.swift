@@ -183,18 +183,6 @@ import Glibc
 }
 
 @Suite struct WorkspaceNamesTests {
-    /// A small deterministic generator (SplitMix64), so a failure can be replayed by its seed.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static func src(_ path: String, _ table: String, _ columns: [String] = ["a", "b"]) -> WorkspaceTableSource {
         WorkspaceTableSource(relativePath: path, table: table, columns: columns)
     }
@@ -289,7 +277,7 @@ import Glibc
     /// names, separators, sheets named with dates, files named by dates in a named folder) give
     /// one union named after the export; files named by dates alone at the top get `union_1`.
     @Test(arguments: 0..<8) func datedNamesInManySpellingsGiveOneNamedUnion(seed: Int) {
-        var rng = SplitMix(state: UInt64(seed) &+ 11)
+        var rng = SplitMix(seed: UInt64(seed) &+ 11)  // XLChatIndex's, so a failure replays by its seed
         let monthNames = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         let sep = [" ", "_", "-", "."][Int(rng.next() % 4)]
         let base = ["Sales", "orders", "Invoice Lines", "Umsätze"][Int(rng.next() % 4)]
